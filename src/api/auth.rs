@@ -1,0 +1,325 @@
+//! Accounts and user keys: signup, email verification, `/auth/me`, and both key families
+//! (`/auth/keys` from the API document, `/auth/me/api-keys` that `sfs auth keys` uses).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, OptionalJson, Query};
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::api_keys::{self, ApiKey};
+use crate::domain::accounts::{self, VerifyError};
+use crate::domain::tiers;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/signup", post(signup))
+        .route("/api/v1/auth/verify", get(verify_by_query))
+        .route("/api/v1/auth/verify/{token}", get(verify_by_path))
+        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/keys", post(create_key).get(list_keys))
+        .route("/api/v1/auth/keys/{key_id}", delete(delete_key))
+        .route(
+            "/api/v1/auth/me/api-keys",
+            get(list_my_keys).post(create_my_key),
+        )
+        .route("/api/v1/auth/me/api-keys/{key_id}", delete(revoke_my_key))
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    email: String,
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<SignupBody>,
+) -> ApiResult<Response> {
+    state.limits.check_signup(peer.ip())?;
+    let email = accounts::normalize_email(&body.email).map_err(|msg| {
+        ApiError::invalid_value(&["body", "email"], &msg, Value::from(body.email.clone()))
+    })?;
+    accounts::signup_allowed(&state.config, &email)?;
+    let created = accounts::create_account(&state.db, &state.config, email).await?;
+    if let Some(token) = &created.verification_token {
+        tracing::info!(
+            user = %created.user_id,
+            link = %format!("{}/api/v1/auth/verify?token={token}", state.config.public_url),
+            "verification required; no mail transport configured to send the link"
+        );
+    }
+    let message = if created.verified {
+        "Account created and verified."
+    } else {
+        "Account created. Verify your email to enable cloud sync."
+    };
+    tracing::info!(user = %created.user_id, email = %created.email, "account created");
+    let body = json!({
+        "user_id": created.user_id,
+        "email": created.email,
+        "raw_key": created.raw_key,
+        "key_id": created.key_id,
+        "message": message,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    token: String,
+}
+
+async fn verify_by_query(
+    State(state): State<AppState>,
+    Query(q): Query<VerifyQuery>,
+) -> ApiResult<Response> {
+    verify(&state, q.token).await
+}
+
+async fn verify_by_path(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    verify(&state, token).await
+}
+
+fn page(status: StatusCode, heading: &str, text: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{heading}</title></head>\
+         <body><h1>{heading}</h1><p>{text}</p></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+async fn verify(state: &AppState, token: String) -> ApiResult<Response> {
+    Ok(match accounts::verify_email(&state.db, token).await? {
+        Ok(()) => page(
+            StatusCode::OK,
+            "Email Verified!",
+            "Your email is verified. You can now sync sessions.",
+        ),
+        Err(VerifyError::Invalid) => page(
+            StatusCode::BAD_REQUEST,
+            "Verification Failed",
+            "Invalid verification link.",
+        ),
+        Err(VerifyError::Expired) => page(
+            StatusCode::BAD_REQUEST,
+            "Verification Failed",
+            "This verification link has expired. Sign in and ask for a new one.",
+        ),
+        Err(VerifyError::UnknownUser) => page(
+            StatusCode::NOT_FOUND,
+            "Verification Failed",
+            "This account no longer exists.",
+        ),
+    })
+}
+
+async fn me(principal: Principal) -> Json<Value> {
+    let u = principal.user;
+    let capture_health = u
+        .capture_health
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+    Json(json!({
+        "user_id": u.id,
+        "email": u.email,
+        "display_name": u.display_name,
+        "email_verified": u.email_verified,
+        "tier": u.tier,
+        "effective_tier": tiers::effective(&u.tier).to_string(),
+        "org_id": null,
+        "org_name": null,
+        "org_role": null,
+        "created_at": u.created_at,
+        "last_client_version": u.last_client_version,
+        "last_client_platform": u.last_client_platform,
+        "last_client_device": u.last_client_device,
+        "last_sync_at": u.last_sync_at,
+        "latest_version": env!("CARGO_PKG_VERSION"),
+        "default_org_id": u.default_org_id,
+        "capture_health": capture_health,
+        "represented_personas": [],
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct LegacyKeyBody {
+    name: Option<String>,
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.chars().count() > 255 {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "name"],
+            "String should have at most 255 characters",
+            Value::from(name),
+        ));
+    }
+    Ok(())
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    OptionalJson(body): OptionalJson<LegacyKeyBody>,
+) -> ApiResult<Response> {
+    if let Some(name) = &body.name {
+        check_name(name)?;
+    }
+    let minted =
+        accounts::mint_user_key(&state.db, &principal.user.id, body.name, None, false, None)
+            .await?;
+    let body = json!({
+        "key_id": minted.key.id,
+        "raw_key": minted.raw,
+        "name": minted.key.name,
+        "created_at": minted.key.created_at,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let keys = state
+        .db
+        .read(move |conn| api_keys::list_active(conn, &user_id))
+        .await?;
+    let list: Vec<Value> = keys
+        .into_iter()
+        .map(|k| json!({"key_id": k.id, "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn delete_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user_id = principal.user.id.clone();
+    let done = state
+        .db
+        .write(move |tx| api_keys::deactivate(tx, &user_id, &key_id))
+        .await?;
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("API key not found"))
+    }
+}
+
+fn personal_key_json(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "key_prefix": k.key_prefix.clone().unwrap_or_else(|| "sk_sfs_legacy".to_string()),
+        "created_at": k.created_at,
+        "expires_at": k.expires_at,
+        "last_used_at": k.last_used_at,
+        "last_used_ip": k.last_used_ip,
+        "is_active": k.is_active && k.revoked_at.is_none(),
+    })
+}
+
+async fn list_my_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let keys = state
+        .db
+        .read(move |conn| api_keys::list_user_kind(conn, &user_id))
+        .await?;
+    Ok(Json(Value::Array(
+        keys.iter().map(personal_key_json).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct PersonalKeyBody {
+    name: String,
+    expires_in_days: Option<i64>,
+}
+
+async fn create_my_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<PersonalKeyBody>,
+) -> ApiResult<Response> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::invalid_value(
+            &["body", "name"],
+            "name must not be blank",
+            Value::from(body.name),
+        ));
+    }
+    check_name(&name)?;
+    if let Some(days) = body.expires_in_days {
+        if !(1..=730).contains(&days) {
+            return Err(ApiError::validation(
+                "less_than_equal",
+                &["body", "expires_in_days"],
+                "Input should be between 1 and 730",
+                Value::from(days),
+            ));
+        }
+    }
+    let minted = accounts::mint_user_key(
+        &state.db,
+        &principal.user.id,
+        Some(name),
+        body.expires_in_days,
+        true,
+        None,
+    )
+    .await?;
+    let mut out = personal_key_json(&minted.key);
+    out["key"] = Value::from(minted.raw);
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    reason: String,
+}
+
+async fn revoke_my_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key_id): Path<String>,
+    Json(body): Json<RevokeBody>,
+) -> ApiResult<StatusCode> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "reason"],
+            "reason must be 1 to 500 characters",
+            Value::from(body.reason),
+        ));
+    }
+    let user_id = principal.user.id.clone();
+    let found = state
+        .db
+        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &reason, &clock::now_string()))
+        .await?;
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("Key not found"))
+    }
+}

@@ -1,0 +1,65 @@
+//! HTTP routes, one module per area of the API document. Handlers are thin: extract,
+//! authorize, call a domain or db function, shape the response.
+
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod sessions;
+pub mod sync;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{header, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every API route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(sessions::router())
+        .merge(sync::router())
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+/// Rewrites error responses that did not come from [`ApiError`] (axum's 405, a body-limit 413,
+/// a timeout's 408, a rejection's plain text) into the contract's envelope. HTML pages and
+/// JSON errors pass through untouched.
+pub async fn envelope_errors(request: Request<Body>, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return response;
+    }
+    let text = match to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_string()
+    } else {
+        text
+    };
+    let mut err = ApiError::new(status, message);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(message = %err.message, "unhandled server error");
+        err.message = "Internal server error".into();
+    }
+    err.into_response()
+}

@@ -1,0 +1,440 @@
+//! Session routes other than push/pull: list, detail, upload, rename, alias, delete, restore,
+//! messages. Every lookup is scoped to the caller's own sessions.
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, QueryPairs};
+use crate::api::sync::{receive_archive, TooLarge};
+use crate::archive::messages::{self, PageRequest};
+use crate::auth::Principal;
+use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
+use crate::domain::sessions::{self, is_alias};
+use crate::domain::tiers::Feature;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/sessions",
+            get(list).post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/sessions/{id}",
+            get(detail).patch(patch).delete(soft_delete),
+        )
+        .route("/api/v1/sessions/{id}/restore", post(restore))
+        .route(
+            "/api/v1/sessions/{id}/alias",
+            put(set_alias).delete(clear_alias),
+        )
+        .route("/api/v1/sessions/{id}/messages", get(messages))
+}
+
+fn tags_of(row: &SessionRow) -> Value {
+    serde_json::from_str::<Value>(&row.tags).unwrap_or_else(|_| json!([]))
+}
+
+/// The list item shape (`SessionSummary`).
+pub fn summary_json(row: &SessionRow) -> Value {
+    json!({
+        "id": row.id,
+        "title": row.title,
+        "alias": row.alias,
+        "tags": tags_of(row),
+        "source_tool": row.source_tool,
+        "model_id": row.model_id,
+        "message_count": row.message_count,
+        "turn_count": row.turn_count,
+        "tool_use_count": row.tool_use_count,
+        "total_input_tokens": row.total_input_tokens,
+        "total_output_tokens": row.total_output_tokens,
+        "blob_size_bytes": row.blob_size_bytes,
+        "etag": row.blob_hash,
+        "parent_session_id": row.parent_session_id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "is_deleted": row.is_deleted(),
+        "deleted_at": row.deleted_at,
+        "deleted_by": row.deleted_by,
+        "delete_scope": row.delete_scope,
+        "purge_after": row.purge_after,
+    })
+}
+
+/// The detail shape (`SessionDetail`): the summary plus provenance fields.
+pub fn detail_json(row: &SessionRow) -> Value {
+    let mut out = summary_json(row);
+    let extra = json!({
+        "original_session_id": row.original_session_id,
+        "source_tool_version": row.source_tool_version,
+        "model_provider": row.model_provider,
+        "duration_ms": row.duration_ms,
+        "uploaded_at": row.uploaded_at,
+        "dlp_scan_results": row.dlp_scan_results,
+        "retrieval_audit_id": row.retrieval_audit_id,
+    });
+    if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
+        out.extend(extra);
+    }
+    out
+}
+
+/// The tool names a filter value stands for (`gemini` and `gemini-cli` are one family).
+pub fn tool_family(tool: &str) -> Vec<String> {
+    let base = tool.strip_suffix("-cli").unwrap_or(tool);
+    if matches!(base, "gemini" | "copilot") {
+        vec![base.to_string(), format!("{base}-cli")]
+    } else {
+        vec![tool.to_string()]
+    }
+}
+
+fn bad_query(name: &str, msg: &str, input: &str) -> ApiError {
+    ApiError::validation("value_error", &["query", name], msg, Value::from(input))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let page = q.int("page", 1, 1, i64::from(u32::MAX))?;
+    let page_size = q.int("page_size", 20, 1, 100)?;
+    let models = q.all("model");
+    if models.len() > 50 || models.iter().any(|m| m.chars().count() > 200) {
+        return Err(bad_query(
+            "model",
+            "At most 50 model values of at most 200 characters",
+            "",
+        ));
+    }
+    let sort_by_model = match q.last("sort") {
+        None | Some("updated_at") => false,
+        Some("model") => true,
+        Some(other) => {
+            return Err(bad_query(
+                "sort",
+                "sort must be 'updated_at' or 'model'",
+                other,
+            ))
+        }
+    };
+    let ascending = match q.last("order") {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => return Err(bad_query("order", "order must be 'asc' or 'desc'", other)),
+    };
+    let filter = ListFilter {
+        source_tools: q
+            .last("source_tool")
+            .filter(|t| !t.is_empty())
+            .map(tool_family)
+            .unwrap_or_default(),
+        tag: q.last("tag").filter(|t| !t.is_empty()).map(str::to_string),
+        deleted: q.bool("deleted", false)?,
+        models,
+        sort_by_model,
+        ascending,
+    };
+    let user_id = principal.user.id.clone();
+    let (found, total) = state
+        .db
+        .read(move |conn| rows::list(conn, &user_id, &filter, page_size, (page - 1) * page_size))
+        .await?;
+    Ok(Json(json!({
+        "sessions": found.iter().map(summary_json).collect::<Vec<_>>(),
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "has_more": page * page_size < total,
+    })))
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    Ok(Json(detail_json(&row)))
+}
+
+static HTML_TAG: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").expect("regex compiles"));
+
+/// A title as stored: HTML tags removed, trimmed; NUL bytes refused.
+fn clean_title(raw: &str, place: &str) -> ApiResult<String> {
+    if raw.contains('\0') {
+        return Err(ApiError::bad_request("Title must not contain NUL bytes"));
+    }
+    if raw.chars().count() > 500 {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &[place, "title"],
+            "String should have at most 500 characters",
+            Value::from(raw),
+        ));
+    }
+    Ok(HTML_TAG.replace_all(raw, "").trim().to_string())
+}
+
+fn check_tags(tags: &[String]) -> Result<(), String> {
+    if tags.len() > 20 {
+        return Err("At most 20 tags are allowed".into());
+    }
+    if tags
+        .iter()
+        .any(|t| t.chars().count() > 50 || t.contains('\0'))
+    {
+        return Err("Each tag must be at most 50 characters".into());
+    }
+    Ok(())
+}
+
+fn check_alias(alias: &str) -> ApiResult<()> {
+    let loc = ["body", "alias"];
+    let n = alias.chars().count();
+    if !(3..=100).contains(&n) {
+        return Err(ApiError::invalid_value(
+            &loc,
+            "Alias must be 3-100 characters",
+            Value::from(alias),
+        ));
+    }
+    if !is_alias(alias) {
+        return Err(ApiError::invalid_value(
+            &loc,
+            "Alias must be alphanumeric, hyphens, and underscores only (no spaces), starting with alphanumeric",
+            Value::from(alias),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct PatchBody {
+    title: Option<String>,
+    alias: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<PatchBody>,
+) -> ApiResult<Json<Value>> {
+    if body.title.is_none() && body.alias.is_none() && body.tags.is_none() {
+        return Err(ApiError::bad_request(
+            "Nothing to update: give title, alias or tags",
+        ));
+    }
+    let title = match &body.title {
+        Some(raw) => {
+            let title = clean_title(raw, "body")?;
+            if title.is_empty() {
+                return Err(ApiError::invalid_value(
+                    &["body", "title"],
+                    "Title must not be empty",
+                    Value::from(raw.clone()),
+                ));
+            }
+            Some(title)
+        }
+        None => None,
+    };
+    if let Some(tags) = &body.tags {
+        check_tags(tags)
+            .map_err(|m| ApiError::invalid_value(&["body", "tags"], &m, json!(tags)))?;
+    }
+    if let Some(alias) = &body.alias {
+        principal.tier().require(Feature::AliasesCloud)?;
+        check_alias(alias)?;
+    }
+    let change = Edit {
+        title,
+        tags: body.tags,
+        alias: body.alias.map(Some),
+    };
+    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    Ok(Json(detail_json(&row)))
+}
+
+#[derive(Deserialize)]
+struct AliasBody {
+    alias: String,
+}
+
+async fn set_alias(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<AliasBody>,
+) -> ApiResult<Json<Value>> {
+    principal.tier().require(Feature::AliasesCloud)?;
+    check_alias(&body.alias)?;
+    let change = Edit {
+        alias: Some(Some(body.alias)),
+        ..Edit::default()
+    };
+    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    Ok(Json(detail_json(&row)))
+}
+
+async fn clear_alias(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let change = Edit {
+        alias: Some(None),
+        ..Edit::default()
+    };
+    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    Ok(Json(detail_json(&row)))
+}
+
+async fn soft_delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Response> {
+    let scope_given = q.last("scope");
+    let scope = sessions::delete_scope(scope_given)?;
+    let row = sessions::soft_delete(&state.db, &principal.user.id, &id, scope).await?;
+    tracing::info!(session = %row.id, user = %principal.user.id, scope, "session soft-deleted");
+    let mut response = Json(detail_json(&row)).into_response();
+    if scope_given.is_none() {
+        response.headers_mut().insert(
+            HeaderName::from_static("x-deprecation-warning"),
+            HeaderValue::from_static(
+                "scope query parameter will be required in v1.0. Please update your CLI to specify --cloud or --everywhere.",
+            ),
+        );
+    }
+    Ok(response)
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (row, scope) = sessions::restore(&state.db, &principal.user.id, &id).await?;
+    tracing::info!(session = %row.id, user = %principal.user.id, "session restored");
+    let mut out = detail_json(&row);
+    out["restored_from_scope"] = Value::from(scope.clone());
+    out["local_copy_may_be_missing"] = Value::from(scope == "both");
+    Ok(Json(out))
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let page = q.int("page", 1, 1, i64::from(u32::MAX))? as usize;
+    let page_size = q.int("page_size", 50, 1, 100)? as usize;
+    let around = match q.last("around") {
+        Some(_) => Some(q.int("around", 0, 0, 10_000_000)? as usize),
+        None => None,
+    };
+    let newest_first = q.last("order") == Some("newest");
+    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    if !state.blobs.contains(&row.blob_hash) {
+        return Err(ApiError::not_found("Session blob not found"));
+    }
+    let blobs = state.blobs.clone();
+    let hash = row.blob_hash.clone();
+    let req = PageRequest {
+        page,
+        page_size,
+        newest_first,
+        around,
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        messages::read_page(|| blobs.open_blob_sync(&hash), req)
+    })
+    .await??;
+    let Some(p) = found else {
+        return Ok(Json(
+            json!({"messages": [], "message_indexes": [], "total": 0, "page": page,
+            "page_size": page_size, "has_more": false, "target": around.map(|i| json!({"index": i, "status": "missing", "anchor_index": null}))}),
+        ));
+    };
+    Ok(Json(json!({
+        "messages": p.messages,
+        "message_indexes": p.message_indexes,
+        "total": p.total,
+        "page": p.page,
+        "page_size": page_size,
+        "has_more": p.page * page_size < p.total,
+        "target": p.target.map(|t| json!({"index": t.index, "status": t.status, "anchor_index": t.anchor_index})),
+    })))
+}
+
+/// `POST /sessions`: a new session from a multipart upload; the server assigns its id.
+async fn upload(
+    State(state): State<AppState>,
+    principal: Principal,
+    q: QueryPairs,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    principal.require_verified()?;
+    let tier = principal.tier();
+    tier.require(Feature::CloudSync)?;
+    let Some(source_tool) = q.last("source_tool") else {
+        return Err(ApiError::missing(&["query", "source_tool"]));
+    };
+    let valid_tool = !source_tool.is_empty()
+        && source_tool.len() <= 50
+        && source_tool
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid_tool {
+        return Err(bad_query(
+            "source_tool",
+            "source_tool must be 1-50 characters of a-z, 0-9, '-' or '_'",
+            source_tool,
+        ));
+    }
+    let title = q
+        .last("title")
+        .map(|t| clean_title(t, "query"))
+        .transpose()?
+        .filter(|t| !t.is_empty());
+    let tags = match q.last("tags") {
+        Some(raw) => {
+            let parsed: Vec<String> = (raw.len() <= 5000)
+                .then(|| serde_json::from_str(raw).ok())
+                .flatten()
+                .ok_or_else(|| ApiError::bad_request("tags must be a JSON array of strings"))?;
+            check_tags(&parsed).map_err(ApiError::bad_request)?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    let mut archive = receive_archive(&state, multipart, tier, TooLarge::Upload).await?;
+    archive.meta.source_tool = source_tool.to_string();
+    if title.is_some() {
+        archive.meta.title = title;
+    }
+    if let Some(tags) = tags {
+        archive.meta.tags = tags;
+    }
+    let (etag, size) = (archive.hash.clone(), archive.size);
+    let (id, at) = sessions::create_uploaded(&state.db, &principal.user.id, archive).await?;
+    tracing::info!(session = %id, user = %principal.user.id, bytes = size, "session uploaded");
+    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "uploaded_at": at});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}

@@ -1,0 +1,242 @@
+//! Push and pull: `PUT|GET /api/v1/sessions/{id}/sync` — the hot path.
+//!
+//! A push streams the multipart field `file` to a temp file while hashing and counting it (the
+//! tier's cap is enforced as bytes arrive), validates it on the blocking pool, moves it into
+//! the content-addressed store, and only then asks the writer to point the session at it, with
+//! `If-Match` compared inside that transaction. A pull streams the stored file with its ETag.
+
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tokio_util::io::ReaderStream;
+
+use crate::archive::{self, Limits};
+use crate::auth::Principal;
+use crate::db::sessions::{self as rows, Visibility};
+use crate::db::users::ClientInfo;
+use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, StoredArchive};
+use crate::domain::tiers::{Feature, Tier};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The `POST /sessions` upload cap (contract 01 §1.4).
+pub const UPLOAD_CAP: u64 = 100 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions/{id}/sync", get(pull).put(push))
+        // Uploads count their own bytes against the tier's cap.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Which too-large answer an upload route gives.
+#[derive(Clone, Copy)]
+pub enum TooLarge {
+    /// `PUT …/sync`: 413 `PAYLOAD_TOO_LARGE` at the tier's archive cap.
+    Push,
+    /// `POST /sessions`: 413 at the fixed upload cap.
+    Upload,
+}
+
+impl TooLarge {
+    fn cap(self, state: &AppState, tier: Tier) -> u64 {
+        match self {
+            TooLarge::Push => state.config.sync_cap(tier),
+            TooLarge::Upload => UPLOAD_CAP,
+        }
+    }
+
+    fn error(self, cap: u64) -> ApiError {
+        match self {
+            TooLarge::Push => ApiError::payload_too_large(format!(
+                "Session exceeds {}MB cloud limit for your tier. Upgrade your plan for a larger per-session limit.",
+                cap / (1024 * 1024)
+            ))
+            .with_code("PAYLOAD_TOO_LARGE"),
+            TooLarge::Upload => ApiError::payload_too_large(format!("Upload exceeds maximum size of {cap} bytes")),
+        }
+    }
+
+    /// Refuses a request whose declared length is already over the cap.
+    fn check_declared(self, state: &AppState, tier: Tier, headers: &HeaderMap) -> ApiResult<()> {
+        let cap = self.cap(state, tier);
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(n) if n > cap => Err(self.error(cap)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn missing_file() -> ApiError {
+    ApiError::missing(&["body", "file"])
+}
+
+/// Receives the multipart field `file`, validates it as an archive and stores it.
+/// Nothing is left on disk when any step fails.
+pub async fn receive_archive(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    tier: Tier,
+    too_large: TooLarge,
+) -> ApiResult<StoredArchive> {
+    let mut multipart = multipart.map_err(|_| missing_file())?;
+    let cap = too_large.cap(state, tier);
+    let bad_body = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("Invalid multipart body: {}", e.body_text()))
+    };
+    let mut upload = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_body)? {
+        if field.name() != Some("file") || upload.is_some() {
+            while field.chunk().await.map_err(bad_body)?.is_some() {}
+            continue;
+        }
+        let mut staged = state.blobs.stage().await?;
+        while let Some(chunk) = field.chunk().await.map_err(bad_body)? {
+            if staged.size() + chunk.len() as u64 > cap {
+                return Err(too_large.error(cap));
+            }
+            staged.write(&chunk).await?;
+        }
+        upload = Some(staged.finish().await?);
+    }
+    let staged = upload.ok_or_else(missing_file)?;
+    let limits = Limits {
+        member_bytes: state.config.member_cap(tier),
+        members: state.config.max_archive_members,
+        uncompressed_bytes: state.config.uncompressed_cap(tier),
+    };
+    let blobs = state.blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(staged.temp.path())?;
+        let meta = archive::inspect(file, &limits)?;
+        let size = staged.size;
+        let hash = blobs.commit(staged)?;
+        Ok(StoredArchive { hash, size, meta })
+    })
+    .await?
+}
+
+/// An entity tag as the client sends it: quotes removed; empty means none.
+fn etag_header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    let raw = headers.get(name)?.to_str().ok()?.trim();
+    let tag = raw.trim_matches('"');
+    (!tag.is_empty()).then(|| tag.to_string())
+}
+
+fn header_text(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.chars().take(max).collect())
+}
+
+fn client_info(headers: &HeaderMap) -> ClientInfo {
+    let version = header_text(headers, "x-client-version", 20).or_else(|| {
+        let agent = header_text(headers, "user-agent", 200)?;
+        let rest = agent.strip_prefix("sessionfs-cli/")?;
+        Some(rest.split_whitespace().next()?.chars().take(20).collect())
+    });
+    ClientInfo {
+        version,
+        platform: header_text(headers, "x-client-platform", 50),
+        device: header_text(headers, "x-client-device", 100),
+    }
+}
+
+async fn push(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    principal.require_verified()?;
+    let user_id = principal.user.id.clone();
+    let _slot = state.limits.push_slot(&user_id).await?;
+    let tier = principal.tier();
+    tier.require(Feature::CloudSync)?;
+    if !is_session_id(&id) {
+        return Err(ApiError::bad_request("Invalid session ID format"));
+    }
+    TooLarge::Push.check_declared(&state, tier, &headers)?;
+    let cond = PushConditions {
+        if_match: etag_header(&headers, header::IF_MATCH),
+        undelete: headers
+            .get("x-sessionfs-undelete")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+    };
+    // Fail fast, before the upload is read; the writer checks again under its transaction.
+    let lookup = id.clone();
+    let existing = state.db.read(move |conn| rows::get(conn, &lookup)).await?;
+    sessions::check_push(existing.as_ref(), &user_id, &cond)?;
+
+    let archive = receive_archive(&state, multipart, tier, TooLarge::Push).await?;
+    let (etag, size) = (archive.hash.clone(), archive.size);
+    let (outcome, at) = sessions::commit_push(
+        &state.db,
+        &user_id,
+        &id,
+        existing.is_some(),
+        cond,
+        archive,
+        client_info(&headers),
+    )
+    .await?;
+    let status = match outcome {
+        PushOutcome::Created => StatusCode::CREATED,
+        PushOutcome::Updated => StatusCode::OK,
+    };
+    tracing::info!(session = %id, user = %user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
+    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "synced_at": at});
+    Ok((status, axum::Json(body)).into_response())
+}
+
+async fn pull(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    if etag_header(&headers, header::IF_NONE_MATCH).as_deref() == Some(row.blob_hash.as_str()) {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    stream_archive(&state, &row.blob_hash).await
+}
+
+/// Streams a stored archive with its quoted ETag.
+pub async fn stream_archive(state: &AppState, hash: &str) -> ApiResult<Response> {
+    let file = match state.blobs.open_blob(hash).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::error!(
+                hash,
+                "a session names an archive that is missing from the store"
+            );
+            return Err(ApiError::not_found("Session blob not found"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let length = file.metadata().await?.len();
+    let etag = HeaderValue::from_str(&format!("\"{hash}\"")).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/gzip"),
+            ),
+            (header::ETAG, etag),
+            (header::CONTENT_LENGTH, HeaderValue::from(length)),
+        ],
+        Body::from_stream(ReaderStream::new(file)),
+    )
+        .into_response())
+}

@@ -1,0 +1,310 @@
+//! Validates an uploaded `.sfs` archive in one streaming pass and reads what the server keeps
+//! from it.
+//!
+//! Nothing is extracted to disk. The gzip stream goes through a decompressed-size cap; every
+//! member is checked (plain relative name, regular file or directory, within the size caps)
+//! before its bytes are read, and the archive is read to its end so a truncated or corrupt
+//! stream is refused. Only the root members `manifest.json`, `messages.jsonl` and
+//! `workspace.json` are parsed; every other member is counted and skipped.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use serde_json::Value;
+use tar::EntryType;
+
+use crate::error::{ApiError, ApiResult};
+
+use super::metadata::{self, Extracted, MessageScan};
+
+/// The abuse ceiling for one member, whatever the tier (answered with a 400, as the reference).
+pub const ABSOLUTE_MEMBER_CAP: u64 = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The caller's per-member cap (413 `session_too_large` above it).
+    pub member_bytes: u64,
+    /// Most members an archive may hold.
+    pub members: usize,
+    /// Most bytes the gzip stream may expand to (decompression bombs).
+    pub uncompressed_bytes: u64,
+}
+
+fn invalid(reason: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("Invalid tar.gz archive: {reason}"))
+}
+
+/// A reader that fails once more than `limit` bytes have come through it.
+struct CappedReader<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+/// Marker inside the io::Error raised by [`CappedReader`], so the cap is told apart from damage.
+#[derive(Debug)]
+struct ExpansionCap(u64);
+
+impl std::fmt::Display for ExpansionCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "archive expands beyond {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for ExpansionCap {}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(io::Error::other(ExpansionCap(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// Turns an io error met while reading the archive into the client's 400.
+fn read_error(err: io::Error) -> ApiError {
+    match err.get_ref().and_then(|e| e.downcast_ref::<ExpansionCap>()) {
+        Some(cap) => ApiError::bad_request(format!("Invalid tar.gz archive: {cap}")),
+        None => invalid(err),
+    }
+}
+
+/// Checks a member's name; returns it without a leading `./`.
+fn checked_name(raw: &[u8]) -> ApiResult<String> {
+    let name = String::from_utf8_lossy(raw).into_owned();
+    if name.contains("..") {
+        return Err(ApiError::bad_request(format!(
+            "Path traversal in tar member: {name}"
+        )));
+    }
+    if name.starts_with('/') || name.starts_with('\\') {
+        return Err(ApiError::bad_request(format!(
+            "Absolute path in tar member: {name}"
+        )));
+    }
+    let mut plain = name.as_str();
+    while let Some(rest) = plain.strip_prefix("./") {
+        plain = rest;
+    }
+    Ok(plain.to_string())
+}
+
+fn too_large(name: &str, size: u64, limit: u64) -> ApiError {
+    let mib = |n: u64| n / (1024 * 1024);
+    ApiError::payload_too_large(format!(
+        "Session file '{name}' is {}MB which exceeds the {}MB per-file limit for your tier.",
+        mib(size),
+        mib(limit)
+    ))
+    .detail("error", "session_too_large")
+    .detail("file", name)
+    .detail("size_bytes", size)
+    .detail("limit_bytes", limit)
+    .detail(
+        "suggestion",
+        "Try /compact in your AI tool to start a fresh session, or ask your server operator for \
+         a larger limit.",
+    )
+}
+
+/// Reads a small JSON member (bounded by the member cap already checked).
+fn read_json(entry: &mut impl Read) -> ApiResult<Option<Value>> {
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).map_err(read_error)?;
+    Ok(serde_json::from_slice::<Value>(&bytes).ok())
+}
+
+/// Validates the archive read from `source` and extracts the session metadata.
+pub fn inspect(source: impl Read, limits: &Limits) -> ApiResult<Extracted> {
+    let mut buffered = BufReader::new(source);
+    let head = buffered.fill_buf().map_err(invalid)?;
+    if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
+        return Err(invalid("not a gzip file"));
+    }
+    let mut stream = CappedReader {
+        inner: flate2::bufread::MultiGzDecoder::new(buffered),
+        read: 0,
+        limit: limits.uncompressed_bytes,
+    };
+    let mut manifest: Option<Value> = None;
+    let mut workspace: Option<Value> = None;
+    let mut messages: Option<MessageScan> = None;
+    {
+        let mut archive = tar::Archive::new(&mut stream);
+        let mut members = 0usize;
+        for entry in archive.entries().map_err(read_error)? {
+            let mut entry = entry.map_err(read_error)?;
+            members += 1;
+            if members > limits.members {
+                return Err(ApiError::bad_request(format!(
+                    "Too many members in archive (limit {})",
+                    limits.members
+                )));
+            }
+            let name = checked_name(&entry.path_bytes())?;
+            match entry.header().entry_type() {
+                EntryType::Regular | EntryType::Continuous => {}
+                EntryType::Directory | EntryType::XGlobalHeader => continue,
+                EntryType::Symlink | EntryType::Link => {
+                    return Err(ApiError::bad_request(format!(
+                        "Symlink in tar archive: {name}"
+                    )));
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Unsupported tar member type {:?}: {name}",
+                        other
+                    )));
+                }
+            }
+            let size = entry.size();
+            if size > ABSOLUTE_MEMBER_CAP {
+                return Err(ApiError::bad_request(format!(
+                    "Member too large: {name} ({}MB, limit {}MB)",
+                    size / (1024 * 1024),
+                    ABSOLUTE_MEMBER_CAP / (1024 * 1024)
+                )));
+            }
+            if size > limits.member_bytes {
+                return Err(too_large(&name, size, limits.member_bytes));
+            }
+            match name.as_str() {
+                "manifest.json" => manifest = read_json(&mut entry)?,
+                "workspace.json" => workspace = read_json(&mut entry)?,
+                "messages.jsonl" => messages = Some(scan_messages(&mut entry)?),
+                _ => {
+                    io::copy(&mut entry, &mut io::sink()).map_err(read_error)?;
+                }
+            }
+        }
+    }
+    // Read to the end of the gzip stream so its checksum is verified.
+    io::copy(&mut stream, &mut io::sink()).map_err(read_error)?;
+    Ok(metadata::extract(
+        manifest,
+        workspace,
+        messages.unwrap_or_default(),
+    ))
+}
+
+fn scan_messages(entry: &mut impl Read) -> ApiResult<MessageScan> {
+    let mut scan = MessageScan::default();
+    let mut reader = BufReader::new(entry);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        if let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(&line) {
+            scan.add(&message);
+        }
+    }
+    Ok(scan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::fixture::{gzip, tar_of, Member};
+
+    fn limits() -> Limits {
+        Limits {
+            member_bytes: 1024 * 1024,
+            members: 10,
+            uncompressed_bytes: 8 * 1024 * 1024,
+        }
+    }
+
+    fn message(err: ApiError) -> String {
+        err.message
+    }
+
+    #[test]
+    fn accepts_a_plain_session() {
+        let bytes = gzip(&tar_of(&[
+            Member::file(
+                "manifest.json",
+                br#"{"title":"Fix the parser","source":{"tool":"codex"}}"#,
+            ),
+            Member::file(
+                "messages.jsonl",
+                b"{\"role\":\"user\",\"content\":\"hi\"}\n",
+            ),
+        ]));
+        let meta = inspect(&bytes[..], &limits()).unwrap();
+        assert_eq!(meta.title.as_deref(), Some("Fix the parser"));
+        assert_eq!(meta.source_tool, "codex");
+    }
+
+    #[test]
+    fn refuses_hostile_members() {
+        let cases: Vec<(Member, &str)> = vec![
+            (
+                Member::file("../evil", b"x"),
+                "Path traversal in tar member: ../evil",
+            ),
+            (
+                Member::file("/etc/passwd", b"x"),
+                "Absolute path in tar member: /etc/passwd",
+            ),
+            (
+                Member::symlink("link", "/etc/passwd"),
+                "Symlink in tar archive: link",
+            ),
+            (
+                Member::hardlink("hard", "manifest.json"),
+                "Symlink in tar archive: hard",
+            ),
+            (Member::device("dev"), "Unsupported tar member type"),
+        ];
+        for (member, expected) in cases {
+            let bytes = gzip(&tar_of(&[member]));
+            let err = inspect(&bytes[..], &limits()).unwrap_err();
+            assert_eq!(err.status, 400);
+            assert!(message(err).starts_with(expected), "{expected}");
+        }
+    }
+
+    #[test]
+    fn refuses_damage_and_bombs() {
+        assert_eq!(
+            message(inspect(&b"plain text"[..], &limits()).unwrap_err()),
+            "Invalid tar.gz archive: not a gzip file"
+        );
+        let good = gzip(&tar_of(&[Member::file("a.txt", &[b'a'; 5000])]));
+        let truncated = &good[..good.len() / 2];
+        assert!(message(inspect(truncated, &limits()).unwrap_err())
+            .starts_with("Invalid tar.gz archive"));
+
+        let zeros = vec![0u8; 9 * 1024 * 1024];
+        let bomb = gzip(&tar_of(&[
+            Member::file("z", &zeros[..512 * 1024]),
+            Member::file("big", &zeros),
+        ]));
+        let mut small = limits();
+        small.member_bytes = 16 * 1024 * 1024;
+        let err = inspect(&bomb[..], &small).unwrap_err();
+        assert!(message(err).contains("expands beyond"));
+    }
+
+    #[test]
+    fn member_caps() {
+        let bytes = gzip(&tar_of(&[Member::file("messages.jsonl", &[b'x'; 2000])]));
+        let mut tight = limits();
+        tight.member_bytes = 1000;
+        let err = inspect(&bytes[..], &tight).unwrap_err();
+        assert_eq!(err.status, 413);
+        assert_eq!(err.details["error"], "session_too_large");
+        assert_eq!(err.details["limit_bytes"], 1000);
+
+        let many: Vec<Member> = (0..11)
+            .map(|i| Member::file(&format!("f{i}"), b"x"))
+            .collect();
+        let err = inspect(&gzip(&tar_of(&many))[..], &limits()).unwrap_err();
+        assert!(message(err).starts_with("Too many members"));
+    }
+}

@@ -1,0 +1,7 @@
+//! Keys, the authenticated caller, and rate limits.
+
+pub mod keys;
+pub mod principal;
+pub mod rate_limit;
+
+pub use principal::Principal;

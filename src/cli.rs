@@ -1,0 +1,113 @@
+//! The command line. Every flag can also be set with the `SFS_*` environment variable named in
+//! its help, so a systemd environment file can hold the whole configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sessionfs-server",
+    version,
+    about = "Self-hosted SessionFS server: one binary, \
+    embedded SQLite, on-disk archive store"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataDirArg {
+    /// Directory that holds the database and the archive store (created if missing).
+    #[arg(long, env = "SFS_DATA_DIR", default_value = "./sessionfs-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignupPolicy {
+    /// Anyone who can reach the server may create an account.
+    Open,
+    /// Only addresses in --signup-allowed-domains may sign up.
+    Domains,
+    /// Nobody may sign up; accounts come from an operator or an org invite.
+    Closed,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "SFS_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// URL clients and browsers use to reach this server (links in share links and emails).
+    /// Defaults to http://<bind>.
+    #[arg(long, env = "SFS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Tier given to new accounts: free, starter, pro, team or enterprise.
+    #[arg(long, env = "SFS_DEFAULT_TIER", default_value = "enterprise")]
+    pub default_tier: String,
+
+    /// Who may create an account.
+    #[arg(long, env = "SFS_SIGNUP_POLICY", value_enum, default_value = "open")]
+    pub signup_policy: SignupPolicy,
+
+    /// Email domains allowed to sign up with --signup-policy domains (comma-separated).
+    #[arg(long, env = "SFS_SIGNUP_ALLOWED_DOMAINS", value_delimiter = ',')]
+    pub signup_allowed_domains: Vec<String>,
+
+    /// Largest archive a paid-tier push may upload, in bytes (free tier: at most 50 MiB).
+    #[arg(long, env = "SFS_MAX_SYNC_BYTES", default_value_t = 300 * 1024 * 1024)]
+    pub max_sync_bytes: u64,
+
+    /// Largest single file inside an archive for paid tiers, in bytes (free tier: at most 10 MiB).
+    #[arg(long, env = "SFS_MAX_MEMBER_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_member_bytes: u64,
+
+    /// Requests per minute allowed for one API key (0 turns the limit off).
+    #[arg(long, env = "SFS_RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
+    pub rate_limit_per_minute: u32,
+
+    /// Signups per hour allowed from one client address (0 turns the limit off).
+    #[arg(long, env = "SFS_SIGNUP_RATE_LIMIT_PER_HOUR", default_value_t = 5)]
+    pub signup_rate_limit_per_hour: u32,
+
+    /// Seconds a request may take before it is answered with 408 (large pushes need time).
+    #[arg(long, env = "SFS_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
+    pub request_timeout_secs: u64,
+
+    /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
+    #[arg(long, env = "SFS_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Read connections to the database.
+    #[arg(long, env = "SFS_DB_READ_CONNECTIONS", default_value_t = 8)]
+    pub db_read_connections: u32,
+
+    /// Log format.
+    #[arg(long, env = "SFS_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `sessionfs_server=debug,tower_http=info`.
+    #[arg(long, env = "SFS_LOG", default_value = "info")]
+    pub log: String,
+}

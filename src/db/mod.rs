@@ -1,0 +1,164 @@
+//! The one way to reach the database.
+//!
+//! Reads run on the blocking pool with a connection from an r2d2 pool ([`Db::read`]). Every write
+//! goes to ONE writer thread ([`Db::write`]) that owns the only writing connection: it takes the
+//! jobs that are waiting, runs them in one `BEGIN IMMEDIATE` transaction (each job inside its own
+//! savepoint, so one job's error undoes only that job), commits once and then answers each job.
+//! With `synchronous=FULL` a commit costs an fsync; group commit shares it between concurrent
+//! requests, and a single writer means "database is locked" never reaches a user.
+
+pub mod api_keys;
+pub mod sessions;
+pub mod users;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{ApiError, ApiResult};
+
+mod embedded {
+    refinery::embed_migrations!("schema");
+}
+
+/// Handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<SqliteConnectionManager>,
+    writer: writer::Writer,
+    path: PathBuf,
+}
+
+/// Pragmas every connection gets. `synchronous=FULL`: an acknowledged write is on disk.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = MEMORY;",
+    )
+}
+
+/// Opens the writing connection: WAL mode, pragmas, migrations.
+pub fn open_writer_connection(path: &Path) -> Result<Connection, String> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| format!("cannot enable WAL on {}: {e}", path.display()))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!(
+            "database {} refused WAL mode (got {mode})",
+            path.display()
+        ));
+    }
+    configure(&conn).map_err(|e| e.to_string())?;
+    embedded::migrations::runner()
+        .run(&mut conn)
+        .map_err(|e| format!("migrations failed on {}: {e}", path.display()))?;
+    Ok(conn)
+}
+
+/// `PRAGMA quick_check`: `Ok(())` when the database is sound, else what SQLite reported.
+pub fn quick_check(conn: &Connection) -> Result<(), String> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(())
+    } else {
+        Err(rows.join("; "))
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, checks it, migrates it and starts the
+    /// writer thread. Refuses a database that fails `quick_check`.
+    pub fn open(path: &Path, read_connections: u32) -> Result<Db, String> {
+        let conn = open_writer_connection(path)?;
+        quick_check(&conn).map_err(|report| {
+            format!(
+                "database {} failed its integrity check ({report}); restore it from a backup \
+                 or run `sessionfs-server doctor` to inspect it",
+                path.display()
+            )
+        })?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|conn: &mut Connection| configure(conn));
+        let pool = Pool::builder()
+            .max_size(read_connections.max(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .map_err(|e| format!("cannot open read pool: {e}"))?;
+        Ok(Db {
+            pool,
+            writer: writer::Writer::start(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with a pooled read-only connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` inside the writer's next transaction and waits until that transaction has been
+    /// committed. An `Err` from `f` rolls back `f`'s changes only and is returned as is.
+    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction) -> ApiResult<T> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// Queues a write nobody waits for (bookkeeping such as `last_used_at`). Failures are logged.
+    pub fn write_detached<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&rusqlite::Transaction) -> ApiResult<()> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            if let Err(err) = writer.submit(f).await {
+                tracing::warn!(what, error = %err, "background write failed");
+            }
+        });
+    }
+
+    /// Number of jobs waiting for the writer (for metrics and tests).
+    pub fn writer_queue_depth(&self) -> usize {
+        self.writer.queue_depth()
+    }
+}
+
+/// Maps "no row" to a 404 with `message`, passing other errors on.
+pub fn not_found_if_none<T>(row: Option<T>, message: &str) -> ApiResult<T> {
+    row.ok_or_else(|| ApiError::not_found(message))
+}

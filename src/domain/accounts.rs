@@ -1,0 +1,210 @@
+//! Accounts and user keys: signup under the install's policy, key minting, email verification.
+
+use chrono::Duration;
+
+use crate::auth::keys::{self, hash_token};
+use crate::cli::SignupPolicy;
+use crate::clock;
+use crate::config::Config;
+use crate::db::{api_keys, users, Db};
+use crate::error::{ApiError, ApiResult};
+
+/// How long an email verification link stays valid.
+const VERIFICATION_HOURS: i64 = 24;
+
+pub struct SignedUp {
+    pub user_id: String,
+    pub email: String,
+    pub raw_key: String,
+    pub key_id: String,
+    pub verified: bool,
+    /// The verification token to mail, when verification is required.
+    pub verification_token: Option<String>,
+}
+
+/// Trims and lowercases an address; refuses what cannot be an address.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace) =>
+        {
+            Ok(email)
+        }
+        _ => Err("value is not a valid email address".to_string()),
+    }
+}
+
+/// Whether the install's signup policy lets this (normalized) address create an account.
+pub fn signup_allowed(config: &Config, email: &str) -> Result<(), ApiError> {
+    match config.signup_policy {
+        SignupPolicy::Open => Ok(()),
+        SignupPolicy::Closed => Err(ApiError::forbidden(
+            "Signup is closed on this server. Ask an administrator for an account.",
+        )),
+        SignupPolicy::Domains => {
+            let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+            if config.signup_allowed_domains.iter().any(|d| d == domain) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "Signup on this server is limited to addresses at: {}",
+                    config.signup_allowed_domains.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// Creates an account with its first key (`default`). 409 when the address is taken.
+pub async fn create_account(db: &Db, config: &Config, email: String) -> ApiResult<SignedUp> {
+    let tier = config.default_tier.to_string();
+    let verify = config.require_email_verification;
+    db.write(move |tx| {
+        if users::find_by_email(tx, &email)?.is_some() {
+            return Err(ApiError::conflict("Email already registered"));
+        }
+        let now = clock::now_string();
+        let user_id = keys::new_id();
+        users::insert(
+            tx,
+            &users::NewUser {
+                id: &user_id,
+                email: &email,
+                tier: &tier,
+                email_verified: !verify,
+                created_at: &now,
+            },
+        )?;
+        let key = keys::generate();
+        let key_id = keys::new_id();
+        api_keys::insert(
+            tx,
+            &api_keys::NewKey {
+                id: &key_id,
+                user_id: &user_id,
+                key_hash: &key.hash,
+                key_prefix: None,
+                name: Some("default"),
+                created_at: &now,
+                expires_at: None,
+                created_by_user_id: None,
+            },
+        )?;
+        let verification_token = if verify {
+            Some(new_verification(tx, &user_id, &email)?)
+        } else {
+            None
+        };
+        Ok(SignedUp {
+            user_id,
+            email,
+            raw_key: key.raw,
+            key_id,
+            verified: !verify,
+            verification_token,
+        })
+    })
+    .await
+}
+
+/// Stores a new verification link for the user and returns its token.
+fn new_verification(conn: &rusqlite::Connection, user_id: &str, email: &str) -> ApiResult<String> {
+    let token = keys::random_hex(32);
+    users::insert_verification(
+        conn,
+        &hash_token(&token),
+        user_id,
+        email,
+        &clock::from_now(Duration::hours(VERIFICATION_HOURS)),
+        &clock::now_string(),
+    )?;
+    Ok(token)
+}
+
+/// A new user key, as returned once to its owner.
+pub struct MintedKey {
+    pub key: api_keys::ApiKey,
+    pub raw: String,
+}
+
+/// Mints a user key for `user_id`. `with_prefix` records the display prefix (the
+/// `/auth/me/api-keys` family does; the legacy `/auth/keys` does not).
+pub async fn mint_user_key(
+    db: &Db,
+    user_id: &str,
+    name: Option<String>,
+    expires_in_days: Option<i64>,
+    with_prefix: bool,
+    created_by: Option<String>,
+) -> ApiResult<MintedKey> {
+    let user_id = user_id.to_string();
+    db.write(move |tx| {
+        let raw = keys::generate();
+        let id = keys::new_id();
+        let prefix = with_prefix.then(|| raw.display_prefix());
+        let expires_at = expires_in_days.map(|d| clock::from_now(Duration::days(d)));
+        api_keys::insert(
+            tx,
+            &api_keys::NewKey {
+                id: &id,
+                user_id: &user_id,
+                key_hash: &raw.hash,
+                key_prefix: prefix.as_deref(),
+                name: name.as_deref(),
+                created_at: &clock::now_string(),
+                expires_at: expires_at.as_deref(),
+                created_by_user_id: created_by.as_deref(),
+            },
+        )?;
+        let key = api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new key vanished"))?;
+        Ok(MintedKey { key, raw: raw.raw })
+    })
+    .await
+}
+
+/// Why a verification link was refused.
+#[derive(Debug, PartialEq)]
+pub enum VerifyError {
+    Invalid,
+    Expired,
+    UnknownUser,
+}
+
+/// Marks the account behind a verification token as verified. Using a link twice is fine.
+pub async fn verify_email(db: &Db, token: String) -> ApiResult<Result<(), VerifyError>> {
+    db.write(move |tx| {
+        let Some((user_id, email, expires_at)) = users::find_verification(tx, &hash_token(&token))?
+        else {
+            return Ok(Err(VerifyError::Invalid));
+        };
+        if clock::parse(&expires_at).is_none_or(|t| t <= clock::now()) {
+            return Ok(Err(VerifyError::Expired));
+        }
+        let Some(user) = users::get(tx, &user_id)? else {
+            return Ok(Err(VerifyError::UnknownUser));
+        };
+        if !user.email.eq_ignore_ascii_case(&email) {
+            return Ok(Err(VerifyError::Invalid));
+        }
+        users::set_email_verified(tx, &user_id)?;
+        Ok(Ok(()))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        assert!(normalize_email("not-an-address").is_err());
+        assert!(normalize_email("a b@c").is_err());
+        assert!(normalize_email("@c").is_err());
+    }
+}

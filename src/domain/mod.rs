@@ -1,0 +1,6 @@
+//! Rules that are not HTTP: accounts, sessions, tiers, git remotes.
+
+pub mod accounts;
+pub mod git_remote;
+pub mod sessions;
+pub mod tiers;

@@ -1,0 +1,750 @@
+#!/usr/bin/env python3
+"""End-to-end check: drive the real `sfs` CLI against a sessionfs server.
+
+The script plays a new user, step by step, with the published client
+(PyPI `sessionfs==0.26.0`):
+
+  * alice signs up, captures a Claude Code session, pushes it;
+  * alice's second machine logs in with the same key and pulls it;
+  * alice continues the session, pushes the change, the second machine
+    pulls it again;
+  * alice deletes it from the cloud, finds it in the trash, restores it;
+  * bob signs up and cannot pull alice's session.
+
+Every user gets a throw-away HOME, so the real ~/.sessionfs and ~/.claude
+of whoever runs this are never read or written.
+
+Usage:
+    python3 tests/e2e/sfs_client_flow.py --server-bin target/debug/sessionfs-server
+    python3 tests/e2e/sfs_client_flow.py --url http://127.0.0.1:8000   # existing server
+
+Exit status is 0 only when every step passed. The last line printed is
+"N passed, M failed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SFS = REPO_ROOT / ".venv-sfs" / "bin" / "sfs"
+
+# Distinctive words we look for after each transfer.
+FIRST_WORD = "zephyrquokka"
+SECOND_WORD = "marmaladeotter"
+
+SESSION_ID_RE = re.compile(r"^ses_[a-z0-9]{8,40}$")
+API_KEY_RE = re.compile(r"^sk_sfs_[0-9a-f]{32}$")
+ETAG_RE = re.compile(r"^[0-9a-f]{64}$")
+
+COMMAND_TIMEOUT_S = 120
+HEALTH_TIMEOUT_S = 30
+DAEMON_CAPTURE_TIMEOUT_S = 45
+
+
+# --------------------------------------------------------------------------
+# Step bookkeeping
+# --------------------------------------------------------------------------
+
+
+class StepFailed(Exception):
+    """A check inside a step did not hold. The message says what and why."""
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def describe(self) -> str:
+        return (
+            f"  command : {' '.join(self.argv)}\n"
+            f"  exit    : {self.returncode}\n"
+            f"  stdout  :\n{_indent(self.stdout)}\n"
+            f"  stderr  :\n{_indent(self.stderr)}"
+        )
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def _indent(text: str, prefix: str = "    | ") -> str:
+    text = text.rstrip("\n")
+    if not text:
+        return prefix + "(empty)"
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def expect(
+    result: Result,
+    *,
+    rc: int = 0,
+    contains: tuple[str, ...] = (),
+    absent: tuple[str, ...] = (),
+) -> Result:
+    """Fail the step unless the command exited with `rc` and its combined
+    stdout+stderr contains every string in `contains` and none in `absent`."""
+    problems = []
+    if result.returncode != rc:
+        problems.append(f"expected exit code {rc}, got {result.returncode}")
+    for text in contains:
+        if text not in result.output:
+            problems.append(f"expected output to contain {text!r}")
+    for text in absent:
+        if text in result.output:
+            problems.append(f"expected output NOT to contain {text!r}")
+    if problems:
+        raise StepFailed("; ".join(problems) + "\n" + result.describe())
+    return result
+
+
+def check(condition: bool, message: str, result: Result | None = None) -> None:
+    if not condition:
+        raise StepFailed(message + ("\n" + result.describe() if result else ""))
+
+
+class Steps:
+    """Runs steps in order; stops at the first failure (later steps build on
+    earlier ones) and keeps the pass/fail count."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+        self.skipped: list[str] = []
+        self._stopped = False
+
+    def run(self, name: str, fn: Callable[[], None]) -> None:
+        if self._stopped:
+            self.skipped.append(name)
+            return
+        print(f"--> {name}", flush=True)
+        started = time.monotonic()
+        try:
+            fn()
+        except StepFailed as exc:
+            self._fail(name, str(exc))
+        except Exception:  # a bug or an unexpected client crash
+            self._fail(name, "unexpected exception:\n" + traceback.format_exc())
+        else:
+            self.passed += 1
+            print(f"    PASS ({time.monotonic() - started:.1f}s)", flush=True)
+
+    def _fail(self, name: str, detail: str) -> None:
+        self.failed += 1
+        self._stopped = True
+        print(f"    FAIL: step '{name}'", flush=True)
+        print(_indent(detail, "    "), flush=True)
+
+
+# --------------------------------------------------------------------------
+# A user = one HOME with its own ~/.sessionfs and ~/.claude
+# --------------------------------------------------------------------------
+
+# Only these variables reach the client; everything else (SFS_*,
+# SESSIONFS_API_KEY/PROFILE/URL, XDG_*, CODEX_HOME, COPILOT_HOME, ...) would
+# let the real user's config leak in or our runs leak out.
+_PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+
+
+class User:
+    def __init__(self, label: str, root: Path, sfs: str, url: str) -> None:
+        self.label = label
+        self.sfs_bin = sfs
+        self.url = url
+        self.home = root / label
+        self.home.mkdir(parents=True)
+        self.env = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
+        self.env.update(
+            HOME=str(self.home),
+            USER=label,
+            XDG_CONFIG_HOME=str(self.home / ".config"),
+            XDG_DATA_HOME=str(self.home / ".local" / "share"),
+            XDG_CACHE_HOME=str(self.home / ".cache"),
+            XDG_STATE_HOME=str(self.home / ".local" / "state"),
+            # rich: wide, plain output so tables don't wrap ids or titles
+            COLUMNS="220",
+            NO_COLOR="1",
+            TERM="dumb",
+            PYTHONIOENCODING="utf-8",
+        )
+
+    # -- running the CLI -------------------------------------------------
+
+    def sfs(self, *args: str, stdin: str | None = None) -> Result:
+        argv = [self.sfs_bin, *args]
+        print(f"    [{self.label}] $ sfs {' '.join(args)}", flush=True)
+        try:
+            proc = subprocess.run(
+                argv,
+                env=self.env,
+                cwd=self.home,
+                input=stdin,
+                # No stdin by default: an unexpected prompt must fail, not hang.
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StepFailed(
+                f"command timed out after {COMMAND_TIMEOUT_S}s: {' '.join(argv)}\n"
+                f"  stdout:\n{_indent(_text(exc.stdout))}\n"
+                f"  stderr:\n{_indent(_text(exc.stderr))}"
+            ) from None
+        return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+
+    # -- the client's files ----------------------------------------------
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / ".sessionfs"
+
+    def config(self) -> dict:
+        path = self.store_dir / "config.toml"
+        check(path.is_file(), f"{path} does not exist")
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+
+    def api_key(self) -> str:
+        return self.config().get("sync", {}).get("api_key", "")
+
+    def session_dir(self, session_id: str) -> Path:
+        return self.store_dir / "sessions" / f"{session_id}.sfs"
+
+    def local_messages(self, session_id: str) -> str:
+        path = self.session_dir(session_id) / "messages.jsonl"
+        check(path.is_file(), f"{path} does not exist in {self.label}'s store")
+        return path.read_text()
+
+    def local_manifest(self, session_id: str) -> dict:
+        path = self.session_dir(session_id) / "manifest.json"
+        check(path.is_file(), f"{path} does not exist in {self.label}'s store")
+        return json.loads(path.read_text())
+
+    def local_sessions(self) -> dict[str, dict]:
+        """`sfs list --json`, keyed by session id."""
+        result = expect(self.sfs("list", "--json", "--all"))
+        if "No sessions found" in result.stdout:
+            return {}
+        try:
+            rows = json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise StepFailed(f"`sfs list --json` is not JSON: {exc}\n" + result.describe())
+        return {row["session_id"]: row for row in rows}
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def table_row(output: str, key: str) -> list[str]:
+    """The cells of the rich-table row that contains `key` ([] if none)."""
+    for line in output.splitlines():
+        if key in line:
+            return [c.strip() for c in re.split(r"[│|┃]", line) if c.strip()]
+    return []
+
+
+# --------------------------------------------------------------------------
+# A native Claude Code session on disk
+# --------------------------------------------------------------------------
+
+
+class ClaudeCodeSession:
+    """A small Claude Code transcript under ~/.claude/projects/<project>/,
+    written the way Claude Code writes it (one JSON event per line)."""
+
+    def __init__(self, user: User) -> None:
+        self.native_id = str(uuid.uuid4())
+        self.project = user.home / "code" / "demo"
+        self.project.mkdir(parents=True)
+        encoded = str(self.project).replace("/", "-")
+        self.path = user.home / ".claude" / "projects" / encoded / f"{self.native_id}.jsonl"
+        self.path.parent.mkdir(parents=True)
+        self._last_uuid: str | None = None
+        self._clock = 0
+
+    @property
+    def sfs_id(self) -> str:
+        # What the client derives from the native UUID (session_id.py).
+        return "ses_" + self.native_id.replace("-", "")[:16]
+
+    def say(self, user_text: str, assistant_text: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(self._event("user", user_text)) + "\n")
+            f.write(json.dumps(self._event("assistant", assistant_text)) + "\n")
+
+    def _event(self, role: str, text: str) -> dict:
+        self._clock += 7
+        event_uuid = str(uuid.uuid4())
+        event = {
+            "parentUuid": self._last_uuid,
+            "isSidechain": False,
+            "userType": "external",
+            "cwd": str(self.project),
+            "sessionId": self.native_id,
+            "version": "2.0.14",
+            "gitBranch": "",
+            "type": role,
+            "uuid": event_uuid,
+            "timestamp": f"2026-01-15T10:{self._clock // 60:02d}:{self._clock % 60:02d}.000Z",
+        }
+        if role == "user":
+            event["message"] = {"role": "user", "content": text}
+        else:
+            event["requestId"] = "req_" + uuid.uuid4().hex[:24]
+            event["message"] = {
+                "id": "msg_" + uuid.uuid4().hex[:24],
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5-20250929",
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 120, "output_tokens": 45},
+            }
+        self._last_uuid = event_uuid
+        return event
+
+
+# --------------------------------------------------------------------------
+# The server under test
+# --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+class Server:
+    """Starts `<server-bin> serve --data-dir DIR --bind 127.0.0.1:PORT`."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.data_dir = workdir / "server-data"
+        self.log_path = workdir / "server.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True)
+        argv = [
+            self.binary, "serve",
+            "--data-dir", str(self.data_dir),
+            "--bind", f"127.0.0.1:{self.port}",
+        ]
+        print(f"    $ {' '.join(argv)}", flush=True)
+        log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StepFailed(
+                    f"server exited with code {self.proc.returncode} before becoming healthy"
+                )
+            if health_status(self.url) == 200:
+                return
+            time.sleep(0.2)
+        raise StepFailed(f"GET {self.url}/health did not return 200 within {HEALTH_TIMEOUT_S}s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------
+# The flow: one function per user action
+# --------------------------------------------------------------------------
+
+
+class Flow:
+    def __init__(self, url: str, sfs: str, root: Path, email_tag: str) -> None:
+        self.url = url
+        self.alice_email = f"alice{email_tag}@example.test"
+        self.bob_email = f"bob{email_tag}@example.test"
+        self.alice = User("alice", root, sfs, url)          # first machine
+        self.laptop = User("alice-laptop", root, sfs, url)  # alice's second machine
+        self.bob = User("bob", root, sfs, url)
+        self.native: ClaudeCodeSession | None = None
+        self.session_id = ""
+
+    # 1 ------------------------------------------------------------------
+    def alice_signs_up(self) -> None:
+        # `--email` is a typer option with prompt="Email": given on the
+        # command line it does not prompt.
+        r = self.alice.sfs("auth", "signup", "--url", self.url, "--email", self.alice_email)
+        expect(r, contains=(f"Account created for {self.alice_email}", "sk_sfs_"))
+        sync = self.alice.config().get("sync", {})
+        check(API_KEY_RE.match(sync.get("api_key", "")) is not None,
+              f"config.toml [sync] api_key is not an sk_sfs_ key: {sync!r}", r)
+        check(sync.get("api_url") == self.url,
+              f"config.toml [sync] api_url is {sync.get('api_url')!r}, expected {self.url!r}", r)
+        check(sync.get("api_key", "") in r.stdout,
+              "the key printed by signup differs from the one saved in config.toml", r)
+
+    def alice_checks_whoami(self) -> None:
+        r = self.alice.sfs("auth", "whoami")
+        expect(r, contains=(f"Identity:  {self.alice_email}", f"Server:    {self.url}"))
+        tier = re.search(r"Tier:\s+(\S+)", r.stdout)
+        check(tier is not None, "`sfs auth whoami` printed no tier", r)
+        # A tier that cannot push (free) would make every later step fail
+        # with "Authentication failed: 403"; say so right here.
+        check(tier.group(1) != "free",
+              "new account has tier 'free', which cannot push (cloud_sync needs starter+)", r)
+
+    # 2 ------------------------------------------------------------------
+    def alice_captures_a_session(self) -> None:
+        self.native = ClaudeCodeSession(self.alice)
+        self.native.say(
+            f"Please explain the {FIRST_WORD} cache layer in this repo.",
+            f"The {FIRST_WORD} cache layer keeps hot rows in memory and evicts them by age.",
+        )
+        self.native.say(
+            f"Add a test for {FIRST_WORD} eviction.",
+            f"Done: test_{FIRST_WORD}_eviction covers the age-based eviction.",
+        )
+        self.session_id = self.native.sfs_id
+        r = expect(self.alice.sfs("import", "--from", "claude-code"),
+                   contains=("Found 1 Claude Code session(s).", "Imported 1 new session(s)."))
+        sessions = self.alice.local_sessions()
+        check(self.session_id in sessions,
+              f"{self.session_id} is not in `sfs list --json` after import: {sorted(sessions)}", r)
+        row = sessions[self.session_id]
+        check(row.get("message_count") == 4,
+              f"expected 4 messages locally, index says {row.get('message_count')!r}")
+        check(row.get("source_tool") == "claude-code",
+              f"expected source_tool 'claude-code', index says {row.get('source_tool')!r}")
+        check(FIRST_WORD in self.alice.local_messages(self.session_id),
+              f"{FIRST_WORD!r} is not in the captured messages.jsonl")
+
+    # 3 ------------------------------------------------------------------
+    def alice_pushes(self) -> None:
+        r = self.alice.sfs("push", self.session_id)
+        expect(r, contains=(f"Created remote session {self.session_id}",))
+        etag = self.alice.local_manifest(self.session_id).get("sync", {}).get("etag", "")
+        check(ETAG_RE.match(etag or "") is not None,
+              f"after push the local manifest sync.etag is {etag!r}, expected 64 hex chars", r)
+        check(etag[:16] in r.stdout, "the ETag printed by push differs from the saved one", r)
+
+    # 4 ------------------------------------------------------------------
+    def alice_lists_remote(self, messages: int = 4) -> None:
+        r = expect(self.alice.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+        row = table_row(r.stdout, self.session_id[:16])  # the table shows 16 chars
+        check(bool(row), f"{self.session_id[:16]} is not listed by `sfs list-remote`", r)
+        check("claude-code" in row, f"row does not show tool claude-code: {row}", r)
+        check(str(messages) in row, f"row does not show {messages} messages: {row}", r)
+
+    # 5 ------------------------------------------------------------------
+    def laptop_logs_in(self) -> None:
+        key = self.alice.api_key()
+        r = self.laptop.sfs("auth", "login", "--url", self.url, "--key", key)
+        expect(r, contains=(f"Authenticated with {self.url}", "Server status: healthy"))
+        check(self.laptop.api_key() == key, "login did not save the key in config.toml", r)
+        r = expect(self.laptop.sfs("auth", "whoami"), contains=(f"Identity:  {self.alice_email}",))
+
+    def laptop_pulls(self) -> None:
+        r = self.laptop.sfs("pull", self.session_id)
+        expect(r, contains=(f"Pulled session {self.session_id}",))
+        check(FIRST_WORD in self.laptop.local_messages(self.session_id),
+              f"{FIRST_WORD!r} is not in the pulled messages.jsonl", r)
+        etag = self.laptop.local_manifest(self.session_id).get("sync", {}).get("etag")
+        alice_etag = self.alice.local_manifest(self.session_id).get("sync", {}).get("etag")
+        check(etag == alice_etag, f"pulled etag {etag!r} differs from pushed etag {alice_etag!r}", r)
+        sessions = self.laptop.local_sessions()
+        check(self.session_id in sessions,
+              f"{self.session_id} is not in the laptop's `sfs list --json`: {sorted(sessions)}")
+        check(sessions[self.session_id].get("message_count") == 4,
+              f"laptop index shows {sessions[self.session_id].get('message_count')!r} messages, expected 4")
+        r = expect(self.laptop.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+        row = table_row(r.stdout, self.session_id[:16])
+        check("yes" in row, f"list-remote does not mark the session as local on the laptop: {row}", r)
+
+    # 6 ------------------------------------------------------------------
+    def laptop_pulls_again_up_to_date(self) -> None:
+        expect(self.laptop.sfs("pull", self.session_id),
+               contains=("Session is up to date (304 Not Modified)",))
+
+    # 7 ------------------------------------------------------------------
+    def alice_continues_the_session(self) -> None:
+        """Alice keeps chatting in Claude Code; the sfs daemon (as set up by
+        `sfs init`) notices the transcript grew and re-captures it.
+        `sfs import` only imports sessions it has not seen, and `sfs
+        recapture` only knows sessions the daemon tracked, so the daemon
+        is the client's way to pick up the change."""
+        assert self.native is not None
+        self.native.say(
+            f"Now document the {SECOND_WORD} flag.",
+            f"Documented {SECOND_WORD} in README.md under Configuration.",
+        )
+        expect(self.alice.sfs("daemon", "start"), contains=("Daemon started",))
+        pid_file = self.alice.store_dir / "sfsd.pid"
+        pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
+        try:
+            deadline = time.monotonic() + DAEMON_CAPTURE_TIMEOUT_S
+            while True:
+                try:
+                    if SECOND_WORD in self.alice.local_messages(self.session_id):
+                        break
+                except StepFailed:
+                    pass  # directory being swapped by the capture
+                if time.monotonic() > deadline:
+                    raise StepFailed(
+                        f"the daemon did not re-capture the session within "
+                        f"{DAEMON_CAPTURE_TIMEOUT_S}s; daemon.log tail:\n"
+                        + _indent(_tail(self.alice.store_dir / "daemon.log"))
+                    )
+                time.sleep(0.5)
+        finally:
+            self.stop_daemon(self.alice, pid)
+        count = self.alice.local_manifest(self.session_id).get("stats", {}).get("message_count")
+        check(count == 6, f"after re-capture the manifest says {count!r} messages, expected 6")
+
+    def stop_daemon(self, user: User, pid: int | None) -> None:
+        user.sfs("daemon", "stop")
+        if pid is None:
+            return
+        deadline = time.monotonic() + 15
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(pid):  # the daemon we started ignored SIGTERM
+            os.kill(pid, signal.SIGKILL)
+
+    def alice_pushes_the_change(self) -> None:
+        r = self.alice.sfs("push", self.session_id)
+        expect(r, contains=(f"Updated remote session {self.session_id}",))
+        self.alice_lists_remote(messages=6)
+
+    def laptop_pulls_the_change(self) -> None:
+        # The laptop has an older copy, so pull asks "Overwrite local?";
+        # --force is the client's non-interactive answer.
+        r = self.laptop.sfs("pull", self.session_id, "--force")
+        expect(r, contains=(f"Pulled session {self.session_id}",))
+        messages = self.laptop.local_messages(self.session_id)
+        check(SECOND_WORD in messages, f"{SECOND_WORD!r} is not in the re-pulled messages.jsonl", r)
+        alice_etag = self.alice.local_manifest(self.session_id).get("sync", {}).get("etag")
+        etag = self.laptop.local_manifest(self.session_id).get("sync", {}).get("etag")
+        check(etag == alice_etag, f"re-pulled etag {etag!r} differs from pushed etag {alice_etag!r}", r)
+
+    # 8 ------------------------------------------------------------------
+    def alice_deletes_from_cloud(self) -> None:
+        r = self.alice.sfs("delete", self.session_id, "--cloud", "--force")
+        expect(r, contains=("Deleted from cloud.", "Purge after: 20"))
+        check(self.alice.session_dir(self.session_id).is_dir(),
+              "`sfs delete --cloud` removed the local copy", r)
+        expect(self.alice.sfs("list-remote"), contains=("No remote sessions found.",),
+               absent=(self.session_id[:16],))
+        expect(self.laptop.sfs("pull", self.session_id, "--force"), rc=1,
+               contains=("not found on server",))
+
+    # 9 ------------------------------------------------------------------
+    def trash_lists_it(self) -> None:
+        # On the laptop nothing was deleted locally, so the row can only
+        # come from the server (`GET /sessions?deleted=true`).
+        for user in (self.laptop, self.alice):
+            # The title counts server rows + local tombstones, so alice (who
+            # has a local tombstone for the same id) sees "2 entries" and one row.
+            r = expect(user.sfs("trash"), contains=("Trash (",))
+            row = table_row(r.stdout, self.session_id)
+            check(bool(row), f"{self.session_id} is not in {user.label}'s `sfs trash`", r)
+            check(r.stdout.count(self.session_id) == 1,
+                  f"{self.session_id} is listed more than once in the trash", r)
+            check("cloud" in row, f"trash row does not show scope 'cloud': {row}", r)
+            check("local only" not in r.stdout, "trash shows the session as local-only", r)
+            check(any(re.fullmatch(r"\d{4}-\d{2}-\d{2}", c) for c in row),
+                  f"trash row shows no deleted/purge dates: {row}", r)
+
+    # 10 -----------------------------------------------------------------
+    def alice_restores(self) -> None:
+        r = self.alice.sfs("restore", self.session_id)
+        expect(r, contains=(f"Restored session {self.session_id} on server.",))
+        expect(self.alice.sfs("trash"), contains=("Trash is empty.",))
+
+    # 11 -----------------------------------------------------------------
+    def list_remote_shows_it_again(self) -> None:
+        self.alice_lists_remote(messages=6)
+        expect(self.laptop.sfs("pull", self.session_id),
+               contains=("Session is up to date (304 Not Modified)",))
+
+    # 12 -----------------------------------------------------------------
+    def bob_cannot_see_alices_session(self) -> None:
+        r = self.bob.sfs("auth", "signup", "--url", self.url, "--email", self.bob_email)
+        expect(r, contains=(f"Account created for {self.bob_email}",))
+        check(self.bob.api_key() != self.alice.api_key(), "bob got alice's API key", r)
+        expect(self.bob.sfs("pull", self.session_id), rc=1,
+               contains=(f"Session {self.session_id} not found on server",))
+        check(not self.bob.session_dir(self.session_id).exists(),
+              "a failed pull left alice's session in bob's store")
+        expect(self.bob.sfs("list-remote"), contains=("No remote sessions found.",))
+        expect(self.bob.sfs("delete", self.session_id, "--cloud", "--force"), rc=1,
+               contains=("Session not found on server.",))
+        # ... and alice's copy is untouched by bob's attempt.
+        self.alice_lists_remote(messages=6)
+
+    def run(self, steps: Steps) -> None:
+        steps.run("1. alice: sfs auth signup", self.alice_signs_up)
+        steps.run("1b. alice: sfs auth whoami", self.alice_checks_whoami)
+        steps.run("2. alice: capture a Claude Code session (sfs import)", self.alice_captures_a_session)
+        steps.run("3. alice: sfs push", self.alice_pushes)
+        steps.run("4. alice: sfs list-remote shows it", self.alice_lists_remote)
+        steps.run("5a. laptop: sfs auth login with alice's key", self.laptop_logs_in)
+        steps.run("5b. laptop: sfs pull", self.laptop_pulls)
+        steps.run("6. laptop: sfs pull again -> up to date", self.laptop_pulls_again_up_to_date)
+        steps.run("7a. alice: continue the session, daemon re-captures it", self.alice_continues_the_session)
+        steps.run("7b. alice: sfs push the change", self.alice_pushes_the_change)
+        steps.run("7c. laptop: sfs pull --force sees the change", self.laptop_pulls_the_change)
+        steps.run("8. alice: sfs delete --cloud", self.alice_deletes_from_cloud)
+        steps.run("9. sfs trash lists it", self.trash_lists_it)
+        steps.run("10. alice: sfs restore", self.alice_restores)
+        steps.run("11. sfs list-remote shows it again", self.list_remote_shows_it_again)
+        steps.run("12. bob: sign up, cannot pull alice's session", self.bob_cannot_see_alices_session)
+
+    def cleanup(self) -> None:
+        """Stop a daemon a failed step may have left running (by its pid)."""
+        for user in (self.alice, self.laptop, self.bob):
+            pid_file = user.store_dir / "sfsd.pid"
+            if pid_file.is_file():
+                try:
+                    pid = int(pid_file.read_text().strip())
+                except ValueError:
+                    continue
+                if _pid_alive(pid):
+                    os.kill(pid, signal.SIGTERM)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) still answers kill(0): check its state.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} not found)"
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--server-bin", help="sessionfs-server binary to start (serve --data-dir --bind)")
+    target.add_argument("--url", help="use an already running server instead of starting one")
+    p.add_argument("--sfs", default=str(DEFAULT_SFS) if DEFAULT_SFS.exists() else shutil.which("sfs"),
+                   help=f"the sfs CLI (default: {DEFAULT_SFS})")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = p.parse_args(argv)
+    if not args.sfs or not Path(args.sfs).exists():
+        p.error("sfs CLI not found; pass --sfs PATH")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="sfs-e2e-"))
+    steps = Steps()
+    server: Server | None = None
+    flow: Flow | None = None
+    try:
+        if args.server_bin:
+            server = Server(args.server_bin, workdir)
+            steps.run("0. start the server and wait for GET /health", server.start)
+            url = server.url
+            email_tag = ""
+        else:
+            url = args.url.rstrip("/")
+            # An existing server may already know alice@example.test.
+            email_tag = "+" + uuid.uuid4().hex[:8]
+            steps.run("0. GET /health on the given server",
+                      lambda: check(health_status(url) == 200, f"GET {url}/health is not 200"))
+        print(f"    server: {url}  sfs: {args.sfs}  workdir: {workdir}", flush=True)
+        flow = Flow(url, args.sfs, workdir / "homes", email_tag)
+        flow.run(steps)
+    finally:
+        if flow is not None:
+            flow.cleanup()
+        if server is not None:
+            server.stop()
+            if steps.failed:
+                print(f"--- server log (last lines of {server.log_path}) ---")
+                print(server.log_tail())
+                print("--- end of server log ---")
+        if args.keep or steps.failed:
+            print(f"temporary files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if steps.skipped:
+        print(f"not run after the failure: {', '.join(steps.skipped)}")
+    print(f"{steps.passed} passed, {steps.failed} failed")
+    return 0 if steps.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
