@@ -117,8 +117,9 @@ impl Config {
         }
     }
 
-    /// How far an archive of the tier may expand when decompressed.
+    /// How far an archive of the tier may expand when decompressed: eight times its size cap
+    /// (session JSON compresses about tenfold; more than that is a decompression bomb).
     pub fn uncompressed_cap(&self, tier: Tier) -> u64 {
-        self.sync_cap(tier).saturating_mul(8).max(64 * MIB)
+        self.sync_cap(tier).saturating_mul(8)
     }
 }

@@ -131,7 +131,7 @@ async fn me(principal: Principal) -> Json<Value> {
     let capture_health = u
         .capture_health
         .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
     Json(json!({
         "user_id": u.id,
         "email": u.email,

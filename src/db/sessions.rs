@@ -247,8 +247,8 @@ pub struct Contents<'a> {
 
 fn metadata_params<'a>(
     c: &'a Contents<'a>,
-    tags: &'a String,
-    artifacts: &'a String,
+    tags: &'a dyn ToSql,
+    artifacts: &'a dyn ToSql,
 ) -> Vec<&'a dyn ToSql> {
     let m = c.meta;
     vec![

@@ -50,10 +50,21 @@ DEFAULT_SFS = REPO_ROOT / ".venv-sfs" / "bin" / "sfs"
 # Distinctive words we look for after each transfer.
 FIRST_WORD = "zephyrquokka"
 SECOND_WORD = "marmaladeotter"
+MODEL = "claude-sonnet-4-5-20250929"
 
 SESSION_ID_RE = re.compile(r"^ses_[a-z0-9]{8,40}$")
 API_KEY_RE = re.compile(r"^sk_sfs_[0-9a-f]{32}$")
 ETAG_RE = re.compile(r"^[0-9a-f]{64}$")
+
+# Things the client prints while still exiting 0. Any of them in the output
+# of a successful command fails the last step (after the whole flow ran).
+CLIENT_WARNINGS = {
+    "Could not discover sync member-size cap from server":
+        "push/pull got no max_member_bytes from GET /api/v1/sync/settings",
+    "Sync request failed (attempt":
+        "the client retried a request (429/502/503/504 or connection error)",
+    "Traceback (most recent call last)": "the client printed a traceback",
+}
 
 COMMAND_TIMEOUT_S = 120
 HEALTH_TIMEOUT_S = 30
@@ -168,8 +179,10 @@ _PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
 
 
 class User:
-    def __init__(self, label: str, root: Path, sfs: str, url: str) -> None:
+    def __init__(self, label: str, root: Path, sfs: str, url: str,
+                 transcript: list[Result]) -> None:
         self.label = label
+        self.transcript = transcript  # every command run, for the warning scan
         self.sfs_bin = sfs
         self.url = url
         self.home = root / label
@@ -182,8 +195,9 @@ class User:
             XDG_DATA_HOME=str(self.home / ".local" / "share"),
             XDG_CACHE_HOME=str(self.home / ".cache"),
             XDG_STATE_HOME=str(self.home / ".local" / "state"),
-            # rich: wide, plain output so tables don't wrap ids or titles
-            COLUMNS="220",
+            # rich: very wide, plain output, so tables don't wrap and
+            # `sfs list --json` (printed through rich) stays valid JSON
+            COLUMNS="1000",
             NO_COLOR="1",
             TERM="dumb",
             PYTHONIOENCODING="utf-8",
@@ -212,7 +226,9 @@ class User:
                 f"  stdout:\n{_indent(_text(exc.stdout))}\n"
                 f"  stderr:\n{_indent(_text(exc.stderr))}"
             ) from None
-        return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        self.transcript.append(result)
+        return result
 
     # -- the client's files ----------------------------------------------
 
@@ -320,7 +336,7 @@ class ClaudeCodeSession:
                 "id": "msg_" + uuid.uuid4().hex[:24],
                 "type": "message",
                 "role": "assistant",
-                "model": "claude-sonnet-4-5-20250929",
+                "model": MODEL,
                 "content": [{"type": "text", "text": text}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
@@ -373,7 +389,8 @@ class Server:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "NO_COLOR": "1"},  # plain log, no ANSI codes
             )
         finally:
             log.close()
@@ -416,9 +433,10 @@ class Flow:
         self.url = url
         self.alice_email = f"alice{email_tag}@example.test"
         self.bob_email = f"bob{email_tag}@example.test"
-        self.alice = User("alice", root, sfs, url)          # first machine
-        self.laptop = User("alice-laptop", root, sfs, url)  # alice's second machine
-        self.bob = User("bob", root, sfs, url)
+        self.transcript: list[Result] = []
+        self.alice = User("alice", root, sfs, url, self.transcript)          # first machine
+        self.laptop = User("alice-laptop", root, sfs, url, self.transcript)  # second machine
+        self.bob = User("bob", root, sfs, url, self.transcript)
         self.native: ClaudeCodeSession | None = None
         self.session_id = ""
 
@@ -486,7 +504,12 @@ class Flow:
         row = table_row(r.stdout, self.session_id[:16])  # the table shows 16 chars
         check(bool(row), f"{self.session_id[:16]} is not listed by `sfs list-remote`", r)
         check("claude-code" in row, f"row does not show tool claude-code: {row}", r)
+        check(MODEL in row, f"row does not show model {MODEL}: {row}", r)
         check(str(messages) in row, f"row does not show {messages} messages: {row}", r)
+        # The server derives the title from the first user message; the
+        # table cuts it to 30 characters.
+        check(any(c.startswith("Please explain the") for c in row),
+              f"row does not show the title 'Please explain the {FIRST_WORD} ...': {row}", r)
 
     # 5 ------------------------------------------------------------------
     def laptop_logs_in(self) -> None:
@@ -634,6 +657,19 @@ class Flow:
         # ... and alice's copy is untouched by bob's attempt.
         self.alice_lists_remote(messages=6)
 
+    # 13 -----------------------------------------------------------------
+    def no_client_warnings(self) -> None:
+        """Commands above may pass while the client quietly fell back or
+        retried; a user would still see the warning on every push/pull."""
+        problems = []
+        for result in self.transcript:
+            if result.returncode != 0:
+                continue  # expected failures were checked by their step
+            for text, meaning in CLIENT_WARNINGS.items():
+                if text in result.output:
+                    problems.append(f"{meaning}:\n{result.describe()}")
+        check(not problems, "the client printed warnings:\n" + "\n".join(problems))
+
     def run(self, steps: Steps) -> None:
         steps.run("1. alice: sfs auth signup", self.alice_signs_up)
         steps.run("1b. alice: sfs auth whoami", self.alice_checks_whoami)
@@ -651,6 +687,7 @@ class Flow:
         steps.run("10. alice: sfs restore", self.alice_restores)
         steps.run("11. sfs list-remote shows it again", self.list_remote_shows_it_again)
         steps.run("12. bob: sign up, cannot pull alice's session", self.bob_cannot_see_alices_session)
+        steps.run("13. no client warnings in any command's output", self.no_client_warnings)
 
     def cleanup(self) -> None:
         """Stop a daemon a failed step may have left running (by its pid)."""
@@ -715,16 +752,18 @@ def main(argv: list[str]) -> int:
     try:
         if args.server_bin:
             server = Server(args.server_bin, workdir)
-            steps.run("0. start the server and wait for GET /health", server.start)
             url = server.url
             email_tag = ""
         else:
             url = args.url.rstrip("/")
             # An existing server may already know alice@example.test.
             email_tag = "+" + uuid.uuid4().hex[:8]
+        print(f"server: {url}\nsfs: {args.sfs}\nworkdir: {workdir}", flush=True)
+        if server is not None:
+            steps.run("0. start the server and wait for GET /health", server.start)
+        else:
             steps.run("0. GET /health on the given server",
                       lambda: check(health_status(url) == 200, f"GET {url}/health is not 200"))
-        print(f"    server: {url}  sfs: {args.sfs}  workdir: {workdir}", flush=True)
         flow = Flow(url, args.sfs, workdir / "homes", email_tag)
         flow.run(steps)
     finally:

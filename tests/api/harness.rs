@@ -1,0 +1,214 @@
+//! The shared test harness: a real server on 127.0.0.1:0 with a temp data dir, and a
+//! `TestApp` whose methods name what a user does.
+
+use std::path::PathBuf;
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use sessionfs_server::archive::fixture;
+use sessionfs_server::config::Config;
+use sessionfs_server::state::AppState;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// A signed-up account.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub key: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `tweak` may change first.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(dir.path().join("data"));
+        config.signup_rate_limit_per_hour = 0;
+        tweak(&mut config);
+        let data_dir = config.data_dir.clone();
+        let state = AppState::open(config).expect("open data dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            sessionfs_server::server::serve(serving, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestApp {
+            base,
+            client: Client::new(),
+            state,
+            data_dir,
+            _dir: dir,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    pub fn get(&self, user: &User, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path, Some(&user.key))
+    }
+
+    pub async fn signup(&self, email: &str) -> User {
+        let res = self
+            .request(Method::POST, "/api/v1/auth/signup", None)
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "signup of {email}");
+        let body: Value = res.json().await.unwrap();
+        User {
+            id: body["user_id"].as_str().unwrap().to_string(),
+            key: body["raw_key"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Pushes `archive` as session `id`, optionally conditional on `if_match`.
+    pub async fn push(
+        &self,
+        user: &User,
+        id: &str,
+        archive: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Response {
+        self.push_with(user, id, archive, |b| match if_match {
+            Some(tag) => b.header("If-Match", format!("\"{tag}\"")),
+            None => b,
+        })
+        .await
+    }
+
+    /// Pushes with extra headers set by `extra`.
+    pub async fn push_with(
+        &self,
+        user: &User,
+        id: &str,
+        archive: Vec<u8>,
+        extra: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Response {
+        let part = reqwest::multipart::Part::bytes(archive)
+            .file_name("session.tar.gz")
+            .mime_str("application/gzip")
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let req = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/sessions/{id}/sync"),
+                Some(&user.key),
+            )
+            .multipart(form);
+        extra(req).send().await.unwrap()
+    }
+
+    /// Pushes a generated session and returns its etag (asserting 201).
+    pub async fn push_new(&self, user: &User, id: &str, title: &str) -> String {
+        let res = self
+            .push(
+                user,
+                id,
+                fixture::session_archive(id, title, "parsers", 4),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        body["etag"].as_str().unwrap().to_string()
+    }
+
+    pub async fn pull(&self, user: &User, id: &str, if_none_match: Option<&str>) -> Response {
+        let mut req = self.get(user, &format!("/api/v1/sessions/{id}/sync"));
+        if let Some(tag) = if_none_match {
+            req = req.header("If-None-Match", format!("\"{tag}\""));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Files in the archive store (temp files included), to check nothing was left behind.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        walk(&self.data_dir.join("archives"))
+    }
+
+    /// Runs SQL against the database (for setting up states no route produces, e.g. expiry).
+    pub async fn sql(&self, statement: &'static str, id: String) {
+        self.state
+            .db
+            .write(move |tx| {
+                tx.execute(statement, [id])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Reads a response body as JSON, asserting its status first.
+pub async fn json_of(res: Response, status: StatusCode) -> Value {
+    let got = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts the error envelope and returns it.
+pub async fn error_of(res: Response, status: StatusCode) -> Value {
+    let body = json_of(res, status).await;
+    let err = &body["error"];
+    assert!(
+        err["code"].is_string() && err["message"].is_string() && err["details"].is_object(),
+        "{body}"
+    );
+    err.clone()
+}

@@ -1,0 +1,6 @@
+//! Integration tests over real HTTP, one module per area of the API.
+
+mod auth;
+mod harness;
+mod push;
+mod sessions;

@@ -1,0 +1,729 @@
+//! Sessions: the push/pull loop, listing, detail, messages, aliases, delete and restore,
+//! uploads, and tenancy.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sessionfs_server::archive::fixture::{gzip, session_archive, tar_of, Member};
+
+use crate::harness::{error_of, json_of, TestApp};
+
+const ID: &str = "ses_0123456789abcdef";
+
+#[tokio::test]
+async fn the_push_pull_loop() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let first = session_archive(ID, "Fix login bug", "authentication", 6);
+
+    // Push a new session.
+    let res = app
+        .push_with(&alice, ID, first.clone(), |b| {
+            b.header("X-Client-Version", "0.26.0")
+                .header("X-Client-Platform", "Linux")
+                .header("X-Client-Device", "laptop")
+        })
+        .await;
+    let pushed = json_of(res, StatusCode::CREATED).await;
+    let etag = pushed["etag"].as_str().unwrap().to_string();
+    assert_eq!(etag.len(), 64);
+    assert_eq!(pushed["session_id"], ID);
+    assert_eq!(pushed["blob_size_bytes"], first.len());
+    assert!(pushed["synced_at"].as_str().unwrap().ends_with('Z'));
+    let me = json_of(
+        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["last_client_version"], "0.26.0");
+    assert_eq!(me["last_client_device"], "laptop");
+
+    // List and detail.
+    let list = json_of(
+        app.get(&alice, "/api/v1/sessions").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["has_more"], false);
+    let item = &list["sessions"][0];
+    assert_eq!(item["title"], "Fix login bug");
+    assert_eq!(item["source_tool"], "claude-code");
+    assert_eq!(item["etag"], etag.as_str());
+    assert_eq!(item["tags"], json!(["generated"]));
+    let detail = json_of(
+        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["model_provider"], "anthropic");
+    assert_eq!(detail["message_count"], 6);
+    assert!(detail["uploaded_at"].is_string());
+
+    // Messages.
+    let msgs = json_of(
+        app.get(
+            &alice,
+            &format!("/api/v1/sessions/{ID}/messages?page=2&page_size=4"),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(msgs["total"], 6);
+    assert_eq!(msgs["message_indexes"], json!([4, 5]));
+    assert_eq!(msgs["has_more"], false);
+    assert_eq!(
+        msgs["messages"][0]["content"][0]["text"],
+        "message 4 about authentication"
+    );
+
+    // Pull, then a conditional pull.
+    let res = app.pull(&alice, ID, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["etag"], format!("\"{etag}\"").as_str());
+    assert_eq!(res.headers()["content-type"], "application/gzip");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), first);
+    let res = app.pull(&alice, ID, Some(&etag)).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert!(res.headers().get("etag").is_none());
+
+    // A stale push is refused with the current etag; a push on top of it succeeds.
+    let second = session_archive(ID, "Fix login bug", "authentication and sessions", 8);
+    let res = app
+        .push(&alice, ID, second.clone(), Some(&"0".repeat(64)))
+        .await;
+    let err = error_of(res, StatusCode::CONFLICT).await;
+    assert_eq!(err["code"], "etag_mismatch");
+    assert_eq!(err["details"]["current_etag"], etag.as_str());
+    let res = app.push(&alice, ID, second.clone(), Some(&etag)).await;
+    let updated = json_of(res, StatusCode::OK).await;
+    let etag2 = updated["etag"].as_str().unwrap().to_string();
+    assert_ne!(etag2, etag);
+    assert_eq!(
+        app.pull(&alice, ID, Some(&etag)).await.status(),
+        StatusCode::OK
+    );
+
+    // Delete; a push then gets 410 and changes nothing; restore; pull works again.
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}?scope=cloud"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    let deleted = json_of(res, StatusCode::OK).await;
+    assert_eq!(deleted["is_deleted"], true);
+    assert_eq!(deleted["delete_scope"], "cloud");
+    assert!(deleted["purge_after"].is_string());
+    let res = app.push(&alice, ID, first.clone(), None).await;
+    assert_eq!(
+        error_of(res, StatusCode::GONE).await["message"],
+        "Session is deleted. Send X-SessionFS-Undelete: true to restore."
+    );
+    assert_eq!(
+        app.pull(&alice, ID, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/restore"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    let restored = json_of(res, StatusCode::OK).await;
+    assert_eq!(restored["is_deleted"], false);
+    assert_eq!(restored["restored_from_scope"], "cloud");
+    assert_eq!(restored["local_copy_may_be_missing"], false);
+    let res = app.pull(&alice, ID, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), second);
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/restore"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res, StatusCode::CONFLICT).await["message"],
+        "Session is not deleted"
+    );
+}
+
+#[tokio::test]
+async fn undelete_by_push_and_delete_scopes() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let etag = app.push_new(&alice, ID, "Parser work").await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("x-deprecation-warning").is_some());
+    json_of(res, StatusCode::OK).await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}?scope=everywhere"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res, StatusCode::GONE).await["message"],
+        "Session already deleted"
+    );
+
+    let trash = json_of(
+        app.get(&alice, "/api/v1/sessions?deleted=true&page_size=100")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(trash["total"], 1);
+    assert_eq!(trash["sessions"][0]["delete_scope"], "cloud");
+    let live = json_of(
+        app.get(&alice, "/api/v1/sessions").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(live["total"], 0);
+
+    let again = session_archive(ID, "Parser work", "parsers again", 4);
+    let res = app
+        .push_with(&alice, ID, again.clone(), |b| {
+            b.header("X-SessionFS-Undelete", "TRUE")
+                .header("If-Match", format!("\"{etag}\""))
+        })
+        .await;
+    json_of(res, StatusCode::OK).await;
+    let detail = json_of(
+        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["is_deleted"], false);
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}?scope=everywhere"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, StatusCode::OK).await["delete_scope"], "both");
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/restore"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(res, StatusCode::OK).await["local_copy_may_be_missing"],
+        true
+    );
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}?scope=local"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    error_of(res, StatusCode::BAD_REQUEST).await;
+    let res = app
+        .request(
+            Method::POST,
+            "/api/v1/sessions/ses_ffffffffffffffff/restore",
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    error_of(res, StatusCode::GONE).await;
+}
+
+#[tokio::test]
+async fn another_user_sees_nothing() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let bob = app.signup("bob@example.com").await;
+    app.push_new(&alice, ID, "Alice's work").await;
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/sessions/{ID}/alias"),
+            Some(&alice.key),
+        )
+        .json(&json!({"alias": "secret-work"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+
+    for target in [ID, "secret-work"] {
+        let checks = [
+            (Method::GET, format!("/api/v1/sessions/{target}"), None),
+            (Method::GET, format!("/api/v1/sessions/{target}/sync"), None),
+            (
+                Method::GET,
+                format!("/api/v1/sessions/{target}/messages"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/sessions/{target}?scope=cloud"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/api/v1/sessions/{target}/alias"),
+                Some(json!({"alias": "mine"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/sessions/{target}/alias"),
+                None,
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/sessions/{target}"),
+                Some(json!({"title": "hijacked"})),
+            ),
+        ];
+        for (method, path, body) in checks {
+            let mut req = app.request(method.clone(), &path, Some(&bob.key));
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let err = error_of(req.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+            assert_eq!(err["message"], "Session not found", "{method} {path}");
+        }
+        let res = app
+            .request(
+                Method::POST,
+                &format!("/api/v1/sessions/{target}/restore"),
+                Some(&bob.key),
+            )
+            .send()
+            .await
+            .unwrap();
+        error_of(res, StatusCode::GONE).await;
+    }
+    // Bob cannot take over the id by pushing to it.
+    let res = app
+        .push(&bob, ID, session_archive(ID, "Bob", "x", 2), None)
+        .await;
+    assert_eq!(
+        error_of(res, StatusCode::CONFLICT).await["message"],
+        "Session ID already claimed by another user"
+    );
+    let list = json_of(
+        app.get(&bob, "/api/v1/sessions").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 0);
+    // Alice's session is untouched.
+    let detail = json_of(
+        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["title"], "Alice's work");
+    assert_eq!(detail["alias"], "secret-work");
+}
+
+#[tokio::test]
+async fn list_pages_and_filters() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    for i in 0..5 {
+        app.push_new(
+            &alice,
+            &format!("ses_list000000000{i}"),
+            &format!("Session {i}"),
+        )
+        .await;
+    }
+    let gemini = gzip(&tar_of(&[Member::file(
+        "manifest.json",
+        br#"{"source":{"tool":"gemini-cli"},"tags":["infra"],"model":{"model_id":"gemini-2"}}"#,
+    )]));
+    assert_eq!(
+        app.push(&alice, "ses_gemini0000000001", gemini, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let page = json_of(
+        app.get(&alice, "/api/v1/sessions?page=1&page_size=2")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["total"], 6);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["sessions"][0]["id"], "ses_gemini0000000001");
+    let last = json_of(
+        app.get(&alice, "/api/v1/sessions?page=3&page_size=2")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(last["has_more"], false);
+    let asc = json_of(
+        app.get(&alice, "/api/v1/sessions?order=asc&page_size=1")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(asc["sessions"][0]["id"], "ses_list0000000000");
+
+    for (query, total) in [
+        ("source_tool=gemini", 1),
+        ("source_tool=gemini-cli", 1),
+        ("source_tool=claude-code", 5),
+        ("tag=infra", 1),
+        ("tag=generated", 5),
+        ("model=gemini-2", 1),
+        ("model=unknown", 0),
+        ("page_size=100", 6),
+    ] {
+        let body = json_of(
+            app.get(&alice, &format!("/api/v1/sessions?{query}"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(body["total"], total, "{query}");
+    }
+    let sorted = json_of(
+        app.get(&alice, "/api/v1/sessions?sort=model&order=asc")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sorted["sessions"][0]["model_id"], "claude-sonnet-4-6");
+    for bad in [
+        "page_size=101",
+        "page=0",
+        "page_size=x",
+        "deleted=maybe",
+        "sort=title",
+    ] {
+        let res = app
+            .get(&alice, &format!("/api/v1/sessions?{bad}"))
+            .send()
+            .await
+            .unwrap();
+        error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+}
+
+#[tokio::test]
+async fn aliases_and_renames() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    app.push_new(&alice, ID, "First").await;
+    app.push_new(&alice, "ses_second0000000000", "Second").await;
+    let set = |id: &str, alias: &str| {
+        app.request(
+            Method::PUT,
+            &format!("/api/v1/sessions/{id}/alias"),
+            Some(&alice.key),
+        )
+        .json(&json!({ "alias": alias }))
+        .send()
+    };
+    assert_eq!(
+        json_of(set(ID, "login-fix").await.unwrap(), StatusCode::OK).await["alias"],
+        "login-fix"
+    );
+    let err = error_of(
+        set("ses_second0000000000", "login-fix").await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(err["message"], "Alias 'login-fix' is already in use");
+    let err = error_of(
+        set(ID, "a b").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", "alias"]));
+    error_of(
+        set(ID, "ab").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let by_alias = json_of(
+        app.get(&alice, "/api/v1/sessions/login-fix")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_alias["id"], ID);
+    assert_eq!(
+        app.pull(&alice, "login-fix", None).await.status(),
+        StatusCode::OK
+    );
+    let err = error_of(
+        app.get(&alice, "/api/v1/sessions/x!").send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(err["message"], "Invalid session ID or alias format");
+
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{ID}"),
+            Some(&alice.key),
+        )
+        .json(&json!({"title": "New <b>name</b>", "tags": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    let patched = json_of(res, StatusCode::OK).await;
+    assert_eq!(patched["title"], "New name");
+    assert_eq!(patched["tags"], json!(["a"]));
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{ID}"),
+            Some(&alice.key),
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    error_of(res, StatusCode::BAD_REQUEST).await;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{ID}"),
+            Some(&alice.key),
+        )
+        .json(&json!({"title": "<i></i>"}))
+        .send()
+        .await
+        .unwrap();
+    error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{ID}/alias"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, StatusCode::OK).await["alias"], Value::Null);
+    error_of(
+        app.get(&alice, "/api/v1/sessions/login-fix")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn upload_assigns_a_new_id() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let form = || {
+        let part = reqwest::multipart::Part::bytes(session_archive(ID, "Uploaded", "x", 2))
+            .file_name("s.tar.gz");
+        reqwest::multipart::Form::new().part("file", part)
+    };
+    let res = app
+        .request(Method::POST, "/api/v1/sessions?source_tool=codex&title=Uploaded%20%3Cb%3Evia%3C%2Fb%3E%20POST&tags=%5B%22x%22%5D", Some(&alice.key))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res, StatusCode::CREATED).await;
+    let id = body["session_id"].as_str().unwrap();
+    assert!(id.starts_with("ses_") && id.len() == 20 && id != ID);
+    let detail = json_of(
+        app.get(&alice, &format!("/api/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["title"], "Uploaded via POST");
+    assert_eq!(detail["source_tool"], "codex");
+    assert_eq!(detail["tags"], json!(["x"]));
+
+    let res = app
+        .request(Method::POST, "/api/v1/sessions", Some(&alice.key))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        err["details"]["errors"][0]["loc"],
+        json!(["query", "source_tool"])
+    );
+    let res = app
+        .request(
+            Method::POST,
+            "/api/v1/sessions?source_tool=Bad%20Tool",
+            Some(&alice.key),
+        )
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let res = app
+        .request(
+            Method::POST,
+            "/api/v1/sessions?source_tool=codex",
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", "file"]));
+}
+
+#[tokio::test]
+async fn messages_paging_options() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let lines = [
+        r#"{"role":"user","content":"first"}"#,
+        r#"{"role":"assistant","content":"side","is_sidechain":true}"#,
+        r#"{"role":"assistant","content":"second"}"#,
+    ]
+    .join("\n");
+    let archive = gzip(&tar_of(&[Member::file("messages.jsonl", lines.as_bytes())]));
+    assert_eq!(
+        app.push(&alice, ID, archive, None).await.status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/api/v1/sessions/{ID}/messages");
+    let newest = json_of(
+        app.get(&alice, &format!("{path}?order=newest&page_size=1"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(newest["messages"][0]["content"], "second");
+    assert_eq!(newest["total"], 2);
+    let around = json_of(
+        app.get(&alice, &format!("{path}?around=1&page_size=1"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        around["target"],
+        json!({"index": 1, "status": "hidden", "anchor_index": 0})
+    );
+    assert_eq!(around["message_indexes"], json!([0]));
+    error_of(
+        app.get(&alice, &format!("{path}?page_size=101"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn free_tier_cannot_push_but_can_list() {
+    let app =
+        TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
+    let alice = app.signup("alice@example.com").await;
+    let res = app
+        .push(&alice, ID, session_archive(ID, "t", "x", 2), None)
+        .await;
+    let err = error_of(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(err["details"]["error"], "upgrade_required");
+    assert_eq!(err["details"]["feature"], "cloud_sync");
+    assert_eq!(err["details"]["current_tier"], "free");
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/sessions/{ID}/alias"),
+            Some(&alice.key),
+        )
+        .json(&json!({"alias": "abc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res, StatusCode::FORBIDDEN).await["details"]["feature"],
+        "aliases_cloud"
+    );
+    assert_eq!(
+        app.get(&alice, "/api/v1/sessions")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
