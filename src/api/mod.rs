@@ -2,6 +2,7 @@
 //! authorize, call a domain or db function, shape the response.
 
 pub mod auth;
+pub mod autosync;
 pub mod extract;
 pub mod health;
 pub mod sessions;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(sessions::router())
         .merge(sync::router())
+        .merge(autosync::router())
         .fallback(not_found)
 }
 

@@ -9,7 +9,13 @@ The script plays a new user, step by step, with the published client
   * alice continues the session, pushes the change, the second machine
     pulls it again;
   * alice deletes it from the cloud, finds it in the trash, restores it;
-  * bob signs up and cannot pull alice's session.
+  * bob signs up and cannot pull alice's session;
+  * no successful command printed a client fallback warning.
+
+The session is created the way a Claude Code user gets one: a native
+transcript under ~/.claude/projects/ is captured with `sfs import --from
+claude-code`; after the transcript grows, `sfs daemon start` re-captures it
+(import never updates a session it already has).
 
 Every user gets a throw-away HOME, so the real ~/.sessionfs and ~/.claude
 of whoever runs this are never read or written.
@@ -357,9 +363,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# No proxy: a CI runner's HTTP(S)_PROXY must not swallow 127.0.0.1 traffic.
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def health_status(url: str) -> int | None:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+        with _NO_PROXY_OPENER.open(f"{url}/health", timeout=2) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -476,6 +486,8 @@ class Flow:
             f"Done: test_{FIRST_WORD}_eviction covers the age-based eviction.",
         )
         self.session_id = self.native.sfs_id
+        check(SESSION_ID_RE.match(self.session_id) is not None,
+              f"derived session id {self.session_id!r} is not a valid ses_ id")
         r = expect(self.alice.sfs("import", "--from", "claude-code"),
                    contains=("Found 1 Claude Code session(s).", "Imported 1 new session(s)."))
         sessions = self.alice.local_sessions()
@@ -517,7 +529,7 @@ class Flow:
         r = self.laptop.sfs("auth", "login", "--url", self.url, "--key", key)
         expect(r, contains=(f"Authenticated with {self.url}", "Server status: healthy"))
         check(self.laptop.api_key() == key, "login did not save the key in config.toml", r)
-        r = expect(self.laptop.sfs("auth", "whoami"), contains=(f"Identity:  {self.alice_email}",))
+        expect(self.laptop.sfs("auth", "whoami"), contains=(f"Identity:  {self.alice_email}",))
 
     def laptop_pulls(self) -> None:
         r = self.laptop.sfs("pull", self.session_id)
