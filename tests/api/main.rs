@@ -1,6 +1,7 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
 mod auth;
+mod autosync;
 mod harness;
 mod push;
 mod sessions;
