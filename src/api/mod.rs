@@ -5,7 +5,9 @@ pub mod auth;
 pub mod autosync;
 pub mod extract;
 pub mod health;
+pub mod pages;
 pub mod sessions;
+pub mod share;
 pub mod sync;
 
 use axum::body::{to_bytes, Body};
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::router())
         .merge(sync::router())
         .merge(autosync::router())
+        .merge(share::router())
         .fallback(not_found)
 }
 

@@ -15,8 +15,12 @@ use crate::error::ApiError;
 pub struct Limiters {
     per_key: Option<DefaultKeyedRateLimiter<String>>,
     signup: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    share_passwords: DefaultKeyedRateLimiter<String>,
     pushes: PushSlots,
 }
+
+/// Password attempts allowed per share link per minute.
+const SHARE_PASSWORD_ATTEMPTS_PER_MINUTE: u32 = 10;
 
 impl Limiters {
     pub fn new(
@@ -29,6 +33,9 @@ impl Limiters {
             per_key: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             signup: NonZeroU32::new(signups_per_hour)
                 .map(|n| RateLimiter::keyed(Quota::per_hour(n))),
+            share_passwords: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(SHARE_PASSWORD_ATTEMPTS_PER_MINUTE).expect("non-zero"),
+            )),
             pushes: PushSlots {
                 per_user: pushes_per_user.max(1),
                 wait: push_wait,
@@ -57,6 +64,20 @@ impl Limiters {
         }
     }
 
+    /// Charges one password attempt to a share link (by its token hash).
+    pub fn check_share_password(&self, token_hash: &str) -> Result<(), ApiError> {
+        if self
+            .share_passwords
+            .check_key(&token_hash.to_string())
+            .is_err()
+        {
+            return Err(ApiError::too_many(
+                "Too many password attempts for this link. Try again later.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Waits for one of the user's push slots.
     pub async fn push_slot(&self, user_id: &str) -> Result<OwnedSemaphorePermit, ApiError> {
         self.pushes.acquire(user_id).await
@@ -70,6 +91,7 @@ impl Limiters {
         if let Some(l) = &self.signup {
             l.retain_recent();
         }
+        self.share_passwords.retain_recent();
         self.pushes.prune();
     }
 }

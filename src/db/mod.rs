@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 pub mod sessions;
+pub mod shares;
 pub mod sync;
 pub mod users;
 mod writer;

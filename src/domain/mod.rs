@@ -3,4 +3,5 @@
 pub mod accounts;
 pub mod git_remote;
 pub mod sessions;
+pub mod shares;
 pub mod tiers;

@@ -9,6 +9,7 @@ use regex::Regex;
 use crate::archive::Extracted;
 use crate::clock;
 use crate::db::sessions::{self, Contents, Edit, SessionRow, Visibility};
+use crate::db::shares;
 use crate::db::users::{self, ClientInfo};
 use crate::db::Db;
 use crate::domain::git_remote;
@@ -134,7 +135,11 @@ pub async fn commit_push(
             meta: &archive.meta,
             git_remote_normalized: &remote,
         };
-        let outcome = if row.is_some() {
+        let outcome = if let Some(row) = &row {
+            if row.is_deleted() {
+                // Back from the trash: links shared before the delete stay dead.
+                shares::revoke_all_for_session(tx, &id, &now)?;
+            }
             sessions::replace_contents(tx, &id, &contents, &now)?;
             PushOutcome::Updated
         } else {

@@ -5,3 +5,4 @@ mod autosync;
 mod harness;
 mod push;
 mod sessions;
+mod share;

@@ -1,0 +1,273 @@
+//! Share links: create and revoke (owner), open by token (anyone with the link): the raw
+//! archive for tools, JSON for scripts, and a page for people at the link's `public_url`.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::OptionalJson;
+use crate::api::pages::{self, ConversationHeader};
+use crate::api::sync::stream_archive;
+use crate::archive::messages::{self, PageRequest};
+use crate::auth::Principal;
+use crate::db::sessions::{SessionRow, Visibility};
+use crate::domain::sessions as session_rules;
+use crate::domain::shares::{self, MAX_EXPIRY_HOURS};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Most messages a share page or view shows.
+const SHOWN_MESSAGES: usize = 2000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions/{id}/share", post(create))
+        .route("/api/v1/sessions/{id}/share/{link_id}", delete(revoke))
+        .route(
+            "/api/v1/sessions/share/{token}",
+            get(archive_open).post(archive_with_password),
+        )
+        .route(
+            "/api/v1/share/{token}/view",
+            get(view_open).post(view_with_password),
+        )
+        .route("/s/{token}", get(page_open).post(page_with_password))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    #[serde(default = "default_hours")]
+    expires_in_hours: i64,
+    password: Option<String>,
+}
+
+impl Default for CreateBody {
+    fn default() -> Self {
+        CreateBody {
+            expires_in_hours: default_hours(),
+            password: None,
+        }
+    }
+}
+
+fn default_hours() -> i64 {
+    24
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<CreateBody>,
+) -> ApiResult<Response> {
+    principal.require_verified()?;
+    if !(1..=MAX_EXPIRY_HOURS).contains(&body.expires_in_hours) {
+        return Err(ApiError::validation(
+            "less_than_equal",
+            &["body", "expires_in_hours"],
+            format!("Input should be between 1 and {MAX_EXPIRY_HOURS}"),
+            Value::from(body.expires_in_hours),
+        ));
+    }
+    if body
+        .password
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > 256)
+    {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "password"],
+            "String should have at most 256 characters",
+            Value::Null,
+        ));
+    }
+    let session =
+        session_rules::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    let link = shares::create(&state.db, &session, body.expires_in_hours, body.password).await?;
+    tracing::info!(session = %session.id, link = %link.link_id, "share link created");
+    let base = &state.config.public_url;
+    let body = json!({
+        "link_id": link.link_id,
+        "url": format!("{base}/api/v1/sessions/share/{}", link.token),
+        "public_url": format!("{base}/s/{}", link.token),
+        "expires_at": link.expires_at,
+        "has_password": link.has_password,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, link_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let session = session_rules::find_owned(
+        &state.db,
+        &principal.user.id,
+        &id,
+        Visibility::LiveOrDeleted,
+    )
+    .await
+    .map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            ApiError::not_found("Share link not found")
+        } else {
+            e
+        }
+    })?;
+    shares::revoke(&state.db, &principal.user.id, &session.id, &link_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+struct PasswordBody {
+    password: Option<String>,
+}
+
+async fn archive_open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    let session = shares::open(&state.db, &state.limits, &token, None).await?;
+    stream_archive(&state, &session.blob_hash).await
+}
+
+async fn archive_with_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    OptionalJson(body): OptionalJson<PasswordBody>,
+) -> ApiResult<Response> {
+    let session = shares::open(&state.db, &state.limits, &token, body.password).await?;
+    stream_archive(&state, &session.blob_hash).await
+}
+
+/// The visible messages of a shared session, at most [`SHOWN_MESSAGES`], and how many there are.
+async fn shown_messages(state: &AppState, session: &SessionRow) -> ApiResult<(Vec<Value>, usize)> {
+    let blobs = state.blobs.clone();
+    let hash = session.blob_hash.clone();
+    let req = PageRequest {
+        page: 1,
+        page_size: SHOWN_MESSAGES,
+        newest_first: false,
+        around: None,
+    };
+    let page = tokio::task::spawn_blocking(move || {
+        messages::read_page(|| blobs.open_blob_sync(&hash), req)
+    })
+    .await??;
+    Ok(page.map(|p| (p.messages, p.total)).unwrap_or_default())
+}
+
+fn private(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        HeaderName::from_static("x-robots-tag"),
+        HeaderValue::from_static("noindex, nofollow"),
+    );
+    response
+}
+
+/// Failures of the JSON view all look alike (404), so a link reveals nothing about its state.
+async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiResult<Response> {
+    let session = match shares::open(&state.db, &state.limits, token, password).await {
+        Ok(session) => session,
+        Err(e)
+            if e.status == StatusCode::UNAUTHORIZED
+                || e.status == StatusCode::TOO_MANY_REQUESTS =>
+        {
+            return Err(e)
+        }
+        Err(_) => return Err(ApiError::not_found("Share link not found")),
+    };
+    let (messages, _) = shown_messages(state, &session).await?;
+    let body = json!({
+        "title": session.title,
+        "tool": session.source_tool,
+        "model": session.model_id,
+        "created_at": session.created_at,
+        "message_count": session.message_count,
+        "messages": messages,
+        "owner_display_name": null,
+    });
+    Ok(private(axum::Json(body).into_response()))
+}
+
+async fn view_open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    view(&state, &token, None).await
+}
+
+async fn view_with_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    OptionalJson(body): OptionalJson<PasswordBody>,
+) -> ApiResult<Response> {
+    view(&state, &token, body.password).await
+}
+
+/// The page at a link's `public_url`.
+async fn page(state: &AppState, token: &str, password: Option<String>) -> Response {
+    let tried = password.is_some();
+    let session = match shares::open(&state.db, &state.limits, token, password).await {
+        Ok(session) => session,
+        Err(e) => {
+            let (status, html) = match e.status {
+                StatusCode::UNAUTHORIZED => (
+                    StatusCode::UNAUTHORIZED,
+                    pages::password_form(&format!("/s/{token}"), tried),
+                ),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    (e.status, pages::notice("Too many attempts", &e.message))
+                }
+                StatusCode::GONE => (
+                    e.status,
+                    pages::notice("This link is no longer available", &e.message),
+                ),
+                StatusCode::NOT_FOUND => (
+                    e.status,
+                    pages::notice("Link not found", "This share link does not exist."),
+                ),
+                _ => (
+                    e.status,
+                    pages::notice("Something went wrong", "Try again later."),
+                ),
+            };
+            return pages::respond(status, html);
+        }
+    };
+    match shown_messages(state, &session).await {
+        Ok((messages, total)) => {
+            let head = ConversationHeader {
+                title: session.title.as_deref().unwrap_or("Untitled session"),
+                tool: &session.source_tool,
+                model: session.model_id.as_deref(),
+                created_at: &session.created_at,
+                message_count: session.message_count,
+            };
+            pages::respond(StatusCode::OK, pages::conversation(&head, &messages, total))
+        }
+        Err(_) => pages::respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::notice("Something went wrong", "The session could not be read."),
+        ),
+    }
+}
+
+async fn page_open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    page(&state, &token, None).await
+}
+
+async fn page_with_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordBody>,
+) -> Response {
+    page(&state, &token, Some(form.password.unwrap_or_default())).await
+}
