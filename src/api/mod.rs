@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod autosync;
 pub mod extract;
+pub mod handoffs;
 pub mod health;
 pub mod pages;
 pub mod sessions;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(sync::router())
         .merge(autosync::router())
         .merge(share::router())
+        .merge(handoffs::router())
         .fallback(not_found)
 }
 

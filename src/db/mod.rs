@@ -8,6 +8,7 @@
 //! requests, and a single writer means "database is locked" never reaches a user.
 
 pub mod api_keys;
+pub mod handoffs;
 pub mod sessions;
 pub mod shares;
 pub mod sync;

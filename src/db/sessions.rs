@@ -405,3 +405,30 @@ pub fn edit(conn: &Connection, id: &str, edit: &Edit, now: &str) -> ApiResult<()
     )?;
     Ok(())
 }
+
+/// A claimed handoff: a new session for `new_user` that shares the source's archive blob
+/// (a row is copied, never the bytes). Project, alias, persona and ticket are not carried over.
+pub fn copy_for_claim(
+    conn: &Connection,
+    source_id: &str,
+    new_id: &str,
+    new_user: &str,
+    now: &str,
+) -> ApiResult<()> {
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, blob_hash, blob_size_bytes, title, tags, source_tool,
+                source_tool_version, original_session_id, model_provider, model_id, message_count,
+                turn_count, tool_use_count, total_input_tokens, total_output_tokens, duration_ms,
+                parent_session_id, rules_source, rules_version, rules_hash, instruction_artifacts,
+                git_remote_normalized, git_branch, git_commit, messages_text, created_at, updated_at,
+                uploaded_at)
+         SELECT ?2, ?3, blob_hash, blob_size_bytes, title, tags, source_tool, source_tool_version,
+                ?1, model_provider, model_id, message_count, turn_count, tool_use_count,
+                total_input_tokens, total_output_tokens, duration_ms, ?1, rules_source, rules_version,
+                rules_hash, instruction_artifacts, git_remote_normalized, git_branch, git_commit,
+                messages_text, created_at, ?4, ?4
+         FROM sessions WHERE id = ?1",
+        params![source_id, new_id, new_user, now],
+    )?;
+    Ok(())
+}

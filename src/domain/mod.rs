@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod git_remote;
+pub mod handoffs;
 pub mod sessions;
 pub mod shares;
 pub mod tiers;

@@ -139,6 +139,7 @@ pub async fn commit_push(
             if row.is_deleted() {
                 // Back from the trash: links shared before the delete stay dead.
                 shares::revoke_all_for_session(tx, &id, &now)?;
+                crate::domain::handoffs::expire_for_session(tx, &id, &now)?;
             }
             sessions::replace_contents(tx, &id, &contents, &now)?;
             PushOutcome::Updated

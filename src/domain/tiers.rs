@@ -57,6 +57,7 @@ pub enum Feature {
     SummaryDeterministic,
     Autosync,
     SummaryNarrative,
+    Handoff,
 }
 
 impl Feature {
@@ -67,6 +68,7 @@ impl Feature {
             Feature::SummaryDeterministic => "summary_deterministic",
             Feature::Autosync => "autosync",
             Feature::SummaryNarrative => "summary_narrative",
+            Feature::Handoff => "handoff",
         }
     }
 
@@ -76,7 +78,7 @@ impl Feature {
             Feature::CloudSync | Feature::AliasesCloud | Feature::SummaryDeterministic => {
                 Tier::Starter
             }
-            Feature::Autosync | Feature::SummaryNarrative => Tier::Pro,
+            Feature::Autosync | Feature::SummaryNarrative | Feature::Handoff => Tier::Pro,
         }
     }
 }

@@ -11,24 +11,75 @@ const ID: &str = "ses_0123456789abcdef";
 async fn settings_are_tier_aware_and_validated() {
     let app = TestApp::spawn_with(|c| c.max_member_bytes = 1234).await;
     let alice = app.signup("alice@example.com").await;
-    let got = json_of(app.get(&alice, "/api/v1/sync/settings").send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(got, json!({"mode": "off", "debounce_seconds": 30, "max_member_bytes": 1234}));
-    let put = |body: serde_json::Value| app.request(Method::PUT, "/api/v1/sync/settings", Some(&alice.key)).json(&body).send();
-    let set = json_of(put(json!({"mode": "selective", "debounce_seconds": 1})).await.unwrap(), StatusCode::OK).await;
-    assert_eq!(set, json!({"mode": "selective", "debounce_seconds": 5, "max_member_bytes": 1234}));
+    let got = json_of(
+        app.get(&alice, "/api/v1/sync/settings")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        got,
+        json!({"mode": "off", "debounce_seconds": 30, "max_member_bytes": 1234})
+    );
+    let put = |body: serde_json::Value| {
+        app.request(Method::PUT, "/api/v1/sync/settings", Some(&alice.key))
+            .json(&body)
+            .send()
+    };
+    let set = json_of(
+        put(json!({"mode": "selective", "debounce_seconds": 1}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        set,
+        json!({"mode": "selective", "debounce_seconds": 5, "max_member_bytes": 1234})
+    );
     let set = json_of(put(json!({"mode": "all"})).await.unwrap(), StatusCode::OK).await;
     assert_eq!(set["debounce_seconds"], 5);
-    let set = json_of(put(json!({"mode": "off", "debounce_seconds": 9999})).await.unwrap(), StatusCode::OK).await;
+    let set = json_of(
+        put(json!({"mode": "off", "debounce_seconds": 9999}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(set["debounce_seconds"], 300);
-    let err = error_of(put(json!({"mode": "sometimes"})).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    let err = error_of(
+        put(json!({"mode": "sometimes"})).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(err["message"], "Mode must be 'off', 'all', or 'selective'");
-    error_of(put(json!({})).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
-    let again = json_of(app.get(&alice, "/api/v1/sync/settings").send().await.unwrap(), StatusCode::OK).await;
+    error_of(
+        put(json!({})).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let again = json_of(
+        app.get(&alice, "/api/v1/sync/settings")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(again["mode"], "off");
 
-    let free = TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Starter).await;
+    let free =
+        TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Starter)
+            .await;
     let bob = free.signup("bob@example.com").await;
-    let res = free.request(Method::PUT, "/api/v1/sync/settings", Some(&bob.key)).json(&json!({"mode": "bogus"})).send().await.unwrap();
+    let res = free
+        .request(Method::PUT, "/api/v1/sync/settings", Some(&bob.key))
+        .json(&json!({"mode": "bogus"}))
+        .send()
+        .await
+        .unwrap();
     let err = error_of(res, StatusCode::FORBIDDEN).await;
     assert_eq!(err["details"]["error"], "upgrade_required");
     assert_eq!(err["details"]["feature"], "autosync");
@@ -42,20 +93,61 @@ async fn watchlist_and_status() {
     app.push_new(&alice, ID, "Watched").await;
     app.push_new(&alice, "ses_other00000000000", "Other").await;
 
-    let watch = |user: &crate::harness::User, id: &str| app.request(Method::POST, &format!("/api/v1/sync/watch/{id}"), Some(&user.key)).send();
-    assert_eq!(json_of(watch(&alice, ID).await.unwrap(), StatusCode::OK).await, json!({"status": "watching", "session_id": ID}));
+    let watch = |user: &crate::harness::User, id: &str| {
+        app.request(
+            Method::POST,
+            &format!("/api/v1/sync/watch/{id}"),
+            Some(&user.key),
+        )
+        .send()
+    };
+    assert_eq!(
+        json_of(watch(&alice, ID).await.unwrap(), StatusCode::OK).await,
+        json!({"status": "watching", "session_id": ID})
+    );
     json_of(watch(&alice, ID).await.unwrap(), StatusCode::OK).await;
-    assert_eq!(error_of(watch(&alice, "ses_ffffffffffffffff").await.unwrap(), StatusCode::NOT_FOUND).await["message"], "Session not found");
+    assert_eq!(
+        error_of(
+            watch(&alice, "ses_ffffffffffffffff").await.unwrap(),
+            StatusCode::NOT_FOUND
+        )
+        .await["message"],
+        "Session not found"
+    );
     // Another user cannot watch (or learn about) Alice's session.
     error_of(watch(&bob, ID).await.unwrap(), StatusCode::NOT_FOUND).await;
 
-    let status = |id: &str, s: &str| app.request(Method::PUT, &format!("/api/v1/sync/watch/{id}/{s}"), Some(&alice.key)).send();
-    assert_eq!(json_of(status(ID, "queued").await.unwrap(), StatusCode::OK).await["status"], "queued");
+    let status = |id: &str, s: &str| {
+        app.request(
+            Method::PUT,
+            &format!("/api/v1/sync/watch/{id}/{s}"),
+            Some(&alice.key),
+        )
+        .send()
+    };
+    assert_eq!(
+        json_of(status(ID, "queued").await.unwrap(), StatusCode::OK).await["status"],
+        "queued"
+    );
     let err = error_of(status(ID, "done").await.unwrap(), StatusCode::BAD_REQUEST).await;
-    assert_eq!(err["message"], "Status must be one of: failed, pending, queued, synced");
-    assert_eq!(json_of(status("ses_ffffffffffffffff", "queued").await.unwrap(), StatusCode::OK).await["status"], "not_watched");
+    assert_eq!(
+        err["message"],
+        "Status must be one of: failed, pending, queued, synced"
+    );
+    assert_eq!(
+        json_of(
+            status("ses_ffffffffffffffff", "queued").await.unwrap(),
+            StatusCode::OK
+        )
+        .await["status"],
+        "not_watched"
+    );
 
-    let overview = json_of(app.get(&alice, "/api/v1/sync/status").send().await.unwrap(), StatusCode::OK).await;
+    let overview = json_of(
+        app.get(&alice, "/api/v1/sync/status").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(overview["total_sessions"], 2);
     assert_eq!(overview["synced_sessions"], 2);
     assert_eq!(overview["watched_sessions"], 1);
@@ -63,23 +155,56 @@ async fn watchlist_and_status() {
     assert_eq!(overview["failed"], 0);
     assert!(overview["storage_used_bytes"].as_i64().unwrap() > 0);
     assert_eq!(overview["storage_limit_bytes"], 0);
-    let bobs = json_of(app.get(&bob, "/api/v1/sync/status").send().await.unwrap(), StatusCode::OK).await;
+    let bobs = json_of(
+        app.get(&bob, "/api/v1/sync/status").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(bobs["total_sessions"], 0);
     assert_eq!(bobs["storage_used_bytes"], 0);
 
     json_of(status(ID, "synced").await.unwrap(), StatusCode::OK).await;
-    let list = json_of(app.get(&alice, "/api/v1/sync/watchlist").send().await.unwrap(), StatusCode::OK).await;
+    let list = json_of(
+        app.get(&alice, "/api/v1/sync/watchlist")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let item = &list["sessions"][0];
     assert_eq!(item["session_id"], ID);
     assert_eq!(item["title"], "Watched");
     assert_eq!(item["status"], "synced");
     assert!(item["last_synced_at"].is_string());
-    let bob_list = json_of(app.get(&bob, "/api/v1/sync/watchlist").send().await.unwrap(), StatusCode::OK).await;
+    let bob_list = json_of(
+        app.get(&bob, "/api/v1/sync/watchlist")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(bob_list["sessions"], json!([]));
 
-    let res = app.request(Method::DELETE, &format!("/api/v1/sync/watch/{ID}"), Some(&alice.key)).send().await.unwrap();
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/sync/watch/{ID}"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(res, StatusCode::OK).await["status"], "unwatched");
-    let list = json_of(app.get(&alice, "/api/v1/sync/watchlist").send().await.unwrap(), StatusCode::OK).await;
+    let list = json_of(
+        app.get(&alice, "/api/v1/sync/watchlist")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(list["sessions"], json!([]));
 }
 
@@ -87,11 +212,28 @@ async fn watchlist_and_status() {
 async fn capture_health_is_reported_back() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let report = json!({"watchers": [{"name": "claude-code", "health": "ok", "sessions_tracked": 3}]});
-    let res = app.request(Method::PUT, "/api/v1/sync/health", Some(&alice.key)).json(&report).send().await.unwrap();
-    assert_eq!(json_of(res, StatusCode::OK).await, json!({"status": "ok", "watchers": 1}));
-    let got = json_of(app.get(&alice, "/api/v1/sync/health").send().await.unwrap(), StatusCode::OK).await;
+    let report =
+        json!({"watchers": [{"name": "claude-code", "health": "ok", "sessions_tracked": 3}]});
+    let res = app
+        .request(Method::PUT, "/api/v1/sync/health", Some(&alice.key))
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(res, StatusCode::OK).await,
+        json!({"status": "ok", "watchers": 1})
+    );
+    let got = json_of(
+        app.get(&alice, "/api/v1/sync/health").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(got["watchers"], report["watchers"]);
-    let me = json_of(app.get(&alice, "/api/v1/auth/me").send().await.unwrap(), StatusCode::OK).await;
+    let me = json_of(
+        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(me["capture_health"], report["watchers"]);
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod autosync;
+mod handoffs;
 mod harness;
 mod push;
 mod sessions;

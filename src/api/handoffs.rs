@@ -1,0 +1,362 @@
+//! Handoffs: create, inbox and sent (with and without the trailing slash the CLI uses), get,
+//! claim, revoke, decline, comments, events, and the token-protected preview. A caller who is
+//! not a party gets 404, never 403.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, OptionalJson, QueryPairs};
+use crate::auth::Principal;
+use crate::db::handoffs::{self, Comment, Handoff};
+use crate::domain::handoffs::{self as rules, CreateRequest};
+use crate::domain::tiers::Feature;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/handoffs", post(create))
+        .route("/api/v1/handoffs/inbox", get(inbox))
+        .route("/api/v1/handoffs/inbox/", get(inbox))
+        .route("/api/v1/handoffs/sent", get(sent))
+        .route("/api/v1/handoffs/sent/", get(sent))
+        .route("/api/v1/handoffs/{id}", get(detail))
+        .route("/api/v1/handoffs/{id}/claim", post(claim))
+        .route("/api/v1/handoffs/{id}/revoke", post(revoke))
+        .route("/api/v1/handoffs/{id}/decline", post(decline))
+        .route(
+            "/api/v1/handoffs/{id}/comments",
+            post(add_comment).get(list_comments),
+        )
+        .route("/api/v1/handoffs/{id}/events", get(list_events))
+        .route("/api/v1/handoffs/{id}/preview", get(preview))
+}
+
+/// The Handoff object of the contract (02 §1.2).
+pub fn handoff_json(h: &Handoff) -> Value {
+    json!({
+        "id": h.id,
+        "session_id": h.session_id,
+        "recipient_session_id": h.recipient_session_id,
+        "sender_email": h.sender_email.clone().unwrap_or_else(|| "unknown".into()),
+        "recipient_email": h.recipient_email,
+        "recipient_user_id": h.recipient_user_id,
+        "recipient_team_id": null,
+        "message": h.message,
+        "status": rules::display_status(h),
+        "session_title": h.session_title,
+        "session_tool": h.session_tool,
+        "session_model_id": h.session_model_id,
+        "session_message_count": h.session_message_count,
+        "session_total_tokens": h.session_total_tokens,
+        "created_at": h.created_at,
+        "expires_at": h.expires_at,
+        "claimed_at": h.claimed_at,
+        "revoked_at": h.revoked_at,
+        "viewed_at": h.viewed_at,
+        "ticket_id": null,
+        "persona_name": null,
+        "revoked_by_user_id": h.revoked_by_user_id,
+        "revoke_reason": h.revoke_reason,
+        "handoff_kind": "individual",
+        "snapshot_persona_name": null,
+        "snapshot_ticket_title": null,
+        "sender_tier_snapshot": h.sender_tier_snapshot,
+        "source_project_id": null,
+        "attachments": [],
+    })
+}
+
+fn comment_json(c: &Comment) -> Value {
+    json!({"id": c.id, "handoff_id": c.handoff_id, "author_user_id": c.author_user_id,
+           "content": c.content, "created_at": c.created_at})
+}
+
+fn event_json(e: &handoffs::Event) -> Value {
+    let payload = e
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok());
+    json!({"id": e.id, "handoff_id": e.handoff_id, "event_type": e.event_type,
+           "actor_user_id": e.actor_user_id, "payload": payload, "created_at": e.created_at})
+}
+
+/// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
+fn text_field(
+    value: Option<String>,
+    name: &str,
+    max: usize,
+    lower: bool,
+) -> ApiResult<Option<String>> {
+    let Some(raw) = value else { return Ok(None) };
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > max {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", name],
+            format!("String should have at most {max} characters"),
+            Value::from(raw.clone()),
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| {
+        if lower {
+            trimmed.to_lowercase()
+        } else {
+            trimmed.to_string()
+        }
+    }))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    session_id: String,
+    recipient_email: Option<String>,
+    recipient_user_id: Option<String>,
+    recipient_team_id: Option<String>,
+    message: Option<String>,
+    ticket_id: Option<String>,
+    persona_name: Option<String>,
+    expires_in_hours: Option<i64>,
+    #[serde(default)]
+    attachments: Vec<Value>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Response> {
+    let tier = principal.tier();
+    tier.require(Feature::Handoff)?;
+    let email = text_field(body.recipient_email, "recipient_email", 255, true)?;
+    let user_id = text_field(body.recipient_user_id, "recipient_user_id", 36, false)?;
+    let team_id = text_field(body.recipient_team_id, "recipient_team_id", 64, false)?;
+    let recipients = [email.is_some(), user_id.is_some(), team_id.is_some()]
+        .iter()
+        .filter(|r| **r)
+        .count();
+    if recipients != 1 {
+        return Err(ApiError::invalid_value(
+            &["body"],
+            "Exactly one of recipient_email, recipient_user_id or recipient_team_id is required",
+            Value::Null,
+        ));
+    }
+    let message = text_field(body.message, "message", 2000, false)?;
+    if let Some(hours) = body.expires_in_hours {
+        if !(1..=2160).contains(&hours) {
+            return Err(ApiError::validation(
+                "less_than_equal",
+                &["body", "expires_in_hours"],
+                "Input should be between 1 and 2160",
+                Value::from(hours),
+            ));
+        }
+    }
+    if team_id.is_some() {
+        return Err(ApiError::not_found("Team not found"));
+    }
+    // Tickets, personas and attachments live in a session's project; this server has no
+    // registered projects for a session to belong to yet.
+    if text_field(body.ticket_id, "ticket_id", 64, false)?.is_some()
+        || text_field(body.persona_name, "persona_name", 50, false)?.is_some()
+        || !body.attachments.is_empty()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_id, persona_name and attachments need the session's project to be registered",
+        ));
+    }
+    let request = CreateRequest {
+        session_id: body.session_id,
+        recipient_email: email,
+        recipient_user_id: user_id,
+        message,
+        expires_in_hours: body.expires_in_hours,
+    };
+    // The preview token is for the recipient's notification mail; without a mail transport
+    // the recipient finds the handoff in their inbox instead.
+    let (handoff, _preview_token) =
+        rules::create(&state.db, &state.blobs, &principal.user, tier, request).await?;
+    tracing::info!(handoff = %handoff.id, sender = %principal.user.id, "handoff created");
+    Ok((StatusCode::CREATED, axum::Json(handoff_json(&handoff))).into_response())
+}
+
+async fn inbox(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let (id, email) = (principal.user.id.clone(), principal.user.email.clone());
+    let list = state
+        .db
+        .read(move |conn| handoffs::inbox(conn, &id, &email))
+        .await?;
+    Ok(Json(
+        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
+    ))
+}
+
+async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let id = principal.user.id.clone();
+    let list = state.db.read(move |conn| handoffs::sent(conn, &id)).await?;
+    Ok(Json(
+        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
+    ))
+}
+
+/// Most comments and events returned at once.
+const LIST_CAP: i64 = 200;
+
+async fn detail(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let h = rules::view(&state.db, &principal.user, &id).await?;
+    let key = h.id.clone();
+    let (comments, events) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                handoffs::comments(conn, &key, LIST_CAP)?,
+                handoffs::events(conn, &key, LIST_CAP)?,
+            ))
+        })
+        .await?;
+    let mut out = handoff_json(&h);
+    out["comments"] = comments.iter().map(comment_json).collect();
+    out["events"] = events.iter().map(event_json).collect();
+    Ok(Json(out))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let h = rules::claim(&state.db, &principal.user, &id).await?;
+    tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
+    let mut out = handoff_json(&h);
+    out["active_ticket_payload"] = Value::Null;
+    out["dropped_attachments"] = json!([]);
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    reason: String,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<RevokeBody>,
+) -> ApiResult<Json<Value>> {
+    let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
+        ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
+    })?;
+    let h = rules::revoke(&state.db, &principal.user, &id, reason).await?;
+    Ok(Json(handoff_json(&h)))
+}
+
+#[derive(Deserialize, Default)]
+struct DeclineBody {
+    reason: Option<String>,
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<DeclineBody>,
+) -> ApiResult<Json<Value>> {
+    let reason = text_field(body.reason, "reason", 500, false)?;
+    let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
+    Ok(Json(handoff_json(&h)))
+}
+
+#[derive(Deserialize)]
+struct CommentBody {
+    content: String,
+}
+
+async fn add_comment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<CommentBody>,
+) -> ApiResult<Response> {
+    let n = body.content.chars().count();
+    if n == 0 || n > 10_000 || body.content.trim().is_empty() {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "content"],
+            "content must be 1 to 10000 characters",
+            Value::Null,
+        ));
+    }
+    let c = rules::comment(&state.db, &principal.user, &id, body.content).await?;
+    Ok((StatusCode::CREATED, axum::Json(comment_json(&c))).into_response())
+}
+
+fn limit_of(q: &QueryPairs) -> i64 {
+    q.last("limit")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(LIST_CAP)
+        .clamp(1, LIST_CAP)
+}
+
+async fn list_comments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let limit = limit_of(&q);
+    let list = state
+        .db
+        .read(move |conn| handoffs::comments(conn, &h.id, limit))
+        .await?;
+    Ok(Json(list.iter().map(comment_json).collect()))
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let limit = limit_of(&q);
+    let list = state
+        .db
+        .read(move |conn| handoffs::events(conn, &h.id, limit))
+        .await?;
+    Ok(Json(list.iter().map(event_json).collect()))
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let token = headers
+        .get("x-preview-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(rules::not_found)?;
+    let h = rules::by_preview_token(&state.db, &id, token).await?;
+    let messages = serde_json::from_str::<Value>(&h.preview).unwrap_or_else(|_| json!([]));
+    Ok(Json(json!({
+        "title": h.session_title,
+        "sender_email": h.sender_email,
+        "tool": h.session_tool,
+        "message_count": h.session_message_count,
+        "status": rules::display_status(&h),
+        "expires_at": h.expires_at,
+        "preview_messages": messages,
+    })))
+}

@@ -1,0 +1,379 @@
+//! Handoffs: a sender offers a session to a recipient, who claims their own copy.
+//!
+//! The state machine (02 §1.5) is enforced strictly: `pending` → `claimed` (recipient),
+//! `revoked` (sender), `declined` (recipient) or `expired` (time). Every transition is a
+//! conditional update that must change exactly one row; the loser of a race gets 409. Expiry is
+//! persisted (with an `expired` event) the first time any route sees it, so an expired handoff
+//! can no longer be revoked or declined. A claim copies a session row that shares the sender's
+//! archive blob: no bytes are copied.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::archive::messages::{for_each_line, is_visible};
+use crate::archive::metadata::redact_secrets;
+use crate::archive::BlobStore;
+use crate::auth::keys::{hash_token, random_hex};
+use crate::clock;
+use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
+use crate::db::sessions::{self, Visibility};
+use crate::db::users::{self, User};
+use crate::db::Db;
+use crate::domain::sessions::{find_owned, new_session_id};
+use crate::domain::tiers::Tier;
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_EXPIRY_HOURS: i64 = 168;
+/// Longest expiry below enterprise, and for enterprise.
+const MAX_HOURS: i64 = 720;
+const MAX_HOURS_ENTERPRISE: i64 = 2160;
+const PREVIEW_MESSAGES: usize = 6;
+const PREVIEW_CHARS: usize = 400;
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("Handoff not found")
+}
+
+fn is_expired(h: &Handoff) -> bool {
+    clock::parse(&h.expires_at).is_none_or(|t| t <= clock::now())
+}
+
+/// The status shown to clients: `claimed` stays claimed; anything else past its expiry is expired.
+pub fn display_status(h: &Handoff) -> &str {
+    match h.status.as_str() {
+        "claimed" => "claimed",
+        _ if is_expired(h) => "expired",
+        other => other,
+    }
+}
+
+pub fn is_recipient(h: &Handoff, user: &User) -> bool {
+    h.recipient_email.as_deref() == Some(user.email.as_str())
+        || h.recipient_user_id.as_deref() == Some(user.id.as_str())
+        || h.recipient_id.as_deref() == Some(user.id.as_str())
+}
+
+pub fn is_party(h: &Handoff, user: &User) -> bool {
+    h.sender_id == user.id || is_recipient(h, user)
+}
+
+/// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
+fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> ApiResult<()> {
+    if h.status == "pending"
+        && is_expired(h)
+        && handoffs::transition(conn, &h.id, "pending", "expired")?
+    {
+        handoffs::add_event(
+            conn,
+            &h.id,
+            "expired",
+            None,
+            &json!({}),
+            &clock::now_string(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Loads a handoff inside a write transaction for `user` (a party), with its expiry persisted.
+fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> ApiResult<Handoff> {
+    let h = handoffs::get(conn, id)?
+        .filter(|h| is_party(h, user))
+        .ok_or_else(not_found)?;
+    persist_expiry(conn, &h)?;
+    handoffs::get(conn, id)?.ok_or_else(not_found)
+}
+
+/// A handoff the caller is party to (404 otherwise), expiry persisted when first observed.
+pub async fn load(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+    let (u, key) = (user.clone(), id.to_string());
+    let h = db
+        .read(move |conn| Ok(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
+        .await?
+        .ok_or_else(not_found)?;
+    if h.status == "pending" && is_expired(&h) {
+        let (u, key) = (user.clone(), id.to_string());
+        return db.write(move |tx| load_party(tx, &key, &u)).await;
+    }
+    Ok(h)
+}
+
+pub struct CreateRequest {
+    pub session_id: String,
+    pub recipient_email: Option<String>,
+    pub recipient_user_id: Option<String>,
+    pub message: Option<String>,
+    pub expires_in_hours: Option<i64>,
+}
+
+/// One line of a handoff's stored preview.
+fn preview_of(blobs: &BlobStore, hash: &str) -> ApiResult<Value> {
+    let file = blobs.open_blob_sync(hash)?;
+    let mut lines: Vec<Value> = Vec::new();
+    for_each_line(file, |index, line| {
+        if lines.len() >= PREVIEW_MESSAGES {
+            return;
+        }
+        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        if !is_visible(&m) {
+            return;
+        }
+        let text: Vec<&str> = match m.get("content") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(blocks)) => blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect(),
+            _ => vec![],
+        };
+        let text = text.join("\n");
+        if text.trim().is_empty() {
+            return;
+        }
+        let text: String = redact_secrets(&text).chars().take(PREVIEW_CHARS).collect();
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        lines.push(json!({"role": role, "text": text, "index": index}));
+    })?;
+    Ok(Value::Array(lines))
+}
+
+/// Creates a pending handoff of one of the sender's live sessions. Returns it and the preview
+/// token (shown to the recipient's mail, never stored in clear).
+pub async fn create(
+    db: &Db,
+    blobs: &BlobStore,
+    sender: &User,
+    tier: Tier,
+    req: CreateRequest,
+) -> ApiResult<(Handoff, String)> {
+    let session = find_owned(db, &sender.id, &req.session_id, Visibility::Live).await?;
+    if let Some(uid) = req.recipient_user_id.clone() {
+        if db.read(move |conn| users::get(conn, &uid)).await?.is_none() {
+            return Err(ApiError::not_found("Recipient user not found"));
+        }
+    }
+    let cap = if tier >= Tier::Enterprise {
+        MAX_HOURS_ENTERPRISE
+    } else {
+        MAX_HOURS
+    };
+    let hours = req
+        .expires_in_hours
+        .unwrap_or(DEFAULT_EXPIRY_HOURS)
+        .min(cap);
+    let blobs = blobs.clone();
+    let hash = session.blob_hash.clone();
+    let preview = tokio::task::spawn_blocking(move || preview_of(&blobs, &hash)).await??;
+    let preview_token = format!("hpr_{}", random_hex(32));
+    let id = format!("hnd_{}", random_hex(8));
+    let sender_id = sender.id.clone();
+    let token_hash = hash_token(&preview_token);
+    let tier_name = tier.to_string();
+    let handoff = db
+        .write(move |tx| {
+            let now = clock::now();
+            let at = clock::format(now);
+            handoffs::insert(
+                tx,
+                &NewHandoff {
+                    id: &id,
+                    session_id: &session.id,
+                    sender_id: &sender_id,
+                    recipient_email: req.recipient_email.as_deref(),
+                    recipient_user_id: req.recipient_user_id.as_deref(),
+                    message: req.message.as_deref(),
+                    session_title: session.title.as_deref(),
+                    session_tool: &session.source_tool,
+                    session_model_id: session.model_id.as_deref(),
+                    session_message_count: session.message_count,
+                    session_total_tokens: session.total_input_tokens + session.total_output_tokens,
+                    sender_tier_snapshot: &tier_name,
+                    preview_token_hash: &token_hash,
+                    preview: &preview.to_string(),
+                    created_at: &at,
+                    expires_at: &clock::format(now + Duration::hours(hours)),
+                },
+            )?;
+            let payload = json!({"handoff_kind": "individual", "expires_in_hours": hours,
+                "attachment_count": 0, "has_ticket": false, "has_persona": false});
+            handoffs::add_event(tx, &id, "created", Some(&sender_id), &payload, &at)?;
+            handoffs::get(tx, &id)?.ok_or_else(|| ApiError::internal("new handoff vanished"))
+        })
+        .await?;
+    Ok((handoff, preview_token))
+}
+
+/// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
+pub async fn view(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+    let h = load(db, user, id).await?;
+    if display_status(&h) == "expired" {
+        return Err(ApiError::gone("Handoff has expired"));
+    }
+    if h.viewed_at.is_none() && h.sender_id != user.id {
+        let (key, uid) = (h.id.clone(), user.id.clone());
+        return db
+            .write(move |tx| {
+                let at = clock::now_string();
+                if handoffs::mark_viewed(tx, &key, &at)? {
+                    handoffs::add_event(tx, &key, "viewed", Some(&uid), &json!({}), &at)?;
+                }
+                handoffs::get(tx, &key)?.ok_or_else(not_found)
+            })
+            .await;
+    }
+    Ok(h)
+}
+
+/// The recipient claims: a new session of theirs that shares the sender's archive.
+pub async fn claim(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+    let (u, key) = (user.clone(), id.to_string());
+    db.write(move |tx| {
+        let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
+        persist_expiry(tx, &h)?;
+        match display_status(&h) {
+            "expired" => return Err(ApiError::gone("Handoff has expired")),
+            "claimed" => return Err(ApiError::conflict("Handoff already claimed")),
+            "pending" => {}
+            other => return Err(ApiError::conflict(format!("Handoff is {other} and cannot be claimed"))),
+        }
+        match sessions::get(tx, &h.session_id)? {
+            Some(s) if !s.is_deleted() && s.user_id == h.sender_id => {}
+            _ => return Err(ApiError::not_found("Source session no longer exists")),
+        }
+        let mut new_id = new_session_id();
+        while sessions::get(tx, &new_id)?.is_some() {
+            new_id = new_session_id();
+        }
+        let now = clock::now_string();
+        if !handoffs::mark_claimed(tx, &key, &u.id, &new_id, &now)? {
+            return Err(ApiError::conflict("Error").detail("error", "claim_race_lost"));
+        }
+        sessions::copy_for_claim(tx, &h.session_id, &new_id, &u.id, &now)?;
+        let payload = json!({"new_session_id": new_id, "dropped_attachment_count": 0, "active_ticket_id": null});
+        handoffs::add_event(tx, &key, "claimed", Some(&u.id), &payload, &now)?;
+        handoffs::get(tx, &key)?.ok_or_else(not_found)
+    })
+    .await
+}
+
+/// The sender withdraws a pending handoff.
+pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> ApiResult<Handoff> {
+    let (u, key) = (user.clone(), id.to_string());
+    db.write(move |tx| {
+        let h = load_party(tx, &key, &u)?;
+        if h.sender_id != u.id {
+            return Err(not_found());
+        }
+        let now = clock::now_string();
+        if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
+            return Err(ApiError::conflict(format!(
+                "Cannot revoke a {} handoff",
+                h.status
+            )));
+        }
+        handoffs::add_event(
+            tx,
+            &key,
+            "revoked",
+            Some(&u.id),
+            &json!({ "reason": reason }),
+            &now,
+        )?;
+        handoffs::get(tx, &key)?.ok_or_else(not_found)
+    })
+    .await
+}
+
+/// The recipient turns a pending handoff down.
+pub async fn decline(db: &Db, user: &User, id: &str, reason: Option<String>) -> ApiResult<Handoff> {
+    let (u, key) = (user.clone(), id.to_string());
+    db.write(move |tx| {
+        let h = load_party(tx, &key, &u)?;
+        if !is_recipient(&h, &u) {
+            return Err(not_found());
+        }
+        if !handoffs::transition(tx, &key, "pending", "declined")? {
+            return Err(ApiError::conflict(format!(
+                "Cannot decline a {} handoff",
+                h.status
+            )));
+        }
+        let payload = reason
+            .map(|r| json!({ "reason": r }))
+            .unwrap_or_else(|| json!({}));
+        handoffs::add_event(
+            tx,
+            &key,
+            "declined",
+            Some(&u.id),
+            &payload,
+            &clock::now_string(),
+        )?;
+        handoffs::get(tx, &key)?.ok_or_else(not_found)
+    })
+    .await
+}
+
+/// Either party comments, whatever the status.
+pub async fn comment(db: &Db, user: &User, id: &str, content: String) -> ApiResult<Comment> {
+    let (u, key) = (user.clone(), id.to_string());
+    db.write(move |tx| {
+        load_party(tx, &key, &u)?;
+        let c = Comment {
+            id: format!("hcm_{}", random_hex(8)),
+            handoff_id: key.clone(),
+            author_user_id: Some(u.id.clone()),
+            content,
+            created_at: clock::now_string(),
+        };
+        handoffs::add_comment(tx, &c)?;
+        handoffs::add_event(
+            tx,
+            &key,
+            "commented",
+            Some(&u.id),
+            &json!({"comment_id": c.id}),
+            &c.created_at,
+        )?;
+        Ok(c)
+    })
+    .await
+}
+
+/// Expires the pending handoffs of a session (it came back from the trash).
+pub fn expire_for_session(
+    conn: &rusqlite::Connection,
+    session_id: &str,
+    at: &str,
+) -> ApiResult<()> {
+    for id in handoffs::pending_for_session(conn, session_id)? {
+        if handoffs::transition(conn, &id, "pending", "expired")? {
+            handoffs::add_event(
+                conn,
+                &id,
+                "expired",
+                None,
+                &json!({"reason": "session_restored"}),
+                at,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A handoff by its preview token; every failure is the same 404.
+pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> ApiResult<Handoff> {
+    let key = id.to_string();
+    let h = db
+        .read(move |conn| handoffs::get(conn, &key))
+        .await?
+        .ok_or_else(not_found)?;
+    let matches = h.preview_token_hash.as_deref() == Some(hash_token(token).as_str());
+    if !matches || display_status(&h) != "pending" {
+        return Err(not_found());
+    }
+    Ok(h)
+}
