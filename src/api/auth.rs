@@ -16,7 +16,6 @@ use crate::auth::Principal;
 use crate::clock;
 use crate::db::api_keys::{self, ApiKey};
 use crate::domain::accounts::{self, VerifyError};
-use crate::domain::tiers;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -127,6 +126,8 @@ async fn verify(state: &AppState, token: String) -> ApiResult<Response> {
 }
 
 async fn me(principal: Principal) -> Json<Value> {
+    let effective = principal.tier().to_string();
+    let org = principal.org.clone();
     let u = principal.user;
     let capture_health = u
         .capture_health
@@ -138,10 +139,10 @@ async fn me(principal: Principal) -> Json<Value> {
         "display_name": u.display_name,
         "email_verified": u.email_verified,
         "tier": u.tier,
-        "effective_tier": tiers::effective(&u.tier).to_string(),
-        "org_id": null,
-        "org_name": null,
-        "org_role": null,
+        "effective_tier": effective,
+        "org_id": org.as_ref().map(|m| m.org.id.clone()),
+        "org_name": org.as_ref().map(|m| m.org.name.clone()),
+        "org_role": org.as_ref().map(|m| m.role.clone()),
         "created_at": u.created_at,
         "last_client_version": u.last_client_version,
         "last_client_platform": u.last_client_platform,

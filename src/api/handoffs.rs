@@ -11,8 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
+use crate::auth::principal::{HandoffsWrite, Scoped};
 use crate::auth::Principal;
 use crate::db::handoffs::{self, Comment, Handoff};
+use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
@@ -128,9 +130,10 @@ struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
-    principal: Principal,
+    Scoped(principal, ..): Scoped<HandoffsWrite>,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    service_key_boundary(&state, &principal, Some(&body.session_id)).await?;
     let tier = principal.tier();
     tier.require(Feature::Handoff)?;
     let email = text_field(body.recipient_email, "recipient_email", 255, true)?;
@@ -206,6 +209,61 @@ async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<
     ))
 }
 
+/// Service keys reach handoffs only inside a project of their org (03 §0.2 step 11). Sessions
+/// on this server are not registered to projects, so a service key is refused with the code
+/// that says which is missing: the source session, or its project.
+async fn service_key_boundary(
+    state: &AppState,
+    principal: &Principal,
+    session_id: Option<&str>,
+) -> ApiResult<()> {
+    if !principal.is_service_key() {
+        return Ok(());
+    }
+    let exists = match session_id {
+        Some(id) => {
+            let (id, owner) = (id.to_string(), principal.user.id.clone());
+            state
+                .db
+                .read(move |conn| {
+                    Ok(session_rows::get(conn, &id)?
+                        .is_some_and(|s| s.user_id == owner && !s.is_deleted()))
+                })
+                .await?
+        }
+        None => false,
+    };
+    let (code, message) = if exists {
+        (
+            "service_key_project_not_registered",
+            "The session is not part of a registered project",
+        )
+    } else {
+        (
+            "service_key_project_required",
+            "Service keys can only act on sessions of a registered project",
+        )
+    };
+    Err(ApiError::structured(StatusCode::FORBIDDEN, code, message))
+}
+
+/// The boundary check for a route on an existing handoff (its source session decides).
+async fn handoff_boundary(
+    state: &AppState,
+    principal: &Principal,
+    handoff_id: &str,
+) -> ApiResult<()> {
+    if !principal.is_service_key() {
+        return Ok(());
+    }
+    let key = handoff_id.to_string();
+    let session = state
+        .db
+        .read(move |conn| Ok(handoffs::get(conn, &key)?.map(|h| h.session_id)))
+        .await?;
+    service_key_boundary(state, principal, session.as_deref()).await
+}
+
 /// Most comments and events returned at once.
 const LIST_CAP: i64 = 200;
 
@@ -233,9 +291,10 @@ async fn detail(
 
 async fn claim(
     State(state): State<AppState>,
-    principal: Principal,
+    Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    handoff_boundary(&state, &principal, &id).await?;
     let h = rules::claim(&state.db, &principal.user, &id).await?;
     tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
     let mut out = handoff_json(&h);
@@ -251,10 +310,11 @@ struct RevokeBody {
 
 async fn revoke(
     State(state): State<AppState>,
-    principal: Principal,
+    Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
     Json(body): Json<RevokeBody>,
 ) -> ApiResult<Json<Value>> {
+    handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
         ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
     })?;
@@ -269,10 +329,11 @@ struct DeclineBody {
 
 async fn decline(
     State(state): State<AppState>,
-    principal: Principal,
+    Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DeclineBody>,
 ) -> ApiResult<Json<Value>> {
+    handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(body.reason, "reason", 500, false)?;
     let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
     Ok(Json(handoff_json(&h)))
@@ -285,10 +346,11 @@ struct CommentBody {
 
 async fn add_comment(
     State(state): State<AppState>,
-    principal: Principal,
+    Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
     Json(body): Json<CommentBody>,
 ) -> ApiResult<Response> {
+    handoff_boundary(&state, &principal, &id).await?;
     let n = body.content.chars().count();
     if n == 0 || n > 10_000 || body.content.trim().is_empty() {
         return Err(ApiError::validation(

@@ -6,6 +6,7 @@ pub mod autosync;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
+pub mod org;
 pub mod pages;
 pub mod sessions;
 pub mod share;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(autosync::router())
         .merge(share::router())
         .merge(handoffs::router())
+        .merge(org::router())
         .fallback(not_found)
 }
 

@@ -1,10 +1,14 @@
-//! The `Principal` extractor: who is calling, checked in the contract's order (01 §1.2).
+//! Who is calling, checked in the contract's order (01 §1.2, 03 §0.2), and what they may reach.
 //!
 //! The token's hash is rate-limited before the database is asked (so bad tokens are limited
-//! too); the key and its owner are read in one blocking task; `last_used_at` is written at most
-//! once a minute per key, off the request path. A service key reaches only routes that declare a
-//! scope; plain user routes refuse it.
+//! too); the key, its owner and the owner's primary org are read in one blocking task;
+//! `last_used_at` is written at most once a minute per key, off the request path.
+//!
+//! Deny by default: [`Principal`] is the extractor of every route, and it refuses service keys.
+//! A route that service keys may reach says so in its signature with [`Scoped<S>`], naming the
+//! scopes it accepts; nothing else lets a service key in.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -13,15 +17,19 @@ use axum::http::{header, StatusCode};
 
 use crate::auth::keys::hash_token;
 use crate::clock;
+use crate::db::orgs::{self, Membership};
 use crate::db::{api_keys, users};
+use crate::domain::tiers::{self, Tier};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A caller authenticated with a user key.
+/// An authenticated caller. For a service key, `user` is the key's minter.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: users::User,
     pub key: api_keys::ApiKey,
+    /// The user's primary org membership, if any.
+    pub org: Option<Membership>,
 }
 
 /// How often `last_used_at` is refreshed for one key.
@@ -35,86 +43,156 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// Steps 1–8 of the pipeline: any valid key, user or service.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("Missing or invalid Authorization header"))?;
+    let key_hash = hash_token(token);
+    state.limits.check_key(&key_hash)?;
+
+    let (key, user, org) = state
+        .db
+        .read(move |conn| {
+            let Some(key) = api_keys::find_by_hash(conn, &key_hash)? else {
+                return Ok(None);
+            };
+            let user = users::get(conn, &key.user_id)?;
+            let org = orgs::primary_membership(conn, &key.user_id)?;
+            Ok(Some((key, user, org)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
+
+    if key.revoked_at.is_some() {
+        return Err(ApiError::structured(
+            StatusCode::UNAUTHORIZED,
+            "api_key_revoked",
+            "API key has been revoked",
+        ));
+    }
+    if !key.is_active {
+        return Err(ApiError::unauthorized("Invalid API key"));
+    }
+    let now = clock::now();
+    if key
+        .expires_at
+        .as_deref()
+        .and_then(clock::parse)
+        .is_some_and(|t| t <= now)
+    {
+        return Err(ApiError::structured(
+            StatusCode::UNAUTHORIZED,
+            "api_key_expired",
+            "API key has expired; please rotate",
+        ));
+    }
+    let user = match user {
+        Some(user) if user.is_active => user,
+        _ => return Err(ApiError::forbidden("User account is inactive")),
+    };
+
+    let stale = key
+        .last_used_at
+        .as_deref()
+        .and_then(clock::parse)
+        .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS);
+    if stale {
+        let key_id = key.id.clone();
+        let ip = client_ip(parts).map(|ip| ip.to_string());
+        let at = clock::format(now);
+        state.db.write_detached("record key use", move |tx| {
+            api_keys::touch(tx, &key_id, &at, ip.as_deref())
+        });
+    }
+    Ok(Principal { user, key, org })
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// A user key. A service key is refused: this route did not opt in to any scope.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Missing or invalid Authorization header"))?;
-        let key_hash = hash_token(token);
-        state.limits.check_key(&key_hash)?;
-
-        let (key, user) = state
-            .db
-            .read(move |conn| {
-                let Some(key) = api_keys::find_by_hash(conn, &key_hash)? else {
-                    return Ok(None);
-                };
-                let user = users::get(conn, &key.user_id)?;
-                Ok(Some((key, user)))
-            })
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
-
-        if key.revoked_at.is_some() {
-            return Err(ApiError::structured(
-                StatusCode::UNAUTHORIZED,
-                "api_key_revoked",
-                "API key has been revoked",
-            ));
+        let principal = authenticate(parts, state).await?;
+        if principal.is_service_key() {
+            let name = principal
+                .key
+                .service_key_name
+                .clone()
+                .or_else(|| principal.key.name.clone());
+            return Err(
+                ApiError::forbidden("Service keys are not allowed on this route")
+                    .with_code("service_key_not_allowed")
+                    .detail("error", "service_key_not_allowed")
+                    .detail("service_key_name", name),
+            );
         }
-        if !key.is_active {
-            return Err(ApiError::unauthorized("Invalid API key"));
-        }
-        let now = clock::now();
-        if key
-            .expires_at
-            .as_deref()
-            .and_then(clock::parse)
-            .is_some_and(|t| t <= now)
-        {
-            return Err(ApiError::structured(
-                StatusCode::UNAUTHORIZED,
-                "api_key_expired",
-                "API key has expired; please rotate",
-            ));
-        }
-        let user = match user {
-            Some(user) if user.is_active => user,
-            _ => return Err(ApiError::forbidden("User account is inactive")),
-        };
-
-        let stale = key
-            .last_used_at
-            .as_deref()
-            .and_then(clock::parse)
-            .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS);
-        if stale {
-            let key_id = key.id.clone();
-            let ip = client_ip(parts).map(|ip| ip.to_string());
-            let at = clock::format(now);
-            state.db.write_detached("record key use", move |tx| {
-                api_keys::touch(tx, &key_id, &at, ip.as_deref())
-            });
-        }
-
-        if key.key_kind == "service" {
-            return Err(ApiError::forbidden("Service keys cannot call this route")
-                .with_code("service_key_not_allowed")
-                .detail("error", "service_key_not_allowed")
-                .detail("service_key_name", key.name.clone()));
-        }
-        Ok(Principal { user, key })
+        Ok(principal)
     }
 }
 
+/// The scopes a route accepts (any one of them is enough).
+pub trait RouteScope {
+    const SCOPES: &'static [&'static str];
+}
+
+/// A caller on a route that declared scopes: a user key (`*`), or a service key holding one of
+/// `S::SCOPES`.
+pub struct Scoped<S: RouteScope>(pub Principal, pub PhantomData<S>);
+
+impl<S: RouteScope + Send + Sync> FromRequestParts<AppState> for Scoped<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = authenticate(parts, state).await?;
+        let current = principal.key.scope_list();
+        if !current
+            .iter()
+            .any(|s| s == "*" || S::SCOPES.contains(&s.as_str()))
+        {
+            let mut required: Vec<&str> = S::SCOPES.to_vec();
+            required.sort_unstable();
+            return Err(ApiError::structured(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("Scope required: one of {required:?}. Key has: {current:?}."),
+            )
+            .detail("required", required)
+            .detail("current", current));
+        }
+        Ok(Scoped(principal, PhantomData))
+    }
+}
+
+/// Routes that create, claim, revoke, decline or comment on handoffs.
+pub struct HandoffsWrite;
+impl RouteScope for HandoffsWrite {
+    const SCOPES: &'static [&'static str] = &["handoffs:write"];
+}
+
 impl Principal {
-    pub fn tier(&self) -> crate::domain::tiers::Tier {
-        crate::domain::tiers::effective(&self.user.tier)
+    pub fn is_service_key(&self) -> bool {
+        self.key.key_kind == "service"
+    }
+
+    /// A platform admin (`users.tier == "admin"`), unrelated to org roles.
+    pub fn is_platform_admin(&self) -> bool {
+        self.user.tier == "admin"
+    }
+
+    /// The tier features are judged by: platform admins are enterprise; an org member gets the
+    /// org's tier; anyone else their own.
+    pub fn tier(&self) -> Tier {
+        if self.is_platform_admin() {
+            return Tier::Enterprise;
+        }
+        match &self.org {
+            Some(m) => m.org.tier.parse().unwrap_or(Tier::Team),
+            None => tiers::effective(&self.user.tier),
+        }
     }
 
     /// The contract's 403 for routes that need a verified email.

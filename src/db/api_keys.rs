@@ -18,10 +18,31 @@ pub struct ApiKey {
     pub scopes: String,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub created_by_user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub service_key_name: Option<String>,
+    pub project_ids: Option<String>,
+}
+
+impl ApiKey {
+    /// The scopes the key carries (user keys: `["*"]`).
+    pub fn scope_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.scopes).unwrap_or_default()
+    }
+
+    /// The projects a service key is limited to; empty means every project of its org.
+    pub fn project_list(&self) -> Vec<String> {
+        self.project_ids
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default()
+    }
 }
 
 const COLUMNS: &str = "k.id, k.user_id, k.key_prefix, k.name, k.created_at, k.last_used_at, \
-    k.last_used_ip, k.is_active, k.key_kind, k.scopes, k.expires_at, k.revoked_at";
+    k.last_used_ip, k.is_active, k.key_kind, k.scopes, k.expires_at, k.revoked_at, k.revoke_reason, \
+    k.created_by_user_id, k.org_id, k.service_key_name, k.project_ids";
 
 fn from_row(r: &Row) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -37,6 +58,11 @@ fn from_row(r: &Row) -> rusqlite::Result<ApiKey> {
         scopes: r.get(9)?,
         expires_at: r.get(10)?,
         revoked_at: r.get(11)?,
+        revoke_reason: r.get(12)?,
+        created_by_user_id: r.get(13)?,
+        org_id: r.get(14)?,
+        service_key_name: r.get(15)?,
+        project_ids: r.get(16)?,
     })
 }
 
@@ -145,4 +171,89 @@ pub fn touch(conn: &Connection, key_id: &str, at: &str, ip: Option<&str>) -> Api
         params![key_id, at, ip],
     )?;
     Ok(())
+}
+
+/// A new service key: org-scoped, with explicit scopes, running as its minter.
+pub struct NewServiceKey<'a> {
+    pub id: &'a str,
+    pub minter_id: &'a str,
+    pub created_by: &'a str,
+    pub org_id: &'a str,
+    pub name: &'a str,
+    pub key_hash: &'a str,
+    pub key_prefix: &'a str,
+    pub scopes_json: &'a str,
+    pub project_ids_json: Option<&'a str>,
+    pub created_at: &'a str,
+    pub expires_at: Option<&'a str>,
+}
+
+pub fn insert_service(conn: &Connection, k: &NewServiceKey) -> ApiResult<()> {
+    conn.execute(
+        "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, name, created_at, expires_at,
+                created_by_user_id, key_kind, scopes, org_id, service_key_name, project_ids)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'service', ?9, ?10, ?5, ?11)",
+        params![
+            k.id,
+            k.minter_id,
+            k.key_hash,
+            k.key_prefix,
+            k.name,
+            k.created_at,
+            k.expires_at,
+            k.created_by,
+            k.scopes_json,
+            k.org_id,
+            k.project_ids_json
+        ],
+    )?;
+    Ok(())
+}
+
+/// The org's service keys, revoked ones too, newest first.
+pub fn list_service(conn: &Connection, org_id: &str) -> ApiResult<Vec<ApiKey>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = ?1 AND k.key_kind = 'service'
+         ORDER BY k.created_at DESC, k.rowid DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([org_id], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get_service(conn: &Connection, org_id: &str, key_id: &str) -> ApiResult<Option<ApiKey>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.id = ?1 AND k.org_id = ?2 AND k.key_kind = 'service'");
+    Ok(conn
+        .query_row(&sql, params![key_id, org_id], from_row)
+        .optional()?)
+}
+
+/// Revokes any key by id (idempotent: an already revoked key keeps its first reason).
+pub fn revoke_by_id(
+    conn: &Connection,
+    key_id: &str,
+    reason: Option<&str>,
+    at: &str,
+) -> ApiResult<()> {
+    conn.execute(
+        "UPDATE api_keys SET is_active = 0, revoked_at = COALESCE(revoked_at, ?2),
+                revoke_reason = CASE WHEN revoked_at IS NULL THEN ?3 ELSE revoke_reason END
+         WHERE id = ?1",
+        params![key_id, at, reason],
+    )?;
+    Ok(())
+}
+
+/// Revokes every active key of a user; returns how many.
+pub fn revoke_all_for_user(
+    conn: &Connection,
+    user_id: &str,
+    reason: &str,
+    at: &str,
+) -> ApiResult<usize> {
+    Ok(conn.execute(
+        "UPDATE api_keys SET is_active = 0, revoked_at = ?2, revoke_reason = ?3
+         WHERE user_id = ?1 AND revoked_at IS NULL AND is_active = 1",
+        params![user_id, at, reason],
+    )?)
 }

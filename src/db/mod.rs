@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 pub mod handoffs;
+pub mod orgs;
 pub mod sessions;
 pub mod shares;
 pub mod sync;

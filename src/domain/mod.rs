@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod git_remote;
 pub mod handoffs;
+pub mod orgs;
 pub mod sessions;
 pub mod shares;
 pub mod tiers;

@@ -1,0 +1,426 @@
+//! Organizations: the legacy single-org routes (`/org/*`, acting on the caller's primary org)
+//! and the org-in-path routes (`/orgs/{org_id}/*`), invites on both paths, members and roles,
+//! and the caller's default org. User keys only.
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, OptionalJson};
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::orgs::{self, Invite, Membership, Org};
+use crate::domain::accounts::normalize_email;
+use crate::domain::orgs::{self as rules, InvitePath};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/org", post(create).get(info))
+        .route("/api/v1/org/invite", post(invite_primary))
+        .route("/api/v1/orgs/{org_id}/invite", post(invite_named))
+        .route("/api/v1/orgs/{org_id}/members/invite", post(invite_named))
+        .route("/api/v1/org/invite/{invite_id}/accept", post(accept))
+        .route("/api/v1/org/invite/{invite_id}/decline", post(decline))
+        .route("/api/v1/org/invites", get(pending))
+        .route("/api/v1/org/invites/me", get(mine))
+        .route("/api/v1/org/invites/{invite_id}", delete(revoke_invite))
+        .route(
+            "/api/v1/orgs/{org_id}/invites/{invite_id}/resend",
+            post(resend),
+        )
+        .route("/api/v1/org/members/{user_id}/role", put(role_primary))
+        .route(
+            "/api/v1/orgs/{org_id}/members/{user_id}/role",
+            put(role_named),
+        )
+        .route("/api/v1/org/members/{user_id}", delete(remove_primary))
+        .route(
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            delete(remove_named),
+        )
+        .route("/api/v1/orgs", get(list_mine))
+        .route("/api/v1/orgs/{org_id}/members", get(members_named))
+        .route(
+            "/api/v1/auth/me/default-org",
+            get(get_default_org).put(put_default_org),
+        )
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    slug: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Json<Value>> {
+    if !rules::valid_slug(&body.slug) {
+        return Err(ApiError::invalid_value(
+            &["body", "slug"],
+            "slug must be 3-100 characters of a-z, 0-9 and '-', starting with a letter or digit",
+            Value::from(body.slug),
+        ));
+    }
+    let org = rules::create(&state.db, &principal, body.name, body.slug).await?;
+    tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
+    Ok(Json(
+        json!({"org_id": org.id, "name": org.name, "slug": org.slug}),
+    ))
+}
+
+fn org_json(org: &Org, seats_used: i64) -> Value {
+    json!({"id": org.id, "name": org.name, "slug": org.slug, "tier": org.tier, "seats_limit": org.seats_limit,
+           "seats_used": seats_used, "storage_limit_bytes": org.storage_limit_bytes, "storage_used_bytes": 0})
+}
+
+fn members_json(list: &[orgs::Member]) -> Vec<Value> {
+    list.iter()
+        .map(|m| json!({"user_id": m.user_id, "email": m.email, "display_name": m.display_name, "role": m.role, "joined_at": m.joined_at}))
+        .collect()
+}
+
+async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let Some(m) = principal.org.clone() else {
+        return Ok(Json(
+            json!({"org": null, "members": [], "current_user_role": null}),
+        ));
+    };
+    let org_id = m.org.id.clone();
+    let list = state
+        .db
+        .read(move |conn| orgs::members(conn, &org_id))
+        .await?;
+    Ok(Json(json!({
+        "org": org_json(&m.org, list.len() as i64),
+        "members": members_json(&list),
+        "current_user_role": m.role,
+    })))
+}
+
+#[derive(Deserialize)]
+struct InviteBody {
+    email: String,
+    #[serde(default = "member")]
+    role: String,
+}
+
+fn member() -> String {
+    "member".into()
+}
+
+fn invite_email(raw: &str) -> ApiResult<String> {
+    normalize_email(raw)
+        .map_err(|m| ApiError::invalid_value(&["body", "email"], &m, Value::from(raw)))
+}
+
+async fn invite_primary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<InviteBody>,
+) -> ApiResult<Json<Value>> {
+    let m = rules::primary_as_admin(&principal)?;
+    let email = invite_email(&body.email)?;
+    // The legacy route quietly turns any other role (owner included) into member.
+    let role = if body.role == "admin" {
+        "admin"
+    } else {
+        "member"
+    }
+    .to_string();
+    let (inv, _) = rules::invite(
+        &state.db,
+        &m.org.id,
+        &principal.user,
+        email,
+        role,
+        InvitePath::Primary,
+    )
+    .await?;
+    Ok(Json(
+        json!({"invite_id": inv.id, "email": inv.email, "role": inv.role}),
+    ))
+}
+
+async fn invite_named(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    Json(body): Json<InviteBody>,
+) -> ApiResult<Json<Value>> {
+    let (key, user_id) = (org_id.clone(), principal.user.id.clone());
+    state
+        .db
+        .read(move |conn| rules::path_org_as_admin(conn, &key, &user_id))
+        .await?;
+    if body.role != "admin" && body.role != "member" {
+        return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
+    }
+    let email = invite_email(&body.email)?;
+    let (inv, _) = rules::invite(
+        &state.db,
+        &org_id,
+        &principal.user,
+        email,
+        body.role,
+        InvitePath::Named,
+    )
+    .await?;
+    Ok(Json(
+        json!({"invite_id": inv.id, "email": inv.email, "role": inv.role}),
+    ))
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(invite_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (org_id, role) = rules::accept(&state.db, &principal.user, &invite_id).await?;
+    tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
+    Ok(Json(json!({"org_id": org_id, "role": role})))
+}
+
+#[derive(Deserialize, Default)]
+struct DeclineBody {
+    reason: Option<String>,
+    decline_reason: Option<String>,
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(invite_id): Path<String>,
+    OptionalJson(body): OptionalJson<DeclineBody>,
+) -> ApiResult<Json<Value>> {
+    let reason = body
+        .reason
+        .or(body.decline_reason)
+        .map(|r| r.trim().chars().take(1000).collect::<String>())
+        .filter(|r| !r.is_empty());
+    let (id, at) = rules::decline(&state.db, &principal.user, &invite_id, reason).await?;
+    Ok(Json(json!({"invite_id": id, "declined_at": at})))
+}
+
+async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let list = state
+        .db
+        .read(move |conn| orgs::active_invites(conn, &org_id, &clock::now_string()))
+        .await?;
+    let invites: Vec<Value> = list
+        .iter()
+        .map(|i| json!({"id": i.id, "email": i.email, "role": i.role, "created_at": i.created_at, "expires_at": i.expires_at}))
+        .collect();
+    Ok(Json(json!({ "invites": invites })))
+}
+
+async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let email = principal.user.email.clone();
+    let list = state
+        .db
+        .read(move |conn| orgs::invites_for_me(conn, &email, &clock::now_string()))
+        .await?;
+    let invites: Vec<Value> = list
+        .iter()
+        .map(|(i, org_name, by): &(Invite, String, Option<String>)| {
+            json!({"invite_id": i.id, "org_id": i.org_id, "org_name": org_name, "role": i.role,
+                   "invited_by_email": by, "created_at": i.created_at, "expires_at": i.expires_at})
+        })
+        .collect();
+    Ok(Json(json!({ "invites": invites })))
+}
+
+async fn revoke_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(invite_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let id = invite_id.clone();
+    if !state
+        .db
+        .write(move |tx| orgs::delete_invite(tx, &org_id, &id))
+        .await?
+    {
+        return Err(ApiError::not_found("Invite not found"));
+    }
+    Ok(Json(json!({ "revoked": invite_id })))
+}
+
+async fn resend(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, invite_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let inv = state
+        .db
+        .read(move |conn| {
+            rules::path_org_as_admin(conn, &org_id, &user_id)?;
+            let inv = orgs::invite(conn, &invite_id)?
+                .filter(|i| i.org_id == org_id)
+                .ok_or_else(|| ApiError::not_found("Invite not found"))?;
+            if inv.accepted_at.is_some() {
+                return Err(ApiError::conflict("Invite already accepted"));
+            }
+            if inv.declined_at.is_some() {
+                return Err(ApiError::conflict("Invite was declined"));
+            }
+            if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+                return Err(ApiError::conflict(
+                    "Invite expired — create a fresh invite instead of resending",
+                ));
+            }
+            Ok(inv)
+        })
+        .await?;
+    Ok(Json(
+        json!({"invite_id": inv.id, "email": inv.email, "last_emailed_at": inv.last_emailed_at, "sent": false}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: String,
+}
+
+async fn role_primary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<String>,
+    Json(body): Json<RoleBody>,
+) -> ApiResult<Json<Value>> {
+    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    rules::change_role(
+        &state.db,
+        &org_id,
+        &principal.user,
+        &user_id,
+        body.role.clone(),
+    )
+    .await?;
+    Ok(Json(json!({"user_id": user_id, "role": body.role})))
+}
+
+async fn role_named(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, user_id)): Path<(String, String)>,
+    Json(body): Json<RoleBody>,
+) -> ApiResult<Json<Value>> {
+    let (key, me) = (org_id.clone(), principal.user.id.clone());
+    state
+        .db
+        .read(move |conn| rules::path_org_as_admin(conn, &key, &me))
+        .await?;
+    rules::change_role(
+        &state.db,
+        &org_id,
+        &principal.user,
+        &user_id,
+        body.role.clone(),
+    )
+    .await?;
+    Ok(Json(json!({"user_id": user_id, "role": body.role})))
+}
+
+fn removed_json(user_id: &str) -> Json<Value> {
+    Json(json!({"removed": user_id, "projects_transferred": 0, "pending_transfers_cancelled": 0}))
+}
+
+async fn remove_primary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
+    tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
+    Ok(removed_json(&user_id))
+}
+
+async fn remove_named(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (key, me) = (org_id.clone(), principal.user.id.clone());
+    state
+        .db
+        .read(move |conn| rules::path_org_as_admin(conn, &key, &me))
+        .await?;
+    rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
+    tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
+    Ok(removed_json(&user_id))
+}
+
+async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let list = state
+        .db
+        .read(move |conn| orgs::memberships(conn, &user_id))
+        .await?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|m: &Membership| json!({"org_id": m.org.id, "name": m.org.name, "role": m.role}))
+        .collect();
+    Ok(Json(json!({ "orgs": out })))
+}
+
+async fn members_named(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let (org, role, list) = state
+        .db
+        .read(move |conn| {
+            let org = orgs::get_org(conn, &org_id)?
+                .ok_or_else(|| ApiError::not_found("Org not found"))?;
+            let role = orgs::role_in(conn, &org_id, &user_id)?
+                .ok_or_else(|| ApiError::forbidden("You are not a member of this org"))?;
+            Ok((org, role, orgs::members(conn, &org_id)?))
+        })
+        .await?;
+    Ok(Json(
+        json!({"org_id": org.id, "members": members_json(&list), "seats_used": list.len(),
+                   "seats_limit": org.seats_limit, "current_user_role": role}),
+    ))
+}
+
+async fn get_default_org(principal: Principal) -> Json<Value> {
+    Json(json!({ "default_org_id": principal.user.default_org_id }))
+}
+
+#[derive(Deserialize)]
+struct DefaultOrgBody {
+    org_id: Option<String>,
+}
+
+async fn put_default_org(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<DefaultOrgBody>,
+) -> ApiResult<Json<Value>> {
+    let (user_id, org_id) = (principal.user.id.clone(), body.org_id.clone());
+    state
+        .db
+        .write(move |tx| {
+            if let Some(org) = &org_id {
+                if orgs::role_in(tx, org, &user_id)?.is_none() {
+                    return Err(ApiError::forbidden("You are not a member of that org"));
+                }
+            }
+            orgs::set_default_org(tx, &user_id, org_id.as_deref())
+        })
+        .await?;
+    Ok(Json(json!({ "default_org_id": body.org_id })))
+}

@@ -1,0 +1,351 @@
+//! Organizations: creation, invites (with UPSERT over stale rows), membership and roles.
+//!
+//! Roles: owner > admin > member; "admin" checks accept the owner too. Every org has exactly
+//! one owner, always: the owner's role cannot be changed by a role change and the owner cannot
+//! be removed, so no sequence of calls leaves an org without one.
+
+use chrono::Duration;
+
+use crate::auth::keys::random_hex;
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::orgs::{self, Invite, Membership, Org};
+use crate::db::users::{self, User};
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+/// Days an invite stays valid after it is created or re-sent as a new invite.
+pub const INVITE_DAYS: i64 = 7;
+const GIB: i64 = 1024 * 1024 * 1024;
+
+pub fn is_admin_role(role: &str) -> bool {
+    matches!(role, "owner" | "admin")
+}
+
+/// The contract's 403 for a caller without the admin role in their primary org.
+pub fn insufficient_role(current: Option<&str>) -> ApiError {
+    let message = match current {
+        None => "This action requires an organization membership.",
+        Some(_) => "This action requires the admin role.",
+    };
+    ApiError::structured(
+        axum::http::StatusCode::FORBIDDEN,
+        "insufficient_role",
+        message,
+    )
+    .detail("current_role", current.unwrap_or("none"))
+    .detail("required_role", "admin")
+}
+
+/// The caller's primary org, if they administer it (legacy `/org/*` routes).
+pub fn primary_as_admin(principal: &Principal) -> ApiResult<&Membership> {
+    match &principal.org {
+        Some(m) if is_admin_role(&m.role) => Ok(m),
+        other => Err(insufficient_role(other.as_ref().map(|m| m.role.as_str()))),
+    }
+}
+
+/// An org named in the path that the caller administers (`/orgs/{org_id}/*` routes).
+pub fn path_org_as_admin(
+    conn: &rusqlite::Connection,
+    org_id: &str,
+    user_id: &str,
+) -> ApiResult<Org> {
+    let org = orgs::get_org(conn, org_id)?.ok_or_else(|| ApiError::not_found("Org not found"))?;
+    match orgs::role_in(conn, org_id, user_id)? {
+        Some(role) if is_admin_role(&role) => Ok(org),
+        _ => Err(ApiError::forbidden("Admin or owner role required")),
+    }
+}
+
+pub fn valid_slug(slug: &str) -> bool {
+    let n = slug.chars().count();
+    (3..=100).contains(&n)
+        && slug
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_lowercase() || b.is_ascii_digit() || (b == b'-' && i > 0))
+}
+
+/// Creates an org with the caller as its owner.
+pub async fn create(db: &Db, principal: &Principal, name: String, slug: String) -> ApiResult<Org> {
+    let user = principal.user.clone();
+    db.write(move |tx| {
+        if !orgs::memberships(tx, &user.id)?.is_empty() {
+            return Err(ApiError::conflict(
+                "You are already a member of an organization",
+            ));
+        }
+        let tier = match user.tier.as_str() {
+            "team" => "team",
+            "enterprise" | "admin" => "enterprise",
+            _ => {
+                return Err(ApiError::forbidden(
+                    "Organizations require Team tier or above.",
+                ))
+            }
+        };
+        if orgs::slug_taken(tx, &slug)? {
+            return Err(ApiError::conflict(format!(
+                "Organization slug '{slug}' is already taken"
+            )));
+        }
+        let seats = if tier == "enterprise" { 25 } else { 5 };
+        let now = clock::now_string();
+        let org = Org {
+            id: format!("org_{}", random_hex(8)),
+            name,
+            slug,
+            tier: tier.to_string(),
+            seats_limit: seats,
+            storage_limit_bytes: if tier == "enterprise" { 0 } else { seats * GIB },
+            created_at: now.clone(),
+        };
+        orgs::insert_org(tx, &org)?;
+        orgs::add_member(tx, &org.id, &user.id, "owner", None, None, &now)?;
+        Ok(org)
+    })
+    .await
+}
+
+fn seat_limit(conn: &rusqlite::Connection, org: &Org) -> ApiResult<()> {
+    let used = orgs::count_members(conn, &org.id)?;
+    if used >= org.seats_limit {
+        return Err(ApiError::structured(
+            axum::http::StatusCode::FORBIDDEN,
+            "seat_limit",
+            "The organization has no free seats",
+        )
+        .detail("seats_used", used)
+        .detail("seats_limit", org.seats_limit));
+    }
+    Ok(())
+}
+
+fn invite_is_active(inv: &Invite) -> bool {
+    inv.accepted_at.is_none()
+        && inv.declined_at.is_none()
+        && clock::parse(&inv.expires_at).is_some_and(|t| t > clock::now())
+}
+
+/// Which of the two invite routes is asking (their messages differ slightly).
+#[derive(Clone, Copy, PartialEq)]
+pub enum InvitePath {
+    /// `POST /org/invite`: the caller's primary org.
+    Primary,
+    /// `POST /orgs/{org_id}/invite` and `/orgs/{org_id}/members/invite`.
+    Named,
+}
+
+/// Invites an address (new row, or a stale row refreshed with a new id). Returns the invite and
+/// its org. The caller's admin standing is checked by the caller of this function.
+pub async fn invite(
+    db: &Db,
+    org_id: &str,
+    inviter: &User,
+    email: String,
+    role: String,
+    path: InvitePath,
+) -> ApiResult<(Invite, Org)> {
+    let (org_id, inviter_id) = (org_id.to_string(), inviter.id.clone());
+    db.write(move |tx| {
+        let org =
+            orgs::get_org(tx, &org_id)?.ok_or_else(|| ApiError::not_found("Org not found"))?;
+        seat_limit(tx, &org)?;
+        let existing = orgs::invite_for_email(tx, &org.id, &email)?;
+        if existing.as_ref().is_some_and(invite_is_active) {
+            return Err(ApiError::conflict(
+                "An active invite already exists for this email",
+            ));
+        }
+        if let Some(user) = users::find_by_email(tx, &email)? {
+            if orgs::role_in(tx, &org.id, &user.id)?.is_some() {
+                return Err(ApiError::conflict(match path {
+                    InvitePath::Primary => "This user is already a member of your organization",
+                    InvitePath::Named => "This user is already a member",
+                }));
+            }
+        }
+        let now = clock::now();
+        let inv = Invite {
+            id: format!("inv_{}", random_hex(8)),
+            org_id: org.id.clone(),
+            email,
+            role,
+            invited_by: Some(inviter_id),
+            created_at: existing
+                .as_ref()
+                .map(|e| e.created_at.clone())
+                .unwrap_or_else(|| clock::format(now)),
+            expires_at: clock::format(now + Duration::days(INVITE_DAYS)),
+            accepted_at: None,
+            declined_at: None,
+            last_emailed_at: None,
+        };
+        orgs::upsert_invite(tx, &inv, existing.as_ref().map(|e| e.id.as_str()))?;
+        Ok((inv, org))
+    })
+    .await
+}
+
+/// Checks shared by accept and decline, in the contract's order.
+fn open_invite_for(
+    conn: &rusqlite::Connection,
+    invite_id: &str,
+    user: &User,
+    accepting: bool,
+) -> ApiResult<Invite> {
+    let inv =
+        orgs::invite(conn, invite_id)?.ok_or_else(|| ApiError::not_found("Invite not found"))?;
+    if inv.accepted_at.is_some() {
+        return Err(ApiError::bad_request("Invite already accepted"));
+    }
+    if inv.declined_at.is_some() {
+        return Err(ApiError::bad_request(if accepting {
+            "Invite was declined"
+        } else {
+            "Invite already declined"
+        }));
+    }
+    if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+        return Err(ApiError::bad_request("Invite has expired"));
+    }
+    if !inv.email.eq_ignore_ascii_case(&user.email) {
+        return Err(ApiError::forbidden(
+            "This invite is for a different email address",
+        ));
+    }
+    Ok(inv)
+}
+
+pub async fn accept(db: &Db, user: &User, invite_id: &str) -> ApiResult<(String, String)> {
+    let (user, invite_id) = (user.clone(), invite_id.to_string());
+    db.write(move |tx| {
+        let inv = open_invite_for(tx, &invite_id, &user, true)?;
+        if !user.is_active {
+            return Err(ApiError::forbidden("Account is inactive"));
+        }
+        if !orgs::memberships(tx, &user.id)?.is_empty() {
+            return Err(ApiError::conflict(
+                "You are already a member of an organization",
+            ));
+        }
+        let org = orgs::get_org(tx, &inv.org_id)?
+            .ok_or_else(|| ApiError::not_found("Invite not found"))?;
+        seat_limit(tx, &org)?;
+        let now = clock::now_string();
+        if !orgs::accept_invite(tx, &inv.id, &now)? {
+            return Err(ApiError::conflict(
+                "Invite state changed concurrently; reload and retry",
+            ));
+        }
+        orgs::add_member(
+            tx,
+            &org.id,
+            &user.id,
+            &inv.role,
+            inv.invited_by.as_deref(),
+            Some(&inv.created_at),
+            &now,
+        )?;
+        Ok((org.id, inv.role))
+    })
+    .await
+}
+
+pub async fn decline(
+    db: &Db,
+    user: &User,
+    invite_id: &str,
+    reason: Option<String>,
+) -> ApiResult<(String, String)> {
+    let (user, invite_id) = (user.clone(), invite_id.to_string());
+    db.write(move |tx| {
+        let inv = open_invite_for(tx, &invite_id, &user, false)?;
+        let now = clock::now_string();
+        if !orgs::decline_invite(tx, &inv.id, reason.as_deref(), &now)? {
+            return Err(ApiError::conflict(
+                "Invite state changed concurrently; reload and retry",
+            ));
+        }
+        Ok((inv.id, now))
+    })
+    .await
+}
+
+/// Changes a member's role between admin and member. The owner's role never changes here.
+pub async fn change_role(
+    db: &Db,
+    org_id: &str,
+    actor: &User,
+    target: &str,
+    role: String,
+) -> ApiResult<()> {
+    if role == "owner" {
+        return Err(ApiError::bad_request(
+            "Ownership cannot be given by a role change",
+        ));
+    }
+    if role != "admin" && role != "member" {
+        return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
+    }
+    let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
+    db.write(move |tx| {
+        let current = orgs::role_in(tx, &org_id, &target)?
+            .ok_or_else(|| ApiError::not_found("Member not found in this org"))?;
+        if current == "owner" {
+            return Err(ApiError::forbidden(
+                "The owner's role cannot be changed; the org must keep its owner",
+            ));
+        }
+        if target == actor {
+            return Err(ApiError::bad_request("Cannot change your own role"));
+        }
+        if current == "admin" && role == "member" && orgs::count_administrators(tx, &org_id)? <= 1 {
+            return Err(ApiError::bad_request(
+                "Cannot demote the last administrator of the org",
+            ));
+        }
+        orgs::set_role(tx, &org_id, &target, &role)
+    })
+    .await
+}
+
+/// Removes a member (not the owner, not oneself). Their sessions stay theirs.
+pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) -> ApiResult<()> {
+    let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
+    db.write(move |tx| {
+        let current = orgs::role_in(tx, &org_id, &target)?
+            .ok_or_else(|| ApiError::not_found("Member not found in this org"))?;
+        if current == "owner" {
+            return Err(ApiError::conflict(
+                "The owner cannot be removed from the org",
+            ));
+        }
+        if target == actor {
+            return Err(ApiError::bad_request("Cannot remove yourself from the org"));
+        }
+        if is_admin_role(&current) && orgs::count_administrators(tx, &org_id)? <= 1 {
+            return Err(ApiError::bad_request(
+                "Cannot remove the last administrator; promote another member first",
+            ));
+        }
+        orgs::remove_member(tx, &org_id, &target)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(valid_slug("acme"));
+        assert!(valid_slug("acme-2"));
+        assert!(!valid_slug("ac"));
+        assert!(!valid_slug("-acme"));
+        assert!(!valid_slug("Acme"));
+        assert!(!valid_slug("acme_co"));
+    }
+}
