@@ -22,6 +22,60 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API server.
     Serve(ServeArgs),
+    /// Manage accounts without SQL; safe while the server runs on the same data dir.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a verified account and print its first API key.
+    CreateUser {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Tier of the account: free, starter, pro, team, enterprise, or admin (platform admin).
+        #[arg(long, env = "SFS_DEFAULT_TIER", default_value = "enterprise")]
+        tier: String,
+        /// Email address of the account.
+        email: String,
+    },
+    /// Set an account's tier; `admin` makes a platform admin.
+    SetTier {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Email address of the account.
+        email: String,
+        /// free, starter, pro, team, enterprise or admin.
+        tier: String,
+    },
+    /// List every account with its tier and state.
+    ListUsers {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Disable an account: its keys stop working until it is enabled again.
+    DisableUser {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Email address of the account.
+        email: String,
+    },
+    /// Enable a disabled account.
+    EnableUser {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Email address of the account.
+        email: String,
+    },
+    /// Revoke every API key of an account (mint a new one with create-user or the admin API).
+    RevokeKeys {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Email address of the account.
+        email: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

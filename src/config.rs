@@ -86,7 +86,9 @@ impl Config {
     pub fn for_data_dir(data_dir: PathBuf) -> Config {
         use clap::Parser;
         let cli = crate::cli::Cli::parse_from(["sessionfs-server", "serve"]);
-        let crate::cli::Command::Serve(mut args) = cli.command;
+        let crate::cli::Command::Serve(mut args) = cli.command else {
+            unreachable!("parsed the serve command")
+        };
         args.data.data_dir = data_dir;
         Config::from_args(&args).expect("default configuration is valid")
     }

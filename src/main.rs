@@ -1,8 +1,10 @@
 //! The `sessionfs-server` binary: parse the command line, run the chosen command.
 
 use clap::Parser;
-use sessionfs_server::cli::{Cli, Command, LogFormat, ServeArgs};
+use sessionfs_server::cli::{AdminCommand, Cli, Command, DataDirArg, LogFormat, ServeArgs};
 use sessionfs_server::config::Config;
+use sessionfs_server::db::Db;
+use sessionfs_server::domain::admin;
 use sessionfs_server::server;
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -43,6 +45,69 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens an existing data dir's database for an operator command.
+fn open_db(data: &DataDirArg) -> Result<Db, String> {
+    let path = data.data_dir.join("sessionfs.db");
+    if !path.exists() {
+        return Err(format!(
+            "no database at {} (is --data-dir right?)",
+            path.display()
+        ));
+    }
+    Db::open(&path, 1)
+}
+
+async fn run_admin(command: AdminCommand) -> Result<(), String> {
+    let text = |e: sessionfs_server::error::ApiError| e.message;
+    match command {
+        AdminCommand::CreateUser { data, tier, email } => {
+            let db = open_db(&data)?;
+            let (user_id, key) = admin::create_user(&db, &email, &tier).await.map_err(text)?;
+            println!("created {email} ({user_id}), tier {tier}");
+            println!("API key (shown once): {key}");
+        }
+        AdminCommand::SetTier { data, email, tier } => {
+            let db = open_db(&data)?;
+            let before = admin::set_tier(&db, &email, &tier).await.map_err(text)?;
+            println!("{email}: tier {before} -> {}", tier.to_lowercase());
+        }
+        AdminCommand::ListUsers { data } => {
+            let db = open_db(&data)?;
+            let users = admin::list_users(&db).await.map_err(text)?;
+            println!(
+                "{:<36}  {:<32}  {:<10}  {:<8}  created",
+                "id", "email", "tier", "state"
+            );
+            for u in users {
+                let state = if u.is_active { "active" } else { "disabled" };
+                println!(
+                    "{:<36}  {:<32}  {:<10}  {:<8}  {}",
+                    u.id, u.email, u.tier, state, u.created_at
+                );
+            }
+        }
+        AdminCommand::DisableUser { data, email } => {
+            admin::set_active(&open_db(&data)?, &email, false)
+                .await
+                .map_err(text)?;
+            println!("{email} disabled");
+        }
+        AdminCommand::EnableUser { data, email } => {
+            admin::set_active(&open_db(&data)?, &email, true)
+                .await
+                .map_err(text)?;
+            println!("{email} enabled");
+        }
+        AdminCommand::RevokeKeys { data, email } => {
+            let n = admin::revoke_keys(&open_db(&data)?, &email)
+                .await
+                .map_err(text)?;
+            println!("{email}: {n} key(s) revoked");
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -52,6 +117,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Admin { command } => run_admin(command).await,
         }
     });
     if let Err(message) = result {

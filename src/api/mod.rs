@@ -1,13 +1,16 @@
 //! HTTP routes, one module per area of the API document. Handlers are thin: extract,
 //! authorize, call a domain or db function, shape the response.
 
+pub mod admin;
 pub mod auth;
 pub mod autosync;
+pub mod billing;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
 pub mod org;
 pub mod pages;
+pub mod service_keys;
 pub mod sessions;
 pub mod share;
 pub mod sync;
@@ -32,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .merge(share::router())
         .merge(handoffs::router())
         .merge(org::router())
+        .merge(service_keys::router())
+        .merge(admin::router())
+        .merge(billing::router())
         .fallback(not_found)
 }
 

@@ -3,5 +3,6 @@
 pub mod keys;
 pub mod principal;
 pub mod rate_limit;
+pub mod scopes;
 
 pub use principal::Principal;

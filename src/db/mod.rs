@@ -7,6 +7,7 @@
 //! With `synchronous=FULL` a commit costs an fsync; group commit shares it between concurrent
 //! requests, and a single writer means "database is locked" never reaches a user.
 
+pub mod admin;
 pub mod api_keys;
 pub mod handoffs;
 pub mod orgs;

@@ -58,6 +58,7 @@ pub enum Feature {
     Autosync,
     SummaryNarrative,
     Handoff,
+    TeamManagement,
 }
 
 impl Feature {
@@ -69,6 +70,7 @@ impl Feature {
             Feature::Autosync => "autosync",
             Feature::SummaryNarrative => "summary_narrative",
             Feature::Handoff => "handoff",
+            Feature::TeamManagement => "team_management",
         }
     }
 
@@ -79,6 +81,7 @@ impl Feature {
                 Tier::Starter
             }
             Feature::Autosync | Feature::SummaryNarrative | Feature::Handoff => Tier::Pro,
+            Feature::TeamManagement => Tier::Team,
         }
     }
 }

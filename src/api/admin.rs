@@ -1,0 +1,101 @@
+//! Platform-admin routes (`users.tier == "admin"`; unrelated to org roles). Every mutation
+//! writes an `admin_actions` row in the same transaction as the change.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::extract::Json;
+use crate::auth::keys::{self, new_id};
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::{admin, api_keys, users};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/admin/users/{user_id}/api-keys",
+        post(mint_for_user),
+    )
+}
+
+fn require_platform_admin(principal: &Principal) -> ApiResult<()> {
+    if principal.is_platform_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Admin access required"))
+    }
+}
+
+#[derive(Deserialize)]
+struct MintBody {
+    name: Option<String>,
+}
+
+/// Lost-key recovery: a user-kind key for an active user, shown once.
+async fn mint_for_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<String>,
+    Json(body): Json<MintBody>,
+) -> ApiResult<Response> {
+    require_platform_admin(&principal)?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "admin-minted".into());
+    if name.chars().count() > 255 {
+        return Err(ApiError::invalid_value(
+            &["body", "name"],
+            "name must be at most 255 characters",
+            name.into(),
+        ));
+    }
+    let admin_id = principal.user.id.clone();
+    let (key, raw, email) = state
+        .db
+        .write(move |tx| {
+            let user =
+                users::get(tx, &user_id)?.ok_or_else(|| ApiError::not_found("User not found"))?;
+            if !user.is_active {
+                return Err(ApiError::forbidden("Cannot mint key for inactive user"));
+            }
+            let raw = keys::generate();
+            let id = new_id();
+            api_keys::insert(
+                tx,
+                &api_keys::NewKey {
+                    id: &id,
+                    user_id: &user.id,
+                    key_hash: &raw.hash,
+                    key_prefix: Some(&raw.display_prefix()),
+                    name: Some(&name),
+                    created_at: &clock::now_string(),
+                    expires_at: None,
+                    created_by_user_id: Some(&admin_id),
+                },
+            )?;
+            admin::record(
+                tx,
+                Some(&admin_id),
+                "mint_api_key_on_behalf",
+                "user",
+                &user.id,
+                &json!({"key_id": id, "name": name}),
+                "api",
+            )?;
+            let key =
+                api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new key vanished"))?;
+            Ok((key, raw.raw, user.email))
+        })
+        .await?;
+    tracing::info!(admin = %principal.user.id, user = %key.user_id, key = %key.id, "admin minted a key for a user");
+    let body = json!({"key_id": key.id, "raw_key": raw, "name": key.name, "created_at": key.created_at,
+                      "user_id": key.user_id, "user_email": email});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}

@@ -1,0 +1,50 @@
+//! Billing on a self-hosted server (ruling 9): the status reports the caller's tier and storage
+//! use; checkout and portal answer that billing does not apply here.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::api::extract::Json;
+use crate::auth::Principal;
+use crate::db::sync;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/billing/status", get(status))
+        .route("/api/v1/billing/checkout", post(unavailable))
+        .route("/api/v1/billing/portal", post(unavailable))
+}
+
+async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let user_id = principal.user.id.clone();
+    let used = state
+        .db
+        .read(move |conn| sync::overview(conn, &user_id))
+        .await?
+        .storage_used_bytes;
+    let tier = principal.tier();
+    Ok(Json(json!({
+        "tier": tier.to_string(),
+        "storage_used_bytes": used,
+        "storage_limit_bytes": tier.storage_limit_bytes(),
+        "stripe_customer_id": null,
+        "has_subscription": false,
+        "has_personal_subscription": false,
+        "is_org_member": principal.org.is_some(),
+        "org_role": principal.org.as_ref().map(|m| m.role.clone()),
+        "is_beta": false,
+    })))
+}
+
+async fn unavailable(_principal: Principal) -> ApiError {
+    ApiError::structured(
+        StatusCode::BAD_REQUEST,
+        "billing_unavailable",
+        "Billing does not apply to a self-hosted server: plans are set by its operator.",
+    )
+}

@@ -1,0 +1,374 @@
+//! Service keys: org-scoped, scope-restricted, expirable keys for CI runners and agents.
+//! Any member of the org may list them (key prefix only); org admins on a Team+ plan create,
+//! revoke and rotate them. The raw key is returned once, on create and on rotate.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::Router;
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, OptionalJson};
+use crate::auth::keys::{self, new_id};
+use crate::auth::scopes;
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::api_keys::{self, ApiKey, NewServiceKey};
+use crate::db::orgs::Membership;
+use crate::domain::orgs::{insufficient_role, is_admin_role};
+use crate::domain::tiers::Feature;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/orgs/{org_id}/service-keys", post(create).get(list))
+        .route(
+            "/api/v1/orgs/{org_id}/service-keys/{key_id}",
+            delete(revoke),
+        )
+        .route(
+            "/api/v1/orgs/{org_id}/service-keys/{key_id}/rotate",
+            post(rotate),
+        )
+}
+
+/// The caller's membership in the path org (their primary org; others read as not found).
+fn membership<'a>(principal: &'a Principal, org_id: &str) -> ApiResult<&'a Membership> {
+    principal
+        .org
+        .as_ref()
+        .filter(|m| m.org.id == org_id)
+        .ok_or_else(|| ApiError::not_found("Organization not found"))
+}
+
+/// Mutations need the Team+ feature, then the admin role, then the org to be the caller's.
+fn require_admin<'a>(principal: &'a Principal, org_id: &str) -> ApiResult<&'a Membership> {
+    principal.tier().require(Feature::TeamManagement)?;
+    match &principal.org {
+        Some(m) if !is_admin_role(&m.role) => return Err(insufficient_role(Some(&m.role))),
+        None => return Err(insufficient_role(None)),
+        _ => {}
+    }
+    membership(principal, org_id)
+}
+
+pub fn key_json(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "org_id": k.org_id,
+        "service_key_name": k.service_key_name,
+        "scopes": k.scope_list(),
+        "project_ids": k.project_ids.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "key_prefix": k.key_prefix,
+        "created_at": k.created_at,
+        "created_by_user_id": k.created_by_user_id,
+        "expires_at": k.expires_at,
+        "revoked_at": k.revoked_at,
+        "revoke_reason": k.revoke_reason,
+        "last_used_at": k.last_used_at,
+        "last_used_ip": k.last_used_ip,
+        "is_active": k.is_active && k.revoked_at.is_none(),
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    scopes: Vec<String>,
+    expires_in_days: Option<i64>,
+    expires_at: Option<String>,
+    project_ids: Option<Vec<String>>,
+}
+
+fn invalid(field: &str, msg: &str, input: Value) -> ApiError {
+    ApiError::invalid_value(&["body", field], msg, input)
+}
+
+/// Validated scopes: known, no `*`, duplicates dropped in order; platform-only ones need a
+/// platform admin.
+fn checked_scopes(principal: &Principal, raw: &[String]) -> ApiResult<Vec<String>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            "scopes",
+            "At least one scope is required",
+            json!(raw),
+        ));
+    }
+    if raw.iter().any(|s| s == "*") {
+        return Err(invalid(
+            "scopes",
+            "The '*' scope is reserved for user keys",
+            json!(raw),
+        ));
+    }
+    let unknown: Vec<&String> = raw.iter().filter(|s| !scopes::is_known(s)).collect();
+    if !unknown.is_empty() {
+        return Err(invalid(
+            "scopes",
+            &format!("Unknown scopes: {unknown:?}"),
+            json!(raw),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in raw {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    if !principal.is_platform_admin()
+        && out
+            .iter()
+            .any(|s| scopes::PLATFORM_ONLY.contains(&s.as_str()))
+    {
+        return Err(ApiError::structured(
+            StatusCode::FORBIDDEN,
+            "platform_admin_scope",
+            "Only a platform admin may grant platform scopes",
+        ));
+    }
+    Ok(out)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Response> {
+    require_admin(&principal, &org_id)?;
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid(
+            "name",
+            "name must be 1 to 100 characters",
+            Value::from(body.name),
+        ));
+    }
+    let scope_list = checked_scopes(&principal, &body.scopes)?;
+    let expires_at = match (body.expires_in_days, body.expires_at.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "expires_at",
+                "Give expires_at or expires_in_days, not both",
+                Value::Null,
+            ))
+        }
+        (Some(days), None) if !(1..=730).contains(&days) => {
+            return Err(invalid(
+                "expires_in_days",
+                "expires_in_days must be between 1 and 730",
+                Value::from(days),
+            ))
+        }
+        (Some(days), None) => Some(clock::from_now(Duration::days(days))),
+        (None, Some(at)) => match clock::parse(at) {
+            Some(t) if t > clock::now() => Some(clock::format(t)),
+            Some(_) => {
+                return Err(invalid(
+                    "expires_at",
+                    "expires_at must be in the future",
+                    Value::from(at),
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "expires_at",
+                    "expires_at must be an RFC 3339 timestamp",
+                    Value::from(at),
+                ))
+            }
+        },
+        (None, None) => None,
+    };
+    let mut projects: Vec<String> = Vec::new();
+    for p in body
+        .project_ids
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        if !projects.iter().any(|q| q == p) {
+            projects.push(p.to_string());
+        }
+    }
+    let minted = mint(
+        &state,
+        &principal,
+        &org_id,
+        &name,
+        &scope_list,
+        (!projects.is_empty()).then(|| json!(projects).to_string()),
+        expires_at,
+        None,
+    )
+    .await?;
+    tracing::info!(org = %org_id, key = %minted.0.id, by = %principal.user.id, "service key created");
+    let mut out = key_json(&minted.0);
+    out["key"] = Value::from(minted.1);
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+/// Inserts a service key (optionally revoking `replacing` in the same transaction).
+#[allow(clippy::too_many_arguments)]
+async fn mint(
+    state: &AppState,
+    principal: &Principal,
+    org_id: &str,
+    name: &str,
+    scope_list: &[String],
+    project_ids_json: Option<String>,
+    expires_at: Option<String>,
+    replacing: Option<(String, String, String)>,
+) -> ApiResult<(ApiKey, String)> {
+    let raw = keys::generate();
+    let id = new_id();
+    let (org_id, name, creator) = (
+        org_id.to_string(),
+        name.to_string(),
+        principal.user.id.clone(),
+    );
+    let scopes_json = json!(scope_list).to_string();
+    let secret = raw.raw.clone();
+    let key = state
+        .db
+        .write(move |tx| {
+            let now = clock::now_string();
+            // A rotated key keeps its original minter: it still runs as them.
+            let minter = replacing
+                .as_ref()
+                .map(|(_, minter, _)| minter.clone())
+                .unwrap_or_else(|| creator.clone());
+            api_keys::insert_service(
+                tx,
+                &NewServiceKey {
+                    id: &id,
+                    minter_id: &minter,
+                    created_by: &creator,
+                    org_id: &org_id,
+                    name: &name,
+                    key_hash: &raw.hash,
+                    key_prefix: &raw.display_prefix(),
+                    scopes_json: &scopes_json,
+                    project_ids_json: project_ids_json.as_deref(),
+                    created_at: &now,
+                    expires_at: expires_at.as_deref(),
+                },
+            )?;
+            if let Some((old_id, _, reason)) = &replacing {
+                api_keys::revoke_by_id(tx, old_id, Some(reason), &now)?;
+            }
+            api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new service key vanished"))
+        })
+        .await?;
+    Ok((key, secret))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    membership(&principal, &org_id)?;
+    let keys = state
+        .db
+        .read(move |conn| api_keys::list_service(conn, &org_id))
+        .await?;
+    Ok(Json(keys.iter().map(key_json).collect()))
+}
+
+async fn find(state: &AppState, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
+    let (org_id, key_id) = (org_id.to_string(), key_id.to_string());
+    state
+        .db
+        .read(move |conn| api_keys::get_service(conn, &org_id, &key_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Service key not found"))
+}
+
+#[derive(Deserialize, Default)]
+struct RevokeBody {
+    reason: Option<String>,
+    revoke_reason: Option<String>,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, key_id)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<RevokeBody>,
+) -> ApiResult<StatusCode> {
+    require_admin(&principal, &org_id)?;
+    let reason = body
+        .reason
+        .or(body.revoke_reason)
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(invalid(
+            "reason",
+            "reason must be at most 500 characters",
+            Value::Null,
+        ));
+    }
+    let key = find(&state, &org_id, &key_id).await?;
+    state
+        .db
+        .write(move |tx| {
+            api_keys::revoke_by_id(tx, &key.id, reason.as_deref(), &clock::now_string())
+        })
+        .await?;
+    tracing::info!(org = %org_id, key = %key_id, by = %principal.user.id, "service key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, key_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&principal, &org_id)?;
+    let old = find(&state, &org_id, &key_id).await?;
+    if old.revoked_at.is_some() || !old.is_active {
+        return Err(ApiError::structured(
+            StatusCode::CONFLICT,
+            "key_already_revoked",
+            "The key is already revoked",
+        ));
+    }
+    let scope_list = checked_scopes(&principal, &old.scope_list())?;
+    // Keep the key's lifetime: a key that expired 90 days after creation gets 90 more days.
+    let expires_at = match (
+        old.expires_at.as_deref().and_then(clock::parse),
+        clock::parse(&old.created_at),
+    ) {
+        (Some(end), Some(start)) => Some(clock::format(clock::now() + (end - start))),
+        _ => None,
+    };
+    let reason = format!("rotated by {}", principal.user.email);
+    let name = old
+        .service_key_name
+        .clone()
+        .or(old.name.clone())
+        .unwrap_or_default();
+    let minted = mint(
+        &state,
+        &principal,
+        &org_id,
+        &name,
+        &scope_list,
+        old.project_ids.clone(),
+        expires_at,
+        Some((old.id.clone(), old.user_id.clone(), reason)),
+    )
+    .await?;
+    tracing::info!(org = %org_id, old = %old.id, new = %minted.0.id, "service key rotated");
+    let mut out = key_json(&minted.0);
+    out["key"] = Value::from(minted.1);
+    Ok(Json(out))
+}

@@ -1,0 +1,34 @@
+//! The `admin_actions` table: what platform admins (and operators at the command line) did.
+
+use rusqlite::{params, Connection};
+
+use crate::auth::keys::new_id;
+use crate::clock;
+use crate::error::ApiResult;
+
+/// Records one admin action, in the caller's transaction.
+pub fn record(
+    conn: &Connection,
+    admin_id: Option<&str>,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: &serde_json::Value,
+    source: &str,
+) -> ApiResult<()> {
+    conn.execute(
+        "INSERT INTO admin_actions (id, admin_id, action, target_type, target_id, details, source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![new_id(), admin_id, action, target_type, target_id, details.to_string(), source, clock::now_string()],
+    )?;
+    Ok(())
+}
+
+/// How many actions of a kind were recorded for a target (for tests and the doctor).
+pub fn count(conn: &Connection, action: &str, target_id: &str) -> ApiResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM admin_actions WHERE action = ?1 AND target_id = ?2",
+        params![action, target_id],
+        |r| r.get(0),
+    )?)
+}
