@@ -4,6 +4,8 @@ mod auth;
 mod autosync;
 mod handoffs;
 mod harness;
+mod org;
 mod push;
+mod service_keys;
 mod sessions;
 mod share;
