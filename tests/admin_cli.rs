@@ -1,0 +1,153 @@
+//! The operator's command line (`sessionfs-server admin …`) on a data dir that a running
+//! server is serving: accounts are created, promoted, disabled and cut off without SQL.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sessionfs-server");
+
+fn admin(data: &Path, args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .arg("admin")
+        .arg(args[0])
+        .arg("--data-dir")
+        .arg(data)
+        .args(&args[1..])
+        .output()
+        .expect("run sessionfs-server admin");
+    assert!(
+        out.status.success(),
+        "admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn operators_manage_accounts_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--signup-policy",
+                "closed",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not start");
+    let me = |key: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .get(format!("{base}/api/v1/auth/me"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Signup is closed: the operator creates the account and hands out the key.
+    let out = admin(&data, &["create-user", "--tier", "pro", "Root@Example.com"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sfs_"))
+        .expect("a key is printed")
+        .to_string();
+    let res = me(key.clone()).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["email"], "root@example.com");
+    assert_eq!(body["tier"], "pro");
+
+    // Promote to platform admin: the admin API opens up.
+    admin(&data, &["set-tier", "root@example.com", "admin"]);
+    let body: serde_json::Value = me(key.clone()).await.json().await.unwrap();
+    assert_eq!(body["tier"], "admin");
+    assert_eq!(body["effective_tier"], "enterprise");
+    let user_id = body["user_id"].as_str().unwrap().to_string();
+    let res = client
+        .post(format!("{base}/api/v1/admin/users/{user_id}/api-keys"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let listed = String::from_utf8_lossy(&admin(&data, &["list-users"]).stdout).to_string();
+    assert!(
+        listed.contains("root@example.com")
+            && listed.contains("admin")
+            && listed.contains("active")
+    );
+
+    admin(&data, &["disable-user", "root@example.com"]);
+    assert_eq!(me(key.clone()).await.status(), 403);
+    admin(&data, &["enable-user", "root@example.com"]);
+    assert_eq!(me(key.clone()).await.status(), 200);
+    let out = admin(&data, &["revoke-keys", "root@example.com"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 key(s) revoked"));
+    assert_eq!(me(key.clone()).await.status(), 401);
+
+    // Mistakes get a message and a non-zero exit, never a panic.
+    let bad = Command::new(BIN)
+        .args(["admin", "set-tier", "--data-dir"])
+        .arg(&data)
+        .args(["nobody@example.com", "pro"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no account with email nobody@example.com")
+    );
+    let bad = Command::new(BIN)
+        .args(["admin", "set-tier", "--data-dir"])
+        .arg(&data)
+        .args(["root@example.com", "platinum"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown tier"));
+    let missing = Command::new(BIN)
+        .args(["admin", "list-users", "--data-dir", "/nonexistent/dir"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"));
+}
