@@ -78,7 +78,6 @@ CREATE TABLE sessions (
     git_remote_normalized TEXT NOT NULL DEFAULT '',
     git_branch            TEXT NOT NULL DEFAULT '',
     git_commit            TEXT NOT NULL DEFAULT '',
-    messages_text         TEXT NOT NULL DEFAULT '',
     dlp_scan_results      TEXT,
     created_at            TEXT NOT NULL,
     updated_at            TEXT NOT NULL,

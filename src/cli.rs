@@ -1,7 +1,7 @@
 //! The command line. Every flag can also be set with the `SFS_*` environment variable named in
 //! its help, so a systemd environment file can hold the whole configuration.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,7 +21,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP API server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Rebuild the search index from the archives (stop the server first: it holds the index).
+    Reindex {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
     /// Manage accounts without SQL; safe while the server runs on the same data dir.
     Admin {
         #[command(subcommand)]
@@ -152,6 +157,29 @@ pub struct ServeArgs {
     /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
     #[arg(long, env = "SFS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Address for the Prometheus metrics listener (e.g. 127.0.0.1:9100); off when unset.
+    #[arg(long, env = "SFS_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Reverse proxies whose X-Forwarded-For is believed (comma-separated IPs); the client
+    /// address then comes from that header for rate limits and key-use records.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SFS_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// SMTP relay for verification, invite and handoff mail: `smtp://user:pass@host:587`
+    /// (STARTTLS), `smtps://host:465` (TLS) or `smtp://host:25?tls=none` (plain, local relays).
+    /// Without it no mail is sent and accounts are verified at signup.
+    #[arg(long, env = "SFS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// From address of the mail the server sends (needed with --smtp-url).
+    #[arg(long, env = "SFS_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 
     /// Read connections to the database.
     #[arg(long, env = "SFS_DB_READ_CONNECTIONS", default_value_t = 8)]

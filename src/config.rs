@@ -1,6 +1,6 @@
 //! The validated configuration the server runs with, built from the command line.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +32,12 @@ pub struct Config {
     pub request_timeout: Duration,
     pub cors_origins: Vec<String>,
     pub db_read_connections: u32,
+    /// Where Prometheus metrics are served; `None` = not at all.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
     /// Accounts must verify their email before pushing (only when mail can be sent).
     pub require_email_verification: bool,
 }
@@ -78,7 +84,14 @@ impl Config {
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             cors_origins: args.cors_origins.clone(),
             db_read_connections: args.db_read_connections,
-            require_email_verification: false,
+            metrics_bind: args.metrics_bind,
+            trusted_proxies: args.trusted_proxies.clone(),
+            require_email_verification: args
+                .smtp_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+            smtp_url: args.smtp_url.clone(),
+            smtp_from: args.smtp_from.clone(),
         })
     }
 
@@ -95,6 +108,10 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("sessionfs.db")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
     }
 
     pub fn archive_dir(&self) -> PathBuf {

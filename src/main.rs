@@ -24,7 +24,11 @@ fn init_logging(format: LogFormat, filter: &str) {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logging(args.log_format, &args.log);
     let config = Config::from_args(&args)?;
-    let (state, listener) = server::start(config).await?;
+    let server::Started {
+        state,
+        api: listener,
+        metrics,
+    } = server::start(config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let data_dir = std::fs::canonicalize(&state.config.data_dir)
         .unwrap_or_else(|_| state.config.data_dir.clone());
@@ -38,9 +42,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     );
     println!("sessionfs-server listening on http://{addr}");
     println!("data directory: {}", data_dir.display());
-    server::serve(state, listener, server::shutdown_signal())
+    if let Some(m) = &metrics {
+        let at = m.local_addr().map_err(|e| e.to_string())?;
+        println!("metrics on http://{at}/metrics");
+        tracing::info!(metrics = %at, "prometheus metrics listener");
+    }
+    sessionfs_server::systemd::notify_ready(addr);
+    let _watchdog = sessionfs_server::systemd::spawn_watchdog();
+    server::serve(state, listener, metrics, server::shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    sessionfs_server::systemd::notify_stopping();
     tracing::info!("stopped");
     Ok(())
 }
@@ -108,6 +120,29 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
     Ok(())
 }
 
+async fn reindex(data: DataDirArg) -> Result<(), String> {
+    let db = open_db(&data)?;
+    let blobs = sessionfs_server::archive::BlobStore::open(&data.data_dir.join("archives"))
+        .map_err(|e| e.to_string())?;
+    let (index, _) = sessionfs_server::search::SearchIndex::open(&data.data_dir.join("index"))
+        .map_err(|e| format!("{e} (is the server running on this data dir? stop it first)"))?;
+    let started = std::time::Instant::now();
+    let n = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| {
+            sessionfs_server::domain::search::rebuild(conn, &blobs, &index)
+                .map_err(sessionfs_server::error::ApiError::internal)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.message)?;
+    println!(
+        "indexed {n} sessions in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -116,8 +151,9 @@ fn main() {
         .expect("start the async runtime");
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Admin { command } => run_admin(command).await,
+            Command::Reindex { data } => reindex(data).await,
         }
     });
     if let Err(message) = result {

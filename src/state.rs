@@ -6,6 +6,9 @@ use crate::archive::BlobStore;
 use crate::auth::rate_limit::Limiters;
 use crate::config::Config;
 use crate::db::Db;
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
+use crate::search::SearchIndex;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,6 +16,9 @@ pub struct AppState {
     pub db: Db,
     pub blobs: BlobStore,
     pub limits: Arc<Limiters>,
+    pub metrics: Metrics,
+    pub search: SearchIndex,
+    pub mailer: Mailer,
 }
 
 impl AppState {
@@ -33,11 +39,42 @@ impl AppState {
             config.concurrent_pushes_per_user,
             config.push_slot_wait,
         ));
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), config.smtp_from.as_deref())?;
+        let (search, needs_rebuild) = SearchIndex::open(&config.index_dir())?;
+        if needs_rebuild {
+            rebuild_in_background(db.clone(), blobs.clone(), search.clone());
+        }
         Ok(AppState {
             config: Arc::new(config),
             db,
             blobs,
             limits,
+            metrics: Metrics::new(),
+            search,
+            mailer,
         })
     }
+}
+
+/// Refills a missing or replaced search index from the archives while the server serves.
+fn rebuild_in_background(db: Db, blobs: crate::archive::BlobStore, search: SearchIndex) {
+    std::thread::Builder::new()
+        .name("search-rebuild".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            tracing::info!("search index missing or outdated; rebuilding it from the archives");
+            let result = db.read_blocking(|conn| {
+                crate::domain::search::rebuild(conn, &blobs, &search)
+                    .map_err(crate::error::ApiError::internal)
+            });
+            match result {
+                Ok(n) => tracing::info!(
+                    sessions = n,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "search index rebuilt"
+                ),
+                Err(e) => tracing::error!(error = %e.message, "search index rebuild failed"),
+            }
+        })
+        .expect("spawn the search rebuild thread");
 }

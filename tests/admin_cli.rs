@@ -1,12 +1,12 @@
 //! The operator's command line (`sessionfs-server admin …`) on a data dir that a running
 //! server is serving: accounts are created, promoted, disabled and cut off without SQL.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sessionfs-server");
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{RunningServer, BIN};
 
 fn admin(data: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN)
@@ -25,51 +25,13 @@ fn admin(data: &Path, args: &[&str]) -> Output {
     out
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn operators_manage_accounts_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--signup-policy",
-                "closed",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = RunningServer::start(&data, &["--signup-policy", "closed"]).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "server did not start");
     let me = |key: String| {
         let client = client.clone();
         let base = base.clone();

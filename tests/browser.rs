@@ -6,63 +6,15 @@
 //! installed into `tests/browser/node_modules` on first run. Set `SFS_SKIP_BROWSER_TESTS=1` to
 //! skip on a machine without Chromium; CI installs it and never skips.
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+
+use common::RunningServer;
 
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
-
-struct Server {
-    child: Child,
-    base: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let data = tempfile::tempdir().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_sessionfs-server"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--public-url",
-            &base,
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sessionfs-server");
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            return Server {
-                child,
-                base,
-                _data: data,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not come up on {base}");
-}
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -128,7 +80,8 @@ async fn share_pages_render_in_a_browser() {
     if skip() {
         return;
     }
-    let server = start_server().await;
+    let data = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(data.path(), &[]).await;
     let client = reqwest::Client::new();
     let signup = post_json(
         &client,

@@ -1,9 +1,7 @@
 //! Accounts and user keys: signup, email verification, `/auth/me`, and both key families
 //! (`/auth/keys` from the API document, `/auth/me/api-keys` that `sfs auth keys` uses).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,11 +10,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::extract::{Json, OptionalJson, Query};
+use crate::auth::principal::ClientIp;
 use crate::auth::Principal;
 use crate::clock;
 use crate::db::api_keys::{self, ApiKey};
 use crate::domain::accounts::{self, VerifyError};
 use crate::error::{ApiError, ApiResult};
+use crate::mail;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -41,21 +41,18 @@ struct SignupBody {
 
 async fn signup(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<SignupBody>,
 ) -> ApiResult<Response> {
-    state.limits.check_signup(peer.ip())?;
+    state.limits.check_signup(ip)?;
     let email = accounts::normalize_email(&body.email).map_err(|msg| {
         ApiError::invalid_value(&["body", "email"], &msg, Value::from(body.email.clone()))
     })?;
     accounts::signup_allowed(&state.config, &email)?;
     let created = accounts::create_account(&state.db, &state.config, email).await?;
     if let Some(token) = &created.verification_token {
-        tracing::info!(
-            user = %created.user_id,
-            link = %format!("{}/api/v1/auth/verify?token={token}", state.config.public_url),
-            "verification required; no mail transport configured to send the link"
-        );
+        let (subject, body) = mail::verification_message(&state.config.public_url, token);
+        state.mailer.send(&created.email, &subject, &body);
     }
     let message = if created.verified {
         "Account created and verified."

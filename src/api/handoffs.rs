@@ -11,13 +11,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
+use crate::api::pages;
 use crate::auth::principal::{HandoffsWrite, Scoped};
 use crate::auth::Principal;
 use crate::db::handoffs::{self, Comment, Handoff};
 use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
+use crate::domain::summaries;
+use crate::domain::summary::Summary;
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
+use crate::mail;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -37,6 +41,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/handoffs/{id}/events", get(list_events))
         .route("/api/v1/handoffs/{id}/preview", get(preview))
+        .route("/api/v1/handoffs/{id}/summary", get(summary))
+        .route("/h/{id}", get(summary_page))
 }
 
 /// The Handoff object of the contract (02 §1.2).
@@ -186,6 +192,16 @@ async fn create(
     // the recipient finds the handoff in their inbox instead.
     let (handoff, _preview_token) =
         rules::create(&state.db, &state.blobs, &principal.user, tier, request).await?;
+    if let Some(to) = &handoff.recipient_email {
+        let (subject, body) = mail::handoff_message(
+            &state.config.public_url,
+            &principal.user.email,
+            handoff.session_title.as_deref().unwrap_or(""),
+            &handoff.id,
+            handoff.message.as_deref(),
+        );
+        state.mailer.send(to, &subject, &body);
+    }
     tracing::info!(handoff = %handoff.id, sender = %principal.user.id, "handoff created");
     Ok((StatusCode::CREATED, axum::Json(handoff_json(&handoff))).into_response())
 }
@@ -296,6 +312,9 @@ async fn claim(
 ) -> ApiResult<Json<Value>> {
     handoff_boundary(&state, &principal, &id).await?;
     let h = rules::claim(&state.db, &principal.user, &id).await?;
+    if let Some(copy) = &h.recipient_session_id {
+        crate::domain::search::refresh(&state.db, &state.blobs, &state.search, copy).await?;
+    }
     tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
     let mut out = handoff_json(&h);
     out["active_ticket_payload"] = Value::Null;
@@ -421,4 +440,107 @@ async fn preview(
         "expires_at": h.expires_at,
         "preview_messages": messages,
     })))
+}
+
+/// Cut-offs of the handoff summary (02 §1.4).
+const SUMMARY_FILES: usize = 10;
+const SUMMARY_ERRORS: usize = 3;
+
+fn handoff_summary_json(s: &Summary) -> Value {
+    json!({
+        "session_id": s.session_id,
+        "title": s.title,
+        "tool": s.tool,
+        "model": s.model,
+        "message_count": s.message_count,
+        "files_modified": s.files_modified.iter().take(SUMMARY_FILES).collect::<Vec<_>>(),
+        "commands_executed": s.commands_executed,
+        "tests_run": s.tests_run,
+        "tests_passed": s.tests_passed,
+        "tests_failed": s.tests_failed,
+        "errors_encountered": s.errors_encountered.iter().take(SUMMARY_ERRORS).collect::<Vec<_>>(),
+        "last_assistant_messages": s.last_assistant_messages,
+    })
+}
+
+/// The summary of a handoff's session. No key needed: the handoff id is the capability
+/// (ruling 8); only the summary is revealed, never the archive or the messages.
+async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let (_, session) = rules::for_summary(&state.db, &id).await?;
+    let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
+    Ok(Json(handoff_summary_json(&s)))
+}
+
+/// The same summary as a page for people.
+async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let found = match rules::for_summary(&state.db, &id).await {
+        Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)
+            .await
+            .map(|(s, _)| (h, s)),
+        Err(e) => Err(e),
+    };
+    let (h, s) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            let title = if e.status == StatusCode::NOT_FOUND {
+                "Handoff not found"
+            } else {
+                "This handoff is no longer available"
+            };
+            return pages::respond(e.status, pages::notice(title, &e.message));
+        }
+    };
+    let esc = pages::escape;
+    let list = |items: &[String]| -> String {
+        if items.is_empty() {
+            return "—".into();
+        }
+        format!(
+            "<ul>{}</ul>",
+            items
+                .iter()
+                .map(|i| format!("<li><code>{}</code></li>", esc(i)))
+                .collect::<String>()
+        )
+    };
+    let files: Vec<String> = s
+        .files_modified
+        .iter()
+        .take(SUMMARY_FILES)
+        .cloned()
+        .collect();
+    let errors: Vec<String> = s
+        .errors_encountered
+        .iter()
+        .take(SUMMARY_ERRORS)
+        .cloned()
+        .collect();
+    let rows = vec![
+        ("From", esc(h.sender_email.as_deref().unwrap_or("unknown"))),
+        ("Message", esc(h.message.as_deref().unwrap_or("—"))),
+        ("Tool", esc(&s.tool)),
+        ("Model", esc(s.model.as_deref().unwrap_or("—"))),
+        ("Messages", s.message_count.to_string()),
+        ("Commands run", s.commands_executed.to_string()),
+        (
+            "Tests",
+            format!(
+                "{} run, {} passed, {} failed",
+                s.tests_run, s.tests_passed, s.tests_failed
+            ),
+        ),
+        ("Files changed", list(&files)),
+        ("Errors seen", list(&errors)),
+        ("Expires", esc(&h.expires_at)),
+    ];
+    let last: String = s
+        .last_assistant_messages
+        .iter()
+        .map(|m| format!("<div class=\"msg assistant\"><p>{}</p></div>", esc(m)))
+        .collect();
+    let extra = format!(
+        "<h2>Latest from the assistant</h2>{last}<p class=\"meta\">Claim it with <code>sfs pull-handoff {}</code>.</p>",
+        esc(&h.id)
+    );
+    pages::respond(StatusCode::OK, pages::facts(&s.title, &rows, &extra))
 }

@@ -1,5 +1,10 @@
-//! `GET /health` (and `/api/v1/health`): cheap liveness, no auth, no database.
+//! Health: `GET /health` (and `/api/v1/health`) is cheap liveness — no database, no disk.
+//! `GET /health/ready` is readiness: the database answers, the archive store is there, and
+//! the search index is usable; 503 with what failed otherwise.
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -10,10 +15,43 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/api/v1/health", get(health))
+        .route("/health/ready", get(ready))
 }
 
 async fn health() -> Json<Value> {
     Json(
         json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "service": "sessionfs-api"}),
     )
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = match state
+        .db
+        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+    {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("error: {}", e.message),
+    };
+    let store = state.blobs.root().to_path_buf();
+    let archive_store = match tokio::fs::metadata(store.join("tmp")).await {
+        Ok(meta) if meta.is_dir() => "ok".to_string(),
+        Ok(_) => "error: archive temp directory is not a directory".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    let checks =
+        json!({"database": database, "archive_store": archive_store, "search_index": "ok"});
+    let healthy = checks
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(_, v)| v == "ok");
+    let (status, word) = if healthy {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    let body = json!({"status": word, "checks": checks, "writer_queue_depth": state.db.writer_queue_depth(),
+                      "search_index_lag": state.search.pending()});
+    (status, Json(body)).into_response()
 }

@@ -10,6 +10,7 @@ pub mod handoffs;
 pub mod health;
 pub mod org;
 pub mod pages;
+pub mod search;
 pub mod service_keys;
 pub mod sessions;
 pub mod share;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(search::router())
         .merge(sync::router())
         .merge(autosync::router())
         .merge(share::router())

@@ -15,6 +15,7 @@ use crate::db::orgs::{self, Invite, Membership, Org};
 use crate::domain::accounts::normalize_email;
 use crate::domain::orgs::{self as rules, InvitePath};
 use crate::error::{ApiError, ApiResult};
+use crate::mail;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -134,7 +135,7 @@ async fn invite_primary(
         "member"
     }
     .to_string();
-    let (inv, _) = rules::invite(
+    let (inv, org) = rules::invite(
         &state.db,
         &m.org.id,
         &principal.user,
@@ -143,9 +144,7 @@ async fn invite_primary(
         InvitePath::Primary,
     )
     .await?;
-    Ok(Json(
-        json!({"invite_id": inv.id, "email": inv.email, "role": inv.role}),
-    ))
+    Ok(invited(&state, &principal, inv, org))
 }
 
 async fn invite_named(
@@ -163,7 +162,7 @@ async fn invite_named(
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
     }
     let email = invite_email(&body.email)?;
-    let (inv, _) = rules::invite(
+    let (inv, org) = rules::invite(
         &state.db,
         &org_id,
         &principal.user,
@@ -172,9 +171,44 @@ async fn invite_named(
         InvitePath::Named,
     )
     .await?;
-    Ok(Json(
-        json!({"invite_id": inv.id, "email": inv.email, "role": inv.role}),
-    ))
+    Ok(invited(&state, &principal, inv, org))
+}
+
+/// Mails an invite and records when it went out; `false` when it was not sent (no mail
+/// transport, or the relay refused it — which is logged, never an error for the caller).
+async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &str) -> bool {
+    if !state.mailer.is_enabled() {
+        return false;
+    }
+    let (subject, body) = mail::invite_message(
+        &state.config.public_url,
+        org_name,
+        inviter,
+        &inv.id,
+        &inv.role,
+    );
+    match state.mailer.send_now(&inv.email, &subject, &body).await {
+        Ok(()) => {
+            let id = inv.id.clone();
+            let recorded = state
+                .db
+                .write(move |tx| orgs::mark_emailed(tx, &id, &clock::now_string()))
+                .await;
+            recorded.is_ok()
+        }
+        Err(e) => {
+            tracing::warn!(invite = %inv.id, error = %e, "invite mail not sent");
+            false
+        }
+    }
+}
+
+/// The answer to an invite; the mail goes out in the background.
+fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Json<Value> {
+    let body = json!({"invite_id": inv.id, "email": inv.email, "role": inv.role});
+    let (state, inviter) = (state.clone(), principal.user.email.clone());
+    tokio::spawn(async move { mail_invite(&state, &inv, &org.name, &inviter).await });
+    Json(body)
 }
 
 async fn accept(
@@ -260,10 +294,10 @@ async fn resend(
     Path((org_id, invite_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
-    let inv = state
+    let (inv, org) = state
         .db
         .read(move |conn| {
-            rules::path_org_as_admin(conn, &org_id, &user_id)?;
+            let org = rules::path_org_as_admin(conn, &org_id, &user_id)?;
             let inv = orgs::invite(conn, &invite_id)?
                 .filter(|i| i.org_id == org_id)
                 .ok_or_else(|| ApiError::not_found("Invite not found"))?;
@@ -278,11 +312,17 @@ async fn resend(
                     "Invite expired — create a fresh invite instead of resending",
                 ));
             }
-            Ok(inv)
+            Ok((inv, org))
         })
         .await?;
+    let sent = mail_invite(&state, &inv, &org.name, &principal.user.email).await;
+    let last = if sent {
+        Some(clock::now_string())
+    } else {
+        inv.last_emailed_at.clone()
+    };
     Ok(Json(
-        json!({"invite_id": inv.id, "email": inv.email, "last_emailed_at": inv.last_emailed_at, "sent": false}),
+        json!({"invite_id": inv.id, "email": inv.email, "last_emailed_at": last, "sent": sent}),
     ))
 }
 

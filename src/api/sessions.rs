@@ -15,7 +15,10 @@ use crate::api::sync::{receive_archive, TooLarge};
 use crate::archive::messages::{self, PageRequest};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
+use crate::domain::search;
 use crate::domain::sessions::{self, is_alias};
+use crate::domain::summaries;
+use crate::domain::summary::Summary;
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -36,6 +39,10 @@ pub fn router() -> Router<AppState> {
             put(set_alias).delete(clear_alias),
         )
         .route("/api/v1/sessions/{id}/messages", get(messages))
+        .route(
+            "/api/v1/sessions/{id}/summary",
+            get(get_summary).post(rebuild_summary),
+        )
 }
 
 fn tags_of(row: &SessionRow) -> Value {
@@ -219,6 +226,18 @@ fn check_alias(alias: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Applies an edit and re-indexes the session (its title, alias and tags are searchable).
+async fn edit(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    change: Edit,
+) -> ApiResult<SessionRow> {
+    let row = sessions::edit(&state.db, &principal.user.id, id, change).await?;
+    search::refresh(&state.db, &state.blobs, &state.search, &row.id).await?;
+    Ok(row)
+}
+
 #[derive(Deserialize)]
 struct PatchBody {
     title: Option<String>,
@@ -264,7 +283,7 @@ async fn patch(
         tags: body.tags,
         alias: body.alias.map(Some),
     };
-    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    let row = edit(&state, &principal, &id, change).await?;
     Ok(Json(detail_json(&row)))
 }
 
@@ -285,7 +304,7 @@ async fn set_alias(
         alias: Some(Some(body.alias)),
         ..Edit::default()
     };
-    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    let row = edit(&state, &principal, &id, change).await?;
     Ok(Json(detail_json(&row)))
 }
 
@@ -298,7 +317,7 @@ async fn clear_alias(
         alias: Some(None),
         ..Edit::default()
     };
-    let row = sessions::edit(&state.db, &principal.user.id, &id, change).await?;
+    let row = edit(&state, &principal, &id, change).await?;
     Ok(Json(detail_json(&row)))
 }
 
@@ -311,6 +330,7 @@ async fn soft_delete(
     let scope_given = q.last("scope");
     let scope = sessions::delete_scope(scope_given)?;
     let row = sessions::soft_delete(&state.db, &principal.user.id, &id, scope).await?;
+    state.search.remove(&row.id);
     tracing::info!(session = %row.id, user = %principal.user.id, scope, "session soft-deleted");
     let mut response = Json(detail_json(&row)).into_response();
     if scope_given.is_none() {
@@ -330,6 +350,7 @@ async fn restore(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (row, scope) = sessions::restore(&state.db, &principal.user.id, &id).await?;
+    search::refresh(&state.db, &state.blobs, &state.search, &row.id).await?;
     tracing::info!(session = %row.id, user = %principal.user.id, "session restored");
     let mut out = detail_json(&row);
     out["restored_from_scope"] = Value::from(scope.clone());
@@ -433,8 +454,51 @@ async fn upload(
         archive.meta.tags = tags;
     }
     let (etag, size) = (archive.hash.clone(), archive.size);
-    let (id, at) = sessions::create_uploaded(&state.db, &principal.user.id, archive).await?;
-    tracing::info!(session = %id, user = %principal.user.id, bytes = size, "session uploaded");
-    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "uploaded_at": at});
+    let text = std::mem::take(&mut archive.meta.messages_text);
+    let row = sessions::create_uploaded(&state.db, &principal.user.id, archive).await?;
+    state.search.upsert(search::doc(&row, text));
+    tracing::info!(session = %row.id, user = %principal.user.id, bytes = size, "session uploaded");
+    let body = json!({"session_id": row.id, "etag": etag, "blob_size_bytes": size, "uploaded_at": row.uploaded_at});
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The `SummaryResponse` shape: the deterministic summary, no narrative (no model is called).
+fn summary_response(summary: &Summary, generated_at: &str) -> Value {
+    let mut out = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut out {
+        map.remove("last_assistant_messages");
+        for key in [
+            "what_happened",
+            "key_decisions",
+            "outcome",
+            "open_issues",
+            "narrative_model",
+            "narrative_error",
+        ] {
+            map.insert(key.to_string(), Value::Null);
+        }
+        map.insert("generated_at".to_string(), Value::from(generated_at));
+    }
+    out
+}
+
+async fn get_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, false).await?;
+    Ok(Json(summary_response(&summary, &at)))
+}
+
+async fn rebuild_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    principal.tier().require(Feature::SummaryDeterministic)?;
+    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+    let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, true).await?;
+    Ok(Json(summary_response(&summary, &at)))
 }

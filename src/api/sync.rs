@@ -19,6 +19,7 @@ use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Visibility};
 use crate::db::users::ClientInfo;
+use crate::domain::search;
 use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, StoredArchive};
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
@@ -178,9 +179,10 @@ async fn push(
     let existing = state.db.read(move |conn| rows::get(conn, &lookup)).await?;
     sessions::check_push(existing.as_ref(), &user_id, &cond)?;
 
-    let archive = receive_archive(&state, multipart, tier, TooLarge::Push).await?;
+    let mut archive = receive_archive(&state, multipart, tier, TooLarge::Push).await?;
     let (etag, size) = (archive.hash.clone(), archive.size);
-    let (outcome, at) = sessions::commit_push(
+    let text = std::mem::take(&mut archive.meta.messages_text);
+    let (outcome, row) = sessions::commit_push(
         &state.db,
         &user_id,
         &id,
@@ -190,12 +192,14 @@ async fn push(
         client_info(&headers),
     )
     .await?;
-    let status = match outcome {
-        PushOutcome::Created => StatusCode::CREATED,
-        PushOutcome::Updated => StatusCode::OK,
+    state.search.upsert(search::doc(&row, text));
+    let (status, label) = match outcome {
+        PushOutcome::Created => (StatusCode::CREATED, "created"),
+        PushOutcome::Updated => (StatusCode::OK, "updated"),
     };
+    state.metrics.record_push(label, size);
     tracing::info!(session = %id, user = %user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
-    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "synced_at": at});
+    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "synced_at": row.updated_at});
     Ok((status, axum::Json(body)).into_response())
 }
 

@@ -9,7 +9,7 @@
 //! scopes it accepts; nothing else lets a service key in.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -35,12 +35,46 @@ pub struct Principal {
 /// How often `last_used_at` is refreshed for one key.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-/// The peer address of the request, if the server recorded it.
-pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
+/// The client's address. The peer address, unless the peer is a trusted proxy: then the
+/// nearest hop of `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .iter()
+            .rev()
+            .copied()
+            .find(|ip| !trusted.contains(ip))
+            .or(forwarded.first().copied())
+            .unwrap_or(peer),
+    )
+}
+
+/// The client's address as an extractor (see [`client_ip`]).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        client_ip(parts, &state.config.trusted_proxies)
+            .map(ClientIp)
+            .ok_or_else(|| ApiError::internal("the server did not record the peer address"))
+    }
 }
 
 /// Steps 1–8 of the pipeline: any valid key, user or service.
@@ -102,7 +136,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS);
     if stale {
         let key_id = key.id.clone();
-        let ip = client_ip(parts).map(|ip| ip.to_string());
+        let ip = client_ip(parts, &state.config.trusted_proxies).map(|ip| ip.to_string());
         let at = clock::format(now);
         state.db.write_detached("record key use", move |tx| {
             api_keys::touch(tx, &key_id, &at, ip.as_deref())

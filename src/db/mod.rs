@@ -13,6 +13,7 @@ pub mod handoffs;
 pub mod orgs;
 pub mod sessions;
 pub mod shares;
+pub mod summaries;
 pub mod sync;
 pub mod users;
 mod writer;
@@ -132,6 +133,13 @@ impl Db {
             f(&conn)
         })
         .await?
+    }
+
+    /// Runs `f` with a pooled read-only connection on the calling thread. For blocking work
+    /// that is already off the async workers (rebuilds, command-line tools).
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+        let conn = self.pool.get()?;
+        f(&conn)
     }
 
     /// Runs `f` inside the writer's next transaction and waits until that transaction has been

@@ -30,6 +30,9 @@ pub struct SessionRow {
     pub retrieval_audit_id: Option<String>,
     pub dlp_scan_results: Option<String>,
     pub git_remote_normalized: String,
+    pub git_branch: String,
+    pub git_commit: String,
+    pub persona_name: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub uploaded_at: String,
@@ -50,7 +53,7 @@ const COLUMNS: &str = "s.id, s.user_id, s.blob_hash, s.blob_size_bytes, s.title,
     s.message_count, s.turn_count, s.tool_use_count, s.total_input_tokens, s.total_output_tokens, \
     s.duration_ms, s.parent_session_id, s.retrieval_audit_id, s.dlp_scan_results, \
     s.git_remote_normalized, s.created_at, s.updated_at, s.uploaded_at, s.deleted_at, \
-    s.deleted_by, s.delete_scope, s.purge_after";
+    s.deleted_by, s.delete_scope, s.purge_after, s.git_branch, s.git_commit, s.persona_name";
 
 fn from_row(r: &Row) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -83,6 +86,9 @@ fn from_row(r: &Row) -> rusqlite::Result<SessionRow> {
         deleted_by: r.get(26)?,
         delete_scope: r.get(27)?,
         purge_after: r.get(28)?,
+        git_branch: r.get(29)?,
+        git_commit: r.get(30)?,
+        persona_name: r.get(31)?,
     })
 }
 
@@ -207,7 +213,7 @@ pub fn list(
 }
 
 /// Columns filled from an archive, in the order of [`metadata_params`].
-const METADATA_COLUMNS: [&str; 27] = [
+const METADATA_COLUMNS: [&str; 26] = [
     "blob_hash",
     "blob_size_bytes",
     "title",
@@ -234,7 +240,6 @@ const METADATA_COLUMNS: [&str; 27] = [
     "git_remote_normalized",
     "git_branch",
     "git_commit",
-    "messages_text",
 ];
 
 /// A pushed archive: its blob and what was read from it.
@@ -278,7 +283,6 @@ fn metadata_params<'a>(
         &c.git_remote_normalized,
         &m.git_branch,
         &m.git_commit,
-        &m.messages_text,
     ]
 }
 
@@ -420,15 +424,39 @@ pub fn copy_for_claim(
                 source_tool_version, original_session_id, model_provider, model_id, message_count,
                 turn_count, tool_use_count, total_input_tokens, total_output_tokens, duration_ms,
                 parent_session_id, rules_source, rules_version, rules_hash, instruction_artifacts,
-                git_remote_normalized, git_branch, git_commit, messages_text, created_at, updated_at,
-                uploaded_at)
+                git_remote_normalized, git_branch, git_commit, created_at, updated_at, uploaded_at)
          SELECT ?2, ?3, blob_hash, blob_size_bytes, title, tags, source_tool, source_tool_version,
                 ?1, model_provider, model_id, message_count, turn_count, tool_use_count,
                 total_input_tokens, total_output_tokens, duration_ms, ?1, rules_source, rules_version,
                 rules_hash, instruction_artifacts, git_remote_normalized, git_branch, git_commit,
-                messages_text, created_at, ?4, ?4
+                created_at, ?4, ?4
          FROM sessions WHERE id = ?1",
         params![source_id, new_id, new_user, now],
     )?;
     Ok(())
+}
+
+/// Totals for metrics: live sessions, distinct archives referenced, and their bytes.
+pub fn storage_totals(conn: &Connection) -> ApiResult<(i64, i64, i64)> {
+    let live: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sessions WHERE deleted_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let (archives, bytes) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM
+            (SELECT blob_hash, MAX(blob_size_bytes) AS size FROM sessions GROUP BY blob_hash)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((live, archives, bytes))
+}
+
+/// Every live session, for rebuilding the search index.
+pub fn all_live(conn: &Connection) -> ApiResult<Vec<SessionRow>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM sessions s WHERE s.deleted_at IS NULL ORDER BY s.rowid");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

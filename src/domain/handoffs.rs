@@ -377,3 +377,29 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> ApiResult<Hando
     }
     Ok(h)
 }
+
+/// The handoff behind a summary link (ruling 8: the id is the capability, no key needed):
+/// gone (410) once revoked, declined or expired; the sender's live session must still exist.
+pub async fn for_summary(db: &Db, id: &str) -> ApiResult<(Handoff, sessions::SessionRow)> {
+    let key = id.to_string();
+    let (h, session) = db
+        .read(move |conn| {
+            let Some(h) = handoffs::get(conn, &key)? else {
+                return Ok(None);
+            };
+            let session = sessions::get(conn, &h.session_id)?;
+            Ok(Some((h, session)))
+        })
+        .await?
+        .ok_or_else(not_found)?;
+    match display_status(&h) {
+        "expired" => return Err(ApiError::gone("Handoff has expired")),
+        "revoked" => return Err(ApiError::gone("Handoff has been revoked")),
+        "declined" => return Err(ApiError::gone("Handoff was declined")),
+        _ => {}
+    }
+    let session = session
+        .filter(|s| s.user_id == h.sender_id && !s.is_deleted())
+        .ok_or_else(|| ApiError::not_found("Session not found"))?;
+    Ok((h, session))
+}

@@ -117,7 +117,7 @@ pub async fn commit_push(
     cond: PushConditions,
     archive: StoredArchive,
     client: ClientInfo,
-) -> ApiResult<(PushOutcome, String)> {
+) -> ApiResult<(PushOutcome, SessionRow)> {
     let (user_id, id) = (user_id.to_string(), id.to_string());
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?;
@@ -150,7 +150,7 @@ pub async fn commit_push(
         if client.version.is_some() || client.platform.is_some() {
             users::record_client(tx, &user_id, &client, &now)?;
         }
-        Ok((outcome, now))
+        Ok((outcome, reread(tx, &id)?))
     })
     .await
 }
@@ -160,7 +160,7 @@ pub async fn create_uploaded(
     db: &Db,
     user_id: &str,
     archive: StoredArchive,
-) -> ApiResult<(String, String)> {
+) -> ApiResult<SessionRow> {
     let user_id = user_id.to_string();
     db.write(move |tx| {
         let now = clock::now_string();
@@ -176,7 +176,7 @@ pub async fn create_uploaded(
             id = new_session_id();
         }
         sessions::insert(tx, &id, &user_id, &contents, &now)?;
-        Ok((id, now))
+        reread(tx, &id)
     })
     .await
 }

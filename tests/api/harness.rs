@@ -53,7 +53,7 @@ impl TestApp {
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = state.clone();
         tokio::spawn(async move {
-            sessionfs_server::server::serve(serving, listener, async {
+            sessionfs_server::server::serve(serving, listener, None, async {
                 let _ = stopped.await;
             })
             .await

@@ -4,8 +4,15 @@ mod auth;
 mod autosync;
 mod handoffs;
 mod harness;
+mod mail_flow;
+mod ops;
 mod org;
 mod push;
+mod search;
 mod service_keys;
 mod sessions;
 mod share;
+mod summary;
+
+#[path = "../common/smtp_sink.rs"]
+mod smtp_sink;

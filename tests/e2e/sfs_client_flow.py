@@ -10,6 +10,14 @@ The script plays a new user, step by step, with the published client
     pulls it again;
   * alice deletes it from the cloud, finds it in the trash, restores it;
   * bob signs up and cannot pull alice's session;
+  * alice hands the session off to bob (`sfs handoff`); both see it in
+    `sfs handoffs sent|inbox`; bob claims it with `sfs pull-handoff` (twice:
+    the second claim is refused and tolerated), they comment on it, and a
+    second and third handoff are declined by bob and revoked by alice;
+  * alice turns on selective autosync, watches the session, checks the
+    watchlist and `sfs sync status`, unwatches it and turns autosync off;
+  * bob runs `sfs summary` (local-only in the client) on the pulled copy;
+  * `sfs search --cloud` finds the session for alice and bob's copy for bob;
   * no successful command printed a client fallback warning.
 
 The session is created the way a Claude Code user gets one: a native
@@ -56,11 +64,17 @@ DEFAULT_SFS = REPO_ROOT / ".venv-sfs" / "bin" / "sfs"
 # Distinctive words we look for after each transfer.
 FIRST_WORD = "zephyrquokka"
 SECOND_WORD = "marmaladeotter"
+HANDOFF_MESSAGE = f"Please finish the {FIRST_WORD} eviction tests."
+BOB_COMMENT = f"Picked it up; the {FIRST_WORD} tests are next."
+ALICE_COMMENT = "Thanks! Ping me when they pass."
 MODEL = "claude-sonnet-4-5-20250929"
 
 SESSION_ID_RE = re.compile(r"^ses_[a-z0-9]{8,40}$")
 API_KEY_RE = re.compile(r"^sk_sfs_[0-9a-f]{32}$")
 ETAG_RE = re.compile(r"^[0-9a-f]{64}$")
+HANDOFF_CREATED_RE = re.compile(r"Handoff created: (hnd_[0-9a-f]{16})\b")
+HANDOFF_PULLED_RE = re.compile(r"Pulled handoff session (ses_[0-9a-z]+)")
+COMMENT_POSTED_RE = re.compile(r"Comment (hcm_[0-9a-f]{16}) posted on (hnd_[0-9a-f]{16})")
 
 # Things the client prints while still exiting 0. Any of them in the output
 # of a successful command fails the last step (after the whole flow ran).
@@ -151,7 +165,9 @@ class Steps:
         self.skipped: list[str] = []
         self._stopped = False
 
-    def run(self, name: str, fn: Callable[[], None]) -> None:
+    def run(self, name: str, fn: Callable[[], None], *, stop_on_failure: bool = True) -> None:
+        """`stop_on_failure=False` is for a step nothing later builds on: its
+        failure is counted but the steps after it still run."""
         if self._stopped:
             self.skipped.append(name)
             return
@@ -160,16 +176,16 @@ class Steps:
         try:
             fn()
         except StepFailed as exc:
-            self._fail(name, str(exc))
+            self._fail(name, str(exc), stop_on_failure)
         except Exception:  # a bug or an unexpected client crash
-            self._fail(name, "unexpected exception:\n" + traceback.format_exc())
+            self._fail(name, "unexpected exception:\n" + traceback.format_exc(), stop_on_failure)
         else:
             self.passed += 1
             print(f"    PASS ({time.monotonic() - started:.1f}s)", flush=True)
 
-    def _fail(self, name: str, detail: str) -> None:
+    def _fail(self, name: str, detail: str, stop: bool = True) -> None:
         self.failed += 1
-        self._stopped = True
+        self._stopped = self._stopped or stop
         print(f"    FAIL: step '{name}'", flush=True)
         print(_indent(detail, "    "), flush=True)
 
@@ -367,6 +383,16 @@ def free_port() -> int:
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def api_get_json(url: str, api_key: str, path: str) -> dict:
+    """GET `path` with a user's key, for numbers the CLI does not print."""
+    req = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"Bearer {api_key}"})
+    try:
+        with _NO_PROXY_OPENER.open(req, timeout=15) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise StepFailed(f"GET {path} answered {exc.code}: {exc.read()[:500]!r}") from None
+
+
 def health_status(url: str) -> int | None:
     try:
         with _NO_PROXY_OPENER.open(f"{url}/health", timeout=2) as resp:
@@ -447,8 +473,13 @@ class Flow:
         self.alice = User("alice", root, sfs, url, self.transcript)          # first machine
         self.laptop = User("alice-laptop", root, sfs, url, self.transcript)  # second machine
         self.bob = User("bob", root, sfs, url, self.transcript)
+        self.carol_email = f"carol{email_tag}@example.test"
+        self.carol = User("carol", root, sfs, url, self.transcript)        # not a party
         self.native: ClaudeCodeSession | None = None
         self.session_id = ""
+        self.handoff_id = ""      # alice -> bob, claimed
+        self.bob_session_id = ""  # bob's copy, made by the claim
+        self.bob_copy_bytes = 0   # its archive size, as pull-handoff reports it
 
     # 1 ------------------------------------------------------------------
     def alice_signs_up(self) -> None:
@@ -670,6 +701,321 @@ class Flow:
         self.alice_lists_remote(messages=6)
 
     # 13 -----------------------------------------------------------------
+    def alice_hands_off_to_bob(self) -> None:
+        self.handoff_id = self.send_handoff(message=HANDOFF_MESSAGE)
+        # The push `sfs handoff` does first leaves one remote session.
+        self.alice_lists_remote(messages=6)
+
+    def send_handoff(self, message: str = "") -> str:
+        """alice: `sfs handoff <session> --to bob` (pushes, then POST /handoffs)."""
+        args = ["handoff", self.session_id, "--to", self.bob_email]
+        if message:
+            args += ["--message", message]
+        r = self.alice.sfs(*args)
+        expect(r, contains=(f"Ensuring session {self.session_id[:12]} is synced...",
+                            f"Recipient: {self.bob_email}", "Expires: ",
+                            "Recipient can pull with:"))
+        m = HANDOFF_CREATED_RE.search(r.stdout)
+        check(m is not None, "`sfs handoff` printed no 'Handoff created: hnd_<16 hex>'", r)
+        handoff_id = m.group(1)
+        check(f"sfs pull-handoff {handoff_id}" in r.stdout,
+              "`sfs handoff` does not tell the recipient how to pull it", r)
+        expires = re.search(r"Expires: (\S+)", r.stdout)
+        check(expires is not None and re.match(r"\d{4}-\d{2}-\d{2}T", expires.group(1)) is not None,
+              "`sfs handoff` printed no RFC 3339 expiry", r)
+        return handoff_id
+
+    def handoff_row(self, user: User, box: str, handoff_id: str, title: str,
+                    cells: tuple[str, ...]) -> list[str]:
+        """`sfs handoffs inbox|sent` has `title` and a row for `handoff_id`
+        showing every cell in `cells`, the session title and a date."""
+        r = expect(user.sfs("handoffs", box), contains=(title,))
+        row = table_row(r.stdout, handoff_id)
+        check(bool(row), f"{handoff_id} is not in {user.label}'s `sfs handoffs {box}`", r)
+        for cell in cells:
+            check(cell in row, f"`sfs handoffs {box}` row does not show {cell!r}: {row}", r)
+        check(any(c.startswith("Please explain the") for c in row),
+              f"`sfs handoffs {box}` row does not show the session title: {row}", r)
+        check(any(re.fullmatch(r"\d{4}-\d{2}-\d{2}", c) for c in row),
+              f"`sfs handoffs {box}` row shows no created date: {row}", r)
+        return row
+
+    def both_see_the_handoff(self) -> None:
+        self.handoff_row(self.alice, "sent", self.handoff_id, "Sent (1 handoffs)",
+                         (self.bob_email, "pending"))
+        # `sfs handoffs inbox` calls GET /api/v1/handoffs/inbox/ (trailing
+        # slash, redirects not followed).
+        self.handoff_row(self.bob, "inbox", self.handoff_id, "Inbox (1 handoffs)",
+                         (self.alice_email, "claude-code", "pending"))
+        r = self.bob.sfs("handoffs", "get", self.handoff_id)
+        expect(r, contains=(f"{self.handoff_id} (individual)", "Status: pending",
+                            f"From: {self.alice_email}", f"To: {self.bob_email}",
+                            f"({self.session_id[:16]})", "Session: Please explain the",
+                            "Created: ", "Expires: ", "Events (", "created"))
+        # The sender is not a recipient.
+        expect(self.alice.sfs("handoffs", "inbox"), contains=("No incoming handoffs.",))
+        expect(self.bob.sfs("handoffs", "sent"), contains=("No sent handoffs.",))
+
+    def bob_pulls_the_handoff(self) -> None:
+        r = self.bob.sfs("pull-handoff", self.handoff_id)
+        expect(r, contains=(f"Fetching handoff {self.handoff_id}...",
+                            "Session: Please explain the", f"From: {self.alice_email}",
+                            f"Message: {HANDOFF_MESSAGE}"),
+               absent=("could not claim", "already claimed"))
+        m = HANDOFF_PULLED_RE.search(r.stdout)
+        check(m is not None, "`sfs pull-handoff` printed no 'Pulled handoff session ses_...'", r)
+        self.bob_session_id = m.group(1)
+        check(SESSION_ID_RE.match(self.bob_session_id) is not None,
+              f"the claimed copy's id {self.bob_session_id!r} is not a valid ses_ id", r)
+        check(self.bob_session_id != self.session_id,
+              "the claim returned alice's session id instead of a copy for bob", r)
+        check(f"sfs resume {self.bob_session_id} --in claude-code" in r.stdout,
+              "`sfs pull-handoff` does not say how to resume", r)
+        size = re.search(r"Size: ([\d,]+) bytes", r.stdout)
+        check(size is not None, "`sfs pull-handoff` printed no 'Size: N bytes'", r)
+        self.bob_copy_bytes = int(size.group(1).replace(",", ""))
+        # The copy (alice's latest push, 6 messages) is in bob's store.
+        messages = self.bob.local_messages(self.bob_session_id)
+        for word in (FIRST_WORD, SECOND_WORD):
+            check(word in messages, f"{word!r} is not in bob's pulled messages.jsonl", r)
+        check(not self.bob.session_dir(self.session_id).exists(),
+              "alice's own session id appeared in bob's store", r)
+        etag = self.bob.local_manifest(self.bob_session_id).get("sync", {}).get("etag", "")
+        check(ETAG_RE.match(etag or "") is not None,
+              f"bob's pulled manifest sync.etag is {etag!r}, expected 64 hex chars", r)
+        sessions = self.bob.local_sessions()
+        check(self.bob_session_id in sessions,
+              f"{self.bob_session_id} is not in bob's `sfs list --json`: {sorted(sessions)}")
+        check(sessions[self.bob_session_id].get("message_count") == 6,
+              f"bob's index shows {sessions[self.bob_session_id].get('message_count')!r} messages, expected 6")
+        # The copy is a remote session of bob's own ...
+        r = expect(self.bob.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+        row = table_row(r.stdout, self.bob_session_id[:16])
+        check(bool(row), f"{self.bob_session_id[:16]} is not in bob's `sfs list-remote`", r)
+        for cell in ("claude-code", MODEL, "6", "yes"):
+            check(cell in row, f"bob's list-remote row does not show {cell!r}: {row}", r)
+        check(any(c.startswith("Please explain the") for c in row),
+              f"bob's copy lost the title: {row}", r)
+        # ... and alice keeps hers; her sent box says claimed.
+        self.alice_lists_remote(messages=6)
+        self.handoff_row(self.alice, "sent", self.handoff_id, "Sent (1 handoffs)",
+                         (self.bob_email, "claimed"))
+        self.handoff_row(self.bob, "inbox", self.handoff_id, "Inbox (1 handoffs)",
+                         (self.alice_email, "claimed"))
+
+    def bob_pulls_the_handoff_again(self) -> None:
+        # The claim answers 409 "Handoff already claimed"; the client goes on
+        # and pulls the same copy. Bob's copy exists locally now, so pull
+        # asks "Overwrite?"; --force is the non-interactive answer.
+        r = self.bob.sfs("pull-handoff", self.handoff_id, "--force")
+        expect(r, contains=("Handoff already claimed — continuing with pull.",
+                            f"Pulled handoff session {self.bob_session_id}"),
+               absent=("could not claim",))
+        check(FIRST_WORD in self.bob.local_messages(self.bob_session_id),
+              f"{FIRST_WORD!r} is not in bob's re-pulled messages.jsonl", r)
+        # No second copy was made.
+        expect(self.bob.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+
+    def they_comment_on_the_handoff(self) -> None:
+        r = expect(self.bob.sfs("handoffs", "comment", self.handoff_id, "--message", BOB_COMMENT))
+        m = COMMENT_POSTED_RE.search(r.stdout)
+        check(m is not None and m.group(2) == self.handoff_id,
+              "`sfs handoffs comment` printed no 'Comment hcm_<16 hex> posted on <handoff>'", r)
+        expect(self.alice.sfs("handoffs", "comment", self.handoff_id, "-m", ALICE_COMMENT),
+               contains=(f"posted on {self.handoff_id}.",))
+        for user in (self.alice, self.bob):
+            r = expect(user.sfs("handoffs", "comments", self.handoff_id),
+                       contains=(BOB_COMMENT, ALICE_COMMENT))
+            check(r.stdout.index(BOB_COMMENT) < r.stdout.index(ALICE_COMMENT),
+                  "`sfs handoffs comments` is not oldest first", r)
+        r = expect(self.alice.sfs("handoffs", "events", self.handoff_id))
+        events = re.findall(r"^\[[^\]]+\] (\w+)", r.stdout, re.M)
+        check(events == ["created", "viewed", "claimed", "commented", "commented"],
+              f"handoff events are {events}, expected created, viewed (bob's first GET), "
+              f"claimed, commented x2", r)
+        # Someone who is neither sender nor recipient sees nothing (404).
+        r = self.carol.sfs("auth", "signup", "--url", self.url, "--email", self.carol_email)
+        expect(r, contains=(f"Account created for {self.carol_email}",))
+        expect(self.carol.sfs("handoffs", "inbox"), contains=("No incoming handoffs.",))
+        expect(self.carol.sfs("handoffs", "comments", self.handoff_id), rc=1,
+               contains=("Failed: 404",))
+        expect(self.carol.sfs("handoffs", "comment", self.handoff_id, "-m", "hi"), rc=1,
+               contains=("Comment failed: 404",))
+        expect(self.carol.sfs("pull-handoff", self.handoff_id), rc=1,
+               contains=("Failed to get handoff", "Handoff not found"))
+
+    def bob_declines_a_second_handoff(self) -> None:
+        declined = self.send_handoff()
+        self.handoff_row(self.bob, "inbox", declined, "Inbox (2 handoffs)",
+                         (self.alice_email, "pending"))
+        expect(self.bob.sfs("handoffs", "decline", declined, "--reason", "busy this week"),
+               contains=(f"Handoff {declined} declined.",))
+        self.handoff_row(self.bob, "inbox", declined, "Inbox (2 handoffs)",
+                         (self.alice_email, "declined"))
+        self.handoff_row(self.alice, "sent", declined, "Sent (2 handoffs)",
+                         (self.bob_email, "declined"))
+        # Declined is final.
+        expect(self.bob.sfs("handoffs", "decline", declined), rc=1,
+               contains=("Decline failed: 409", "Cannot decline a declined handoff"))
+        expect(self.alice.sfs("handoffs", "revoke", declined, "--reason", "too late"), rc=1,
+               contains=("Revoke failed: 409", "Cannot revoke a declined handoff"))
+        # pull-handoff: the claim is refused (409), so the client falls back
+        # to alice's own session id, which bob cannot read.
+        r = self.bob.sfs("pull-handoff", declined)
+        expect(r, rc=1, contains=(f"Session {self.session_id} not found on server",))
+        check(not self.bob.session_dir(self.session_id).exists(),
+              "pulling a declined handoff put alice's session in bob's store", r)
+        expect(self.bob.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+        r = expect(self.alice.sfs("handoffs", "events", declined))
+        events = re.findall(r"^\[[^\]]+\] (\w+)", r.stdout, re.M)
+        # bob's first GET (by pull-handoff, after declining) records `viewed`.
+        check(events == ["created", "declined", "viewed"],
+              f"events are {events}, expected created, declined, viewed", r)
+        check("busy this week" in r.stdout, "the decline reason is not in the declined event", r)
+
+    def alice_revokes_a_third_handoff(self) -> None:
+        revoked = self.send_handoff(message="Take this one too.")
+        # Only the sender may revoke; bob gets 404.
+        expect(self.bob.sfs("handoffs", "revoke", revoked, "--reason", "not mine"), rc=1,
+               contains=("Revoke failed: 404",))
+        expect(self.alice.sfs("handoffs", "revoke", revoked, "--reason", "sent by mistake"),
+               contains=(f"Handoff {revoked} revoked.",))
+        self.handoff_row(self.alice, "sent", revoked, "Sent (3 handoffs)",
+                         (self.bob_email, "revoked"))
+        self.handoff_row(self.bob, "inbox", revoked, "Inbox (3 handoffs)",
+                         (self.alice_email, "revoked"))
+        expect(self.bob.sfs("handoffs", "get", revoked),
+               contains=("Status: revoked", "Revoked: ", "sent by mistake"))
+        expect(self.bob.sfs("handoffs", "decline", revoked), rc=1,
+               contains=("Decline failed: 409", "Cannot decline a revoked handoff"))
+        expect(self.alice.sfs("handoffs", "revoke", revoked, "--reason", "again"), rc=1,
+               contains=("Revoke failed: 409", "Cannot revoke a revoked handoff"))
+        # The three handoffs keep their own states.
+        self.handoff_row(self.alice, "sent", self.handoff_id, "Sent (3 handoffs)",
+                         (self.bob_email, "claimed"))
+
+    # 14 -----------------------------------------------------------------
+    def alice_turns_on_selective_autosync(self) -> None:
+        expect(self.alice.sfs("sync", "status"),
+               contains=("Autosync: off", "Run 'sfs sync auto --mode all' to enable."))
+        expect(self.alice.sfs("sync", "auto", "--mode", "selective"),
+               contains=("Autosync enabled: selective mode.",), absent=("Failed",))
+        # `sfs sync watch` exits 0 even when the server refuses: read the text.
+        for _ in range(2):  # watching twice is harmless
+            expect(self.alice.sfs("sync", "watch", self.session_id),
+                   contains=(f"Session {self.session_id} added to autosync watchlist.",),
+                   absent=("Failed to watch",))
+        # bob cannot watch alice's session.
+        expect(self.bob.sfs("sync", "watch", self.session_id),
+               contains=(f"Failed to watch {self.session_id} (404)",),
+               absent=("added to autosync watchlist",))
+
+    def alice_checks_watchlist_and_status(self) -> None:
+        r = expect(self.alice.sfs("sync", "watchlist"),
+                   contains=("Autosync Watchlist (1 sessions)",))
+        row = table_row(r.stdout, self.session_id)
+        check(row == [self.session_id, "claude-code", "6", "pending", "never"],
+              f"watchlist row is {row}, expected [id, claude-code, 6, pending, never]", r)
+        expect(self.bob.sfs("sync", "watchlist"), contains=("Watchlist is empty.",))
+        r = expect(self.alice.sfs("sync", "status"),
+                   contains=("Autosync: selective", "Watched:  1 sessions", "Total:    1 sessions"),
+                   absent=("Queued:", "Failed:"))
+        # The CLI prints storage only when the tier has a limit; check the
+        # numbers behind it directly.
+        alice = api_get_json(self.url, self.alice.api_key(), "/api/v1/sync/status")
+        check(alice.get("total_sessions") == 1 and alice.get("synced_sessions") == 1,
+              f"alice's /sync/status counts are wrong: {alice}", r)
+        used, limit = alice.get("storage_used_bytes"), alice.get("storage_limit_bytes")
+        check(isinstance(used, int) and used > 0,
+              f"alice's storage_used_bytes is {used!r} with one pushed session: {alice}", r)
+        check(isinstance(limit, int) and limit >= 0, f"storage_limit_bytes is {limit!r}", r)
+        if limit > 0:
+            check(re.search(r"Storage:\s+\d+ MB / \d+ MB \(\d+%\)", r.stdout) is not None,
+                  "`sfs sync status` shows no 'Storage: N MB / M MB (P%)' line", r)
+        else:
+            check("Storage:" not in r.stdout, "unlimited storage printed as a limit", r)
+        # bob owns exactly the copy the claim made, counted at the size of
+        # the archive he pulled (alice has re-pushed since, so hers differs).
+        expect(self.bob.sfs("sync", "status"), contains=("Autosync: off",))
+        bob = api_get_json(self.url, self.bob.api_key(), "/api/v1/sync/status")
+        check(bob.get("total_sessions") == 1 and bob.get("watched_sessions") == 0,
+              f"bob's /sync/status counts are wrong (one claimed copy, nothing watched): {bob}", r)
+        check(bob.get("storage_used_bytes") == self.bob_copy_bytes,
+              f"bob's storage_used_bytes is {bob.get('storage_used_bytes')}, but the copy "
+              f"he pulled is {self.bob_copy_bytes} bytes", r)
+
+    def alice_unwatches_and_turns_autosync_off(self) -> None:
+        expect(self.alice.sfs("sync", "unwatch", self.session_id),
+               contains=(f"Session {self.session_id} removed from autosync watchlist.",),
+               absent=("Failed to unwatch",))
+        expect(self.alice.sfs("sync", "watchlist"), contains=("Watchlist is empty.",))
+        expect(self.alice.sfs("sync", "auto", "--mode", "off"),
+               contains=("Autosync disabled. Sessions will not sync automatically.",))
+        expect(self.alice.sfs("sync", "status"), contains=("Autosync: off",),
+               absent=("Watched:",))
+        status = api_get_json(self.url, self.alice.api_key(), "/api/v1/sync/status")
+        check(status.get("mode") == "off" and status.get("watched_sessions") == 0,
+              f"after unwatch + off, /sync/status is {status}")
+
+    # 15 -----------------------------------------------------------------
+    def bob_summarizes_the_pulled_session(self) -> None:
+        """`sfs summary` is local-only in the client (no command calls
+        /sessions/{id}/summary): it reads the pulled archive, which shows
+        the copy bob got is complete and usable."""
+        r = expect(self.bob.sfs("summary", self.bob_session_id))
+        lines = r.stdout.splitlines()
+        check(bool(lines) and lines[0].startswith("Please explain the"),
+              "`sfs summary` does not start with the session title", r)
+        # The tool shows as "unknown": the client's summarizer reads
+        # manifest["source_tool"], a key .sfs manifests do not have (they
+        # have source.tool), for every local session, pulled or not.
+        check(re.search(r"\| 6 msgs \| 0 tool calls \|", r.stdout) is not None,
+              "`sfs summary` does not show '6 msgs | 0 tool calls'", r)
+        check("Commands: 0" in r.stdout, "`sfs summary` shows no command count", r)
+        # `summary` is a command group: its options go before the id.
+        r = expect(self.bob.sfs("summary", "--format", "md", self.bob_session_id),
+                   contains=("**Messages:** 6", "## Activity", "- Commands executed: 0"))
+        check(r.stdout.startswith("# Please explain the"),
+              "`sfs summary --format md` does not start with '# <title>'", r)
+
+    # 16 -----------------------------------------------------------------
+    def search(self, user: User, *args: str) -> Result:
+        r = user.sfs("search", *args, "--cloud")
+        if r.returncode != 0 and "Search failed (404)" in r.output:
+            raise StepFailed("GET /api/v1/sessions/search answered 404: the server has no "
+                             "search route yet (01 §5.11)\n" + r.describe())
+        return r
+
+    def cloud_search_finds_the_session(self) -> None:
+        r = expect(self.search(self.alice, FIRST_WORD, "--json"))
+        try:
+            results = json.loads(r.stdout)
+        except json.JSONDecodeError as exc:
+            raise StepFailed(f"`sfs search --json` is not JSON: {exc}\n" + r.describe())
+        ids = [x.get("session_id") for x in results]
+        check(ids == [self.session_id], f"alice's search found {ids}, expected [{self.session_id}]", r)
+        hit = results[0]
+        check(hit.get("source_tool") == "claude-code", f"result tool is {hit.get('source_tool')!r}", r)
+        check((hit.get("title") or "").startswith("Please explain the"),
+              f"result title is {hit.get('title')!r}", r)
+        snippet = (hit.get("matches") or [{}])[0].get("snippet", "")
+        check(FIRST_WORD in re.sub(r"</?mark>", "", snippet).lower(),
+              f"the first match's snippet does not contain {FIRST_WORD!r}: {snippet!r}", r)
+        # The table form, for the word alice added later.
+        r = expect(self.search(self.alice, SECOND_WORD),
+                   contains=(f"Cloud Search: {SECOND_WORD} (1 total)",))
+        check(bool(table_row(r.stdout, self.session_id)),
+              f"{self.session_id} is not in the `sfs search {SECOND_WORD} --cloud` table", r)
+        # bob finds his claimed copy, never alice's session.
+        r = expect(self.search(self.bob, FIRST_WORD, "--json"))
+        ids = [x.get("session_id") for x in json.loads(r.stdout)]
+        check(ids == [self.bob_session_id],
+              f"bob's search found {ids}, expected only his copy [{self.bob_session_id}]", r)
+        expect(self.search(self.carol, FIRST_WORD), contains=(f"No cloud results for '{FIRST_WORD}'",))
+        expect(self.search(self.alice, "nosuchwordanywhere"),
+               contains=("No cloud results for 'nosuchwordanywhere'",))
+
+    # 17 -----------------------------------------------------------------
     def no_client_warnings(self) -> None:
         """Commands above may pass while the client quietly fell back or
         retried; a user would still see the warning on every push/pull."""
@@ -699,11 +1045,24 @@ class Flow:
         steps.run("10. alice: sfs restore", self.alice_restores)
         steps.run("11. sfs list-remote shows it again", self.list_remote_shows_it_again)
         steps.run("12. bob: sign up, cannot pull alice's session", self.bob_cannot_see_alices_session)
-        steps.run("13. no client warnings in any command's output", self.no_client_warnings)
+        steps.run("13a. alice: sfs handoff --to bob", self.alice_hands_off_to_bob)
+        steps.run("13b. alice: sfs handoffs sent; bob: sfs handoffs inbox / get", self.both_see_the_handoff)
+        steps.run("13c. bob: sfs pull-handoff", self.bob_pulls_the_handoff)
+        steps.run("13d. bob: sfs pull-handoff again -> already claimed, tolerated", self.bob_pulls_the_handoff_again)
+        steps.run("13e. sfs handoffs comment / comments / events; carol sees nothing", self.they_comment_on_the_handoff)
+        steps.run("13f. bob: sfs handoffs decline a second handoff", self.bob_declines_a_second_handoff)
+        steps.run("13g. alice: sfs handoffs revoke a third handoff", self.alice_revokes_a_third_handoff)
+        steps.run("14a. alice: sfs sync auto --mode selective, sfs sync watch", self.alice_turns_on_selective_autosync)
+        steps.run("14b. alice: sfs sync watchlist / status", self.alice_checks_watchlist_and_status)
+        steps.run("14c. alice: sfs sync unwatch, sfs sync auto --mode off", self.alice_unwatches_and_turns_autosync_off)
+        steps.run("15. bob: sfs summary on the pulled copy (local)", self.bob_summarizes_the_pulled_session)
+        # Nothing later builds on search: a failure here does not hide step 17.
+        steps.run("16. sfs search --cloud", self.cloud_search_finds_the_session, stop_on_failure=False)
+        steps.run("17. no client warnings in any command's output", self.no_client_warnings)
 
     def cleanup(self) -> None:
         """Stop a daemon a failed step may have left running (by its pid)."""
-        for user in (self.alice, self.laptop, self.bob):
+        for user in (self.alice, self.laptop, self.bob, self.carol):
             pid_file = user.store_dir / "sfsd.pid"
             if pid_file.is_file():
                 try:

@@ -1,0 +1,106 @@
+//! `GET /api/v1/sessions/search`: BM25-ranked full-text search over the caller's live sessions
+//! (titles, aliases, tags, message text), with highlighted snippets. The index answers which
+//! sessions match; the database supplies what is shown, so a session deleted a moment ago
+//! never appears even if the index has not caught up yet.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::api::extract::{Json, QueryPairs};
+use crate::api::sessions::tool_family;
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::sessions::{self as rows, Visibility};
+use crate::domain::tiers::Feature;
+use crate::error::{ApiError, ApiResult};
+use crate::search::SearchQuery;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/sessions/search", get(search))
+}
+
+async fn search(
+    State(state): State<AppState>,
+    principal: Principal,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    principal.tier().require(Feature::CloudSync)?;
+    let Some(text) = q.last("q").map(str::to_string) else {
+        return Err(ApiError::missing(&["query", "q"]));
+    };
+    let n = text.chars().count();
+    if n == 0 || n > 500 {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["query", "q"],
+            "q must be 1 to 500 characters",
+            Value::from(text),
+        ));
+    }
+    let page = q.int("page", 1, 1, 10_000)? as usize;
+    let page_size = q.int("page_size", 20, 1, 50)? as usize;
+    let days = match q.last("days") {
+        Some(_) => Some(q.int("days", 0, 1, 365)?),
+        None => None,
+    };
+    let query = SearchQuery {
+        user_id: principal.user.id.clone(),
+        q: text.clone(),
+        tools: q
+            .last("tool")
+            .filter(|t| !t.is_empty())
+            .map(tool_family)
+            .unwrap_or_default(),
+        updated_since_micros: days.map(|d| (clock::now() - Duration::days(d)).timestamp_micros()),
+        offset: (page - 1) * page_size,
+        limit: page_size,
+    };
+    let index = state.search.clone();
+    let found = tokio::task::spawn_blocking(move || index.search(&query))
+        .await?
+        .map_err(|e| ApiError::internal(format!("search: {e}")))?;
+    let user_id = principal.user.id.clone();
+    let ids: Vec<String> = found.hits.iter().map(|h| h.session_id.clone()).collect();
+    let sessions = state
+        .db
+        .read(move |conn| {
+            ids.iter()
+                .map(|id| rows::find_owned(conn, &user_id, id, Visibility::Live))
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .await?;
+    let results: Vec<Value> = found
+        .hits
+        .iter()
+        .zip(sessions)
+        .filter_map(|(hit, row)| {
+            let row = row.filter(|r| r.id == hit.session_id)?;
+            let matches = if hit.snippet.is_empty() {
+                json!([])
+            } else {
+                json!([{ "snippet": hit.snippet }])
+            };
+            Some(json!({
+                "session_id": row.id,
+                "title": row.title,
+                "alias": row.alias,
+                "source_tool": row.source_tool,
+                "model_id": row.model_id,
+                "message_count": row.message_count,
+                "updated_at": row.updated_at,
+                "matches": matches,
+            }))
+        })
+        .collect();
+    Ok(Json(json!({
+        "results": results,
+        "total": found.total,
+        "page": page,
+        "page_size": page_size,
+        "query": text,
+    })))
+}

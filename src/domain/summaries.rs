@@ -1,0 +1,71 @@
+//! Session summaries as the routes serve them: built by [`crate::domain::summary`] from the
+//! archive on the blocking pool, cached per session and archive, rebuilt on demand.
+
+use crate::archive::BlobStore;
+use crate::clock;
+use crate::db::sessions::SessionRow;
+use crate::db::{summaries, Db};
+use crate::domain::summary::{summarize, SessionFacts, Summary};
+use crate::error::{ApiError, ApiResult};
+
+fn no_messages() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "Could not generate summary — no messages found",
+    )
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Builds the summary of a session from its archive (blocking work on the blocking pool).
+async fn build(blobs: &BlobStore, row: &SessionRow) -> ApiResult<Summary> {
+    let (blobs, row) = (blobs.clone(), row.clone());
+    tokio::task::spawn_blocking(move || {
+        let file = match blobs.open_blob_sync(&row.blob_hash) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_messages()),
+            Err(e) => return Err(e.into()),
+        };
+        let facts = SessionFacts {
+            session_id: &row.id,
+            title: row.title.as_deref(),
+            tool: &row.source_tool,
+            model: row.model_id.as_deref(),
+            message_count: row.message_count,
+            branch: non_empty(&row.git_branch),
+            commit: non_empty(&row.git_commit),
+            manifest_persona: row.persona_name.as_deref(),
+        };
+        summarize(file, &facts)?.ok_or_else(no_messages)
+    })
+    .await?
+}
+
+/// The session's summary and when it was generated: the cached one if it was built from the
+/// current archive (unless `rebuild`), else a fresh one, which is then cached.
+pub async fn for_session(
+    db: &Db,
+    blobs: &BlobStore,
+    row: &SessionRow,
+    rebuild: bool,
+) -> ApiResult<(Summary, String)> {
+    if !rebuild {
+        let id = row.id.clone();
+        if let Some((hash, json, at)) = db.read(move |conn| summaries::get(conn, &id)).await? {
+            if hash == row.blob_hash {
+                if let Ok(summary) = serde_json::from_str::<Summary>(&json) {
+                    return Ok((summary, at));
+                }
+            }
+        }
+    }
+    let summary = build(blobs, row).await?;
+    let at = clock::now_string();
+    let text = serde_json::to_string(&summary).map_err(ApiError::internal)?;
+    let (id, hash, when) = (row.id.clone(), row.blob_hash.clone(), at.clone());
+    db.write(move |tx| summaries::put(tx, &id, &hash, &text, &when))
+        .await?;
+    Ok((summary, at))
+}

@@ -1,0 +1,99 @@
+//! Mail through a real SMTP conversation (a sink on loopback): the verification link works,
+//! invites arrive with their accept link, resend reports what it did.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{json_of, TestApp, User};
+use crate::smtp_sink::{Sink, FROM};
+
+#[tokio::test]
+async fn verification_and_invite_mail() {
+    let mut sink = Sink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = Some(url);
+        c.smtp_from = Some(FROM.into());
+        c.require_email_verification = true;
+        c.public_url = "https://sfs.example.org".into();
+    })
+    .await;
+
+    // Signup mails a verification link; following it verifies the account.
+    let res = app
+        .request(Method::POST, "/api/v1/auth/signup", None)
+        .json(&json!({"email": "alice@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res, StatusCode::CREATED).await;
+    let alice = User {
+        id: body["user_id"].as_str().unwrap().into(),
+        key: body["raw_key"].as_str().unwrap().into(),
+    };
+    let mail = sink.next_mail().await;
+    assert_eq!(mail.rcpt_to, vec!["alice@example.com"]);
+    let text = mail.body();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://sfs.example.org/api/v1/auth/verify?token="))
+        .expect("a verification link")
+        .to_string();
+    let path = link.trim_start_matches("https://sfs.example.org");
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let me = json_of(
+        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["email_verified"], true);
+
+    // An invite arrives with its accept route; resend sends again and says so.
+    json_of(
+        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
+            .json(&json!({"name": "Acme", "slug": "acme"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let inv = json_of(
+        app.request(Method::POST, "/api/v1/org/invite", Some(&alice.key))
+            .json(&json!({"email": "bob@example.com"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let id = inv["invite_id"].as_str().unwrap();
+    let mail = sink.next_mail().await;
+    assert_eq!(mail.rcpt_to, vec!["bob@example.com"]);
+    assert!(mail.header("Subject").unwrap().contains("Acme"));
+    assert!(mail.body().contains(&format!(
+        "https://sfs.example.org/api/v1/org/invite/{id}/accept"
+    )));
+    let me = json_of(
+        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let org = me["org_id"].as_str().unwrap();
+    let resent = json_of(
+        app.request(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/invites/{id}/resend"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(resent["sent"], true);
+    assert!(resent["last_emailed_at"].is_string());
+    assert!(sink.next_mail().await.body().contains(id));
+}

@@ -1,0 +1,267 @@
+//! Summaries: the deterministic session summary (cached, rebuilt on POST and after a push),
+//! and the handoff summary that the handoff id alone opens.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sessionfs_server::archive::fixture::{gzip, tar_of, Member};
+
+use crate::harness::{error_of, json_of, TestApp};
+
+const ID: &str = "ses_0123456789abcdef";
+
+/// The contract's example session: one Bash call running pytest, 5 passed and 1 failed.
+fn fixture(extra_line: Option<&str>) -> Vec<u8> {
+    let manifest = json!({"title": "Fix login bug", "source": {"tool": "claude-code"},
+        "model": {"provider": "anthropic", "model_id": "claude-sonnet-4-6"}, "stats": {"message_count": 4}});
+    let mut lines = [
+        json!({"msg_id": "m1", "role": "user", "content": [{"type": "text", "text": "Please fix the login bug in auth.py"}], "timestamp": "2026-03-20T10:00:00Z"}),
+        json!({"msg_id": "m2", "role": "assistant", "content": [{"type": "text", "text": "Let me look at the file."},
+            {"type": "tool_use", "tool_use_id": "tu1", "id": "tu1", "name": "Bash", "input": {"command": "pytest tests/"}}], "timestamp": "2026-03-20T10:00:10Z"}),
+        json!({"msg_id": "m3", "role": "tool", "content": [{"type": "tool_result", "tool_use_id": "tu1",
+            "content": "5 passed, 1 failed in 2.3s\nError: assertion failed in test_login"}], "timestamp": "2026-03-20T10:00:20Z"}),
+        json!({"msg_id": "m4", "role": "assistant", "content": [{"type": "text", "text": "Fixed the hello world login handler."}], "timestamp": "2026-03-20T10:01:05Z"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>();
+    if let Some(line) = extra_line {
+        lines.push(line.to_string());
+    }
+    let workspace = json!({"git": {"remote_url": "git@github.com:acme/app.git", "branch": "main", "commit_sha": "a1b2c3d4"}});
+    gzip(&tar_of(&[
+        Member::file("manifest.json", manifest.to_string().as_bytes()),
+        Member::file("messages.jsonl", lines.join("\n").as_bytes()),
+        Member::file("workspace.json", workspace.to_string().as_bytes()),
+    ]))
+}
+
+#[tokio::test]
+async fn session_summary_is_correct_cached_and_rebuilt() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let etag = json_of(
+        app.push(&alice, ID, fixture(None), None).await,
+        StatusCode::CREATED,
+    )
+    .await["etag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/sessions/{ID}/summary");
+    let s = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(s["title"], "Fix login bug");
+    assert_eq!(s["tool"], "claude-code");
+    assert_eq!(s["model"], "claude-sonnet-4-6");
+    assert_eq!(s["message_count"], 4);
+    assert_eq!(s["tool_call_count"], 1, "one call, counted once");
+    assert_eq!(s["commands_executed"], 1);
+    assert_eq!(
+        (
+            s["tests_run"].clone(),
+            s["tests_passed"].clone(),
+            s["tests_failed"].clone()
+        ),
+        (json!(6), json!(5), json!(1))
+    );
+    assert_eq!(
+        s["errors_encountered"],
+        json!(["Error: assertion failed in test_login"])
+    );
+    assert_eq!(s["duration_minutes"], 1);
+    assert_eq!(s["branch"], "main");
+    assert_eq!(s["commit"], "a1b2c3d4");
+    assert_eq!(s["what_happened"], Value::Null);
+    assert!(s.get("last_assistant_messages").is_none());
+    let generated = s["generated_at"].clone();
+
+    // Cached until the archive changes; POST always rebuilds.
+    let again = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(again["generated_at"], generated);
+    let rebuilt = json_of(
+        app.request(Method::POST, &path, Some(&alice.key))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(rebuilt["generated_at"], generated);
+    let extra = json!({"role": "assistant", "content": [{"type": "tool_use", "id": "tu2", "name": "Bash", "input": {"command": "pip install requests==2.0"}}]});
+    json_of(
+        app.push(&alice, ID, fixture(Some(&extra.to_string())), Some(&etag))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let fresh = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(fresh["tool_call_count"], 2);
+    assert_eq!(fresh["packages_installed"], json!(["requests"]));
+
+    // By alias; nobody else's.
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/sessions/{ID}/alias"),
+        Some(&alice.key),
+    )
+    .json(&json!({"alias": "login"}))
+    .send()
+    .await
+    .unwrap();
+    json_of(
+        app.get(&alice, "/api/v1/sessions/login/summary")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let bob = app.signup("bob@example.com").await;
+    error_of(
+        app.get(&bob, &path).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    error_of(
+        app.request(Method::POST, &path, Some(&bob.key))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn summary_errors() {
+    let app =
+        TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
+    let alice = app.signup("alice@example.com").await;
+    app.sql(
+        "UPDATE users SET tier = 'starter' WHERE id = ?1",
+        alice.id.clone(),
+    )
+    .await;
+    let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
+    json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
+    let err = error_of(
+        app.get(&alice, &format!("/api/v1/sessions/{ID}/summary"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        err["message"],
+        "Could not generate summary — no messages found"
+    );
+    app.sql(
+        "UPDATE users SET tier = 'free' WHERE id = ?1",
+        alice.id.clone(),
+    )
+    .await;
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/summary"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res, StatusCode::FORBIDDEN).await["details"]["feature"],
+        "summary_deterministic"
+    );
+}
+
+#[tokio::test]
+async fn handoff_summary_needs_only_the_id() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    json_of(
+        app.push(&alice, ID, fixture(None), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let body = json!({"session_id": ID, "recipient_email": "bob@example.com", "message": "please finish the login fix"});
+    let h = json_of(
+        app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = h["id"].as_str().unwrap();
+
+    let s = json_of(
+        app.client
+            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(s["title"], "Fix login bug");
+    assert_eq!(s["tests_failed"], 1);
+    assert_eq!(
+        s["last_assistant_messages"][0],
+        "Fixed the hello world login handler."
+    );
+    assert!(s.get("messages").is_none());
+    let page = app
+        .client
+        .get(app.url(&format!("/h/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Fix login bug")
+            && html.contains("please finish the login fix")
+            && html.contains("sfs pull-handoff")
+    );
+
+    error_of(
+        app.client
+            .get(app.url("/api/v1/handoffs/hnd_0000000000000000/summary"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.request(
+        Method::POST,
+        &format!("/api/v1/handoffs/{id}/revoke"),
+        Some(&alice.key),
+    )
+    .json(&json!({"reason": "oops"}))
+    .send()
+    .await
+    .unwrap();
+    let err = error_of(
+        app.client
+            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::GONE,
+    )
+    .await;
+    assert_eq!(err["message"], "Handoff has been revoked");
+    assert_eq!(
+        app.client
+            .get(app.url(&format!("/h/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::GONE
+    );
+}
