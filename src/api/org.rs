@@ -153,11 +153,7 @@ async fn invite_named(
     Path(org_id): Path<String>,
     Json(body): Json<InviteBody>,
 ) -> ApiResult<Json<Value>> {
-    let (key, user_id) = (org_id.clone(), principal.user.id.clone());
-    state
-        .db
-        .read(move |conn| rules::path_org_as_admin(conn, &key, &user_id))
-        .await?;
+    named_org_admin(&state, &principal, &org_id).await?;
     if body.role != "admin" && body.role != "member" {
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
     }
@@ -172,6 +168,15 @@ async fn invite_named(
     )
     .await?;
     Ok(invited(&state, &principal, inv, org))
+}
+
+/// The org in the path, which the caller must administer (`/orgs/{org_id}/*` routes).
+async fn named_org_admin(state: &AppState, principal: &Principal, org_id: &str) -> ApiResult<Org> {
+    let (org_id, user_id) = (org_id.to_string(), principal.user.id.clone());
+    state
+        .db
+        .read(move |conn| rules::path_org_as_admin(conn, &org_id, &user_id))
+        .await
 }
 
 /// Mails an invite and records when it went out; `false` when it was not sent (no mail
@@ -355,11 +360,7 @@ async fn role_named(
     Path((org_id, user_id)): Path<(String, String)>,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<Json<Value>> {
-    let (key, me) = (org_id.clone(), principal.user.id.clone());
-    state
-        .db
-        .read(move |conn| rules::path_org_as_admin(conn, &key, &me))
-        .await?;
+    named_org_admin(&state, &principal, &org_id).await?;
     rules::change_role(
         &state.db,
         &org_id,
@@ -391,11 +392,7 @@ async fn remove_named(
     principal: Principal,
     Path((org_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (key, me) = (org_id.clone(), principal.user.id.clone());
-    state
-        .db
-        .read(move |conn| rules::path_org_as_admin(conn, &key, &me))
-        .await?;
+    named_org_admin(&state, &principal, &org_id).await?;
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
     Ok(removed_json(&user_id))
