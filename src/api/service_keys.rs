@@ -197,52 +197,57 @@ async fn create(
             projects.push(p.to_string());
         }
     }
-    let minted = mint(
-        &state,
-        &principal,
-        &org_id,
-        &name,
-        &scope_list,
-        (!projects.is_empty()).then(|| json!(projects).to_string()),
+    let spec = KeySpec {
+        org_id: org_id.clone(),
+        name,
+        scopes: scope_list,
+        project_ids_json: (!projects.is_empty()).then(|| json!(projects).to_string()),
         expires_at,
-        None,
-    )
-    .await?;
+    };
+    let minted = mint(&state, &principal, spec, None).await?;
     tracing::info!(org = %org_id, key = %minted.0.id, by = %principal.user.id, "service key created");
     let mut out = key_json(&minted.0);
     out["key"] = Value::from(minted.1);
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
-/// Inserts a service key (optionally revoking `replacing` in the same transaction).
-#[allow(clippy::too_many_arguments)]
+/// What a new service key carries.
+struct KeySpec {
+    org_id: String,
+    name: String,
+    scopes: Vec<String>,
+    project_ids_json: Option<String>,
+    expires_at: Option<String>,
+}
+
+/// The key a rotation replaces: revoked in the same transaction; its minter is kept, because a
+/// service key runs as the user who minted it.
+struct Replacing {
+    old_id: String,
+    minter_id: String,
+    reason: String,
+}
+
+/// Inserts a service key minted by `principal` (or replacing a key) and returns it with its raw
+/// secret, shown once.
 async fn mint(
     state: &AppState,
     principal: &Principal,
-    org_id: &str,
-    name: &str,
-    scope_list: &[String],
-    project_ids_json: Option<String>,
-    expires_at: Option<String>,
-    replacing: Option<(String, String, String)>,
+    spec: KeySpec,
+    replacing: Option<Replacing>,
 ) -> ApiResult<(ApiKey, String)> {
     let raw = keys::generate();
     let id = new_id();
-    let (org_id, name, creator) = (
-        org_id.to_string(),
-        name.to_string(),
-        principal.user.id.clone(),
-    );
-    let scopes_json = json!(scope_list).to_string();
+    let creator = principal.user.id.clone();
+    let scopes_json = json!(spec.scopes).to_string();
     let secret = raw.raw.clone();
     let key = state
         .db
         .write(move |tx| {
             let now = clock::now_string();
-            // A rotated key keeps its original minter: it still runs as them.
             let minter = replacing
                 .as_ref()
-                .map(|(_, minter, _)| minter.clone())
+                .map(|r| r.minter_id.clone())
                 .unwrap_or_else(|| creator.clone());
             api_keys::insert_service(
                 tx,
@@ -250,18 +255,18 @@ async fn mint(
                     id: &id,
                     minter_id: &minter,
                     created_by: &creator,
-                    org_id: &org_id,
-                    name: &name,
+                    org_id: &spec.org_id,
+                    name: &spec.name,
                     key_hash: &raw.hash,
                     key_prefix: &raw.display_prefix(),
                     scopes_json: &scopes_json,
-                    project_ids_json: project_ids_json.as_deref(),
+                    project_ids_json: spec.project_ids_json.as_deref(),
                     created_at: &now,
-                    expires_at: expires_at.as_deref(),
+                    expires_at: spec.expires_at.as_deref(),
                 },
             )?;
-            if let Some((old_id, _, reason)) = &replacing {
-                api_keys::revoke_by_id(tx, old_id, Some(reason), &now)?;
+            if let Some(r) = &replacing {
+                api_keys::revoke_by_id(tx, &r.old_id, Some(&r.reason), &now)?;
             }
             api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new service key vanished"))
         })
@@ -356,17 +361,19 @@ async fn rotate(
         .clone()
         .or(old.name.clone())
         .unwrap_or_default();
-    let minted = mint(
-        &state,
-        &principal,
-        &org_id,
-        &name,
-        &scope_list,
-        old.project_ids.clone(),
+    let spec = KeySpec {
+        org_id: org_id.clone(),
+        name,
+        scopes: scope_list,
+        project_ids_json: old.project_ids.clone(),
         expires_at,
-        Some((old.id.clone(), old.user_id.clone(), reason)),
-    )
-    .await?;
+    };
+    let replacing = Replacing {
+        old_id: old.id.clone(),
+        minter_id: old.user_id.clone(),
+        reason,
+    };
+    let minted = mint(&state, &principal, spec, Some(replacing)).await?;
     tracing::info!(org = %org_id, old = %old.id, new = %minted.0.id, "service key rotated");
     let mut out = key_json(&minted.0);
     out["key"] = Value::from(minted.1);
