@@ -18,9 +18,18 @@ use sessionfs_server::domain::sessions::{commit_push, PushConditions, StoredArch
 use sessionfs_server::state::AppState;
 
 const TOPICS: [&str; 12] = [
-    "tokenizer crash", "database migration", "flaky retry test", "kubernetes probe", "css grid layout",
-    "rust lifetime error", "python packaging", "oauth callback", "vector clock", "memory leak",
-    "websocket reconnect", "csv importer",
+    "tokenizer crash",
+    "database migration",
+    "flaky retry test",
+    "kubernetes probe",
+    "css grid layout",
+    "rust lifetime error",
+    "python packaging",
+    "oauth callback",
+    "vector clock",
+    "memory leak",
+    "websocket reconnect",
+    "csv importer",
 ];
 
 fn flag(name: &str, default: usize) -> usize {
@@ -53,14 +62,21 @@ async fn main() {
 
     let mut accounts_made = Vec::new();
     for u in 0..users {
-        let made = accounts::create_account(&state.db, &state.config, format!("bench{u}@example.com")).await.expect("account");
+        let made =
+            accounts::create_account(&state.db, &state.config, format!("bench{u}@example.com"))
+                .await
+                .expect("account");
         accounts_made.push((made.user_id, made.raw_key));
     }
     let accounts_made = Arc::new(accounts_made);
 
     println!("building a corpus of {sessions} sessions for {users} users…");
     let started = Instant::now();
-    let limits = Limits { member_bytes: 50 << 20, members: 10_000, uncompressed_bytes: 1 << 30 };
+    let limits = Limits {
+        member_bytes: 50 << 20,
+        members: 10_000,
+        uncompressed_bytes: 1 << 30,
+    };
     stream::iter(0..sessions)
         .for_each_concurrent(16, |i| {
             let state = state.clone();
@@ -69,35 +85,61 @@ async fn main() {
                 let id = format!("ses_bench{i:011}");
                 let topic = TOPICS[i % TOPICS.len()];
                 let other = TOPICS[(i * 7 + 3) % TOPICS.len()];
-                let bytes = fixture::session_archive(&id, &format!("Session {i} on {topic}"), &format!("{other} and {topic}"), 20);
+                let bytes = fixture::session_archive(
+                    &id,
+                    &format!("Session {i} on {topic}"),
+                    &format!("{other} and {topic}"),
+                    20,
+                );
                 let blobs = state.blobs.clone();
                 let (hash, meta, size) = tokio::task::spawn_blocking(move || {
                     let meta = archive::inspect(&bytes[..], &limits).expect("valid archive");
-                    (blobs.put(&bytes).expect("store archive"), meta, bytes.len() as u64)
+                    (
+                        blobs.put(&bytes).expect("store archive"),
+                        meta,
+                        bytes.len() as u64,
+                    )
                 })
                 .await
                 .expect("blocking task");
                 let (user_id, _) = &accounts_made[i % accounts_made.len()];
                 let text = meta.messages_text.clone();
                 let stored = StoredArchive { hash, size, meta };
-                let (_, row) = commit_push(&state.db, user_id, &id, false, PushConditions::default(), stored, ClientInfo::default())
-                    .await
-                    .expect("commit");
+                let (_, row) = commit_push(
+                    &state.db,
+                    user_id,
+                    &id,
+                    false,
+                    PushConditions::default(),
+                    stored,
+                    ClientInfo::default(),
+                )
+                .await
+                .expect("commit");
                 state.search.upsert(search_sync::doc(&row, text));
             }
         })
         .await;
     let index = state.search.clone();
-    tokio::task::spawn_blocking(move || index.flush()).await.expect("flush");
+    tokio::task::spawn_blocking(move || index.flush())
+        .await
+        .expect("flush");
     println!("corpus ready in {:.1}s", started.elapsed().as_secs_f64());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let serving = state.clone();
-    tokio::spawn(async move { sessionfs_server::server::serve(serving, listener, None, std::future::pending()).await });
+    tokio::spawn(async move {
+        sessionfs_server::server::serve(serving, listener, None, std::future::pending()).await
+    });
     let client = reqwest::Client::new();
 
-    println!("{:<10} {:>5} {:>8} {:>10} {:>9} {:>9} {:>9} {:>7}", "phase", "conc", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors");
+    println!(
+        "{:<10} {:>5} {:>8} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "phase", "conc", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
     for concurrency in [1usize, 16] {
         let started = Instant::now();
         let results: Vec<(Duration, bool)> = stream::iter(0..queries)
@@ -142,11 +184,17 @@ async fn main() {
     let (db, blobs, index) = (state.db.clone(), state.blobs.clone(), state.search.clone());
     let started = Instant::now();
     let rebuilt = tokio::task::spawn_blocking(move || {
-        db.read_blocking(|conn| search_sync::rebuild(conn, &blobs, &index).map_err(sessionfs_server::error::ApiError::internal))
+        db.read_blocking(|conn| {
+            search_sync::rebuild(conn, &blobs, &index)
+                .map_err(sessionfs_server::error::ApiError::internal)
+        })
     })
     .await
     .expect("rebuild task")
     .expect("rebuild");
     let seconds = started.elapsed().as_secs_f64();
-    println!("rebuild: {rebuilt} sessions from their archives in {seconds:.2}s ({:.0} sessions/s)", rebuilt as f64 / seconds);
+    println!(
+        "rebuild: {rebuilt} sessions from their archives in {seconds:.2}s ({:.0} sessions/s)",
+        rebuilt as f64 / seconds
+    );
 }

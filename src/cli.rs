@@ -32,6 +32,37 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Write a consistent backup of a data dir into one tar file (safe while the server runs).
+    ///
+    /// The database is snapshotted in one read transaction, then the archives that snapshot
+    /// references are streamed in with a MANIFEST.json holding every file's sha256. The
+    /// search index is not included: it is rebuilt when a restored server starts.
+    Backup {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The backup file to write (written as FILE.partial, renamed when complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new (missing or empty) data dir, verifying every checksum.
+    ///
+    /// Refuses a data dir that holds anything; on any failure removes what it wrote. The search
+    /// index is rebuilt when the server next starts on the restored dir.
+    Restore {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The backup file written by `backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Check a data dir and say what to do (read-only, safe while the server runs).
+    ///
+    /// Database integrity and schema, missing and orphaned archives, stale temp files, the
+    /// search index, free disk space and the filesystem type. Exits 1 when a check fails.
+    Doctor {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
 }
 
 #[derive(Subcommand, Debug)]

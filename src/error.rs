@@ -18,7 +18,8 @@ pub struct ApiError {
     /// Named code for `error.code`; `None` means the status as a string.
     pub code: Option<&'static str>,
     pub message: String,
-    pub details: Map<String, Value>,
+    /// Boxed: errors travel in every `Result`, so the common `Ok` path stays small.
+    pub details: Box<Map<String, Value>>,
     pub retry_after: Option<u32>,
 }
 
@@ -28,7 +29,7 @@ impl ApiError {
             status,
             code: None,
             message: message.into(),
-            details: Map::new(),
+            details: Box::default(),
             retry_after: None,
         }
     }
@@ -125,7 +126,7 @@ impl IntoResponse for ApiError {
         let body = json!({"error": {
             "code": self.code_str(),
             "message": self.message,
-            "details": Value::Object(self.details),
+            "details": Value::Object(*self.details),
         }});
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

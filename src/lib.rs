@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod metrics;
+pub mod ops;
 pub mod search;
 pub mod server;
 pub mod state;

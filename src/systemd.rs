@@ -8,7 +8,9 @@
 //!   units ordered `After=sessionfs-server.service` start against a live API;
 //! - `WATCHDOG=1` every half watchdog interval from a tokio task, so a wedged async runtime
 //!   gets the process killed and restarted (`Restart=on-failure`);
-//! - `STOPPING=1` when graceful shutdown begins.
+//! - `STOPPING=1` once the server has stopped serving (in-flight requests finished), just before
+//!   the process exits. systemd already knows a stop it asked for (it sent the SIGTERM); the
+//!   message matters for a stop it did not ask for, and the status line says what is going on.
 //!
 //! Everything here is a silent no-op without `NOTIFY_SOCKET` (a laptop, a container, a test), so
 //! callers never need to ask whether systemd is there. A failed notification is logged and
@@ -47,14 +49,11 @@ pub fn notify_ready(addr: SocketAddr) -> bool {
     )
 }
 
-/// Tells systemd that graceful shutdown has begun (`STOPPING=1`). Returns whether a
+/// Tells systemd that the server is shutting down (`STOPPING=1`). Returns whether a
 /// notification was sent.
 pub fn notify_stopping() -> bool {
     send(
-        &[
-            NotifyState::Stopping,
-            NotifyState::Status("stopping: finishing in-flight requests"),
-        ],
+        &[NotifyState::Stopping, NotifyState::Status("stopping")],
         "STOPPING=1",
     )
 }

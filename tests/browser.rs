@@ -128,3 +128,22 @@ async fn share_pages_render_in_a_browser() {
     let out = run_checks(&checks);
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }
+
+#[tokio::test]
+async fn api_docs_render_from_the_binary_alone() {
+    if skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(data.path(), &[]).await;
+    // Every request that leaves the loopback interface is blocked and fails the check: the pages,
+    // their scripts and styles, and the document all come from the binary.
+    let checks = json!([
+        {"name": "Swagger UI", "url": format!("{}/api/docs", server.base),
+         "expect": ["SessionFS server API", "/api/v1/sessions/{id}/sync", "Push a session"]},
+        {"name": "ReDoc", "url": format!("{}/api/redoc", server.base),
+         "expect": ["SessionFS server API", "Push a session", "/api/v1/sessions/{id}/sync"]},
+    ]);
+    let out = run_checks(&checks);
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+}

@@ -9,6 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::keys::{self, new_id};
 use crate::auth::Principal;
@@ -38,6 +39,19 @@ struct MintBody {
 }
 
 /// Lost-key recovery: a user-kind key for an active user, shown once.
+#[utoipa::path(
+    post, path = "/api/v1/admin/users/{user_id}/api-keys", tag = "admin", operation_id = "admin_mint_user_key",
+    summary = "Mint a key for a user (lost-key recovery)",
+    description = "Platform admins only. The raw key is returned once; the action is written to the admin audit log.",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = docs::AdminKeyRequest,
+    responses(
+        (status = 201, description = "Minted", body = docs::AdminMintedKey),
+        (status = 403, description = "Not a platform admin, or the user is inactive", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such user", body = docs::ErrorEnvelope),
+        (status = 422, description = "Missing body, or `name` too long", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn mint_for_user(
     State(state): State<AppState>,
     principal: Principal,

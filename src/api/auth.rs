@@ -9,6 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson, Query};
 use crate::auth::principal::ClientIp;
 use crate::auth::Principal;
@@ -39,6 +40,22 @@ struct SignupBody {
     email: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/signup", tag = "auth", operation_id = "signup",
+    summary = "Create an account",
+    description = "Creates an account and its first key, returned once as `raw_key`. Subject to \
+`--signup-policy` and a per-address rate limit. With mail configured, the account must verify its \
+email before it pushes.",
+    request_body = docs::SignupRequest,
+    responses(
+        (status = 201, description = "Account created", body = docs::Signup),
+        (status = 403, description = "Signup is closed, or this email domain is not allowed", body = docs::ErrorEnvelope),
+        (status = 409, description = "Email already registered", body = docs::ErrorEnvelope),
+        (status = 422, description = "Missing or invalid email", body = docs::ErrorEnvelope),
+        (status = 429, description = "Too many signups from this address", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -75,6 +92,19 @@ struct VerifyQuery {
     token: String,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/verify", tag = "auth", operation_id = "verify_email",
+    summary = "Verify an email address (link from the mail)",
+    description = "The link mailed at signup. Answers an HTML page.",
+    params(("token" = String, Query, description = "The verification token from the mail")),
+    responses(
+        (status = 200, description = "Verified (again, if it already was)", content_type = "text/html", body = String),
+        (status = 400, description = "Invalid or expired link", content_type = "text/html", body = String),
+        (status = 404, description = "The account no longer exists", content_type = "text/html", body = String),
+        (status = 422, description = "No `token`", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn verify_by_query(
     State(state): State<AppState>,
     Query(q): Query<VerifyQuery>,
@@ -82,6 +112,18 @@ async fn verify_by_query(
     verify(&state, q.token).await
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/verify/{token}", tag = "auth", operation_id = "verify_email_path",
+    summary = "Verify an email address (token in the path)",
+    description = "Same as `GET /api/v1/auth/verify?token=…`.",
+    params(("token" = String, Path, description = "The verification token from the mail")),
+    responses(
+        (status = 200, description = "Verified (again, if it already was)", content_type = "text/html", body = String),
+        (status = 400, description = "Invalid or expired link", content_type = "text/html", body = String),
+        (status = 404, description = "The account no longer exists", content_type = "text/html", body = String),
+    ),
+    security(),
+)]
 async fn verify_by_path(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -122,6 +164,11 @@ async fn verify(state: &AppState, token: String) -> ApiResult<Response> {
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth", operation_id = "me",
+    summary = "The caller's account",
+    responses((status = 200, description = "The account", body = docs::Me)),
+)]
 async fn me(principal: Principal) -> Json<Value> {
     let effective = principal.tier().to_string();
     let org = principal.org.clone();
@@ -169,6 +216,16 @@ fn check_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/keys", tag = "auth", operation_id = "create_key",
+    summary = "Create a user key",
+    description = "A new key for the caller, with no expiry. The raw key is returned once. The body may be empty.",
+    request_body(content = Option<docs::LegacyKeyRequest>, description = "Optional"),
+    responses(
+        (status = 201, description = "Key created", body = docs::LegacyKeyCreated),
+        (status = 422, description = "`name` longer than 255 characters", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -189,6 +246,11 @@ async fn create_key(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/keys", tag = "auth", operation_id = "list_keys",
+    summary = "List the caller's active user keys",
+    responses((status = 200, description = "Active keys, the calling one included", body = Vec<docs::LegacyKey>)),
+)]
 async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
     let keys = state
@@ -202,6 +264,16 @@ async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiRe
     Ok(Json(Value::Array(list)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/auth/keys/{key_id}", tag = "auth", operation_id = "delete_key",
+    summary = "Deactivate a user key",
+    description = "The key stops working (401 `Invalid API key`). The caller may deactivate the key it calls with.",
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn delete_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -232,6 +304,12 @@ fn personal_key_json(k: &ApiKey) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/me/api-keys", tag = "auth", operation_id = "list_personal_keys",
+    summary = "List the caller's personal keys",
+    description = "Every user key of the caller, inactive ones included, newest first (`sfs auth keys list`).",
+    responses((status = 200, description = "The keys", body = Vec<docs::PersonalKey>)),
+)]
 async fn list_my_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -252,6 +330,16 @@ struct PersonalKeyBody {
     expires_in_days: Option<i64>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/me/api-keys", tag = "auth", operation_id = "create_personal_key",
+    summary = "Create a personal key",
+    description = "A named key, optionally expiring; the raw key is returned once as `key` (`sfs auth keys create`).",
+    request_body = docs::PersonalKeyRequest,
+    responses(
+        (status = 201, description = "Key created", body = docs::PersonalKeyCreated),
+        (status = 422, description = "Blank or too long `name`, or `expires_in_days` outside 1–730", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn create_my_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -295,6 +383,18 @@ struct RevokeBody {
     reason: String,
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/auth/me/api-keys/{key_id}", tag = "auth", operation_id = "revoke_personal_key",
+    summary = "Revoke a personal key",
+    description = "The key then answers 401 `api_key_revoked`. Revoking a revoked key is a no-op.",
+    params(("key_id" = String, Path, description = "The key's id")),
+    request_body = docs::RevokeKeyRequest,
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
+        (status = 422, description = "No body, or `reason` not 1–500 characters", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn revoke_my_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::clock;
@@ -36,6 +37,12 @@ fn settings_json(state: &AppState, principal: &Principal, mode: &str, debounce: 
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sync/settings", tag = "autosync", operation_id = "get_sync_settings",
+    summary = "The caller's sync settings",
+    description = "`max_member_bytes` is the tier's per-file cap, which `sfs push` checks before uploading.",
+    responses((status = 200, description = "The settings", body = docs::SyncSettings)),
+)]
 async fn get_settings(State(state): State<AppState>, principal: Principal) -> Json<Value> {
     let u = &principal.user;
     Json(settings_json(
@@ -52,6 +59,18 @@ struct SettingsBody {
     debounce_seconds: Option<i64>,
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/sync/settings", tag = "autosync", operation_id = "set_sync_settings",
+    summary = "Set the caller's sync settings",
+    description = "A mode other than `off` needs a tier with autosync.",
+    request_body = docs::SyncSettingsRequest,
+    responses(
+        (status = 200, description = "The settings", body = docs::SyncSettings),
+        (status = 400, description = "Unknown mode", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no autosync (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 422, description = "Missing or invalid body", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn put_settings(
     State(state): State<AppState>,
     principal: Principal,
@@ -76,6 +95,11 @@ async fn put_settings(
     Ok(Json(settings_json(&state, &principal, &body.mode, shown)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sync/watchlist", tag = "autosync", operation_id = "get_watchlist",
+    summary = "The caller's watched sessions",
+    responses((status = 200, description = "The watchlist", body = docs::Watchlist)),
+)]
 async fn watchlist(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
     let list = state
@@ -92,6 +116,15 @@ async fn watchlist(State(state): State<AppState>, principal: Principal) -> ApiRe
     Ok(Json(json!({ "sessions": sessions })))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sync/watch/{id}", tag = "autosync", operation_id = "watch_session",
+    summary = "Watch a session",
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "Watching (`status` = `watching`)", body = docs::WatchResult),
+        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn watch(
     State(state): State<AppState>,
     principal: Principal,
@@ -113,6 +146,12 @@ async fn watch(
     Ok(Json(json!({"status": "watching", "session_id": id})))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/sync/watch/{id}", tag = "autosync", operation_id = "unwatch_session",
+    summary = "Stop watching a session",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "Not watched (`status` = `unwatched`)", body = docs::WatchResult)),
+)]
 async fn unwatch(
     State(state): State<AppState>,
     principal: Principal,
@@ -127,6 +166,18 @@ async fn unwatch(
     Ok(Json(json!({"status": "unwatched", "session_id": id})))
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/sync/watch/{id}/{status}", tag = "autosync", operation_id = "set_watch_status",
+    summary = "Record a watched session's sync status",
+    params(
+        ("id" = String, Path, description = "Session id"),
+        ("status" = String, Path, description = "`failed`, `pending`, `queued` or `synced`"),
+    ),
+    responses(
+        (status = 200, description = "The new status, or `not_watched`", body = docs::WatchResult),
+        (status = 400, description = "Unknown status", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn set_status(
     State(state): State<AppState>,
     principal: Principal,
@@ -153,6 +204,11 @@ async fn set_status(
     Ok(Json(json!({"status": shown, "session_id": id})))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sync/status", tag = "autosync", operation_id = "get_sync_status",
+    summary = "The caller's sync status and storage use",
+    responses((status = 200, description = "The status", body = docs::SyncStatus)),
+)]
 async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
     let o = state
@@ -182,6 +238,17 @@ struct HealthBody {
     watchers: Vec<Value>,
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/sync/health", tag = "autosync", operation_id = "report_capture_health",
+    summary = "Report capture health",
+    description = "The daemon's watchers, stored as sent and shown in `/api/v1/auth/me`.",
+    request_body = docs::CaptureHealthRequest,
+    responses(
+        (status = 200, description = "Stored", body = docs::CaptureHealthStored),
+        (status = 400, description = "Report too large", body = docs::ErrorEnvelope),
+        (status = 422, description = "Not a list of at most 100 objects", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn put_health(
     State(state): State<AppState>,
     principal: Principal,
@@ -207,6 +274,11 @@ async fn put_health(
     Ok(Json(json!({"status": "ok", "watchers": count})))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sync/health", tag = "autosync", operation_id = "get_capture_health",
+    summary = "The daemon's last capture-health report",
+    responses((status = 200, description = "The report (`[]` before the first)", body = docs::CaptureHealth)),
+)]
 async fn get_health(principal: Principal) -> Json<Value> {
     let watchers = principal
         .user

@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::db::sync;
@@ -20,6 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/billing/portal", post(unavailable))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/billing/status", tag = "billing", operation_id = "billing_status",
+    summary = "The caller's plan and storage use",
+    responses((status = 200, description = "The status", body = docs::BillingStatus)),
+)]
 async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
     let used = state
@@ -41,6 +47,12 @@ async fn status(State(state): State<AppState>, principal: Principal) -> ApiResul
     })))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/billing/checkout", tag = "billing", operation_id = "billing_checkout",
+    summary = "Checkout (not on a self-hosted server)",
+    description = "Always 400 `billing_unavailable`: plans are set by the server's operator.",
+    responses((status = 400, description = "Billing does not apply here", body = docs::ErrorEnvelope)),
+)]
 async fn unavailable(_principal: Principal) -> ApiError {
     ApiError::structured(
         StatusCode::BAD_REQUEST,

@@ -10,6 +10,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::api::pages;
 use crate::auth::principal::{HandoffsWrite, Scoped};
@@ -134,6 +135,20 @@ struct CreateBody {
     attachments: Vec<Value>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/handoffs", tag = "handoffs", operation_id = "create_handoff",
+    summary = "Hand a session to a teammate",
+    description = "Exactly one recipient. The recipient claims their own copy; with mail configured they \
+are mailed. A service key needs the `handoffs:write` scope and a session in a registered project.",
+    request_body = docs::HandoffRequest,
+    responses(
+        (status = 201, description = "Created (`pending`)", body = docs::Handoff),
+        (status = 403, description = "The tier has no handoffs, a service key outside its projects, or a scope missing (`insufficient_scope`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller, or no such recipient", body = docs::ErrorEnvelope),
+        (status = 422, description = "Not exactly one recipient, a field out of range, or provenance this server cannot resolve", body = docs::ErrorEnvelope),
+    ),
+    security(("bearer" = ["handoffs:write"])),
+)]
 async fn create(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
@@ -206,6 +221,12 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(handoff_json(&handoff))).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/inbox", tag = "handoffs", operation_id = "handoff_inbox",
+    summary = "Handoffs to the caller",
+    description = "Every status, newest first.",
+    responses((status = 200, description = "The handoffs", body = docs::HandoffList)),
+)]
 async fn inbox(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let (id, email) = (principal.user.id.clone(), principal.user.email.clone());
     let list = state
@@ -217,6 +238,12 @@ async fn inbox(State(state): State<AppState>, principal: Principal) -> ApiResult
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/sent", tag = "handoffs", operation_id = "handoffs_sent",
+    summary = "Handoffs from the caller",
+    description = "Every status, newest first.",
+    responses((status = 200, description = "The handoffs", body = docs::HandoffList)),
+)]
 async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let id = principal.user.id.clone();
     let list = state.db.read(move |conn| handoffs::sent(conn, &id)).await?;
@@ -283,6 +310,17 @@ async fn handoff_boundary(
 /// Most comments and events returned at once.
 const LIST_CAP: i64 = 200;
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/{id}", tag = "handoffs", operation_id = "get_handoff",
+    summary = "A handoff, with its comments and events",
+    description = "For its sender and recipient only (others get 404). The recipient's first read marks it viewed.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    responses(
+        (status = 200, description = "The handoff", body = docs::HandoffDetail),
+        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn detail(
     State(state): State<AppState>,
     principal: Principal,
@@ -305,6 +343,19 @@ async fn detail(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/handoffs/{id}/claim", tag = "handoffs", operation_id = "claim_handoff",
+    summary = "Claim a handoff",
+    description = "The recipient gets their own copy of the session (`recipient_session_id`), sharing the stored archive.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    responses(
+        (status = 200, description = "Claimed", body = docs::HandoffClaim),
+        (status = 404, description = "No such handoff for the caller, or the source session is gone", body = docs::ErrorEnvelope),
+        (status = 409, description = "Already claimed, revoked or declined", body = docs::ErrorEnvelope),
+        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+    ),
+    security(("bearer" = ["handoffs:write"])),
+)]
 async fn claim(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
@@ -327,6 +378,19 @@ struct RevokeBody {
     reason: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/handoffs/{id}/revoke", tag = "handoffs", operation_id = "revoke_handoff",
+    summary = "Revoke a pending handoff (sender)",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    request_body = docs::HandoffRevokeRequest,
+    responses(
+        (status = 200, description = "Revoked", body = docs::Handoff),
+        (status = 404, description = "No such handoff sent by the caller", body = docs::ErrorEnvelope),
+        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `reason`", body = docs::ErrorEnvelope),
+    ),
+    security(("bearer" = ["handoffs:write"])),
+)]
 async fn revoke(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
@@ -346,6 +410,19 @@ struct DeclineBody {
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/handoffs/{id}/decline", tag = "handoffs", operation_id = "decline_handoff",
+    summary = "Decline a pending handoff (recipient)",
+    description = "The body may be empty.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    request_body(content = Option<docs::HandoffDeclineRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "Declined", body = docs::Handoff),
+        (status = 404, description = "No such handoff to the caller", body = docs::ErrorEnvelope),
+        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
+    ),
+    security(("bearer" = ["handoffs:write"])),
+)]
 async fn decline(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
@@ -363,6 +440,18 @@ struct CommentBody {
     content: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/handoffs/{id}/comments", tag = "handoffs", operation_id = "comment_on_handoff",
+    summary = "Comment on a handoff",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    request_body = docs::HandoffCommentRequest,
+    responses(
+        (status = 201, description = "The comment", body = docs::HandoffComment),
+        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 422, description = "`content` not 1–10000 characters", body = docs::ErrorEnvelope),
+    ),
+    security(("bearer" = ["handoffs:write"])),
+)]
 async fn add_comment(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
@@ -390,6 +479,16 @@ fn limit_of(q: &QueryPairs) -> i64 {
         .clamp(1, LIST_CAP)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/{id}/comments", tag = "handoffs", operation_id = "list_handoff_comments",
+    summary = "A handoff's comments",
+    description = "Oldest first.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
+    responses(
+        (status = 200, description = "The comments", body = Vec<docs::HandoffComment>),
+        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn list_comments(
     State(state): State<AppState>,
     principal: Principal,
@@ -405,6 +504,16 @@ async fn list_comments(
     Ok(Json(list.iter().map(comment_json).collect()))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/{id}/events", tag = "handoffs", operation_id = "list_handoff_events",
+    summary = "A handoff's events",
+    description = "Oldest first.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
+    responses(
+        (status = 200, description = "The events", body = Vec<docs::HandoffEvent>),
+        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
@@ -420,6 +529,17 @@ async fn list_events(
     Ok(Json(list.iter().map(event_json).collect()))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/{id}/preview", tag = "handoffs", operation_id = "preview_handoff",
+    summary = "A handoff's preview, by its preview token",
+    description = "No key: the token from the recipient's mail is the credential. Every failure is the same 404.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("X-Preview-Token" = String, Header, description = "The preview token (`hpr_…`)")),
+    responses(
+        (status = 200, description = "The preview", body = docs::HandoffPreview),
+        (status = 404, description = "No such handoff, wrong token, or no longer pending", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn preview(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -465,6 +585,19 @@ fn handoff_summary_json(s: &Summary) -> Value {
 
 /// The summary of a handoff's session. No key needed: the handoff id is the capability
 /// (ruling 8); only the summary is revealed, never the archive or the messages.
+#[utoipa::path(
+    get, path = "/api/v1/handoffs/{id}/summary", tag = "handoffs", operation_id = "handoff_summary",
+    summary = "The summary of a handoff's session",
+    description = "No key: the handoff id (128 random bits) is the capability. Only the summary is \
+shown, never the archive or the messages.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    responses(
+        (status = 200, description = "The summary", body = docs::HandoffSummary),
+        (status = 404, description = "No such handoff, or its session is gone", body = docs::ErrorEnvelope),
+        (status = 410, description = "Expired, revoked or already claimed", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let (_, session) = rules::for_summary(&state.db, &id).await?;
     let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
@@ -472,6 +605,18 @@ async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// The same summary as a page for people.
+#[utoipa::path(
+    get, path = "/h/{id}", tag = "handoffs", operation_id = "handoff_page",
+    summary = "A handoff's summary as a page",
+    description = "The same summary as `GET /api/v1/handoffs/{id}/summary`, as a self-contained HTML page.",
+    params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 404, description = "No such handoff", content_type = "text/html", body = String),
+        (status = 410, description = "No longer available", content_type = "text/html", body = String),
+    ),
+    security(),
+)]
 async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let found = match rules::for_summary(&state.db, &id).await {
         Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)

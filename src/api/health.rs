@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -18,12 +19,30 @@ pub fn router() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
+#[utoipa::path(
+    get, path = "/health", tag = "health", operation_id = "health",
+    summary = "Liveness",
+    description = "Answers without touching the database or the disk: for liveness probes. \
+`sfs auth login` and `sfs doctor` call it.",
+    responses((status = 200, description = "The server is up", body = docs::Health)),
+    security(),
+)]
 async fn health() -> Json<Value> {
     Json(
         json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "service": "sessionfs-api"}),
     )
 }
 
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health", operation_id = "ready",
+    summary = "Readiness",
+    description = "Checks the database, the archive store and the search index.",
+    responses(
+        (status = 200, description = "Ready", body = docs::Readiness),
+        (status = 503, description = "Not ready: `checks` says which check failed", body = docs::Readiness),
+    ),
+    security(),
+)]
 async fn ready(State(state): State<AppState>) -> Response {
     let database = match state
         .db

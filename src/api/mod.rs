@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
+pub mod docs;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(service_keys::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(docs::router())
         .fallback(not_found)
 }
 

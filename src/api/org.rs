@@ -8,6 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
 use crate::clock;
@@ -57,6 +58,18 @@ struct CreateBody {
     slug: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/org", tag = "orgs", operation_id = "create_org",
+    summary = "Create an organization",
+    description = "The caller becomes its owner. Needs a team or enterprise account that is in no org yet.",
+    request_body = docs::OrgRequest,
+    responses(
+        (status = 200, description = "Created", body = docs::OrgCreated),
+        (status = 403, description = "The caller's tier cannot create organizations", body = docs::ErrorEnvelope),
+        (status = 409, description = "Already in an org, or the slug is taken", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid slug", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -87,6 +100,11 @@ fn members_json(list: &[orgs::Member]) -> Vec<Value> {
         .collect()
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/org", tag = "orgs", operation_id = "get_org",
+    summary = "The caller's primary organization",
+    responses((status = 200, description = "The org, its members and the caller's role (nulls without an org)", body = docs::OrgInfo)),
+)]
 async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let Some(m) = principal.org.clone() else {
         return Ok(Json(
@@ -121,6 +139,18 @@ fn invite_email(raw: &str) -> ApiResult<String> {
         .map_err(|m| ApiError::invalid_value(&["body", "email"], &m, Value::from(raw)))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/org/invite", tag = "orgs", operation_id = "invite_to_org",
+    summary = "Invite someone to the caller's primary organization",
+    description = "Admins and owners. Any role other than `admin` becomes `member`. With mail configured the invite is mailed.",
+    request_body = docs::InviteRequest,
+    responses(
+        (status = 200, description = "Invited", body = docs::InviteCreated),
+        (status = 403, description = "Not an admin (`insufficient_role`), or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
+        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn invite_primary(
     State(state): State<AppState>,
     principal: Principal,
@@ -147,6 +177,21 @@ async fn invite_primary(
     Ok(invited(&state, &principal, inv, org))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/invite", tag = "orgs", operation_id = "invite_to_named_org",
+    summary = "Invite someone to an organization",
+    description = "Admins and owners of that org.",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    request_body = docs::InviteRequest,
+    responses(
+        (status = 200, description = "Invited", body = docs::InviteCreated),
+        (status = 400, description = "Role other than `admin` or `member`", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin of the org, or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
+        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn invite_named(
     State(state): State<AppState>,
     principal: Principal,
@@ -216,6 +261,18 @@ fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Js
     Json(body)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/org/invite/{invite_id}/accept", tag = "orgs", operation_id = "accept_invite",
+    summary = "Accept an invite",
+    params(("invite_id" = String, Path, description = "The invite's id")),
+    responses(
+        (status = 200, description = "Joined", body = docs::InviteAccepted),
+        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
+        (status = 403, description = "The invite is for another address, or no seat left", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
+        (status = 409, description = "Already in an organization", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn accept(
     State(state): State<AppState>,
     principal: Principal,
@@ -232,6 +289,19 @@ struct DeclineBody {
     decline_reason: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/org/invite/{invite_id}/decline", tag = "orgs", operation_id = "decline_invite",
+    summary = "Decline an invite",
+    description = "The body may be empty.",
+    params(("invite_id" = String, Path, description = "The invite's id")),
+    request_body(content = Option<docs::InviteDeclineRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "Declined", body = docs::InviteDeclined),
+        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
+        (status = 403, description = "The invite is for another address", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn decline(
     State(state): State<AppState>,
     principal: Principal,
@@ -247,6 +317,15 @@ async fn decline(
     Ok(Json(json!({"invite_id": id, "declined_at": at})))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/org/invites", tag = "orgs", operation_id = "list_org_invites",
+    summary = "Active invites of the caller's primary organization",
+    description = "Admins and owners.",
+    responses(
+        (status = 200, description = "The invites", body = docs::PendingInvites),
+        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
     let list = state
@@ -260,6 +339,11 @@ async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResu
     Ok(Json(json!({ "invites": invites })))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/org/invites/me", tag = "orgs", operation_id = "list_my_invites",
+    summary = "Active invites to the caller's address",
+    responses((status = 200, description = "The invites, newest first", body = docs::MyInvites)),
+)]
 async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let email = principal.user.email.clone();
     let list = state
@@ -276,6 +360,16 @@ async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<
     Ok(Json(json!({ "invites": invites })))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/org/invites/{invite_id}", tag = "orgs", operation_id = "delete_invite",
+    summary = "Delete an invite of the caller's primary organization",
+    params(("invite_id" = String, Path, description = "The invite's id")),
+    responses(
+        (status = 200, description = "Deleted", body = docs::InviteRevoked),
+        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such invite in the org", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn revoke_invite(
     State(state): State<AppState>,
     principal: Principal,
@@ -293,6 +387,18 @@ async fn revoke_invite(
     Ok(Json(json!({ "revoked": invite_id })))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/invites/{invite_id}/resend", tag = "orgs", operation_id = "resend_invite",
+    summary = "Mail an invite again",
+    description = "`sent` is false when no mail transport is configured.",
+    params(("org_id" = String, Path, description = "The organization's id"), ("invite_id" = String, Path, description = "The invite's id")),
+    responses(
+        (status = 200, description = "Resent (or not)", body = docs::InviteResent),
+        (status = 403, description = "Not an admin of the org", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such org or invite", body = docs::ErrorEnvelope),
+        (status = 409, description = "Accepted, declined or expired", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn resend(
     State(state): State<AppState>,
     principal: Principal,
@@ -336,6 +442,19 @@ struct RoleBody {
     role: String,
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/org/members/{user_id}/role", tag = "orgs", operation_id = "set_member_role",
+    summary = "Change a member's role in the caller's primary organization",
+    params(("user_id" = String, Path, description = "The member's user id")),
+    request_body = docs::RoleRequest,
+    responses(
+        (status = 200, description = "Changed", body = docs::RoleChanged),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
+        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn role_primary(
     State(state): State<AppState>,
     principal: Principal,
@@ -354,6 +473,19 @@ async fn role_primary(
     Ok(Json(json!({"user_id": user_id, "role": body.role})))
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{org_id}/members/{user_id}/role", tag = "orgs", operation_id = "set_named_org_member_role",
+    summary = "Change a member's role in an organization",
+    params(("org_id" = String, Path, description = "The organization's id"), ("user_id" = String, Path, description = "The member's user id")),
+    request_body = docs::RoleRequest,
+    responses(
+        (status = 200, description = "Changed", body = docs::RoleChanged),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
+        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn role_named(
     State(state): State<AppState>,
     principal: Principal,
@@ -376,6 +508,18 @@ fn removed_json(user_id: &str) -> Json<Value> {
     Json(json!({"removed": user_id, "projects_transferred": 0, "pending_transfers_cancelled": 0}))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/org/members/{user_id}", tag = "orgs", operation_id = "remove_member",
+    summary = "Remove a member from the caller's primary organization",
+    params(("user_id" = String, Path, description = "The member's user id")),
+    responses(
+        (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
+        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
+        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn remove_primary(
     State(state): State<AppState>,
     principal: Principal,
@@ -387,6 +531,18 @@ async fn remove_primary(
     Ok(removed_json(&user_id))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org_id}/members/{user_id}", tag = "orgs", operation_id = "remove_named_org_member",
+    summary = "Remove a member from an organization",
+    params(("org_id" = String, Path, description = "The organization's id"), ("user_id" = String, Path, description = "The member's user id")),
+    responses(
+        (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
+        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
+        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn remove_named(
     State(state): State<AppState>,
     principal: Principal,
@@ -398,6 +554,11 @@ async fn remove_named(
     Ok(removed_json(&user_id))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/orgs", tag = "orgs", operation_id = "list_my_orgs",
+    summary = "The caller's memberships",
+    responses((status = 200, description = "Every org the caller belongs to", body = docs::MyOrgs)),
+)]
 async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
     let list = state
@@ -411,6 +572,17 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
     Ok(Json(json!({ "orgs": out })))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/members", tag = "orgs", operation_id = "list_org_members",
+    summary = "An organization's members",
+    description = "Any member of the org.",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "The members", body = docs::OrgMembers),
+        (status = 403, description = "Not a member", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn members_named(
     State(state): State<AppState>,
     principal: Principal,
@@ -433,6 +605,11 @@ async fn members_named(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/auth/me/default-org", tag = "orgs", operation_id = "get_default_org",
+    summary = "The caller's default organization",
+    responses((status = 200, description = "The default org (null when none is chosen)", body = docs::DefaultOrg)),
+)]
 async fn get_default_org(principal: Principal) -> Json<Value> {
     Json(json!({ "default_org_id": principal.user.default_org_id }))
 }
@@ -442,6 +619,15 @@ struct DefaultOrgBody {
     org_id: Option<String>,
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/auth/me/default-org", tag = "orgs", operation_id = "set_default_org",
+    summary = "Choose the caller's default organization",
+    request_body = docs::DefaultOrgRequest,
+    responses(
+        (status = 200, description = "Chosen", body = docs::DefaultOrg),
+        (status = 403, description = "Not a member of that org", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn put_default_org(
     State(state): State<AppState>,
     principal: Principal,

@@ -9,6 +9,7 @@ use axum::Router;
 use chrono::Duration;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sessions::tool_family;
 use crate::auth::Principal;
@@ -23,6 +24,23 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/sessions/search", get(search))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/search", tag = "search", operation_id = "search_sessions",
+    summary = "Search the caller's sessions",
+    description = "BM25-ranked full text over titles, aliases, tags and messages, with highlighted snippets. Needs a tier with cloud sync.",
+    params(
+        ("q" = String, Query, description = "1–500 characters"),
+        ("page" = Option<i64>, Query, description = "1–10000", minimum = 1, maximum = 10000),
+        ("page_size" = Option<i64>, Query, description = "1–50, default 20", minimum = 1, maximum = 50),
+        ("tool" = Option<String>, Query, description = "Only this tool"),
+        ("days" = Option<i64>, Query, description = "Only sessions updated in the last 1–365 days", minimum = 1, maximum = 365),
+    ),
+    responses(
+        (status = 200, description = "Results, best first", body = docs::SearchResults),
+        (status = 403, description = "The tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `q`, or a parameter out of range", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn search(
     State(state): State<AppState>,
     principal: Principal,

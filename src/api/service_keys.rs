@@ -11,6 +11,7 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::keys::{self, new_id};
 use crate::auth::scopes;
@@ -134,6 +135,19 @@ fn checked_scopes(principal: &Principal, raw: &[String]) -> ApiResult<Vec<String
     Ok(out)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/service-keys", tag = "service-keys", operation_id = "create_service_key",
+    summary = "Create a service key",
+    description = "Org admins on a Team+ plan, for the caller's primary org. The raw key is returned once, as `key`.",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    request_body = docs::ServiceKeyRequest,
+    responses(
+        (status = 201, description = "Created", body = docs::ServiceKeyCreated),
+        (status = 403, description = "No team management (`upgrade_required`), not an admin (`insufficient_role`), or a platform scope (`platform_admin_scope`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid name, scopes or expiry", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -274,6 +288,16 @@ async fn mint(
     Ok((key, secret))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{org_id}/service-keys", tag = "service-keys", operation_id = "list_service_keys",
+    summary = "An organization's service keys",
+    description = "Any member of the org; revoked keys included, secrets never.",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "The keys", body = Vec<docs::ServiceKey>),
+        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -302,6 +326,19 @@ struct RevokeBody {
     revoke_reason: Option<String>,
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{org_id}/service-keys/{key_id}", tag = "service-keys", operation_id = "revoke_service_key",
+    summary = "Revoke a service key",
+    description = "The key then answers 401 `api_key_revoked`. The body may be empty.",
+    params(("org_id" = String, Path, description = "The organization's id"), ("key_id" = String, Path, description = "The service key's id")),
+    request_body(content = Option<docs::ServiceKeyRevokeRequest>, description = "Optional"),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
+        (status = 422, description = "`reason` longer than 500 characters", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
@@ -332,6 +369,18 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{org_id}/service-keys/{key_id}/rotate", tag = "service-keys", operation_id = "rotate_service_key",
+    summary = "Rotate a service key",
+    description = "A new key with the same name, scopes, projects and lifetime; the old one is revoked in the same transaction.",
+    params(("org_id" = String, Path, description = "The organization's id"), ("key_id" = String, Path, description = "The service key's id")),
+    responses(
+        (status = 200, description = "The new key", body = docs::ServiceKeyCreated),
+        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
+        (status = 409, description = "Already revoked (`key_already_revoked`)", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn rotate(
     State(state): State<AppState>,
     principal: Principal,

@@ -10,6 +10,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sync::{receive_archive, TooLarge};
 use crate::archive::messages::{self, PageRequest};
@@ -108,6 +109,25 @@ fn bad_query(name: &str, msg: &str, input: &str) -> ApiError {
     ApiError::validation("value_error", &["query", name], msg, Value::from(input))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions", tag = "sessions", operation_id = "list_sessions",
+    summary = "List the caller's sessions",
+    description = "Newest first (`updated_at`), or by model. `deleted=true` lists the trash instead.",
+    params(
+        ("page" = Option<i64>, Query, description = "From 1", minimum = 1),
+        ("page_size" = Option<i64>, Query, description = "1–100, default 20", minimum = 1, maximum = 100),
+        ("source_tool" = Option<String>, Query, description = "Only this tool (`gemini` also matches `gemini-cli`, `copilot` `copilot-cli`)"),
+        ("model" = Option<Vec<String>>, Query, description = "Only these models (repeatable; `unknown` matches sessions without one)", explode),
+        ("tag" = Option<String>, Query, description = "Only sessions with this tag"),
+        ("sort" = Option<String>, Query, description = "`updated_at` (default) or `model`"),
+        ("order" = Option<String>, Query, description = "`desc` (default) or `asc`"),
+        ("deleted" = Option<bool>, Query, description = "List the trash (soft-deleted sessions)"),
+    ),
+    responses(
+        (status = 200, description = "A page of sessions", body = docs::SessionList),
+        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -165,6 +185,16 @@ async fn list(
     })))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "get_session",
+    summary = "A session",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    responses(
+        (status = 200, description = "The session", body = docs::SessionDetail),
+        (status = 400, description = "Malformed id", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn detail(
     State(state): State<AppState>,
     principal: Principal,
@@ -245,6 +275,21 @@ struct PatchBody {
     tags: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "update_session",
+    summary = "Rename, re-tag or alias a session",
+    description = "At least one of `title`, `alias`, `tags`. Setting an alias needs a tier with cloud aliases.",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    request_body = docs::SessionPatchRequest,
+    responses(
+        (status = 200, description = "The updated session", body = docs::SessionDetail),
+        (status = 400, description = "Nothing to update", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid title, alias or tags", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn patch(
     State(state): State<AppState>,
     principal: Principal,
@@ -292,6 +337,20 @@ struct AliasBody {
     alias: String,
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/sessions/{id}/alias", tag = "sessions", operation_id = "set_session_alias",
+    summary = "Set a session's alias",
+    description = "Needs a tier with cloud aliases. An alias works wherever a session id does.",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    request_body = docs::AliasRequest,
+    responses(
+        (status = 200, description = "The session", body = docs::SessionDetail),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
+        (status = 422, description = "Invalid alias", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn set_alias(
     State(state): State<AppState>,
     principal: Principal,
@@ -308,6 +367,15 @@ async fn set_alias(
     Ok(Json(detail_json(&row)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/sessions/{id}/alias", tag = "sessions", operation_id = "clear_session_alias",
+    summary = "Remove a session's alias",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    responses(
+        (status = 200, description = "The session", body = docs::SessionDetail),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn clear_alias(
     State(state): State<AppState>,
     principal: Principal,
@@ -321,6 +389,23 @@ async fn clear_alias(
     Ok(Json(detail_json(&row)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "delete_session",
+    summary = "Move a session to the trash",
+    description = "A soft delete: the session leaves lists, search, pull and share links, and can be \
+restored until `purge_after` (30 days). Without `scope` the answer carries an `X-Deprecation-Warning` header.",
+    params(
+        ("id" = String, Path, description = "Session id (`ses_…`) or alias"),
+        ("scope" = Option<String>, Query, description = "`cloud` (default) or `everywhere` (the client deletes its local copy too; `delete_scope` becomes `both`)"),
+    ),
+    responses(
+        (status = 200, description = "The deleted session", body = docs::SessionDetail,
+            headers(("X-Deprecation-Warning" = String, description = "When `scope` was not given"))),
+        (status = 400, description = "Bad `scope` or malformed id", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 410, description = "Already deleted", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn soft_delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -344,6 +429,16 @@ async fn soft_delete(
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sessions/{id}/restore", tag = "sessions", operation_id = "restore_session",
+    summary = "Restore a session from the trash",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    responses(
+        (status = 200, description = "The restored session", body = docs::RestoredSession),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 409, description = "The session is not deleted", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn restore(
     State(state): State<AppState>,
     principal: Principal,
@@ -358,6 +453,23 @@ async fn restore(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{id}/messages", tag = "sessions", operation_id = "list_session_messages",
+    summary = "A page of a session's messages",
+    description = "Read from the stored archive. Sidechain messages and empty non-tool messages are hidden.",
+    params(
+        ("id" = String, Path, description = "Session id (`ses_…`) or alias"),
+        ("page" = Option<i64>, Query, description = "From 1", minimum = 1),
+        ("page_size" = Option<i64>, Query, description = "1–100, default 50", minimum = 1, maximum = 100),
+        ("order" = Option<String>, Query, description = "`oldest` (default) or `newest`"),
+        ("around" = Option<i64>, Query, description = "A 0-based line of `messages.jsonl`: return the page holding the nearest visible message (`page` is ignored)", minimum = 0, maximum = 10000000),
+    ),
+    responses(
+        (status = 200, description = "A page of messages", body = docs::MessagesPage),
+        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
+        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn messages(
     State(state): State<AppState>,
     principal: Principal,
@@ -405,6 +517,26 @@ async fn messages(
 }
 
 /// `POST /sessions`: a new session from a multipart upload; the server assigns its id.
+#[utoipa::path(
+    post, path = "/api/v1/sessions", tag = "sessions", operation_id = "upload_session",
+    summary = "Upload a new session",
+    description = "The server assigns a new id on every call (to push a session under its own id, use \
+`PUT /api/v1/sessions/{id}/sync`). Needs a verified email. At most 100 MiB; the archive is validated \
+before anything is stored.",
+    params(
+        ("source_tool" = String, Query, description = "1–50 of `a-z`, `0-9`, `-`, `_`"),
+        ("title" = Option<String>, Query, description = "Overrides the manifest's title; at most 500 characters"),
+        ("tags" = Option<String>, Query, description = "A JSON array of strings, overriding the manifest's tags"),
+    ),
+    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = docs::UploadResult),
+        (status = 400, description = "Not a valid archive, or bad `title`/`tags`", body = docs::ErrorEnvelope),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync", body = docs::ErrorEnvelope),
+        (status = 413, description = "Over 100 MiB, or a member over the tier's cap", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `source_tool` or no `file` part", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn upload(
     State(state): State<AppState>,
     principal: Principal,
@@ -482,6 +614,17 @@ fn summary_response(summary: &Summary, generated_at: &str) -> Value {
     out
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{id}/summary", tag = "sessions", operation_id = "get_session_summary",
+    summary = "A session's summary",
+    description = "Deterministic (files touched, commands, tests, packages, errors), cached until the session changes.",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    responses(
+        (status = 200, description = "The summary", body = docs::SessionSummaryReport),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn get_summary(
     State(state): State<AppState>,
     principal: Principal,
@@ -492,6 +635,17 @@ async fn get_summary(
     Ok(Json(summary_response(&summary, &at)))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sessions/{id}/summary", tag = "sessions", operation_id = "rebuild_session_summary",
+    summary = "Rebuild a session's summary",
+    params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
+    responses(
+        (status = 200, description = "The rebuilt summary", body = docs::SessionSummaryReport),
+        (status = 403, description = "The tier has no summaries (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn rebuild_summary(
     State(state): State<AppState>,
     principal: Principal,

@@ -9,6 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::docs;
 use crate::api::extract::OptionalJson;
 use crate::api::pages::{self, ConversationHeader};
 use crate::api::sync::stream_archive;
@@ -58,6 +59,20 @@ fn default_hours() -> i64 {
     24
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sessions/{id}/share", tag = "share", operation_id = "create_share_link",
+    summary = "Create a share link",
+    description = "A link to one session for anyone who has it, optionally password-protected, expiring \
+after at most 30 days. The body may be empty. Needs a verified email.",
+    params(("id" = String, Path, description = "Session id or alias")),
+    request_body(content = Option<docs::ShareLinkRequest>, description = "Optional"),
+    responses(
+        (status = 201, description = "The link", body = docs::ShareLink),
+        (status = 403, description = "Email not verified", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+        (status = 422, description = "`expires_in_hours` out of range, or password too long", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -100,6 +115,18 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/sessions/{id}/share/{link_id}", tag = "share", operation_id = "revoke_share_link",
+    summary = "Revoke a share link",
+    params(
+        ("id" = String, Path, description = "Session id or alias"),
+        ("link_id" = String, Path, description = "The link's id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such link on a session of the caller", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
@@ -128,6 +155,21 @@ struct PasswordBody {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/share/{token}", tag = "share", operation_id = "open_share_archive",
+    summary = "A shared session's archive",
+    description = "For tools. A link with a password answers 401; send it with POST.",
+    params(("token" = String, Path, description = "The link's token")),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+            headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
+        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn archive_open(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -136,6 +178,21 @@ async fn archive_open(
     stream_archive(&state, &session.blob_hash).await
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sessions/share/{token}", tag = "share", operation_id = "open_share_archive_with_password",
+    summary = "A shared session's archive, with the link's password",
+    params(("token" = String, Path, description = "The link's token")),
+    request_body(content = Option<docs::SharePasswordRequest>, description = "The password, for a protected link"),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+            headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
+        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn archive_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -197,6 +254,19 @@ async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiRes
     Ok(private(axum::Json(body).into_response()))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/share/{token}/view", tag = "share", operation_id = "view_share",
+    summary = "A shared session as JSON",
+    description = "Title, tool, model and up to 2000 messages. Every failure other than a password one is the same 404.",
+    params(("token" = String, Path, description = "The link's token")),
+    responses(
+        (status = 200, description = "The session", body = docs::SharedSessionView),
+        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
+        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn view_open(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -204,6 +274,19 @@ async fn view_open(
     view(&state, &token, None).await
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/share/{token}/view", tag = "share", operation_id = "view_share_with_password",
+    summary = "A shared session as JSON, with the link's password",
+    params(("token" = String, Path, description = "The link's token")),
+    request_body(content = Option<docs::SharePasswordRequest>, description = "The password, for a protected link"),
+    responses(
+        (status = 200, description = "The session", body = docs::SharedSessionView),
+        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
+        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+    ),
+    security(),
+)]
 async fn view_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -260,10 +343,39 @@ async fn page(state: &AppState, token: &str, password: Option<String>) -> Respon
     }
 }
 
+#[utoipa::path(
+    get, path = "/s/{token}", tag = "share", operation_id = "share_page",
+    summary = "A shared session as a page",
+    description = "The link's `public_url`: the conversation as a self-contained HTML page, or a password form.",
+    params(("token" = String, Path, description = "The link's token")),
+    responses(
+        (status = 200, description = "The conversation", content_type = "text/html", body = String),
+        (status = 401, description = "The password form", content_type = "text/html", body = String),
+        (status = 404, description = "No such link", content_type = "text/html", body = String),
+        (status = 410, description = "The link is no longer available", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong passwords", content_type = "text/html", body = String),
+    ),
+    security(),
+)]
 async fn page_open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     page(&state, &token, None).await
 }
 
+#[utoipa::path(
+    post, path = "/s/{token}", tag = "share", operation_id = "share_page_with_password",
+    summary = "A shared session as a page, with the link's password",
+    description = "What the password form posts.",
+    params(("token" = String, Path, description = "The link's token")),
+    request_body(content = docs::SharePasswordRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The conversation", content_type = "text/html", body = String),
+        (status = 401, description = "The password form again (wrong password)", content_type = "text/html", body = String),
+        (status = 404, description = "No such link", content_type = "text/html", body = String),
+        (status = 410, description = "The link is no longer available", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong passwords", content_type = "text/html", body = String),
+    ),
+    security(),
+)]
 async fn page_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,

@@ -15,6 +15,7 @@ use axum::Router;
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
+use crate::api::docs;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Visibility};
@@ -151,6 +152,33 @@ fn client_info(headers: &HeaderMap) -> ClientInfo {
     }
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/sessions/{id}/sync", tag = "sync", operation_id = "push_session",
+    summary = "Push a session",
+    description = "Creates the session under this id (201) or replaces its archive (200). The upload \
+streams to disk and is validated before anything is stored. With `If-Match`, the push only succeeds \
+if the stored ETag still matches, checked atomically with the write (409 `etag_mismatch` with \
+`details.current_etag` otherwise). Needs a verified email and a tier with cloud sync.",
+    params(
+        ("id" = String, Path, description = "Session id: `ses_` and 8–40 of `a-z0-9`"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the client last saw (quotes optional)"),
+        ("X-SessionFS-Undelete" = Option<String>, Header, description = "`true` to push to (and restore) a session in the trash"),
+        ("X-Client-Version" = Option<String>, Header, description = "Recorded on the account"),
+        ("X-Client-Platform" = Option<String>, Header, description = "Recorded on the account"),
+        ("X-Client-Device" = Option<String>, Header, description = "Recorded on the account"),
+    ),
+    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Created", body = docs::PushResult),
+        (status = 200, description = "Updated", body = docs::PushResult),
+        (status = 400, description = "Malformed id, or not a valid archive", body = docs::ErrorEnvelope),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
+        (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account", body = docs::ErrorEnvelope),
+        (status = 410, description = "The session is in the trash and `X-SessionFS-Undelete` was not sent", body = docs::ErrorEnvelope),
+        (status = 413, description = "Over the tier's archive cap (`PAYLOAD_TOO_LARGE`) or member cap (`session_too_large`)", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `file` part", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn push(
     State(state): State<AppState>,
     principal: Principal,
@@ -203,6 +231,21 @@ async fn push(
     Ok((status, axum::Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{id}/sync", tag = "sync", operation_id = "pull_session",
+    summary = "Pull a session",
+    description = "The stored archive, streamed from disk, with its ETag.",
+    params(
+        ("id" = String, Path, description = "Session id or alias"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag the client has: 304 when it is current"),
+    ),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+            headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
+        (status = 304, description = "The client's copy is current"),
+        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
+    ),
+)]
 async fn pull(
     State(state): State<AppState>,
     principal: Principal,
