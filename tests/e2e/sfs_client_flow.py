@@ -18,6 +18,15 @@ The script plays a new user, step by step, with the published client
     watchlist and `sfs sync status`, unwatches it and turns autosync off;
   * bob runs `sfs summary` (local-only in the client) on the pulled copy;
   * `sfs search --cloud` finds the session for alice and bob's copy for bob;
+  * alice creates an org (`sfs org create`), checks `sfs org info|members`,
+    invites bob (`sfs org invite`); bob accepts over the API (the client has
+    no accept command); alice makes him admin and member again
+    (`sfs org set-role`) and removes him (`sfs org remove`);
+  * alice mints an org service key with scope handoffs:write (`sfs admin
+    service-keys create`), lists it (prefix only), and the raw key passes the
+    scope check on POST /api/v1/handoffs but is refused on a user route; she
+    rotates it (the old secret stops working) and revokes it;
+  * alice creates, lists and revokes a personal key (`sfs auth keys`);
   * no successful command printed a client fallback warning.
 
 The session is created the way a Claude Code user gets one: a native
@@ -68,6 +77,8 @@ HANDOFF_MESSAGE = f"Please finish the {FIRST_WORD} eviction tests."
 BOB_COMMENT = f"Picked it up; the {FIRST_WORD} tests are next."
 ALICE_COMMENT = "Thanks! Ping me when they pass."
 MODEL = "claude-sonnet-4-5-20250929"
+ORG_NAME = "Acme Robotics"
+SERVICE_KEY_NAME = "ci-bot"
 
 SESSION_ID_RE = re.compile(r"^ses_[a-z0-9]{8,40}$")
 API_KEY_RE = re.compile(r"^sk_sfs_[0-9a-f]{32}$")
@@ -75,6 +86,14 @@ ETAG_RE = re.compile(r"^[0-9a-f]{64}$")
 HANDOFF_CREATED_RE = re.compile(r"Handoff created: (hnd_[0-9a-f]{16})\b")
 HANDOFF_PULLED_RE = re.compile(r"Pulled handoff session (ses_[0-9a-z]+)")
 COMMENT_POSTED_RE = re.compile(r"Comment (hcm_[0-9a-f]{16}) posted on (hnd_[0-9a-f]{16})")
+ORG_ID_RE = re.compile(r"Org ID: (org_[0-9a-f]{16})\b")
+INVITE_ID_RE = re.compile(r"Invite ID: (inv_[0-9a-f]{16})\b")
+# `sfs admin service-keys create` / `sfs auth keys create`
+KEY_CREATED_RE = re.compile(r"key created: id=(\S+) name=(\S+) prefix=(\S+)")
+KEY_ROTATED_RE = re.compile(r"Rotated: new id=(\S+) prefix=(\S+) \(old key revoked\)")
+RAW_KEY_RE = re.compile(r"Raw key: (\S+)")
+KEY_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # Things the client prints while still exiting 0. Any of them in the output
 # of a successful command fails the last step (after the whole flow ran).
@@ -393,6 +412,35 @@ def api_get_json(url: str, api_key: str, path: str) -> dict:
         raise StepFailed(f"GET {path} answered {exc.code}: {exc.read()[:500]!r}") from None
 
 
+def api_call(url: str, api_key: str, method: str, path: str,
+             body: dict | None = None) -> tuple[int, object]:
+    """Any request with a bearer key, for what the 0.26.0 CLI has no command
+    for (accepting an invite) and for trying a raw service key. Returns
+    (status, JSON body or text) and never raises on an HTTP error."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {api_key}"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(f"{url}{path}", data=data, headers=headers, method=method)
+    try:
+        with _NO_PROXY_OPENER.open(req, timeout=15) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else ""
+    except json.JSONDecodeError:
+        return status, raw.decode(errors="replace")
+
+
+def error_of(body: object) -> tuple[str, str, dict]:
+    """(error.code, error.message, error.details) of an error envelope."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", "", {}
+    return str(error.get("code", "")), str(error.get("message", "")), error.get("details") or {}
+
+
 def health_status(url: str) -> int | None:
     try:
         with _NO_PROXY_OPENER.open(f"{url}/health", timeout=2) as resp:
@@ -480,6 +528,16 @@ class Flow:
         self.handoff_id = ""      # alice -> bob, claimed
         self.bob_session_id = ""  # bob's copy, made by the claim
         self.bob_copy_bytes = 0   # its archive size, as pull-handoff reports it
+        # The team layer (steps 17-19). A slug is unique server-wide, so an
+        # existing server (--url) gets one of its own.
+        self.org_slug = "acme-robotics" + email_tag.replace("+", "-")
+        self.org_id = ""
+        self.org_seats = 0        # seats_limit of the new org
+        self.invite_id = ""
+        self.service_key_id = ""  # the current ci-bot key: id, raw key, prefix
+        self.service_key = ""
+        self.service_key_prefix = ""
+        self.old_service_keys: list[tuple[str, str]] = []  # (id, raw) of revoked ones
 
     # 1 ------------------------------------------------------------------
     def alice_signs_up(self) -> None:
@@ -1016,6 +1074,358 @@ class Flow:
                contains=("No cloud results for 'nosuchwordanywhere'",))
 
     # 17 -----------------------------------------------------------------
+    # The team layer: alice creates an org, invites bob, changes his role
+    # and removes him. `sfs org info` and `sfs org members` both read
+    # GET /api/v1/org.
+    def org_row(self, user: User, command: str, email: str) -> list[str]:
+        """The row for `email` in `sfs org <command>` ([] if absent)."""
+        r = expect(user.sfs("org", command))
+        return table_row(r.stdout, email)
+
+    def alice_creates_an_org(self) -> None:
+        expect(self.alice.sfs("org", "info"),
+               contains=("You are not part of an organization.",
+                         "Create one with: sfs org create <name> <slug>"))
+        r = expect(self.alice.sfs("org", "create", ORG_NAME, self.org_slug),
+                   contains=(f"Organization created: {ORG_NAME} ({self.org_slug})",))
+        m = ORG_ID_RE.search(r.stdout)
+        check(m is not None, "`sfs org create` printed no 'Org ID: org_<16 hex>'", r)
+        self.org_id = m.group(1)
+        org = api_get_json(self.url, self.alice.api_key(), "/api/v1/org")
+        check((org.get("org") or {}).get("id") == self.org_id,
+              f"GET /api/v1/org has org.id {(org.get('org') or {}).get('id')!r}, but create "
+              f"printed {self.org_id}: {org}", r)
+        check(org.get("current_user_role") == "owner",
+              f"the creator's role is {org.get('current_user_role')!r}, expected owner: {org}", r)
+        # One org per user; a slug is taken once.
+        expect(self.alice.sfs("org", "create", "Second Org", self.org_slug + "-2"), rc=1,
+               contains=("API error (409)", "You are already a member of an organization"))
+        expect(self.carol.sfs("org", "create", "Copycat", self.org_slug), rc=1,
+               contains=("API error (409)", f"Organization slug '{self.org_slug}' is already taken"))
+        expect(self.carol.sfs("org", "info"), contains=("You are not part of an organization.",))
+
+    def alice_sees_her_org(self) -> None:
+        # The org takes the creator's tier when it is team or enterprise (else
+        # team), and 25 seats for enterprise, 5 otherwise (03 §2.1).
+        tier = api_get_json(self.url, self.alice.api_key(), "/api/v1/auth/me").get("tier")
+        org_tier = tier if tier in ("team", "enterprise") else "team"
+        self.org_seats = 25 if org_tier == "enterprise" else 5
+        r = expect(self.alice.sfs("org", "info"),
+                   contains=(f"{ORG_NAME} ({self.org_slug})", f"Tier: {org_tier}",
+                             f"Seats: 1 / {self.org_seats}", "Your role: owner", "Members"))
+        row = table_row(r.stdout, self.alice_email)
+        check(len(row) == 3 and row[:2] == [self.alice_email, "owner"]
+              and DATE_RE.fullmatch(row[2]) is not None,
+              f"`sfs org info` member row is {row}, expected [{self.alice_email}, owner, <date>]", r)
+        r = expect(self.alice.sfs("org", "members"),
+                   contains=(f"{ORG_NAME} — Members (1/{self.org_seats})",))
+        row = table_row(r.stdout, self.alice_email)
+        check(bool(row) and row[0] == self.alice_email and row[-2] == "owner"
+              and DATE_RE.fullmatch(row[-1]) is not None,
+              f"`sfs org members` row is {row}, expected [{self.alice_email}, (name,) owner, <date>]", r)
+
+    def alice_invites_bob(self) -> None:
+        r = expect(self.alice.sfs("org", "invite", self.bob_email),
+                   contains=(f"Invite sent to {self.bob_email} as member",
+                             "The invite expires in 7 days."))
+        m = INVITE_ID_RE.search(r.stdout)
+        check(m is not None, "`sfs org invite` printed no 'Invite ID: inv_<16 hex>'", r)
+        self.invite_id = m.group(1)
+        # While it is pending a second invite is refused; bob is not in yet.
+        expect(self.alice.sfs("org", "invite", self.bob_email, "--role", "admin"), rc=1,
+               contains=("API error (409)", "An active invite already exists for this email"))
+        expect(self.bob.sfs("org", "info"), contains=("You are not part of an organization.",))
+        pending = api_get_json(self.url, self.alice.api_key(), "/api/v1/org/invites")
+        ids = [i.get("id") for i in pending.get("invites", [])]
+        check(ids == [self.invite_id], f"alice's pending invites are {ids}, expected [{self.invite_id}]")
+
+    def bob_accepts_the_invite(self) -> None:
+        """The 0.26.0 client has no accept command (only the dashboard
+        accepts), so bob finds his invite and accepts it over the API."""
+        mine = api_get_json(self.url, self.bob.api_key(), "/api/v1/org/invites/me")
+        invites = mine.get("invites")
+        check(isinstance(invites, list) and len(invites) == 1,
+              f"GET /api/v1/org/invites/me for bob is {mine}, expected one invite")
+        invite = invites[0]
+        expected = {"invite_id": self.invite_id, "org_id": self.org_id, "org_name": ORG_NAME,
+                    "role": "member", "invited_by_email": self.alice_email}
+        wrong = {k: invite.get(k) for k, v in expected.items() if invite.get(k) != v}
+        check(not wrong, f"bob's invite differs from {expected} in {wrong}: {invite}")
+        # carol has none, and cannot take bob's.
+        carol = api_get_json(self.url, self.carol.api_key(), "/api/v1/org/invites/me")
+        check(carol.get("invites") == [], f"carol's /org/invites/me is {carol}, expected no invites")
+        accept = f"/api/v1/org/invite/{self.invite_id}/accept"
+        status, body = api_call(self.url, self.carol.api_key(), "POST", accept)
+        check(status == 403 and error_of(body)[1] == "This invite is for a different email address",
+              f"carol's POST {accept} answered {status} {body}, expected 403 'This invite is "
+              f"for a different email address'")
+        status, body = api_call(self.url, self.bob.api_key(), "POST", accept)
+        check(status == 200 and body == {"org_id": self.org_id, "role": "member"},
+              f"bob's POST {accept} answered {status} {body}, expected 200 "
+              f"{{org_id: {self.org_id}, role: member}}")
+        status, body = api_call(self.url, self.bob.api_key(), "POST", accept)
+        check(status == 400 and error_of(body)[1] == "Invite already accepted",
+              f"accepting twice answered {status} {body}, expected 400 'Invite already accepted'")
+        mine = api_get_json(self.url, self.bob.api_key(), "/api/v1/org/invites/me")
+        check(mine.get("invites") == [], f"an accepted invite is still listed for bob: {mine}")
+
+    def both_see_bob_in_the_org(self) -> None:
+        r = expect(self.alice.sfs("org", "members"),
+                   contains=(f"{ORG_NAME} — Members (2/{self.org_seats})",))
+        for email, role in ((self.alice_email, "owner"), (self.bob_email, "member")):
+            row = table_row(r.stdout, email)
+            check(bool(row) and row[0] == email and row[-2] == role
+                  and DATE_RE.fullmatch(row[-1]) is not None,
+                  f"`sfs org members` row for {email} is {row}, expected role {role} and a date", r)
+        # Any member reads the org; only admins invite.
+        r = expect(self.bob.sfs("org", "info"),
+                   contains=(f"{ORG_NAME} ({self.org_slug})", f"Seats: 2 / {self.org_seats}",
+                             "Your role: member"))
+        check(table_row(r.stdout, self.alice_email)[:2] == [self.alice_email, "owner"],
+              "bob's `sfs org info` does not list alice as owner", r)
+        expect(self.bob.sfs("org", "invite", self.carol_email), rc=1,
+               contains=("API error (403)", "This action requires the admin role."))
+
+    def alice_changes_bobs_role(self) -> None:
+        for role in ("admin", "member"):
+            # An email is resolved through GET /api/v1/org, then PUT .../role.
+            expect(self.alice.sfs("org", "set-role", self.bob_email, role),
+                   contains=(f"Role for {self.bob_email} changed to {role}.",))
+            row = self.org_row(self.alice, "members", self.bob_email)
+            check(bool(row) and row[-2] == role, f"after set-role {role}, bob's row is {row}")
+            expect(self.bob.sfs("org", "info"), contains=(f"Your role: {role}",))
+        # The client refuses other roles before any request ...
+        expect(self.alice.sfs("org", "set-role", self.bob_email, "owner"), rc=2,
+               contains=("Role must be 'admin' or 'member'.",))
+        # ... and the server refuses a member changing roles.
+        expect(self.bob.sfs("org", "set-role", self.alice_email, "member"), rc=1,
+               contains=("API error (403)", "This action requires the admin role."))
+        row = self.org_row(self.alice, "members", self.alice_email)
+        check(bool(row) and row[-2] == "owner", f"alice's row after bob's attempt is {row}")
+
+    def alice_removes_bob(self) -> None:
+        expect(self.alice.sfs("org", "remove", self.bob_email),
+               contains=(f"Member {self.bob_email} removed.",))
+        expect(self.alice.sfs("org", "members"),
+               contains=(f"{ORG_NAME} — Members (1/{self.org_seats})", self.alice_email),
+               absent=(self.bob_email,))
+        org = api_get_json(self.url, self.bob.api_key(), "/api/v1/org")
+        check(org == {"org": None, "members": [], "current_user_role": None},
+              f"bob's GET /api/v1/org after removal is {org}, expected "
+              f"{{org: null, members: [], current_user_role: null}}")
+        expect(self.bob.sfs("org", "info"), contains=("You are not part of an organization.",))
+        expect(self.bob.sfs("org", "members"), contains=("You are not part of an organization.",))
+        # He is no longer a member to remove; his own data stays.
+        expect(self.alice.sfs("org", "remove", self.bob_email), rc=1,
+               contains=(f"no member with email '{self.bob_email}'",))
+        expect(self.bob.sfs("list-remote"), contains=("Remote Sessions (1 total)",))
+
+    # 18 -----------------------------------------------------------------
+    # Service keys: `sfs admin service-keys` (org admin). The raw key is
+    # tried directly over HTTP, the way a CI job would use it.
+    def service_keys(self, *args: str) -> Result:
+        return self.alice.sfs("admin", "service-keys", *args, "--org", self.org_id)
+
+    def service_key_rows(self) -> dict[str, list[str]]:
+        """`sfs admin service-keys list`, as table rows keyed by key id."""
+        r = expect(self.service_keys("list"), contains=(f"Service keys — org {self.org_id}",))
+        rows = {}
+        for line in r.stdout.splitlines():
+            cells = [c.strip() for c in re.split(r"[│|┃]", line) if c.strip()]
+            if cells and KEY_ID_RE.match(cells[0]):
+                rows[cells[0]] = cells
+        for _, raw in self.old_service_keys + [("", self.service_key)]:
+            check(not raw or raw not in r.output, "`sfs admin service-keys list` shows a raw key", r)
+        return rows
+
+    def try_handoff_with(self, raw_key: str) -> tuple[int, object]:
+        """POST /api/v1/handoffs (scope handoffs:write) with `raw_key`."""
+        return api_call(self.url, raw_key, "POST", "/api/v1/handoffs",
+                        {"session_id": self.session_id, "recipient_email": self.bob_email})
+
+    def check_key_revoked(self, raw_key: str, what: str) -> None:
+        status, body = self.try_handoff_with(raw_key)
+        check(status == 401 and error_of(body)[2].get("error") == "api_key_revoked",
+              f"{what} on POST /api/v1/handoffs answered {status} {body}, expected 401 "
+              f"details.error api_key_revoked")
+
+    def check_key_reaches_the_handoff_route(self, raw_key: str, what: str) -> None:
+        """The scope check passes; the handoff boundary check then refuses,
+        because alice's session belongs to no project (03 §0.2 step 11)."""
+        status, body = self.try_handoff_with(raw_key)
+        details = error_of(body)[2]
+        check(status == 403 and details.get("error") == "service_key_project_not_registered",
+              f"{what} on POST /api/v1/handoffs answered {status} {body}, expected 403 "
+              f"details.error service_key_project_not_registered (and not insufficient_scope)")
+
+    def parse_new_key(self, r: Result, regex: re.Pattern) -> tuple[str, str, str]:
+        """(id, prefix, raw key) from `... create` / `... rotate` output."""
+        m, raw = regex.search(r.stdout), RAW_KEY_RE.search(r.stdout)
+        check(m is not None, f"no '{regex.pattern}' line in the output", r)
+        check(raw is not None and API_KEY_RE.match(raw.group(1)) is not None,
+              "no 'Raw key: sk_sfs_<32 hex>' line in the output", r)
+        key_id, prefix = m.group(1), m.group(m.lastindex)
+        check(KEY_ID_RE.match(key_id) is not None, f"key id {key_id!r} is not a UUID", r)
+        check(prefix == raw.group(1)[:12],
+              f"prefix {prefix!r} is not the first 12 characters of the raw key", r)
+        check("Save this key now — it will not be shown again." in r.stderr,
+              "no 'Save this key now' warning on stderr", r)
+        return key_id, prefix, raw.group(1)
+
+    def alice_creates_a_service_key(self) -> None:
+        # The client checks scopes before any request.
+        expect(self.service_keys("create", "--name", SERVICE_KEY_NAME, "--scope", "*"), rc=2,
+               contains=("service keys cannot use the '*' wildcard scope",))
+        expect(self.service_keys("create", "--name", SERVICE_KEY_NAME, "--scope", "handoffs:fly"),
+               rc=2, contains=("unknown scopes ['handoffs:fly']",))
+        r = expect(self.service_keys("create", "--name", SERVICE_KEY_NAME, "--scope", "handoffs:write"),
+                   contains=("Service key created: id=", f"name={SERVICE_KEY_NAME} "))
+        self.service_key_id, self.service_key_prefix, self.service_key = \
+            self.parse_new_key(r, KEY_CREATED_RE)
+        check(self.service_key != self.alice.api_key(), "the service key is alice's own key", r)
+
+    def alice_lists_service_keys(self) -> None:
+        rows = self.service_key_rows()
+        row = rows.get(self.service_key_id)
+        expected = [self.service_key_id, SERVICE_KEY_NAME, self.service_key_prefix,
+                    "handoffs:write", "all", "never", "yes"]
+        check(row == expected, f"`sfs admin service-keys list` row is {row}, expected {expected}")
+        check(list(rows) == [self.service_key_id], f"the org has keys {list(rows)}, expected one")
+        keys = api_call(self.url, self.alice.api_key(), "GET",
+                        f"/api/v1/orgs/{self.org_id}/service-keys")[1]
+        check(isinstance(keys, list) and len(keys) == 1 and "key" not in keys[0]
+              and keys[0].get("key_prefix") == self.service_key_prefix,
+              f"GET .../service-keys returns {keys}: expected one key by prefix, no raw key")
+        # bob left the org: he may not list its keys (the reference says 403
+        # insufficient_role, a server listing to any member may say 404 for a
+        # non-member; 03 §9 leaves that open). Neither are they personal keys.
+        expect(self.bob.sfs("admin", "service-keys", "list", "--org", self.org_id), rc=1,
+               contains=("Error: ",), absent=(self.service_key_prefix, "Service keys — org"))
+        expect(self.alice.sfs("auth", "keys", "list"), absent=(self.service_key_prefix,))
+
+    def the_service_key_is_scoped(self) -> None:
+        self.check_key_reaches_the_handoff_route(self.service_key, "the handoffs:write key")
+        expect(self.alice.sfs("handoffs", "sent"), contains=("Sent (3 handoffs)",))
+        # A user route refuses any service key.
+        status, body = api_call(self.url, self.service_key, "GET", "/api/v1/sessions")
+        code, _, details = error_of(body)
+        check(status == 403 and code == "service_key_not_allowed"
+              and details.get("error") == "service_key_not_allowed"
+              and details.get("service_key_name") == SERVICE_KEY_NAME,
+              f"GET /api/v1/sessions with the service key answered {status} {body}, expected "
+              f"403 code/details.error service_key_not_allowed, service_key_name {SERVICE_KEY_NAME}")
+        # A key without handoffs:write stops at the scope check. `--output-key`
+        # prints the raw key alone, for KEY=$(...) in CI.
+        r = expect(self.service_keys("create", "--name", "ticket-reader", "--scope", "tickets:read",
+                                     "--output-key"))
+        reader = r.stdout.strip()
+        check(API_KEY_RE.match(reader) is not None,
+              "`create --output-key` did not print only the raw key on stdout", r)
+        status, body = self.try_handoff_with(reader)
+        details = error_of(body)[2]
+        check(status == 403 and details.get("error") == "insufficient_scope"
+              and details.get("required") == ["handoffs:write"]
+              and details.get("current") == ["tickets:read"],
+              f"the tickets:read key on POST /api/v1/handoffs answered {status} {body}, expected "
+              f"403 insufficient_scope, required [handoffs:write], current [tickets:read]")
+        reader_id = next((k for k, row in self.service_key_rows().items()
+                          if row[1] == "ticket-reader"), "")
+        check(bool(reader_id), "the ticket-reader key is not in `sfs admin service-keys list`")
+        expect(self.service_keys("revoke", reader_id, "--reason", "only a scope check"),
+               contains=(f"Revoked service key {reader_id}.",))
+        self.old_service_keys.append((reader_id, reader))
+        self.check_key_revoked(reader, "the revoked tickets:read key")
+
+    def alice_rotates_the_service_key(self) -> None:
+        old_id, old_key = self.service_key_id, self.service_key
+        r = expect(self.service_keys("rotate", old_id), contains=("(old key revoked)",))
+        self.service_key_id, self.service_key_prefix, self.service_key = \
+            self.parse_new_key(r, KEY_ROTATED_RE)
+        self.old_service_keys.append((old_id, old_key))
+        check(self.service_key_id != old_id and self.service_key != old_key,
+              "rotate returned the old key id or secret", r)
+        self.check_key_revoked(old_key, "the key rotated away")
+        self.check_key_reaches_the_handoff_route(self.service_key, "the rotated key")
+        rows = self.service_key_rows()
+        old_row, new_row = rows.get(old_id, []), rows.get(self.service_key_id, [])
+        check(old_row[1:4] == [SERVICE_KEY_NAME, old_key[:12], "handoffs:write"]
+              and old_row[-1] == "revoked", f"the rotated-away key's row is {old_row}")
+        check(new_row == [self.service_key_id, SERVICE_KEY_NAME, self.service_key_prefix,
+                          "handoffs:write", "all", "never", "yes"],
+              f"the rotated key's row is {new_row}")
+        keys = api_call(self.url, self.alice.api_key(), "GET",
+                        f"/api/v1/orgs/{self.org_id}/service-keys")[1]
+        old = next((k for k in keys if k.get("id") == old_id), {})
+        check((old.get("revoke_reason") or "").startswith("rotated by "),
+              f"the rotated-away key's revoke_reason is {old.get('revoke_reason')!r}, "
+              f"expected 'rotated by <alice>'")
+        expect(self.service_keys("rotate", old_id), rc=1,
+               contains=(f"cannot rotate revoked key {old_id}",))
+
+    def alice_revokes_the_service_key(self) -> None:
+        key_id = self.service_key_id
+        expect(self.service_keys("revoke", key_id, "--reason", "ci-bot retired"),
+               contains=(f"Revoked service key {key_id}.",))
+        self.old_service_keys.append((key_id, self.service_key))
+        self.check_key_revoked(self.service_key, "the revoked key")
+        rows = self.service_key_rows()
+        check(len(rows) == 3 and all(row[-1] == "revoked" for row in rows.values()),
+              f"after revoking, the org's keys are {list(rows.values())}: expected 3, all revoked")
+        keys = api_call(self.url, self.alice.api_key(), "GET",
+                        f"/api/v1/orgs/{self.org_id}/service-keys")[1]
+        reason = next((k.get("revoke_reason") for k in keys if k.get("id") == key_id), None)
+        check(reason == "ci-bot retired", f"revoke_reason is {reason!r}, expected 'ci-bot retired'")
+        # Revoking again changes nothing; an unknown id has its own message.
+        expect(self.service_keys("revoke", key_id, "--reason", "again"),
+               contains=(f"Revoked service key {key_id}.",))
+        unknown = str(uuid.uuid4())
+        expect(self.service_keys("revoke", unknown, "--reason", "typo"), rc=1,
+               contains=(f"service key {unknown} not found in org {self.org_id}.",))
+
+    # 19 -----------------------------------------------------------------
+    def signup_key_row(self, r: Result) -> list[str]:
+        """The row of the key `sfs auth signup` made: named "default" and,
+        as in the reference (signup stores no prefix), shown as sk_sfs_legacy."""
+        rows = [row for row in (table_row(line, "│") for line in r.stdout.splitlines())
+                if len(row) > 1 and row[1] == "default"]
+        check(len(rows) == 1, f"`sfs auth keys list` has {len(rows)} rows named 'default', "
+              f"expected alice's signup key", r)
+        check(rows[0][2] in ("sk_sfs_legacy", self.alice.api_key()[:12]),
+              f"the signup key's prefix is {rows[0][2]!r}", r)
+        return rows[0]
+
+    def alice_manages_personal_keys(self) -> None:
+        r = expect(self.alice.sfs("auth", "keys", "list"), contains=("Personal API keys",))
+        check(self.signup_key_row(r)[-1] == "yes", "alice's signup key is not active", r)
+        r = expect(self.alice.sfs("auth", "keys", "create", "--name", "e2e-laptop"),
+                   contains=("Personal API key created: id=", "name=e2e-laptop "))
+        key_id, prefix, raw = self.parse_new_key(r, KEY_CREATED_RE)
+        # A personal key is alice on every route.
+        me = api_get_json(self.url, raw, "/api/v1/auth/me")
+        check(me.get("email") == self.alice_email, f"/auth/me with the new key is {me}", r)
+        status, body = api_call(self.url, raw, "GET", "/api/v1/sessions")
+        check(status == 200, f"GET /api/v1/sessions with the new personal key answered {status} {body}")
+        r = expect(self.alice.sfs("auth", "keys", "list"), absent=(raw,))
+        row = table_row(r.stdout, key_id)
+        check(row[:4] == [key_id, "e2e-laptop", prefix, "never"] and row[-1] == "yes"
+              and row[4] != "never",
+              f"`sfs auth keys list` row is {row}, expected [id, e2e-laptop, prefix, never, "
+              f"<last used>, yes]", r)
+        # Nobody else can revoke it.
+        expect(self.bob.sfs("auth", "keys", "revoke", key_id, "--reason", "not mine"), rc=1,
+               contains=(f"personal key {key_id} not found.",))
+        expect(self.alice.sfs("auth", "keys", "revoke", key_id, "--reason", "laptop lost"),
+               contains=(f"Revoked personal key {key_id}.",))
+        status, body = api_call(self.url, raw, "GET", "/api/v1/auth/me")
+        check(status == 401 and error_of(body)[2].get("error") == "api_key_revoked",
+              f"the revoked personal key answered {status} {body}, expected 401 api_key_revoked")
+        r = expect(self.alice.sfs("auth", "keys", "list"))
+        check(table_row(r.stdout, key_id)[-1:] == ["revoked"],
+              f"the revoked key's row is {table_row(r.stdout, key_id)}", r)
+        check(self.signup_key_row(r)[-1] == "yes", "alice's signup key is no longer active", r)
+        expect(self.alice.sfs("auth", "whoami"), contains=(f"Identity:  {self.alice_email}",))
+
+    # 20 -----------------------------------------------------------------
     def no_client_warnings(self) -> None:
         """Commands above may pass while the client quietly fell back or
         retried; a user would still see the warning on every push/pull."""
@@ -1058,7 +1468,24 @@ class Flow:
         steps.run("15. bob: sfs summary on the pulled copy (local)", self.bob_summarizes_the_pulled_session)
         # Nothing later builds on search: a failure here does not hide step 17.
         steps.run("16. sfs search --cloud", self.cloud_search_finds_the_session, stop_on_failure=False)
-        steps.run("17. no client warnings in any command's output", self.no_client_warnings)
+        steps.run("17a. alice: sfs org create", self.alice_creates_an_org)
+        steps.run("17b. alice: sfs org info / members", self.alice_sees_her_org)
+        steps.run("17c. alice: sfs org invite bob", self.alice_invites_bob)
+        steps.run("17d. bob: accept the invite (API; the client has no accept command)",
+                  self.bob_accepts_the_invite)
+        steps.run("17e. sfs org members shows bob; bob cannot invite", self.both_see_bob_in_the_org)
+        steps.run("17f. alice: sfs org set-role bob admin, then member", self.alice_changes_bobs_role)
+        steps.run("17g. alice: sfs org remove bob; bob has no org", self.alice_removes_bob)
+        steps.run("18a. alice: sfs admin service-keys create --scope handoffs:write",
+                  self.alice_creates_a_service_key)
+        steps.run("18b. alice: sfs admin service-keys list shows the prefix only",
+                  self.alice_lists_service_keys)
+        steps.run("18c. the raw service key: scoped route yes, user route no",
+                  self.the_service_key_is_scoped)
+        steps.run("18d. alice: sfs admin service-keys rotate", self.alice_rotates_the_service_key)
+        steps.run("18e. alice: sfs admin service-keys revoke", self.alice_revokes_the_service_key)
+        steps.run("19. alice: sfs auth keys create / list / revoke", self.alice_manages_personal_keys)
+        steps.run("20. no client warnings in any command's output", self.no_client_warnings)
 
     def cleanup(self) -> None:
         """Stop a daemon a failed step may have left running (by its pid)."""
