@@ -14,7 +14,9 @@
 # The packages are fetched with `npm pack` (the registry's tarball, checked against its published
 # integrity hash) rather than installed: we ship two self-contained browser bundles, so there is
 # no dependency tree to resolve and no package install script runs (swagger-ui-dist depends on
-# @scarf/scarf, whose install script reports downloads to a third party).
+# @scarf/scarf, whose install script reports downloads to a third party; redoc 3 declares
+# @redocly/redoc-opentelemetry ^0.5, which its standalone bundle already carries and which the
+# registry mirror here does not have).
 set -euo pipefail
 
 SWAGGER_UI_DIST_VERSION="5.35.0"
@@ -62,6 +64,7 @@ fetch() {
   mkdir -p "$work/$name"
   meta="$(cd "$work" && npm pack "$name@$version" --json --loglevel=error --pack-destination "$work")"
   tar -xzf "$work/$name-$version.tgz" -C "$work/$name" --strip-components=1
+  # shellcheck disable=SC2016 # a JavaScript template literal, not shell
   node -e '
     const [m] = JSON.parse(process.argv[1]);
     if (m.name !== process.argv[2] || m.version !== process.argv[3]) {

@@ -142,7 +142,7 @@ async fn api_docs_render_from_the_binary_alone() {
         {"name": "Swagger UI", "url": format!("{}/api/docs", server.base),
          "expect": ["SessionFS server API", "/api/v1/sessions/{id}/sync", "Push a session"]},
         {"name": "ReDoc", "url": format!("{}/api/redoc", server.base),
-         "expect": ["SessionFS server API", "Push a session", "/api/v1/sessions/{id}/sync"]},
+         "expect": ["SessionFS server API", "Liveness and readiness probes", "/api/v1/sessions/{id}/sync"]},
     ]);
     let out = run_checks(&checks);
     assert!(out.contains("2 passed, 0 failed"), "{out}");

@@ -10,13 +10,13 @@
 //!
 //! Handlers build most responses with `json!`, so the response objects are described here by
 //! doc-only types that derive [`ToSchema`] and are never constructed: their field names must
-//! match what the handlers emit (`tests/docs.rs` checks a few against a live server). Types
+//! match what the handlers emit (`tests/docs.rs` checks them against a live server). Types
 //! whose name ends in `Request` describe bodies a client sends (optional fields may be left
 //! out); every other object lists fields the server always sends, with `null` where the type
-//! allows it — [`Contract`] marks all of their properties required.
+//! allows it — `Contract` marks all of their properties required.
 //!
 //! Routes that answer the same handler on two paths (both paths of ruling 2, the trailing-slash
-//! inbox the CLI uses) are annotated once; [`ALIASES`] copies the operation to the second path.
+//! inbox the CLI uses) are annotated once; `ALIASES` copies the operation to the second path.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -104,7 +104,7 @@ async fn swagger_redirect() -> Redirect {
     security(),
 )]
 async fn swagger_index(headers: HeaderMap) -> Response {
-    embedded(&SWAGGER_UI, "index.html", &headers)
+    embedded("swagger-ui", "index.html", &headers)
 }
 
 #[utoipa::path(
@@ -119,7 +119,7 @@ async fn swagger_index(headers: HeaderMap) -> Response {
     security(),
 )]
 async fn swagger_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    embedded(&SWAGGER_UI, &file, &headers)
+    embedded("swagger-ui", &file, &headers)
 }
 
 #[utoipa::path(
@@ -141,7 +141,7 @@ async fn redoc_redirect() -> Redirect {
     security(),
 )]
 async fn redoc_index(headers: HeaderMap) -> Response {
-    embedded(&REDOC, "index.html", &headers)
+    embedded("redoc", "index.html", &headers)
 }
 
 #[utoipa::path(
@@ -156,20 +156,18 @@ async fn redoc_index(headers: HeaderMap) -> Response {
     security(),
 )]
 async fn redoc_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    embedded(&REDOC, &file, &headers)
+    embedded("redoc", &file, &headers)
 }
 
-/// Quoted SHA-256 ETags of the embedded files, computed on first use.
-static ETAGS: LazyLock<HashMap<usize, String>> = LazyLock::new(|| {
-    [&SWAGGER_UI, &REDOC]
-        .iter()
-        .flat_map(|dir| dir.files())
-        .map(|f| {
-            let digest = Sha256::digest(f.contents());
-            (
-                f.contents().as_ptr() as usize,
-                format!("\"{}\"", hex::encode(digest)),
-            )
+/// Quoted SHA-256 ETags of the embedded files by (UI, file name), computed on first use.
+static ETAGS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
+    [("swagger-ui", &SWAGGER_UI), ("redoc", &REDOC)]
+        .into_iter()
+        .flat_map(|(ui, dir)| dir.files().map(move |f| (ui, f)))
+        .map(|(ui, f)| {
+            let name = f.path().to_string_lossy().into_owned();
+            let digest = hex::encode(Sha256::digest(f.contents()));
+            ((ui, name), format!("\"{digest}\""))
         })
         .collect()
 });
@@ -185,19 +183,17 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// One embedded file, with its ETag; 304 when the client has it already.
-fn embedded(dir: &'static Dir<'static>, name: &str, headers: &HeaderMap) -> Response {
-    let Some(file) = dir.get_file(name) else {
+/// One embedded file of a UI (`swagger-ui` or `redoc`), with its ETag; 304 when the client
+/// has it already.
+fn embedded(ui: &'static str, name: &str, headers: &HeaderMap) -> Response {
+    let dir = if ui == "redoc" { &REDOC } else { &SWAGGER_UI };
+    let (Some(file), Some(etag)) = (dir.get_file(name), ETAGS.get(&(ui, name.to_string()))) else {
         return ApiError::not_found("No such docs file").into_response();
     };
-    let etag = ETAGS
-        .get(&(file.contents().as_ptr() as usize))
-        .cloned()
-        .unwrap_or_default();
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag.as_str()));
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -208,7 +204,7 @@ fn embedded(dir: &'static Dir<'static>, name: &str, headers: &HeaderMap) -> Resp
             .into_response()
     };
     let out = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, value);
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -300,7 +296,7 @@ without security are public. Every error uses one envelope: \
 struct ApiDoc;
 
 /// A second path for an already documented operation: `(alias, documented path, note)`.
-pub const ALIASES: &[(&str, &str, &str)] = &[
+const ALIASES: &[(&str, &str, &str)] = &[
     ("/api/v1/health", "/health", "Same as `GET /health`."),
     (
         "/api/v1/handoffs/inbox/",
@@ -365,7 +361,13 @@ impl Modify for Contract {
                     None => note.to_string(),
                 });
             }
-            doc.paths.paths.insert(alias.to_string(), item);
+            // Right after the documented path (`preserve_path_order` keeps paths in order).
+            let at = doc
+                .paths
+                .paths
+                .get_index_of(*documented)
+                .map_or(0, |i| i + 1);
+            doc.paths.paths.shift_insert(at, alias.to_string(), item);
         }
 
         let envelope = || {
@@ -446,7 +448,7 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
     /// Structured detail: `error` holds a machine code (`api_key_revoked`, `upgrade_required`,
-    /// `insufficient_scope`…); a 422 has `errors`, a list of [`ValidationIssue`]s; a 409 push
+    /// `insufficient_scope`…); a 422 has `errors`, a list of `ValidationIssue` objects; a 409 push
     /// conflict has `current_etag`.
     pub details: Map<String, Value>,
 }
