@@ -484,9 +484,6 @@ async fn messages(
     };
     let newest_first = q.last("order") == Some("newest");
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
-    if !state.blobs.contains(&row.blob_hash) {
-        return Err(ApiError::not_found("Session blob not found"));
-    }
     let blobs = state.blobs.clone();
     let hash = row.blob_hash.clone();
     let req = PageRequest {
@@ -495,7 +492,11 @@ async fn messages(
         newest_first,
         around,
     };
+    // The existence check is file I/O too: it runs on the blocking pool with the read.
     let found = tokio::task::spawn_blocking(move || {
+        if !blobs.contains(&hash) {
+            return Err(ApiError::not_found("Session blob not found"));
+        }
         messages::read_page(|| blobs.open_blob_sync(&hash), req)
     })
     .await??;

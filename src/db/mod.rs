@@ -25,7 +25,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 mod embedded {
     refinery::embed_migrations!("schema");
@@ -169,9 +169,4 @@ impl Db {
     pub fn writer_queue_depth(&self) -> usize {
         self.writer.queue_depth()
     }
-}
-
-/// Maps "no row" to a 404 with `message`, passing other errors on.
-pub fn not_found_if_none<T>(row: Option<T>, message: &str) -> ApiResult<T> {
-    row.ok_or_else(|| ApiError::not_found(message))
 }

@@ -106,7 +106,7 @@ pub struct CreateRequest {
     pub expires_in_hours: Option<i64>,
 }
 
-/// One line of a handoff's stored preview.
+/// The stored preview of a handoff: its first messages with text, redacted and cut short.
 fn preview_of(blobs: &BlobStore, hash: &str) -> ApiResult<Value> {
     let file = blobs.open_blob_sync(hash)?;
     let mut lines: Vec<Value> = Vec::new();
