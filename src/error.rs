@@ -10,6 +10,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::archive::ArchiveError;
+use crate::db::DbError;
+use crate::domain::DomainError;
+use crate::search::SearchError;
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[derive(Debug)]
@@ -138,24 +143,104 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(err: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(e, _) = &err {
-            if e.code == rusqlite::ErrorCode::ConstraintViolation
-                && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            {
-                return ApiError::conflict("Resource already exists")
-                    .with_code("duplicate_resource")
-                    .detail("status", 409);
-            }
+// The lower layers' errors become the envelope here, and only here: one `From` per layer.
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Duplicate(_) => ApiError::conflict("Resource already exists")
+                .with_code("duplicate_resource")
+                .detail("status", 409),
+            fault => ApiError::internal(fault),
         }
-        ApiError::internal(format!("database: {err}"))
     }
 }
 
-impl From<r2d2::Error> for ApiError {
-    fn from(err: r2d2::Error) -> Self {
-        ApiError::internal(format!("database pool: {err}"))
+/// For the SQL a handler still runs itself: classified once, by [`DbError`].
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        DbError::from(err).into()
+    }
+}
+
+impl From<ArchiveError> for ApiError {
+    fn from(err: ArchiveError) -> Self {
+        match err {
+            ArchiveError::Invalid(_) | ArchiveError::Unreadable(_) => {
+                ApiError::bad_request(err.to_string())
+            }
+            ArchiveError::MemberTooLarge {
+                ref name,
+                size_bytes,
+                limit_bytes,
+            } => ApiError::payload_too_large(err.to_string())
+                .detail("error", "session_too_large")
+                .detail("file", name.as_str())
+                .detail("size_bytes", size_bytes)
+                .detail("limit_bytes", limit_bytes)
+                .detail(
+                    "suggestion",
+                    "Try /compact in your AI tool to start a fresh session, or ask your server \
+                     operator for a larger limit.",
+                ),
+            ArchiveError::StoredUnopenable(_) | ArchiveError::StoredDamaged(_) => {
+                ApiError::internal(err)
+            }
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(err: SearchError) -> Self {
+        ApiError::internal(format!("search: {err}"))
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        use DomainError as E;
+        let message = err.to_string();
+        match err {
+            E::NotFound(_) => ApiError::not_found(message),
+            E::Malformed(_) => ApiError::bad_request(message),
+            E::Invalid { loc, input, .. } => ApiError::invalid_value(&loc, &message, input),
+            E::PasswordRequired | E::WrongPassword => ApiError::unauthorized(message),
+            E::Forbidden(_) => ApiError::forbidden(message),
+            E::InsufficientRole { current } => {
+                ApiError::structured(StatusCode::FORBIDDEN, "insufficient_role", message)
+                    .detail("current_role", current.as_deref().unwrap_or("none"))
+                    .detail("required_role", "admin")
+            }
+            E::SeatLimit { used, limit } => {
+                ApiError::structured(StatusCode::FORBIDDEN, "seat_limit", message)
+                    .detail("seats_used", used)
+                    .detail("seats_limit", limit)
+            }
+            E::UpgradeRequired {
+                feature,
+                current,
+                required,
+            } => ApiError::structured(StatusCode::FORBIDDEN, "upgrade_required", message)
+                .detail("feature", feature)
+                .detail("current_tier", current.to_string())
+                .detail("required_tier", required.to_string()),
+            E::Conflict(_) => ApiError::conflict(message),
+            E::StaleEtag { current, .. } => ApiError::conflict(message)
+                .with_code("etag_mismatch")
+                .detail("current_etag", current),
+            E::ClaimRaceLost => ApiError::conflict(message).detail("error", "claim_race_lost"),
+            E::Gone(_) => ApiError::gone(message),
+            E::NoMessages => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            E::TooMany {
+                retry_after: Some(seconds),
+                ..
+            } => ApiError::too_many(message).retry_after(seconds),
+            E::TooMany { .. } => ApiError::too_many(message),
+            E::Fault(_) | E::Io(_) | E::Task(_) => ApiError::internal(message),
+            E::Db(e) => e.into(),
+            E::Archive(e) => e.into(),
+            E::Search(e) => e.into(),
+        }
     }
 }
 

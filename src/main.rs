@@ -81,7 +81,7 @@ fn open_db(data: &DataDirArg) -> Result<Db, String> {
 }
 
 async fn run_admin(command: AdminCommand) -> Result<(), String> {
-    let text = |e: sessionfs_server::error::ApiError| e.message;
+    let text = |e: sessionfs_server::domain::DomainError| e.to_string();
     match command {
         AdminCommand::CreateUser { data, tier, email } => {
             let db = open_db(&data)?;
@@ -141,12 +141,12 @@ async fn reindex(data: DataDirArg) -> Result<(), String> {
     let n = tokio::task::spawn_blocking(move || {
         db.read_blocking(|conn| {
             sessionfs_server::domain::search::rebuild(conn, &blobs, &index)
-                .map_err(sessionfs_server::error::ApiError::internal)
+                .map_err(sessionfs_server::domain::DomainError::Fault)
         })
     })
     .await
     .map_err(|e| e.to_string())?
-    .map_err(|e| e.message)?;
+    .map_err(|e| e.to_string())?;
     println!(
         "indexed {n} sessions in {:.2}s",
         started.elapsed().as_secs_f64()

@@ -65,7 +65,7 @@ fn rebuild_in_background(db: Db, blobs: crate::archive::BlobStore, search: Searc
             tracing::info!("search index missing or outdated; rebuilding it from the archives");
             let result = db.read_blocking(|conn| {
                 crate::domain::search::rebuild(conn, &blobs, &search)
-                    .map_err(crate::error::ApiError::internal)
+                    .map_err(crate::domain::DomainError::Fault)
             });
             match result {
                 Ok(n) => tracing::info!(
@@ -73,7 +73,7 @@ fn rebuild_in_background(db: Db, blobs: crate::archive::BlobStore, search: Searc
                     seconds = started.elapsed().as_secs_f64(),
                     "search index rebuilt"
                 ),
-                Err(e) => tracing::error!(error = %e.message, "search index rebuild failed"),
+                Err(e) => tracing::error!(error = %e, "search index rebuild failed"),
             }
         })
         .expect("spawn the search rebuild thread");

@@ -140,7 +140,12 @@ async fn watch(
                 Some(row) if row.user_id == user_id && !row.is_deleted() => {}
                 _ => return Err(ApiError::not_found("Session not found")),
             }
-            sync::watch(tx, &user_id, &session_id, &clock::now_string())
+            Ok(sync::watch(
+                tx,
+                &user_id,
+                &session_id,
+                &clock::now_string(),
+            )?)
         })
         .await?;
     Ok(Json(json!({"status": "watching", "session_id": id})))

@@ -269,8 +269,10 @@ async fn service_key_boundary(
             state
                 .db
                 .read(move |conn| {
-                    Ok(session_rows::get(conn, &id)?
-                        .is_some_and(|s| s.user_id == owner && !s.is_deleted()))
+                    Ok::<_, ApiError>(
+                        session_rows::get(conn, &id)?
+                            .is_some_and(|s| s.user_id == owner && !s.is_deleted()),
+                    )
                 })
                 .await?
         }
@@ -302,7 +304,7 @@ async fn handoff_boundary(
     let key = handoff_id.to_string();
     let session = state
         .db
-        .read(move |conn| Ok(handoffs::get(conn, &key)?.map(|h| h.session_id)))
+        .read(move |conn| Ok::<_, ApiError>(handoffs::get(conn, &key)?.map(|h| h.session_id)))
         .await?;
     service_key_boundary(state, principal, session.as_deref()).await
 }
@@ -331,7 +333,7 @@ async fn detail(
     let (comments, events) = state
         .db
         .read(move |conn| {
-            Ok((
+            Ok::<_, ApiError>((
                 handoffs::comments(conn, &key, LIST_CAP)?,
                 handoffs::events(conn, &key, LIST_CAP)?,
             ))
@@ -627,6 +629,7 @@ async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> 
     let (h, s) = match found {
         Ok(found) => found,
         Err(e) => {
+            let e = ApiError::from(e);
             let title = if e.status == StatusCode::NOT_FOUND {
                 "Handoff not found"
             } else {

@@ -46,7 +46,9 @@ async fn health() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> Response {
     let database = match state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|conn| {
+            Ok::<_, crate::error::ApiError>(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+        })
         .await
     {
         Ok(_) => "ok".to_string(),

@@ -222,6 +222,7 @@ async fn named_org_admin(state: &AppState, principal: &Principal, org_id: &str) 
         .db
         .read(move |conn| rules::path_org_as_admin(conn, &org_id, &user_id))
         .await
+        .map_err(ApiError::from)
 }
 
 /// Mails an invite and records when it went out; `false` when it was not sent (no mail
@@ -596,7 +597,7 @@ async fn members_named(
                 .ok_or_else(|| ApiError::not_found("Org not found"))?;
             let role = orgs::role_in(conn, &org_id, &user_id)?
                 .ok_or_else(|| ApiError::forbidden("You are not a member of this org"))?;
-            Ok((org, role, orgs::members(conn, &org_id)?))
+            Ok::<_, ApiError>((org, role, orgs::members(conn, &org_id)?))
         })
         .await?;
     Ok(Json(
@@ -642,7 +643,7 @@ async fn put_default_org(
                     return Err(ApiError::forbidden("You are not a member of that org"));
                 }
             }
-            orgs::set_default_org(tx, &user_id, org_id.as_deref())
+            Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
         })
         .await?;
     Ok(Json(json!({ "default_org_id": body.org_id })))

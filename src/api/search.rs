@@ -88,7 +88,7 @@ async fn search(
         .read(move |conn| {
             ids.iter()
                 .map(|id| rows::find_owned(conn, &user_id, id, Visibility::Live))
-                .collect::<ApiResult<Vec<_>>>()
+                .collect::<Result<Vec<_>, _>>()
         })
         .await?;
     let results: Vec<Value> = found

@@ -50,8 +50,8 @@ fn membership<'a>(principal: &'a Principal, org_id: &str) -> ApiResult<&'a Membe
 fn require_admin<'a>(principal: &'a Principal, org_id: &str) -> ApiResult<&'a Membership> {
     principal.tier().require(Feature::TeamManagement)?;
     match &principal.org {
-        Some(m) if !is_admin_role(&m.role) => return Err(insufficient_role(Some(&m.role))),
-        None => return Err(insufficient_role(None)),
+        Some(m) if !is_admin_role(&m.role) => return Err(insufficient_role(Some(&m.role)).into()),
+        None => return Err(insufficient_role(None).into()),
         _ => {}
     }
     membership(principal, org_id)

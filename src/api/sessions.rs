@@ -497,7 +497,7 @@ async fn messages(
         if !blobs.contains(&hash) {
             return Err(ApiError::not_found("Session blob not found"));
         }
-        messages::read_page(|| blobs.open_blob_sync(&hash), req)
+        messages::read_page(|| blobs.open_blob_sync(&hash), req).map_err(ApiError::from)
     })
     .await??;
     let Some(p) = found else {

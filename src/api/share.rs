@@ -18,6 +18,7 @@ use crate::auth::Principal;
 use crate::db::sessions::{SessionRow, Visibility};
 use crate::domain::sessions as session_rules;
 use crate::domain::shares::{self, MAX_EXPIRY_HOURS};
+use crate::domain::DomainError;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -139,12 +140,9 @@ async fn revoke(
         Visibility::LiveOrDeleted,
     )
     .await
-    .map_err(|e| {
-        if e.status == StatusCode::NOT_FOUND {
-            ApiError::not_found("Share link not found")
-        } else {
-            e
-        }
+    .map_err(|e| match e {
+        DomainError::NotFound(_) => ApiError::not_found("Share link not found"),
+        e => e.into(),
     })?;
     shares::revoke(&state.db, &principal.user.id, &session.id, &link_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -233,12 +231,11 @@ fn private(mut response: Response) -> Response {
 async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiResult<Response> {
     let session = match shares::open(&state.db, &state.limits, token, password).await {
         Ok(session) => session,
-        Err(e)
-            if e.status == StatusCode::UNAUTHORIZED
-                || e.status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            return Err(e)
-        }
+        Err(
+            e @ (DomainError::PasswordRequired
+            | DomainError::WrongPassword
+            | DomainError::TooMany { .. }),
+        ) => return Err(e.into()),
         Err(_) => return Err(ApiError::not_found("Share link not found")),
     };
     let (messages, _) = shown_messages(state, &session).await?;
@@ -301,6 +298,7 @@ async fn page(state: &AppState, token: &str, password: Option<String>) -> Respon
     let session = match shares::open(&state.db, &state.limits, token, password).await {
         Ok(session) => session,
         Err(e) => {
+            let e = ApiError::from(e);
             let (status, html) = match e.status {
                 StatusCode::UNAUTHORIZED => (
                     StatusCode::UNAUTHORIZED,

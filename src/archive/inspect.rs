@@ -12,9 +12,10 @@ use std::io::{self, BufRead, BufReader, Read};
 use serde_json::Value;
 use tar::EntryType;
 
-use crate::error::{ApiError, ApiResult};
-
 use super::metadata::{self, Extracted, MessageScan};
+use super::{ArchiveError, Invalid};
+
+type Result<T> = std::result::Result<T, ArchiveError>;
 
 /// The abuse ceiling for one member, whatever the tier (answered with a 400, as the reference).
 pub const ABSOLUTE_MEMBER_CAP: u64 = 100 * 1024 * 1024;
@@ -27,10 +28,6 @@ pub struct Limits {
     pub members: usize,
     /// Most bytes the gzip stream may expand to (decompression bombs).
     pub uncompressed_bytes: u64,
-}
-
-fn invalid(reason: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("Invalid tar.gz archive: {reason}"))
 }
 
 /// A reader that fails once more than `limit` bytes have come through it.
@@ -63,26 +60,22 @@ impl<R: Read> Read for CappedReader<R> {
     }
 }
 
-/// Turns an io error met while reading the archive into the client's 400.
-fn read_error(err: io::Error) -> ApiError {
+/// Tells the expansion cap apart from any other io error met while reading the archive.
+fn read_error(err: io::Error) -> ArchiveError {
     match err.get_ref().and_then(|e| e.downcast_ref::<ExpansionCap>()) {
-        Some(cap) => ApiError::bad_request(format!("Invalid tar.gz archive: {cap}")),
-        None => invalid(err),
+        Some(cap) => Invalid::ExpandsBeyond(cap.0).into(),
+        None => ArchiveError::Unreadable(err),
     }
 }
 
 /// Checks a member's name; returns it without a leading `./`.
-fn checked_name(raw: &[u8]) -> ApiResult<String> {
+fn checked_name(raw: &[u8]) -> Result<String> {
     let name = String::from_utf8_lossy(raw).into_owned();
     if name.contains("..") {
-        return Err(ApiError::bad_request(format!(
-            "Path traversal in tar member: {name}"
-        )));
+        return Err(Invalid::PathTraversal(name).into());
     }
     if name.starts_with('/') || name.starts_with('\\') {
-        return Err(ApiError::bad_request(format!(
-            "Absolute path in tar member: {name}"
-        )));
+        return Err(Invalid::AbsolutePath(name).into());
     }
     let mut plain = name.as_str();
     while let Some(rest) = plain.strip_prefix("./") {
@@ -91,37 +84,19 @@ fn checked_name(raw: &[u8]) -> ApiResult<String> {
     Ok(plain.to_string())
 }
 
-fn too_large(name: &str, size: u64, limit: u64) -> ApiError {
-    let mib = |n: u64| n / (1024 * 1024);
-    ApiError::payload_too_large(format!(
-        "Session file '{name}' is {}MB which exceeds the {}MB per-file limit for your tier.",
-        mib(size),
-        mib(limit)
-    ))
-    .detail("error", "session_too_large")
-    .detail("file", name)
-    .detail("size_bytes", size)
-    .detail("limit_bytes", limit)
-    .detail(
-        "suggestion",
-        "Try /compact in your AI tool to start a fresh session, or ask your server operator for \
-         a larger limit.",
-    )
-}
-
 /// Reads a small JSON member (bounded by the member cap already checked).
-fn read_json(entry: &mut impl Read) -> ApiResult<Option<Value>> {
+fn read_json(entry: &mut impl Read) -> Result<Option<Value>> {
     let mut bytes = Vec::new();
     entry.read_to_end(&mut bytes).map_err(read_error)?;
     Ok(serde_json::from_slice::<Value>(&bytes).ok())
 }
 
 /// Validates the archive read from `source` and extracts the session metadata.
-pub fn inspect(source: impl Read, limits: &Limits) -> ApiResult<Extracted> {
+pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
     let mut buffered = BufReader::new(source);
-    let head = buffered.fill_buf().map_err(invalid)?;
+    let head = buffered.fill_buf().map_err(ArchiveError::Unreadable)?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
-        return Err(invalid("not a gzip file"));
+        return Err(Invalid::NotGzip.into());
     }
     let mut stream = CappedReader {
         inner: flate2::bufread::MultiGzDecoder::new(buffered),
@@ -138,37 +113,35 @@ pub fn inspect(source: impl Read, limits: &Limits) -> ApiResult<Extracted> {
             let mut entry = entry.map_err(read_error)?;
             members += 1;
             if members > limits.members {
-                return Err(ApiError::bad_request(format!(
-                    "Too many members in archive (limit {})",
-                    limits.members
-                )));
+                return Err(Invalid::TooManyMembers(limits.members).into());
             }
             let name = checked_name(&entry.path_bytes())?;
             match entry.header().entry_type() {
                 EntryType::Regular | EntryType::Continuous => {}
                 EntryType::Directory | EntryType::XGlobalHeader => continue,
                 EntryType::Symlink | EntryType::Link => {
-                    return Err(ApiError::bad_request(format!(
-                        "Symlink in tar archive: {name}"
-                    )));
+                    return Err(Invalid::Link(name).into());
                 }
                 other => {
-                    return Err(ApiError::bad_request(format!(
-                        "Unsupported tar member type {:?}: {name}",
-                        other
-                    )));
+                    let kind = format!("{other:?}");
+                    return Err(Invalid::UnsupportedMember { kind, name }.into());
                 }
             }
             let size = entry.size();
             if size > ABSOLUTE_MEMBER_CAP {
-                return Err(ApiError::bad_request(format!(
-                    "Member too large: {name} ({}MB, limit {}MB)",
-                    size / (1024 * 1024),
-                    ABSOLUTE_MEMBER_CAP / (1024 * 1024)
-                )));
+                return Err(Invalid::MemberOverCeiling {
+                    name,
+                    size_bytes: size,
+                    limit_bytes: ABSOLUTE_MEMBER_CAP,
+                }
+                .into());
             }
             if size > limits.member_bytes {
-                return Err(too_large(&name, size, limits.member_bytes));
+                return Err(ArchiveError::MemberTooLarge {
+                    name,
+                    size_bytes: size,
+                    limit_bytes: limits.member_bytes,
+                });
             }
             match name.as_str() {
                 "manifest.json" => manifest = read_json(&mut entry)?,
@@ -189,7 +162,7 @@ pub fn inspect(source: impl Read, limits: &Limits) -> ApiResult<Extracted> {
     ))
 }
 
-fn scan_messages(entry: &mut impl Read) -> ApiResult<MessageScan> {
+fn scan_messages(entry: &mut impl Read) -> Result<MessageScan> {
     let mut scan = MessageScan::default();
     let mut reader = BufReader::new(entry);
     let mut line = Vec::new();
@@ -219,8 +192,8 @@ mod tests {
         }
     }
 
-    fn message(err: ApiError) -> String {
-        err.message
+    fn message(err: ArchiveError) -> String {
+        err.to_string()
     }
 
     #[test]
@@ -264,7 +237,7 @@ mod tests {
         for (member, expected) in cases {
             let bytes = gzip(&tar_of(&[member]));
             let err = inspect(&bytes[..], &limits()).unwrap_err();
-            assert_eq!(err.status, 400);
+            assert!(matches!(err, ArchiveError::Invalid(_)), "{expected}");
             assert!(message(err).starts_with(expected), "{expected}");
         }
     }
@@ -297,9 +270,16 @@ mod tests {
         let mut tight = limits();
         tight.member_bytes = 1000;
         let err = inspect(&bytes[..], &tight).unwrap_err();
-        assert_eq!(err.status, 413);
-        assert_eq!(err.details["error"], "session_too_large");
-        assert_eq!(err.details["limit_bytes"], 1000);
+        assert!(
+            matches!(
+                err,
+                ArchiveError::MemberTooLarge {
+                    limit_bytes: 1000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
 
         let many: Vec<Member> = (0..11)
             .map(|i| Member::file(&format!("f{i}"), b"x"))

@@ -8,14 +8,17 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use super::ArchiveError;
 
 /// Calls `each(line_number, line)` for every line of the root `messages.jsonl` of the archive.
 /// Returns `false` when the archive has no such member.
-pub fn for_each_line(archive: impl Read, mut each: impl FnMut(usize, &[u8])) -> ApiResult<bool> {
+pub fn for_each_line(
+    archive: impl Read,
+    mut each: impl FnMut(usize, &[u8]),
+) -> Result<bool, ArchiveError> {
     let gz = flate2::read::MultiGzDecoder::new(archive);
     let mut tar = tar::Archive::new(gz);
-    let damaged = |e: io::Error| ApiError::internal(format!("stored archive unreadable: {e}"));
+    let damaged = ArchiveError::StoredDamaged;
     for entry in tar.entries().map_err(damaged)? {
         let entry = entry.map_err(damaged)?;
         let name = entry.path_bytes();
@@ -106,8 +109,8 @@ fn classify(line: &[u8]) -> Option<(LineKind, Value)> {
 pub fn read_page<R: Read>(
     mut open: impl FnMut() -> io::Result<R>,
     req: PageRequest,
-) -> ApiResult<Option<MessagePage>> {
-    let reopen = |e: io::Error| ApiError::internal(format!("cannot open stored archive: {e}"));
+) -> Result<Option<MessagePage>, ArchiveError> {
+    let reopen = ArchiveError::StoredUnopenable;
     let mut visible: Vec<usize> = Vec::new();
     let mut target_status = "missing";
     let found = for_each_line(open().map_err(reopen)?, |n, line| {

@@ -1,12 +1,14 @@
 //! The `.sfs` archive: safe validation and metadata extraction on upload, reading messages back,
 //! and the content-addressed store on disk. Nothing here knows about HTTP or the database.
 
+mod error;
 pub mod fixture;
 pub mod inspect;
 pub mod messages;
 pub mod metadata;
 pub mod store;
 
+pub use error::{ArchiveError, Invalid};
 pub use inspect::{inspect, Limits};
 pub use metadata::Extracted;
 pub use store::BlobStore;

@@ -18,7 +18,7 @@ use axum::http::{header, StatusCode};
 use crate::auth::keys::hash_token;
 use crate::clock;
 use crate::db::orgs::{self, Membership};
-use crate::db::{api_keys, users};
+use crate::db::{api_keys, users, DbError};
 use crate::domain::tiers::{self, Tier};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -96,7 +96,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             };
             let user = users::get(conn, &key.user_id)?;
             let org = orgs::primary_membership(conn, &key.user_id)?;
-            Ok(Some((key, user, org)))
+            Ok::<_, DbError>(Some((key, user, org)))
         })
         .await?
         .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;

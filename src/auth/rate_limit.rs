@@ -64,18 +64,12 @@ impl Limiters {
         }
     }
 
-    /// Charges one password attempt to a share link (by its token hash).
-    pub fn check_share_password(&self, token_hash: &str) -> Result<(), ApiError> {
-        if self
-            .share_passwords
+    /// Charges one password attempt to a share link (by its token hash); `false` when the
+    /// link has had too many attempts this minute.
+    pub fn allow_share_password(&self, token_hash: &str) -> bool {
+        self.share_passwords
             .check_key(&token_hash.to_string())
-            .is_err()
-        {
-            return Err(ApiError::too_many(
-                "Too many password attempts for this link. Try again later.",
-            ));
-        }
-        Ok(())
+            .is_ok()
     }
 
     /// Waits for one of the user's push slots.

@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection};
 
+use super::DbResult;
 use crate::auth::keys::new_id;
 use crate::clock;
-use crate::error::ApiResult;
 
 /// Records one admin action, in the caller's transaction.
 pub fn record(
@@ -15,7 +15,7 @@ pub fn record(
     target_id: &str,
     details: &serde_json::Value,
     source: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO admin_actions (id, admin_id, action, target_type, target_id, details, source, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -25,7 +25,7 @@ pub fn record(
 }
 
 /// How many actions of a kind were recorded for a target (for tests and the doctor).
-pub fn count(conn: &Connection, action: &str, target_id: &str) -> ApiResult<i64> {
+pub fn count(conn: &Connection, action: &str, target_id: &str) -> DbResult<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM admin_actions WHERE action = ?1 AND target_id = ?2",
         params![action, target_id],

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 #[derive(Debug, Clone)]
 pub struct ApiKey {
@@ -77,7 +77,7 @@ pub struct NewKey<'a> {
     pub created_by_user_id: Option<&'a str>,
 }
 
-pub fn insert(conn: &Connection, key: &NewKey) -> ApiResult<()> {
+pub fn insert(conn: &Connection, key: &NewKey) -> DbResult<()> {
     conn.execute(
         "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, name, created_at, expires_at,
                                created_by_user_id)
@@ -96,19 +96,19 @@ pub fn insert(conn: &Connection, key: &NewKey) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> ApiResult<Option<ApiKey>> {
+pub fn get(conn: &Connection, id: &str) -> DbResult<Option<ApiKey>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.id = ?1");
     Ok(conn.query_row(&sql, [id], from_row).optional()?)
 }
 
 /// The key with this hash, for authentication (one indexed read).
-pub fn find_by_hash(conn: &Connection, key_hash: &str) -> ApiResult<Option<ApiKey>> {
+pub fn find_by_hash(conn: &Connection, key_hash: &str) -> DbResult<Option<ApiKey>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.key_hash = ?1");
     Ok(conn.query_row(&sql, [key_hash], from_row).optional()?)
 }
 
 /// The legacy `/auth/keys` listing: active keys of the user, oldest first.
-pub fn list_active(conn: &Connection, user_id: &str) -> ApiResult<Vec<ApiKey>> {
+pub fn list_active(conn: &Connection, user_id: &str) -> DbResult<Vec<ApiKey>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM api_keys k WHERE k.user_id = ?1 AND k.is_active = 1
          ORDER BY k.created_at, k.rowid"
@@ -119,7 +119,7 @@ pub fn list_active(conn: &Connection, user_id: &str) -> ApiResult<Vec<ApiKey>> {
 }
 
 /// `/auth/me/api-keys`: every user-kind key of the user, inactive ones too, newest first.
-pub fn list_user_kind(conn: &Connection, user_id: &str) -> ApiResult<Vec<ApiKey>> {
+pub fn list_user_kind(conn: &Connection, user_id: &str) -> DbResult<Vec<ApiKey>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM api_keys k WHERE k.user_id = ?1 AND k.key_kind = 'user'
          ORDER BY k.created_at DESC, k.rowid DESC"
@@ -130,7 +130,7 @@ pub fn list_user_kind(conn: &Connection, user_id: &str) -> ApiResult<Vec<ApiKey>
 }
 
 /// Deactivates one of the user's active keys (legacy delete). `false` when there is none.
-pub fn deactivate(conn: &Connection, user_id: &str, key_id: &str) -> ApiResult<bool> {
+pub fn deactivate(conn: &Connection, user_id: &str, key_id: &str) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE api_keys SET is_active = 0 WHERE id = ?1 AND user_id = ?2 AND is_active = 1",
         params![key_id, user_id],
@@ -145,7 +145,7 @@ pub fn revoke(
     key_id: &str,
     reason: &str,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let exists = conn
         .query_row(
             "SELECT 1 FROM api_keys WHERE id = ?1 AND user_id = ?2 AND key_kind = 'user'",
@@ -165,7 +165,7 @@ pub fn revoke(
     Ok(exists)
 }
 
-pub fn touch(conn: &Connection, key_id: &str, at: &str, ip: Option<&str>) -> ApiResult<()> {
+pub fn touch(conn: &Connection, key_id: &str, at: &str, ip: Option<&str>) -> DbResult<()> {
     conn.execute(
         "UPDATE api_keys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1",
         params![key_id, at, ip],
@@ -188,7 +188,7 @@ pub struct NewServiceKey<'a> {
     pub expires_at: Option<&'a str>,
 }
 
-pub fn insert_service(conn: &Connection, k: &NewServiceKey) -> ApiResult<()> {
+pub fn insert_service(conn: &Connection, k: &NewServiceKey) -> DbResult<()> {
     conn.execute(
         "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, name, created_at, expires_at,
                 created_by_user_id, key_kind, scopes, org_id, service_key_name, project_ids)
@@ -211,7 +211,7 @@ pub fn insert_service(conn: &Connection, k: &NewServiceKey) -> ApiResult<()> {
 }
 
 /// The org's service keys, revoked ones too, newest first.
-pub fn list_service(conn: &Connection, org_id: &str) -> ApiResult<Vec<ApiKey>> {
+pub fn list_service(conn: &Connection, org_id: &str) -> DbResult<Vec<ApiKey>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = ?1 AND k.key_kind = 'service'
          ORDER BY k.created_at DESC, k.rowid DESC"
@@ -221,7 +221,7 @@ pub fn list_service(conn: &Connection, org_id: &str) -> ApiResult<Vec<ApiKey>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn get_service(conn: &Connection, org_id: &str, key_id: &str) -> ApiResult<Option<ApiKey>> {
+pub fn get_service(conn: &Connection, org_id: &str, key_id: &str) -> DbResult<Option<ApiKey>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.id = ?1 AND k.org_id = ?2 AND k.key_kind = 'service'");
     Ok(conn
         .query_row(&sql, params![key_id, org_id], from_row)
@@ -234,7 +234,7 @@ pub fn revoke_by_id(
     key_id: &str,
     reason: Option<&str>,
     at: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "UPDATE api_keys SET is_active = 0, revoked_at = COALESCE(revoked_at, ?2),
                 revoke_reason = CASE WHEN revoked_at IS NULL THEN ?3 ELSE revoke_reason END
@@ -250,7 +250,7 @@ pub fn revoke_all_for_user(
     user_id: &str,
     reason: &str,
     at: &str,
-) -> ApiResult<usize> {
+) -> DbResult<usize> {
     Ok(conn.execute(
         "UPDATE api_keys SET is_active = 0, revoked_at = ?2, revoke_reason = ?3
          WHERE user_id = ?1 AND revoked_at IS NULL AND is_active = 1",

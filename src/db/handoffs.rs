@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 #[derive(Debug, Clone)]
 pub struct Handoff {
@@ -89,7 +89,7 @@ pub struct NewHandoff<'a> {
     pub expires_at: &'a str,
 }
 
-pub fn insert(conn: &Connection, h: &NewHandoff) -> ApiResult<()> {
+pub fn insert(conn: &Connection, h: &NewHandoff) -> DbResult<()> {
     conn.execute(
         "INSERT INTO handoffs (id, session_id, sender_id, recipient_email, recipient_user_id, message,
                 session_title, session_tool, session_model_id, session_message_count,
@@ -118,7 +118,7 @@ pub fn insert(conn: &Connection, h: &NewHandoff) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> ApiResult<Option<Handoff>> {
+pub fn get(conn: &Connection, id: &str) -> DbResult<Option<Handoff>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM handoffs h LEFT JOIN users u ON u.id = h.sender_id WHERE h.id = ?1"
     );
@@ -126,7 +126,7 @@ pub fn get(conn: &Connection, id: &str) -> ApiResult<Option<Handoff>> {
 }
 
 /// Handoffs addressed to the user (by email or id) or claimed by them, newest first.
-pub fn inbox(conn: &Connection, user_id: &str, email: &str) -> ApiResult<Vec<Handoff>> {
+pub fn inbox(conn: &Connection, user_id: &str, email: &str) -> DbResult<Vec<Handoff>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM handoffs h LEFT JOIN users u ON u.id = h.sender_id
          WHERE h.id IN (SELECT id FROM handoffs WHERE recipient_email = ?2
@@ -139,7 +139,7 @@ pub fn inbox(conn: &Connection, user_id: &str, email: &str) -> ApiResult<Vec<Han
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn sent(conn: &Connection, user_id: &str) -> ApiResult<Vec<Handoff>> {
+pub fn sent(conn: &Connection, user_id: &str) -> DbResult<Vec<Handoff>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM handoffs h LEFT JOIN users u ON u.id = h.sender_id
          WHERE h.sender_id = ?1 ORDER BY h.created_at DESC, h.id DESC"
@@ -150,7 +150,7 @@ pub fn sent(conn: &Connection, user_id: &str) -> ApiResult<Vec<Handoff>> {
 }
 
 /// Moves a handoff from `from` to `to` status, only if it is still in `from`. `true` if it moved.
-pub fn transition(conn: &Connection, id: &str, from: &str, to: &str) -> ApiResult<bool> {
+pub fn transition(conn: &Connection, id: &str, from: &str, to: &str) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE handoffs SET status = ?3 WHERE id = ?1 AND status = ?2",
         params![id, from, to],
@@ -164,7 +164,7 @@ pub fn mark_claimed(
     claimer: &str,
     new_session_id: &str,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE handoffs SET status = 'claimed', recipient_id = ?2, recipient_session_id = ?3, claimed_at = ?4
          WHERE id = ?1 AND status = 'pending'",
@@ -179,7 +179,7 @@ pub fn mark_revoked(
     by: &str,
     reason: &str,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE handoffs SET status = 'revoked', revoked_at = ?4, revoked_by_user_id = ?2, revoke_reason = ?3
          WHERE id = ?1 AND status = 'pending'",
@@ -188,7 +188,7 @@ pub fn mark_revoked(
     Ok(n == 1)
 }
 
-pub fn mark_viewed(conn: &Connection, id: &str, at: &str) -> ApiResult<bool> {
+pub fn mark_viewed(conn: &Connection, id: &str, at: &str) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE handoffs SET viewed_at = ?2 WHERE id = ?1 AND viewed_at IS NULL",
         params![id, at],
@@ -197,7 +197,7 @@ pub fn mark_viewed(conn: &Connection, id: &str, at: &str) -> ApiResult<bool> {
 }
 
 /// Pending handoffs of a session, for expiring them when the session comes back from the trash.
-pub fn pending_for_session(conn: &Connection, session_id: &str) -> ApiResult<Vec<String>> {
+pub fn pending_for_session(conn: &Connection, session_id: &str) -> DbResult<Vec<String>> {
     let mut stmt =
         conn.prepare("SELECT id FROM handoffs WHERE session_id = ?1 AND status = 'pending'")?;
     let rows = stmt.query_map([session_id], |r| r.get(0))?;
@@ -214,7 +214,7 @@ pub fn add_event(
     actor: Option<&str>,
     payload: &serde_json::Value,
     at: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     let mut text = payload.to_string();
     if text.len() > EVENT_PAYLOAD_CAP {
         text = r#"{"_truncated":true}"#.to_string();
@@ -236,7 +236,7 @@ pub struct Comment {
     pub created_at: String,
 }
 
-pub fn add_comment(conn: &Connection, c: &Comment) -> ApiResult<()> {
+pub fn add_comment(conn: &Connection, c: &Comment) -> DbResult<()> {
     conn.execute(
         "INSERT INTO handoff_comments (id, handoff_id, author_user_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c.id, c.handoff_id, c.author_user_id, c.content, c.created_at],
@@ -244,7 +244,7 @@ pub fn add_comment(conn: &Connection, c: &Comment) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn comments(conn: &Connection, handoff_id: &str, limit: i64) -> ApiResult<Vec<Comment>> {
+pub fn comments(conn: &Connection, handoff_id: &str, limit: i64) -> DbResult<Vec<Comment>> {
     let mut stmt = conn.prepare(
         "SELECT id, handoff_id, author_user_id, content, created_at FROM handoff_comments
          WHERE handoff_id = ?1 ORDER BY created_at, rowid LIMIT ?2",
@@ -271,7 +271,7 @@ pub struct Event {
     pub created_at: String,
 }
 
-pub fn events(conn: &Connection, handoff_id: &str, limit: i64) -> ApiResult<Vec<Event>> {
+pub fn events(conn: &Connection, handoff_id: &str, limit: i64) -> DbResult<Vec<Event>> {
     let mut stmt = conn.prepare(
         "SELECT id, handoff_id, event_type, actor_user_id, payload, created_at FROM handoff_events
          WHERE handoff_id = ?1 ORDER BY id LIMIT ?2",

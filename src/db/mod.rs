@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod api_keys;
+mod error;
 pub mod handoffs;
 pub mod orgs;
 pub mod sessions;
@@ -18,14 +19,14 @@ pub mod sync;
 pub mod users;
 mod writer;
 
+pub use error::{DbError, DbResult};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
-
-use crate::error::ApiResult;
 
 mod embedded {
     refinery::embed_migrations!("schema");
@@ -121,41 +122,49 @@ impl Db {
         &self.path
     }
 
-    /// Runs `f` with a pooled read-only connection on the blocking pool.
-    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    /// Runs `f` with a pooled read-only connection on the blocking pool. `f` may fail with any
+    /// error a [`DbError`] converts into (the domain's, inside a domain rule).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.get()?;
+            let conn = pool.get().map_err(DbError::from)?;
             f(&conn)
         })
-        .await?
+        .await
+        .map_err(DbError::from)?
     }
 
     /// Runs `f` with a pooled read-only connection on the calling thread. For blocking work
     /// that is already off the async workers (rebuilds, command-line tools).
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
-        let conn = self.pool.get()?;
+    pub fn read_blocking<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let conn = self.pool.get().map_err(DbError::from)?;
         f(&conn)
     }
 
     /// Runs `f` inside the writer's next transaction and waits until that transaction has been
     /// committed. An `Err` from `f` rolls back `f`'s changes only and is returned as is.
-    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction) -> ApiResult<T> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction) -> Result<T, E> + Send + 'static,
     {
         self.writer.submit(f).await
     }
 
     /// Queues a write nobody waits for (bookkeeping such as `last_used_at`). Failures are logged.
-    pub fn write_detached<F>(&self, what: &'static str, f: F)
+    pub fn write_detached<E, F>(&self, what: &'static str, f: F)
     where
-        F: FnOnce(&rusqlite::Transaction) -> ApiResult<()> + Send + 'static,
+        E: From<DbError> + std::fmt::Display + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction) -> Result<(), E> + Send + 'static,
     {
         let writer = self.writer.clone();
         tokio::spawn(async move {

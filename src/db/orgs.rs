@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 #[derive(Debug, Clone)]
 pub struct Org {
@@ -30,7 +30,7 @@ fn org_from_row(r: &Row) -> rusqlite::Result<Org> {
     })
 }
 
-pub fn insert_org(conn: &Connection, org: &Org) -> ApiResult<()> {
+pub fn insert_org(conn: &Connection, org: &Org) -> DbResult<()> {
     conn.execute(
         "INSERT INTO organizations (id, name, slug, tier, seats_limit, storage_limit_bytes, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -39,12 +39,12 @@ pub fn insert_org(conn: &Connection, org: &Org) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get_org(conn: &Connection, id: &str) -> ApiResult<Option<Org>> {
+pub fn get_org(conn: &Connection, id: &str) -> DbResult<Option<Org>> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM organizations o WHERE o.id = ?1");
     Ok(conn.query_row(&sql, [id], org_from_row).optional()?)
 }
 
-pub fn slug_taken(conn: &Connection, slug: &str) -> ApiResult<bool> {
+pub fn slug_taken(conn: &Connection, slug: &str) -> DbResult<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM organizations WHERE slug = ?1",
@@ -64,7 +64,7 @@ pub struct Membership {
 }
 
 /// The user's primary org: the one named by `users.default_org_id`, else the earliest joined.
-pub fn primary_membership(conn: &Connection, user_id: &str) -> ApiResult<Option<Membership>> {
+pub fn primary_membership(conn: &Connection, user_id: &str) -> DbResult<Option<Membership>> {
     let sql = format!(
         "SELECT {ORG_COLUMNS}, m.role, m.joined_at FROM org_members m
          JOIN organizations o ON o.id = m.org_id
@@ -85,7 +85,7 @@ pub fn primary_membership(conn: &Connection, user_id: &str) -> ApiResult<Option<
 }
 
 /// Every membership of the user, by org name.
-pub fn memberships(conn: &Connection, user_id: &str) -> ApiResult<Vec<Membership>> {
+pub fn memberships(conn: &Connection, user_id: &str) -> DbResult<Vec<Membership>> {
     let sql = format!(
         "SELECT {ORG_COLUMNS}, m.role, m.joined_at FROM org_members m JOIN organizations o ON o.id = m.org_id
          WHERE m.user_id = ?1 ORDER BY o.name, o.id"
@@ -101,7 +101,7 @@ pub fn memberships(conn: &Connection, user_id: &str) -> ApiResult<Vec<Membership
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn role_in(conn: &Connection, org_id: &str, user_id: &str) -> ApiResult<Option<String>> {
+pub fn role_in(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2",
@@ -119,7 +119,7 @@ pub fn add_member(
     invited_by: Option<&str>,
     invited_at: Option<&str>,
     joined_at: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO org_members (org_id, user_id, role, invited_by, invited_at, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![org_id, user_id, role, invited_by, invited_at, joined_at],
@@ -136,7 +136,7 @@ pub struct Member {
     pub joined_at: String,
 }
 
-pub fn members(conn: &Connection, org_id: &str) -> ApiResult<Vec<Member>> {
+pub fn members(conn: &Connection, org_id: &str) -> DbResult<Vec<Member>> {
     let mut stmt = conn.prepare(
         "SELECT m.user_id, u.email, u.display_name, m.role, m.joined_at FROM org_members m
          JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id",
@@ -153,7 +153,7 @@ pub fn members(conn: &Connection, org_id: &str) -> ApiResult<Vec<Member>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn count_members(conn: &Connection, org_id: &str) -> ApiResult<i64> {
+pub fn count_members(conn: &Connection, org_id: &str) -> DbResult<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM org_members WHERE org_id = ?1",
         [org_id],
@@ -162,7 +162,7 @@ pub fn count_members(conn: &Connection, org_id: &str) -> ApiResult<i64> {
 }
 
 /// Owners plus admins: who can still administer the org.
-pub fn count_administrators(conn: &Connection, org_id: &str) -> ApiResult<i64> {
+pub fn count_administrators(conn: &Connection, org_id: &str) -> DbResult<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role IN ('owner', 'admin')",
         [org_id],
@@ -170,7 +170,7 @@ pub fn count_administrators(conn: &Connection, org_id: &str) -> ApiResult<i64> {
     )?)
 }
 
-pub fn set_role(conn: &Connection, org_id: &str, user_id: &str, role: &str) -> ApiResult<()> {
+pub fn set_role(conn: &Connection, org_id: &str, user_id: &str, role: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id, role],
@@ -179,7 +179,7 @@ pub fn set_role(conn: &Connection, org_id: &str, user_id: &str, role: &str) -> A
 }
 
 /// Removes a member; clears their default org if it pointed here.
-pub fn remove_member(conn: &Connection, org_id: &str, user_id: &str) -> ApiResult<()> {
+pub fn remove_member(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<()> {
     conn.execute(
         "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id],
@@ -223,12 +223,12 @@ fn invite_from_row(r: &Row) -> rusqlite::Result<Invite> {
     })
 }
 
-pub fn invite(conn: &Connection, id: &str) -> ApiResult<Option<Invite>> {
+pub fn invite(conn: &Connection, id: &str) -> DbResult<Option<Invite>> {
     let sql = format!("SELECT {INVITE_COLUMNS} FROM org_invites i WHERE i.id = ?1");
     Ok(conn.query_row(&sql, [id], invite_from_row).optional()?)
 }
 
-pub fn invite_for_email(conn: &Connection, org_id: &str, email: &str) -> ApiResult<Option<Invite>> {
+pub fn invite_for_email(conn: &Connection, org_id: &str, email: &str) -> DbResult<Option<Invite>> {
     let sql =
         format!("SELECT {INVITE_COLUMNS} FROM org_invites i WHERE i.org_id = ?1 AND i.email = ?2");
     Ok(conn
@@ -238,7 +238,7 @@ pub fn invite_for_email(conn: &Connection, org_id: &str, email: &str) -> ApiResu
 
 /// Writes an invite for (org, email): a new row, or the stale row refreshed in place with a new
 /// id (old links stop working) while its `created_at` is kept.
-pub fn upsert_invite(conn: &Connection, inv: &Invite, replacing: Option<&str>) -> ApiResult<()> {
+pub fn upsert_invite(conn: &Connection, inv: &Invite, replacing: Option<&str>) -> DbResult<()> {
     match replacing {
         Some(old_id) => conn.execute(
             "UPDATE org_invites SET id = ?2, role = ?3, invited_by = ?4, expires_at = ?5, accepted_at = NULL,
@@ -256,7 +256,7 @@ pub fn upsert_invite(conn: &Connection, inv: &Invite, replacing: Option<&str>) -
 }
 
 /// Active (not accepted, not declined, not expired) invites of an org, oldest first.
-pub fn active_invites(conn: &Connection, org_id: &str, now: &str) -> ApiResult<Vec<Invite>> {
+pub fn active_invites(conn: &Connection, org_id: &str, now: &str) -> DbResult<Vec<Invite>> {
     let sql = format!(
         "SELECT {INVITE_COLUMNS} FROM org_invites i WHERE i.org_id = ?1 AND i.accepted_at IS NULL
          AND i.declined_at IS NULL AND i.expires_at > ?2 ORDER BY i.created_at, i.id"
@@ -271,7 +271,7 @@ pub fn invites_for_me(
     conn: &Connection,
     email: &str,
     now: &str,
-) -> ApiResult<Vec<(Invite, String, Option<String>)>> {
+) -> DbResult<Vec<(Invite, String, Option<String>)>> {
     let sql = format!(
         "SELECT {INVITE_COLUMNS}, o.name, u.email FROM org_invites i
          JOIN organizations o ON o.id = i.org_id LEFT JOIN users u ON u.id = i.invited_by
@@ -286,7 +286,7 @@ pub fn invites_for_me(
 }
 
 /// Marks an invite accepted if it is still open; `false` when it changed meanwhile.
-pub fn accept_invite(conn: &Connection, id: &str, at: &str) -> ApiResult<bool> {
+pub fn accept_invite(conn: &Connection, id: &str, at: &str) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE org_invites SET accepted_at = ?2 WHERE id = ?1 AND accepted_at IS NULL AND declined_at IS NULL",
         params![id, at],
@@ -299,7 +299,7 @@ pub fn decline_invite(
     id: &str,
     reason: Option<&str>,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE org_invites SET declined_at = ?2, decline_reason = ?3
          WHERE id = ?1 AND accepted_at IS NULL AND declined_at IS NULL",
@@ -308,14 +308,14 @@ pub fn decline_invite(
     Ok(n == 1)
 }
 
-pub fn delete_invite(conn: &Connection, org_id: &str, id: &str) -> ApiResult<bool> {
+pub fn delete_invite(conn: &Connection, org_id: &str, id: &str) -> DbResult<bool> {
     Ok(conn.execute(
         "DELETE FROM org_invites WHERE id = ?1 AND org_id = ?2",
         params![id, org_id],
     )? == 1)
 }
 
-pub fn mark_emailed(conn: &Connection, id: &str, at: &str) -> ApiResult<()> {
+pub fn mark_emailed(conn: &Connection, id: &str, at: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE org_invites SET last_emailed_at = ?2 WHERE id = ?1",
         params![id, at],
@@ -323,7 +323,7 @@ pub fn mark_emailed(conn: &Connection, id: &str, at: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn set_default_org(conn: &Connection, user_id: &str, org_id: Option<&str>) -> ApiResult<()> {
+pub fn set_default_org(conn: &Connection, user_id: &str, org_id: Option<&str>) -> DbResult<()> {
     conn.execute(
         "UPDATE users SET default_org_id = ?2 WHERE id = ?1",
         params![user_id, org_id],

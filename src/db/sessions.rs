@@ -3,8 +3,8 @@
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::DbResult;
 use crate::archive::Extracted;
-use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -93,7 +93,7 @@ fn from_row(r: &Row) -> rusqlite::Result<SessionRow> {
 }
 
 /// Any session with this id, whoever owns it (push needs to know the id is taken).
-pub fn get(conn: &Connection, id: &str) -> ApiResult<Option<SessionRow>> {
+pub fn get(conn: &Connection, id: &str) -> DbResult<Option<SessionRow>> {
     let sql = format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = ?1");
     Ok(conn.query_row(&sql, [id], from_row).optional()?)
 }
@@ -111,7 +111,7 @@ pub fn find_owned(
     user_id: &str,
     id_or_alias: &str,
     vis: Visibility,
-) -> ApiResult<Option<SessionRow>> {
+) -> DbResult<Option<SessionRow>> {
     let live = if vis == Visibility::Live {
         "AND s.deleted_at IS NULL"
     } else {
@@ -152,7 +152,7 @@ pub fn list(
     filter: &ListFilter,
     limit: i64,
     offset: i64,
-) -> ApiResult<(Vec<SessionRow>, i64)> {
+) -> DbResult<(Vec<SessionRow>, i64)> {
     let mut clauses = vec![
         "s.user_id = ?".to_string(),
         "(s.deleted_at IS NOT NULL) = ?".to_string(),
@@ -286,13 +286,7 @@ fn metadata_params<'a>(
     ]
 }
 
-pub fn insert(
-    conn: &Connection,
-    id: &str,
-    user_id: &str,
-    c: &Contents,
-    now: &str,
-) -> ApiResult<()> {
+pub fn insert(conn: &Connection, id: &str, user_id: &str, c: &Contents, now: &str) -> DbResult<()> {
     let tags = serde_json::to_string(&c.meta.tags).unwrap_or_else(|_| "[]".into());
     let artifacts = c.meta.instruction_artifacts.to_string();
     let mut values = metadata_params(c, &tags, &artifacts);
@@ -310,7 +304,7 @@ pub fn insert(
 }
 
 /// Replaces a session's archive and metadata; clears any soft delete.
-pub fn replace_contents(conn: &Connection, id: &str, c: &Contents, now: &str) -> ApiResult<()> {
+pub fn replace_contents(conn: &Connection, id: &str, c: &Contents, now: &str) -> DbResult<()> {
     let tags = serde_json::to_string(&c.meta.tags).unwrap_or_else(|_| "[]".into());
     let artifacts = c.meta.instruction_artifacts.to_string();
     let mut values = metadata_params(c, &tags, &artifacts);
@@ -340,7 +334,7 @@ pub fn soft_delete(
     scope: &str,
     at: &str,
     purge_after: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "UPDATE sessions SET deleted_at = ?2, deleted_by = ?3, delete_scope = ?4, purge_after = ?5
          WHERE id = ?1",
@@ -350,7 +344,7 @@ pub fn soft_delete(
 }
 
 /// Clears a soft delete. The alias is dropped if a live session took it meanwhile.
-pub fn restore(conn: &Connection, id: &str) -> ApiResult<()> {
+pub fn restore(conn: &Connection, id: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE sessions SET deleted_at = NULL, deleted_by = NULL, delete_scope = NULL,
                 purge_after = NULL,
@@ -370,7 +364,7 @@ pub fn alias_taken(
     user_id: &str,
     alias: &str,
     except_id: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM sessions WHERE user_id = ?1 AND alias = ?2 AND deleted_at IS NULL AND id <> ?3",
@@ -389,7 +383,7 @@ pub struct Edit {
     pub alias: Option<Option<String>>,
 }
 
-pub fn edit(conn: &Connection, id: &str, edit: &Edit, now: &str) -> ApiResult<()> {
+pub fn edit(conn: &Connection, id: &str, edit: &Edit, now: &str) -> DbResult<()> {
     let tags = edit
         .tags
         .as_ref()
@@ -418,7 +412,7 @@ pub fn copy_for_claim(
     new_id: &str,
     new_user: &str,
     now: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO sessions (id, user_id, blob_hash, blob_size_bytes, title, tags, source_tool,
                 source_tool_version, original_session_id, model_provider, model_id, message_count,
@@ -437,7 +431,7 @@ pub fn copy_for_claim(
 }
 
 /// Totals for metrics: live sessions, distinct archives referenced, and their bytes.
-pub fn storage_totals(conn: &Connection) -> ApiResult<(i64, i64, i64)> {
+pub fn storage_totals(conn: &Connection) -> DbResult<(i64, i64, i64)> {
     let live: i64 = conn.query_row(
         "SELECT COUNT(*) FROM sessions WHERE deleted_at IS NULL",
         [],
@@ -453,7 +447,7 @@ pub fn storage_totals(conn: &Connection) -> ApiResult<(i64, i64, i64)> {
 }
 
 /// Every live session, for rebuilding the search index.
-pub fn all_live(conn: &Connection) -> ApiResult<Vec<SessionRow>> {
+pub fn all_live(conn: &Connection) -> DbResult<Vec<SessionRow>> {
     let sql =
         format!("SELECT {COLUMNS} FROM sessions s WHERE s.deleted_at IS NULL ORDER BY s.rowid");
     let mut stmt = conn.prepare(&sql)?;

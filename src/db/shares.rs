@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 #[derive(Debug, Clone)]
 pub struct ShareLink {
@@ -24,7 +24,7 @@ pub struct NewShareLink<'a> {
     pub created_at: &'a str,
 }
 
-pub fn insert(conn: &Connection, link: &NewShareLink) -> ApiResult<()> {
+pub fn insert(conn: &Connection, link: &NewShareLink) -> DbResult<()> {
     conn.execute(
         "INSERT INTO share_links (id, session_id, user_id, token_hash, password_hash, expires_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -33,7 +33,7 @@ pub fn insert(conn: &Connection, link: &NewShareLink) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn find_by_token_hash(conn: &Connection, token_hash: &str) -> ApiResult<Option<ShareLink>> {
+pub fn find_by_token_hash(conn: &Connection, token_hash: &str) -> DbResult<Option<ShareLink>> {
     Ok(conn
         .query_row(
             "SELECT id, session_id, user_id, password_hash, expires_at, revoked_at FROM share_links WHERE token_hash = ?1",
@@ -59,7 +59,7 @@ pub fn revoke(
     session_id: &str,
     link_id: &str,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE share_links SET revoked_at = COALESCE(revoked_at, ?4)
          WHERE id = ?1 AND session_id = ?2 AND user_id = ?3",
@@ -69,7 +69,7 @@ pub fn revoke(
 }
 
 /// Revokes every live link of a session (a session brought back from the trash starts clean).
-pub fn revoke_all_for_session(conn: &Connection, session_id: &str, at: &str) -> ApiResult<()> {
+pub fn revoke_all_for_session(conn: &Connection, session_id: &str, at: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE share_links SET revoked_at = ?2 WHERE session_id = ?1 AND revoked_at IS NULL",
         params![session_id, at],

@@ -3,10 +3,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 /// The cached summary of a session: `(blob_hash, summary JSON, created_at)`.
-pub fn get(conn: &Connection, session_id: &str) -> ApiResult<Option<(String, String, String)>> {
+pub fn get(conn: &Connection, session_id: &str) -> DbResult<Option<(String, String, String)>> {
     Ok(conn
         .query_row(
             "SELECT blob_hash, summary, created_at FROM session_summaries WHERE session_id = ?1",
@@ -22,7 +22,7 @@ pub fn put(
     blob_hash: &str,
     summary: &str,
     at: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO session_summaries (session_id, blob_hash, summary, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(session_id) DO UPDATE SET blob_hash = excluded.blob_hash, summary = excluded.summary,

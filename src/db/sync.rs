@@ -2,14 +2,14 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 pub fn set_settings(
     conn: &Connection,
     user_id: &str,
     mode: &str,
     debounce: Option<i64>,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "UPDATE users SET sync_mode = ?2, sync_debounce = COALESCE(?3, sync_debounce) WHERE id = ?1",
         params![user_id, mode, debounce],
@@ -17,7 +17,7 @@ pub fn set_settings(
     Ok(())
 }
 
-pub fn set_capture_health(conn: &Connection, user_id: &str, watchers_json: &str) -> ApiResult<()> {
+pub fn set_capture_health(conn: &Connection, user_id: &str, watchers_json: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE users SET capture_health = ?2 WHERE id = ?1",
         params![user_id, watchers_json],
@@ -26,7 +26,7 @@ pub fn set_capture_health(conn: &Connection, user_id: &str, watchers_json: &str)
 }
 
 /// Adds a watch (idempotent: an existing watch keeps its status).
-pub fn watch(conn: &Connection, user_id: &str, session_id: &str, at: &str) -> ApiResult<()> {
+pub fn watch(conn: &Connection, user_id: &str, session_id: &str, at: &str) -> DbResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO sync_watchlist (user_id, session_id, status, created_at) VALUES (?1, ?2, 'pending', ?3)",
         params![user_id, session_id, at],
@@ -34,7 +34,7 @@ pub fn watch(conn: &Connection, user_id: &str, session_id: &str, at: &str) -> Ap
     Ok(())
 }
 
-pub fn unwatch(conn: &Connection, user_id: &str, session_id: &str) -> ApiResult<()> {
+pub fn unwatch(conn: &Connection, user_id: &str, session_id: &str) -> DbResult<()> {
     conn.execute(
         "DELETE FROM sync_watchlist WHERE user_id = ?1 AND session_id = ?2",
         params![user_id, session_id],
@@ -49,7 +49,7 @@ pub fn set_status(
     session_id: &str,
     status: &str,
     at: &str,
-) -> ApiResult<bool> {
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE sync_watchlist SET status = ?3,
                 last_synced_at = CASE WHEN ?3 = 'synced' THEN ?4 ELSE last_synced_at END
@@ -69,7 +69,7 @@ pub struct Watched {
 }
 
 /// The user's watches, newest first, with what is known of each session.
-pub fn watchlist(conn: &Connection, user_id: &str) -> ApiResult<Vec<Watched>> {
+pub fn watchlist(conn: &Connection, user_id: &str) -> DbResult<Vec<Watched>> {
     let mut stmt = conn.prepare(
         "SELECT w.session_id, s.title, s.source_tool, COALESCE(s.message_count, 0), w.status, w.last_synced_at
          FROM sync_watchlist w
@@ -98,7 +98,7 @@ pub struct Overview {
     pub failed: i64,
 }
 
-pub fn overview(conn: &Connection, user_id: &str) -> ApiResult<Overview> {
+pub fn overview(conn: &Connection, user_id: &str) -> DbResult<Overview> {
     let (total_sessions, storage_used_bytes) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(blob_size_bytes), 0) FROM sessions
          WHERE user_id = ?1 AND (deleted_at IS NOT NULL) = 0",

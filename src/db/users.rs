@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::ApiResult;
+use super::DbResult;
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -55,7 +55,7 @@ pub struct NewUser<'a> {
     pub created_at: &'a str,
 }
 
-pub fn insert(conn: &Connection, user: &NewUser) -> ApiResult<()> {
+pub fn insert(conn: &Connection, user: &NewUser) -> DbResult<()> {
     conn.execute(
         "INSERT INTO users (id, email, tier, email_verified, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![user.id, user.email, user.tier, user.email_verified, user.created_at],
@@ -63,24 +63,37 @@ pub fn insert(conn: &Connection, user: &NewUser) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> ApiResult<Option<User>> {
+pub fn get(conn: &Connection, id: &str) -> DbResult<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
     Ok(conn.query_row(&sql, [id], from_row).optional()?)
 }
 
-pub fn find_by_email(conn: &Connection, email: &str) -> ApiResult<Option<User>> {
+pub fn find_by_email(conn: &Connection, email: &str) -> DbResult<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = ?1");
     Ok(conn.query_row(&sql, [email], from_row).optional()?)
 }
 
-pub fn list(conn: &Connection) -> ApiResult<Vec<User>> {
+pub fn list(conn: &Connection) -> DbResult<Vec<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn set_email_verified(conn: &Connection, id: &str) -> ApiResult<()> {
+pub fn set_tier(conn: &Connection, id: &str, tier: &str) -> DbResult<()> {
+    conn.execute("UPDATE users SET tier = ?2 WHERE id = ?1", [id, tier])?;
+    Ok(())
+}
+
+pub fn set_active(conn: &Connection, id: &str, active: bool) -> DbResult<()> {
+    conn.execute(
+        "UPDATE users SET is_active = ?2 WHERE id = ?1",
+        rusqlite::params![id, active],
+    )?;
+    Ok(())
+}
+
+pub fn set_email_verified(conn: &Connection, id: &str) -> DbResult<()> {
     conn.execute("UPDATE users SET email_verified = 1 WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -93,7 +106,7 @@ pub struct ClientInfo {
     pub device: Option<String>,
 }
 
-pub fn record_client(conn: &Connection, id: &str, client: &ClientInfo, at: &str) -> ApiResult<()> {
+pub fn record_client(conn: &Connection, id: &str, client: &ClientInfo, at: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE users SET last_client_version = COALESCE(?2, last_client_version),
                           last_client_platform = COALESCE(?3, last_client_platform),
@@ -112,7 +125,7 @@ pub fn insert_verification(
     email: &str,
     expires_at: &str,
     created_at: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO email_verifications (token_hash, user_id, email, expires_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -125,7 +138,7 @@ pub fn insert_verification(
 pub fn find_verification(
     conn: &Connection,
     token_hash: &str,
-) -> ApiResult<Option<(String, String, String)>> {
+) -> DbResult<Option<(String, String, String)>> {
     Ok(conn
         .query_row(
             "SELECT user_id, email, expires_at FROM email_verifications WHERE token_hash = ?1",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::error::{ApiError, ApiResult};
+use super::DbError;
 
 /// Most jobs that share one transaction.
 const MAX_BATCH: usize = 256;
@@ -43,23 +43,22 @@ impl Writer {
         self.queued.load(Ordering::Relaxed)
     }
 
-    pub async fn submit<T, F>(&self, f: F) -> ApiResult<T>
+    pub async fn submit<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<ApiResult<T>>();
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let job: WriteJob = Box::new(move |tx: Result<&Transaction, &str>| {
             let result = match tx {
                 Ok(tx) => run_in_savepoint(tx, f),
-                Err(reason) => Err(ApiError::internal(format!(
-                    "cannot start a transaction: {reason}"
-                ))),
+                Err(reason) => Err(DbError::Begin(reason.to_string()).into()),
             };
             Box::new(move |commit_error: Option<&str>| {
                 let result = match commit_error {
                     None => result,
-                    Some(err) => Err(ApiError::internal(format!("commit failed: {err}"))),
+                    Some(err) => Err(DbError::Commit(err.to_string()).into()),
                 };
                 let _ = reply.send(result);
             })
@@ -67,27 +66,25 @@ impl Writer {
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.jobs.send(job).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(ApiError::internal("the database writer has stopped"));
+            return Err(DbError::WriterStopped.into());
         }
-        answer
-            .await
-            .map_err(|_| ApiError::internal("the database writer dropped a job"))?
+        answer.await.map_err(|_| DbError::JobDropped)?
     }
 }
 
-fn run_in_savepoint<T>(
+fn run_in_savepoint<T, E: From<DbError>>(
     tx: &Transaction,
-    f: impl FnOnce(&Transaction) -> ApiResult<T>,
-) -> ApiResult<T> {
-    tx.execute_batch("SAVEPOINT job")?;
+    f: impl FnOnce(&Transaction) -> Result<T, E>,
+) -> Result<T, E> {
+    tx.execute_batch("SAVEPOINT job").map_err(DbError::from)?;
     let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
-        .unwrap_or_else(|_| Err(ApiError::internal("a database job panicked")));
+        .unwrap_or_else(|_| Err(DbError::JobPanicked.into()));
     let end = if result.is_ok() {
         "RELEASE job"
     } else {
         "ROLLBACK TO job; RELEASE job"
     };
-    tx.execute_batch(end)?;
+    tx.execute_batch(end).map_err(DbError::from)?;
     result
 }
 

@@ -7,7 +7,7 @@ use crate::cli::SignupPolicy;
 use crate::clock;
 use crate::config::Config;
 use crate::db::{api_keys, users, Db};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{DomainError, DomainResult};
 
 /// How long an email verification link stays valid.
 const VERIFICATION_HOURS: i64 = 24;
@@ -36,18 +36,18 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
 }
 
 /// Whether the install's signup policy lets this (normalized) address create an account.
-pub fn signup_allowed(config: &Config, email: &str) -> Result<(), ApiError> {
+pub fn signup_allowed(config: &Config, email: &str) -> DomainResult<()> {
     match config.signup_policy {
         SignupPolicy::Open => Ok(()),
-        SignupPolicy::Closed => Err(ApiError::forbidden(
-            "Signup is closed on this server. Ask an administrator for an account.",
+        SignupPolicy::Closed => Err(DomainError::Forbidden(
+            "Signup is closed on this server. Ask an administrator for an account.".into(),
         )),
         SignupPolicy::Domains => {
             let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
             if config.signup_allowed_domains.iter().any(|d| d == domain) {
                 Ok(())
             } else {
-                Err(ApiError::forbidden(format!(
+                Err(DomainError::Forbidden(format!(
                     "Signup on this server is limited to addresses at: {}",
                     config.signup_allowed_domains.join(", ")
                 )))
@@ -57,12 +57,12 @@ pub fn signup_allowed(config: &Config, email: &str) -> Result<(), ApiError> {
 }
 
 /// Creates an account with its first key (`default`). 409 when the address is taken.
-pub async fn create_account(db: &Db, config: &Config, email: String) -> ApiResult<SignedUp> {
+pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainResult<SignedUp> {
     let tier = config.default_tier.to_string();
     let verify = config.require_email_verification;
     db.write(move |tx| {
         if users::find_by_email(tx, &email)?.is_some() {
-            return Err(ApiError::conflict("Email already registered"));
+            return Err(DomainError::Conflict("Email already registered".into()));
         }
         let now = clock::now_string();
         let user_id = keys::new_id();
@@ -109,7 +109,11 @@ pub async fn create_account(db: &Db, config: &Config, email: String) -> ApiResul
 }
 
 /// Stores a new verification link for the user and returns its token.
-fn new_verification(conn: &rusqlite::Connection, user_id: &str, email: &str) -> ApiResult<String> {
+fn new_verification(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    email: &str,
+) -> DomainResult<String> {
     let token = keys::random_hex(32);
     users::insert_verification(
         conn,
@@ -137,7 +141,7 @@ pub async fn mint_user_key(
     expires_in_days: Option<i64>,
     with_prefix: bool,
     created_by: Option<String>,
-) -> ApiResult<MintedKey> {
+) -> DomainResult<MintedKey> {
     let user_id = user_id.to_string();
     db.write(move |tx| {
         let raw = keys::generate();
@@ -157,7 +161,8 @@ pub async fn mint_user_key(
                 created_by_user_id: created_by.as_deref(),
             },
         )?;
-        let key = api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new key vanished"))?;
+        let key =
+            api_keys::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new key vanished".into()))?;
         Ok(MintedKey { key, raw: raw.raw })
     })
     .await
@@ -172,7 +177,7 @@ pub enum VerifyError {
 }
 
 /// Marks the account behind a verification token as verified. Using a link twice is fine.
-pub async fn verify_email(db: &Db, token: String) -> ApiResult<Result<(), VerifyError>> {
+pub async fn verify_email(db: &Db, token: String) -> DomainResult<Result<(), VerifyError>> {
     db.write(move |tx| {
         let Some((user_id, email, expires_at)) = users::find_verification(tx, &hash_token(&token))?
         else {

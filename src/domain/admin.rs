@@ -10,7 +10,7 @@ use crate::clock;
 use crate::db::{admin, api_keys, users, Db};
 use crate::domain::accounts::normalize_email;
 use crate::domain::tiers::Tier;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{DomainError, DomainResult};
 
 /// Tiers an operator may set: the five plans, and `admin` (platform admin, enterprise features).
 pub fn valid_tier(tier: &str) -> Result<String, String> {
@@ -24,18 +24,18 @@ pub fn valid_tier(tier: &str) -> Result<String, String> {
     }
 }
 
-fn user_by_email(conn: &rusqlite::Connection, email: &str) -> ApiResult<users::User> {
+fn user_by_email(conn: &rusqlite::Connection, email: &str) -> DomainResult<users::User> {
     users::find_by_email(conn, email)?
-        .ok_or_else(|| ApiError::not_found(format!("no account with email {email}")))
+        .ok_or_else(|| DomainError::NotFound(format!("no account with email {email}")))
 }
 
 /// Creates a verified account with a first key; returns the user id and the raw key.
-pub async fn create_user(db: &Db, email: &str, tier: &str) -> ApiResult<(String, String)> {
-    let email = normalize_email(email).map_err(ApiError::bad_request)?;
-    let tier = valid_tier(tier).map_err(ApiError::bad_request)?;
+pub async fn create_user(db: &Db, email: &str, tier: &str) -> DomainResult<(String, String)> {
+    let email = normalize_email(email).map_err(DomainError::Malformed)?;
+    let tier = valid_tier(tier).map_err(DomainError::Malformed)?;
     db.write(move |tx| {
         if users::find_by_email(tx, &email)?.is_some() {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::Conflict(format!(
                 "an account with email {email} already exists"
             )));
         }
@@ -79,17 +79,14 @@ pub async fn create_user(db: &Db, email: &str, tier: &str) -> ApiResult<(String,
     .await
 }
 
-pub async fn set_tier(db: &Db, email: &str, tier: &str) -> ApiResult<String> {
+pub async fn set_tier(db: &Db, email: &str, tier: &str) -> DomainResult<String> {
     let (email, tier) = (
         email.trim().to_lowercase(),
-        valid_tier(tier).map_err(ApiError::bad_request)?,
+        valid_tier(tier).map_err(DomainError::Malformed)?,
     );
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
-        tx.execute(
-            "UPDATE users SET tier = ?2 WHERE id = ?1",
-            rusqlite::params![user.id, tier],
-        )?;
+        users::set_tier(tx, &user.id, &tier)?;
         admin::record(
             tx,
             None,
@@ -104,25 +101,23 @@ pub async fn set_tier(db: &Db, email: &str, tier: &str) -> ApiResult<String> {
     .await
 }
 
-pub async fn set_active(db: &Db, email: &str, active: bool) -> ApiResult<()> {
+pub async fn set_active(db: &Db, email: &str, active: bool) -> DomainResult<()> {
     let email = email.trim().to_lowercase();
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
-        tx.execute(
-            "UPDATE users SET is_active = ?2 WHERE id = ?1",
-            rusqlite::params![user.id, active],
-        )?;
+        users::set_active(tx, &user.id, active)?;
         let action = if active {
             "enable_user"
         } else {
             "disable_user"
         };
-        admin::record(tx, None, action, "user", &user.id, &json!({}), "cli")
+        admin::record(tx, None, action, "user", &user.id, &json!({}), "cli")?;
+        Ok(())
     })
     .await
 }
 
-pub async fn revoke_keys(db: &Db, email: &str) -> ApiResult<usize> {
+pub async fn revoke_keys(db: &Db, email: &str) -> DomainResult<usize> {
     let email = email.trim().to_lowercase();
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
@@ -146,6 +141,6 @@ pub async fn revoke_keys(db: &Db, email: &str) -> ApiResult<usize> {
     .await
 }
 
-pub async fn list_users(db: &Db) -> ApiResult<Vec<users::User>> {
-    db.read(users::list).await
+pub async fn list_users(db: &Db) -> DomainResult<Vec<users::User>> {
+    Ok(db.read(users::list).await?)
 }

@@ -18,10 +18,10 @@ use crate::clock;
 use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
 use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::domain::sessions::{find_owned, new_session_id};
 use crate::domain::tiers::Tier;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{DomainError, DomainResult};
 
 pub const DEFAULT_EXPIRY_HOURS: i64 = 168;
 /// Longest expiry below enterprise, and for enterprise.
@@ -30,8 +30,8 @@ const MAX_HOURS_ENTERPRISE: i64 = 2160;
 const PREVIEW_MESSAGES: usize = 6;
 const PREVIEW_CHARS: usize = 400;
 
-pub fn not_found() -> ApiError {
-    ApiError::not_found("Handoff not found")
+pub fn not_found() -> DomainError {
+    DomainError::NotFound("Handoff not found".into())
 }
 
 fn is_expired(h: &Handoff) -> bool {
@@ -58,7 +58,7 @@ pub fn is_party(h: &Handoff, user: &User) -> bool {
 }
 
 /// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
-fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> ApiResult<()> {
+fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> {
     if h.status == "pending"
         && is_expired(h)
         && handoffs::transition(conn, &h.id, "pending", "expired")?
@@ -76,7 +76,7 @@ fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> ApiResult<()> {
 }
 
 /// Loads a handoff inside a write transaction for `user` (a party), with its expiry persisted.
-fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> ApiResult<Handoff> {
+fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> DomainResult<Handoff> {
     let h = handoffs::get(conn, id)?
         .filter(|h| is_party(h, user))
         .ok_or_else(not_found)?;
@@ -85,10 +85,10 @@ fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> ApiResult<H
 }
 
 /// A handoff the caller is party to (404 otherwise), expiry persisted when first observed.
-pub async fn load(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+pub async fn load(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     let h = db
-        .read(move |conn| Ok(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
+        .read(move |conn| Ok::<_, DbError>(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
         .await?
         .ok_or_else(not_found)?;
     if h.status == "pending" && is_expired(&h) {
@@ -107,7 +107,7 @@ pub struct CreateRequest {
 }
 
 /// The stored preview of a handoff: its first messages with text, redacted and cut short.
-fn preview_of(blobs: &BlobStore, hash: &str) -> ApiResult<Value> {
+fn preview_of(blobs: &BlobStore, hash: &str) -> DomainResult<Value> {
     let file = blobs.open_blob_sync(hash)?;
     let mut lines: Vec<Value> = Vec::new();
     for_each_line(file, |index, line| {
@@ -148,11 +148,11 @@ pub async fn create(
     sender: &User,
     tier: Tier,
     req: CreateRequest,
-) -> ApiResult<(Handoff, String)> {
+) -> DomainResult<(Handoff, String)> {
     let session = find_owned(db, &sender.id, &req.session_id, Visibility::Live).await?;
     if let Some(uid) = req.recipient_user_id.clone() {
         if db.read(move |conn| users::get(conn, &uid)).await?.is_none() {
-            return Err(ApiError::not_found("Recipient user not found"));
+            return Err(DomainError::NotFound("Recipient user not found".into()));
         }
     }
     let cap = if tier >= Tier::Enterprise {
@@ -200,17 +200,17 @@ pub async fn create(
             let payload = json!({"handoff_kind": "individual", "expires_in_hours": hours,
                 "attachment_count": 0, "has_ticket": false, "has_persona": false});
             handoffs::add_event(tx, &id, "created", Some(&sender_id), &payload, &at)?;
-            handoffs::get(tx, &id)?.ok_or_else(|| ApiError::internal("new handoff vanished"))
+            handoffs::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new handoff vanished".into()))
         })
         .await?;
     Ok((handoff, preview_token))
 }
 
 /// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
-pub async fn view(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     let h = load(db, user, id).await?;
     if display_status(&h) == "expired" {
-        return Err(ApiError::gone("Handoff has expired"));
+        return Err(DomainError::Gone("Handoff has expired".into()));
     }
     if h.viewed_at.is_none() && h.sender_id != user.id {
         let (key, uid) = (h.id.clone(), user.id.clone());
@@ -228,20 +228,20 @@ pub async fn view(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
 }
 
 /// The recipient claims: a new session of theirs that shares the sender's archive.
-pub async fn claim(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
+pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
         persist_expiry(tx, &h)?;
         match display_status(&h) {
-            "expired" => return Err(ApiError::gone("Handoff has expired")),
-            "claimed" => return Err(ApiError::conflict("Handoff already claimed")),
+            "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
+            "claimed" => return Err(DomainError::Conflict("Handoff already claimed".into())),
             "pending" => {}
-            other => return Err(ApiError::conflict(format!("Handoff is {other} and cannot be claimed"))),
+            other => return Err(DomainError::Conflict(format!("Handoff is {other} and cannot be claimed"))),
         }
         match sessions::get(tx, &h.session_id)? {
             Some(s) if !s.is_deleted() && s.user_id == h.sender_id => {}
-            _ => return Err(ApiError::not_found("Source session no longer exists")),
+            _ => return Err(DomainError::NotFound("Source session no longer exists".into())),
         }
         let mut new_id = new_session_id();
         while sessions::get(tx, &new_id)?.is_some() {
@@ -249,7 +249,7 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
         }
         let now = clock::now_string();
         if !handoffs::mark_claimed(tx, &key, &u.id, &new_id, &now)? {
-            return Err(ApiError::conflict("Error").detail("error", "claim_race_lost"));
+            return Err(DomainError::ClaimRaceLost);
         }
         sessions::copy_for_claim(tx, &h.session_id, &new_id, &u.id, &now)?;
         let payload = json!({"new_session_id": new_id, "dropped_attachment_count": 0, "active_ticket_id": null});
@@ -260,7 +260,7 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> ApiResult<Handoff> {
 }
 
 /// The sender withdraws a pending handoff.
-pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> ApiResult<Handoff> {
+pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = load_party(tx, &key, &u)?;
@@ -269,7 +269,7 @@ pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> ApiResult
         }
         let now = clock::now_string();
         if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::Conflict(format!(
                 "Cannot revoke a {} handoff",
                 h.status
             )));
@@ -288,7 +288,12 @@ pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> ApiResult
 }
 
 /// The recipient turns a pending handoff down.
-pub async fn decline(db: &Db, user: &User, id: &str, reason: Option<String>) -> ApiResult<Handoff> {
+pub async fn decline(
+    db: &Db,
+    user: &User,
+    id: &str,
+    reason: Option<String>,
+) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = load_party(tx, &key, &u)?;
@@ -296,7 +301,7 @@ pub async fn decline(db: &Db, user: &User, id: &str, reason: Option<String>) -> 
             return Err(not_found());
         }
         if !handoffs::transition(tx, &key, "pending", "declined")? {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::Conflict(format!(
                 "Cannot decline a {} handoff",
                 h.status
             )));
@@ -318,7 +323,7 @@ pub async fn decline(db: &Db, user: &User, id: &str, reason: Option<String>) -> 
 }
 
 /// Either party comments, whatever the status.
-pub async fn comment(db: &Db, user: &User, id: &str, content: String) -> ApiResult<Comment> {
+pub async fn comment(db: &Db, user: &User, id: &str, content: String) -> DomainResult<Comment> {
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         load_party(tx, &key, &u)?;
@@ -348,7 +353,7 @@ pub fn expire_for_session(
     conn: &rusqlite::Connection,
     session_id: &str,
     at: &str,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     for id in handoffs::pending_for_session(conn, session_id)? {
         if handoffs::transition(conn, &id, "pending", "expired")? {
             handoffs::add_event(
@@ -365,7 +370,7 @@ pub fn expire_for_session(
 }
 
 /// A handoff by its preview token; every failure is the same 404.
-pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> ApiResult<Handoff> {
+pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Handoff> {
     let key = id.to_string();
     let h = db
         .read(move |conn| handoffs::get(conn, &key))
@@ -380,7 +385,7 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> ApiResult<Hando
 
 /// The handoff behind a summary link (ruling 8: the id is the capability, no key needed):
 /// gone (410) once revoked, declined or expired; the sender's live session must still exist.
-pub async fn for_summary(db: &Db, id: &str) -> ApiResult<(Handoff, sessions::SessionRow)> {
+pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::SessionRow)> {
     let key = id.to_string();
     let (h, session) = db
         .read(move |conn| {
@@ -388,18 +393,18 @@ pub async fn for_summary(db: &Db, id: &str) -> ApiResult<(Handoff, sessions::Ses
                 return Ok(None);
             };
             let session = sessions::get(conn, &h.session_id)?;
-            Ok(Some((h, session)))
+            Ok::<_, DbError>(Some((h, session)))
         })
         .await?
         .ok_or_else(not_found)?;
     match display_status(&h) {
-        "expired" => return Err(ApiError::gone("Handoff has expired")),
-        "revoked" => return Err(ApiError::gone("Handoff has been revoked")),
-        "declined" => return Err(ApiError::gone("Handoff was declined")),
+        "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
+        "revoked" => return Err(DomainError::Gone("Handoff has been revoked".into())),
+        "declined" => return Err(DomainError::Gone("Handoff was declined".into())),
         _ => {}
     }
     let session = session
         .filter(|s| s.user_id == h.sender_id && !s.is_deleted())
-        .ok_or_else(|| ApiError::not_found("Session not found"))?;
+        .ok_or_else(|| DomainError::NotFound("Session not found".into()))?;
     Ok((h, session))
 }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+mod error;
 pub mod git_remote;
 pub mod handoffs;
 pub mod orgs;
@@ -11,3 +12,5 @@ pub mod shares;
 pub mod summaries;
 pub mod summary;
 pub mod tiers;
+
+pub use error::{DomainError, DomainResult};

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::db::orgs::{self, Invite, Membership, Org};
 use crate::db::users::{self, User};
 use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{DomainError, DomainResult};
 
 /// Days an invite stays valid after it is created or re-sent as a new invite.
 pub const INVITE_DAYS: i64 = 7;
@@ -23,22 +23,14 @@ pub fn is_admin_role(role: &str) -> bool {
 }
 
 /// The contract's 403 for a caller without the admin role in their primary org.
-pub fn insufficient_role(current: Option<&str>) -> ApiError {
-    let message = match current {
-        None => "This action requires an organization membership.",
-        Some(_) => "This action requires the admin role.",
-    };
-    ApiError::structured(
-        axum::http::StatusCode::FORBIDDEN,
-        "insufficient_role",
-        message,
-    )
-    .detail("current_role", current.unwrap_or("none"))
-    .detail("required_role", "admin")
+pub fn insufficient_role(current: Option<&str>) -> DomainError {
+    DomainError::InsufficientRole {
+        current: current.map(str::to_string),
+    }
 }
 
 /// The caller's primary org, if they administer it (legacy `/org/*` routes).
-pub fn primary_as_admin(principal: &Principal) -> ApiResult<&Membership> {
+pub fn primary_as_admin(principal: &Principal) -> DomainResult<&Membership> {
     match &principal.org {
         Some(m) if is_admin_role(&m.role) => Ok(m),
         other => Err(insufficient_role(other.as_ref().map(|m| m.role.as_str()))),
@@ -50,11 +42,14 @@ pub fn path_org_as_admin(
     conn: &rusqlite::Connection,
     org_id: &str,
     user_id: &str,
-) -> ApiResult<Org> {
-    let org = orgs::get_org(conn, org_id)?.ok_or_else(|| ApiError::not_found("Org not found"))?;
+) -> DomainResult<Org> {
+    let org = orgs::get_org(conn, org_id)?
+        .ok_or_else(|| DomainError::NotFound("Org not found".into()))?;
     match orgs::role_in(conn, org_id, user_id)? {
         Some(role) if is_admin_role(&role) => Ok(org),
-        _ => Err(ApiError::forbidden("Admin or owner role required")),
+        _ => Err(DomainError::Forbidden(
+            "Admin or owner role required".into(),
+        )),
     }
 }
 
@@ -68,25 +63,30 @@ pub fn valid_slug(slug: &str) -> bool {
 }
 
 /// Creates an org with the caller as its owner.
-pub async fn create(db: &Db, principal: &Principal, name: String, slug: String) -> ApiResult<Org> {
+pub async fn create(
+    db: &Db,
+    principal: &Principal,
+    name: String,
+    slug: String,
+) -> DomainResult<Org> {
     let user = principal.user.clone();
     db.write(move |tx| {
         if !orgs::memberships(tx, &user.id)?.is_empty() {
-            return Err(ApiError::conflict(
-                "You are already a member of an organization",
+            return Err(DomainError::Conflict(
+                "You are already a member of an organization".into(),
             ));
         }
         let tier = match user.tier.as_str() {
             "team" => "team",
             "enterprise" | "admin" => "enterprise",
             _ => {
-                return Err(ApiError::forbidden(
-                    "Organizations require Team tier or above.",
+                return Err(DomainError::Forbidden(
+                    "Organizations require Team tier or above.".into(),
                 ))
             }
         };
         if orgs::slug_taken(tx, &slug)? {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::Conflict(format!(
                 "Organization slug '{slug}' is already taken"
             )));
         }
@@ -108,16 +108,13 @@ pub async fn create(db: &Db, principal: &Principal, name: String, slug: String) 
     .await
 }
 
-fn seat_limit(conn: &rusqlite::Connection, org: &Org) -> ApiResult<()> {
+fn seat_limit(conn: &rusqlite::Connection, org: &Org) -> DomainResult<()> {
     let used = orgs::count_members(conn, &org.id)?;
     if used >= org.seats_limit {
-        return Err(ApiError::structured(
-            axum::http::StatusCode::FORBIDDEN,
-            "seat_limit",
-            "The organization has no free seats",
-        )
-        .detail("seats_used", used)
-        .detail("seats_limit", org.seats_limit));
+        return Err(DomainError::SeatLimit {
+            used,
+            limit: org.seats_limit,
+        });
     }
     Ok(())
 }
@@ -146,24 +143,27 @@ pub async fn invite(
     email: String,
     role: String,
     path: InvitePath,
-) -> ApiResult<(Invite, Org)> {
+) -> DomainResult<(Invite, Org)> {
     let (org_id, inviter_id) = (org_id.to_string(), inviter.id.clone());
     db.write(move |tx| {
-        let org =
-            orgs::get_org(tx, &org_id)?.ok_or_else(|| ApiError::not_found("Org not found"))?;
+        let org = orgs::get_org(tx, &org_id)?
+            .ok_or_else(|| DomainError::NotFound("Org not found".into()))?;
         seat_limit(tx, &org)?;
         let existing = orgs::invite_for_email(tx, &org.id, &email)?;
         if existing.as_ref().is_some_and(invite_is_active) {
-            return Err(ApiError::conflict(
-                "An active invite already exists for this email",
+            return Err(DomainError::Conflict(
+                "An active invite already exists for this email".into(),
             ));
         }
         if let Some(user) = users::find_by_email(tx, &email)? {
             if orgs::role_in(tx, &org.id, &user.id)?.is_some() {
-                return Err(ApiError::conflict(match path {
-                    InvitePath::Primary => "This user is already a member of your organization",
-                    InvitePath::Named => "This user is already a member",
-                }));
+                return Err(DomainError::Conflict(
+                    match path {
+                        InvitePath::Primary => "This user is already a member of your organization",
+                        InvitePath::Named => "This user is already a member",
+                    }
+                    .into(),
+                ));
             }
         }
         let now = clock::now();
@@ -194,49 +194,52 @@ fn open_invite_for(
     invite_id: &str,
     user: &User,
     accepting: bool,
-) -> ApiResult<Invite> {
-    let inv =
-        orgs::invite(conn, invite_id)?.ok_or_else(|| ApiError::not_found("Invite not found"))?;
+) -> DomainResult<Invite> {
+    let inv = orgs::invite(conn, invite_id)?
+        .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
     if inv.accepted_at.is_some() {
-        return Err(ApiError::bad_request("Invite already accepted"));
+        return Err(DomainError::Malformed("Invite already accepted".into()));
     }
     if inv.declined_at.is_some() {
-        return Err(ApiError::bad_request(if accepting {
-            "Invite was declined"
-        } else {
-            "Invite already declined"
-        }));
+        return Err(DomainError::Malformed(
+            if accepting {
+                "Invite was declined"
+            } else {
+                "Invite already declined"
+            }
+            .into(),
+        ));
     }
     if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
-        return Err(ApiError::bad_request("Invite has expired"));
+        return Err(DomainError::Malformed("Invite has expired".into()));
     }
     if !inv.email.eq_ignore_ascii_case(&user.email) {
-        return Err(ApiError::forbidden(
-            "This invite is for a different email address",
+        return Err(DomainError::Forbidden(
+            "This invite is for a different email address".into(),
         ));
     }
     Ok(inv)
 }
 
-pub async fn accept(db: &Db, user: &User, invite_id: &str) -> ApiResult<(String, String)> {
+pub async fn accept(db: &Db, user: &User, invite_id: &str) -> DomainResult<(String, String)> {
     let (user, invite_id) = (user.clone(), invite_id.to_string());
     db.write(move |tx| {
         let inv = open_invite_for(tx, &invite_id, &user, true)?;
         if !user.is_active {
-            return Err(ApiError::forbidden("Account is inactive"));
+            return Err(DomainError::Forbidden("Account is inactive".into()));
         }
         if !orgs::memberships(tx, &user.id)?.is_empty() {
-            return Err(ApiError::conflict(
-                "You are already a member of an organization",
+            return Err(DomainError::Conflict(
+                "You are already a member of an organization".into(),
             ));
         }
         let org = orgs::get_org(tx, &inv.org_id)?
-            .ok_or_else(|| ApiError::not_found("Invite not found"))?;
+            .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
         seat_limit(tx, &org)?;
         let now = clock::now_string();
         if !orgs::accept_invite(tx, &inv.id, &now)? {
-            return Err(ApiError::conflict(
-                "Invite state changed concurrently; reload and retry",
+            return Err(DomainError::Conflict(
+                "Invite state changed concurrently; reload and retry".into(),
             ));
         }
         orgs::add_member(
@@ -258,14 +261,14 @@ pub async fn decline(
     user: &User,
     invite_id: &str,
     reason: Option<String>,
-) -> ApiResult<(String, String)> {
+) -> DomainResult<(String, String)> {
     let (user, invite_id) = (user.clone(), invite_id.to_string());
     db.write(move |tx| {
         let inv = open_invite_for(tx, &invite_id, &user, false)?;
         let now = clock::now_string();
         if !orgs::decline_invite(tx, &inv.id, reason.as_deref(), &now)? {
-            return Err(ApiError::conflict(
-                "Invite state changed concurrently; reload and retry",
+            return Err(DomainError::Conflict(
+                "Invite state changed concurrently; reload and retry".into(),
             ));
         }
         Ok((inv.id, now))
@@ -280,57 +283,63 @@ pub async fn change_role(
     actor: &User,
     target: &str,
     role: String,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     if role == "owner" {
-        return Err(ApiError::bad_request(
-            "Ownership cannot be given by a role change",
+        return Err(DomainError::Malformed(
+            "Ownership cannot be given by a role change".into(),
         ));
     }
     if role != "admin" && role != "member" {
-        return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
+        return Err(DomainError::Malformed(
+            "Role must be 'admin' or 'member'".into(),
+        ));
     }
     let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
-            .ok_or_else(|| ApiError::not_found("Member not found in this org"))?;
+            .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
         if current == "owner" {
-            return Err(ApiError::forbidden(
-                "The owner's role cannot be changed; the org must keep its owner",
+            return Err(DomainError::Forbidden(
+                "The owner's role cannot be changed; the org must keep its owner".into(),
             ));
         }
         if target == actor {
-            return Err(ApiError::bad_request("Cannot change your own role"));
+            return Err(DomainError::Malformed("Cannot change your own role".into()));
         }
         if current == "admin" && role == "member" && orgs::count_administrators(tx, &org_id)? <= 1 {
-            return Err(ApiError::bad_request(
-                "Cannot demote the last administrator of the org",
+            return Err(DomainError::Malformed(
+                "Cannot demote the last administrator of the org".into(),
             ));
         }
-        orgs::set_role(tx, &org_id, &target, &role)
+        orgs::set_role(tx, &org_id, &target, &role)?;
+        Ok(())
     })
     .await
 }
 
 /// Removes a member (not the owner, not oneself). Their sessions stay theirs.
-pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) -> ApiResult<()> {
+pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) -> DomainResult<()> {
     let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
-            .ok_or_else(|| ApiError::not_found("Member not found in this org"))?;
+            .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
         if current == "owner" {
-            return Err(ApiError::conflict(
-                "The owner cannot be removed from the org",
+            return Err(DomainError::Conflict(
+                "The owner cannot be removed from the org".into(),
             ));
         }
         if target == actor {
-            return Err(ApiError::bad_request("Cannot remove yourself from the org"));
-        }
-        if is_admin_role(&current) && orgs::count_administrators(tx, &org_id)? <= 1 {
-            return Err(ApiError::bad_request(
-                "Cannot remove the last administrator; promote another member first",
+            return Err(DomainError::Malformed(
+                "Cannot remove yourself from the org".into(),
             ));
         }
-        orgs::remove_member(tx, &org_id, &target)
+        if is_admin_role(&current) && orgs::count_administrators(tx, &org_id)? <= 1 {
+            return Err(DomainError::Malformed(
+                "Cannot remove the last administrator; promote another member first".into(),
+            ));
+        }
+        orgs::remove_member(tx, &org_id, &target)?;
+        Ok(())
     })
     .await
 }

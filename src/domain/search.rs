@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use crate::archive::messages::for_each_line;
 use crate::archive::metadata::MessageScan;
-use crate::archive::BlobStore;
+use crate::archive::{ArchiveError, BlobStore};
 use crate::clock;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::Db;
-use crate::error::ApiResult;
+use crate::domain::{DomainError, DomainResult};
 use crate::search::{SearchIndex, SessionDoc};
 
 /// The index document of a session, with its message text.
@@ -32,7 +32,7 @@ pub fn doc(row: &SessionRow, text: String) -> SessionDoc {
 }
 
 /// The searchable text of an archive's messages (blocking). A missing archive has none.
-pub fn archive_text(blobs: &BlobStore, hash: &str) -> ApiResult<String> {
+pub fn archive_text(blobs: &BlobStore, hash: &str) -> Result<String, ArchiveError> {
     let Ok(file) = blobs.open_blob_sync(hash) else {
         return Ok(String::new());
     };
@@ -52,7 +52,7 @@ pub async fn refresh(
     blobs: &BlobStore,
     index: &SearchIndex,
     session_id: &str,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let id = session_id.to_string();
     let row = db.read(move |conn| sessions::get(conn, &id)).await?;
     match row {
@@ -61,7 +61,7 @@ pub async fn refresh(
             tokio::task::spawn_blocking(move || {
                 let text = archive_text(&blobs, &row.blob_hash)?;
                 index.upsert(doc(&row, text));
-                Ok(())
+                Ok::<_, DomainError>(())
             })
             .await?
         }
@@ -82,13 +82,13 @@ pub fn rebuild(
 ) -> Result<usize, String> {
     let rows = std::iter::once(()).flat_map(|()| {
         sessions::all_live(db_conn).unwrap_or_else(|e| {
-            tracing::error!(error = %e.message, "cannot list sessions for the search rebuild");
+            tracing::error!(error = %e, "cannot list sessions for the search rebuild");
             Vec::new()
         })
     });
     let docs = rows.map(|row| {
         let text = archive_text(blobs, &row.blob_hash).unwrap_or_else(|e| {
-            tracing::warn!(session = %row.id, error = %e.message, "archive unreadable; indexed without its messages");
+            tracing::warn!(session = %row.id, error = %e, "archive unreadable; indexed without its messages");
             String::new()
         });
         doc(&row, text)

@@ -13,7 +13,7 @@ use crate::db::shares;
 use crate::db::users::{self, ClientInfo};
 use crate::db::Db;
 use crate::domain::git_remote;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{DomainError, DomainResult};
 
 static SESSION_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^ses_[a-z0-9]{8,40}$").expect("regex compiles"));
@@ -42,14 +42,16 @@ pub async fn find_owned(
     user_id: &str,
     id_or_alias: &str,
     vis: Visibility,
-) -> ApiResult<SessionRow> {
+) -> DomainResult<SessionRow> {
     if !is_session_id(id_or_alias) && !is_alias(id_or_alias) {
-        return Err(ApiError::bad_request("Invalid session ID or alias format"));
+        return Err(DomainError::Malformed(
+            "Invalid session ID or alias format".into(),
+        ));
     }
     let (user_id, key) = (user_id.to_string(), id_or_alias.to_string());
     db.read(move |conn| sessions::find_owned(conn, &user_id, &key, vis))
         .await?
-        .ok_or_else(|| ApiError::not_found("Session not found"))
+        .ok_or_else(|| DomainError::NotFound("Session not found".into()))
 }
 
 /// What a push asks for besides the archive.
@@ -59,19 +61,24 @@ pub struct PushConditions {
     pub undelete: bool,
 }
 
-fn etag_mismatch(message: &str, current: &str) -> ApiError {
-    ApiError::conflict(message)
-        .with_code("etag_mismatch")
-        .detail("current_etag", current)
+fn etag_mismatch(message: &'static str, current: &str) -> DomainError {
+    DomainError::StaleEtag {
+        message,
+        current: current.to_string(),
+    }
 }
 
 /// The checks a push makes against the row it would replace (contract 01 §5.5 step 7).
 /// Run once before the upload is read (to fail fast) and again inside the write transaction.
-pub fn check_push(row: Option<&SessionRow>, user_id: &str, cond: &PushConditions) -> ApiResult<()> {
+pub fn check_push(
+    row: Option<&SessionRow>,
+    user_id: &str,
+    cond: &PushConditions,
+) -> DomainResult<()> {
     let Some(row) = row else { return Ok(()) };
     if row.user_id != user_id {
-        return Err(ApiError::conflict(
-            "Session ID already claimed by another user",
+        return Err(DomainError::Conflict(
+            "Session ID already claimed by another user".into(),
         ));
     }
     let stale = cond
@@ -79,8 +86,8 @@ pub fn check_push(row: Option<&SessionRow>, user_id: &str, cond: &PushConditions
         .as_deref()
         .is_some_and(|tag| tag != row.blob_hash);
     match (row.is_deleted(), cond.undelete) {
-        (true, false) => Err(ApiError::gone(
-            "Session is deleted. Send X-SessionFS-Undelete: true to restore.",
+        (true, false) => Err(DomainError::Gone(
+            "Session is deleted. Send X-SessionFS-Undelete: true to restore.".into(),
         )),
         (true, true) if stale => Err(etag_mismatch(
             "ETag mismatch — session was modified before deletion",
@@ -117,13 +124,13 @@ pub async fn commit_push(
     cond: PushConditions,
     archive: StoredArchive,
     client: ClientInfo,
-) -> ApiResult<(PushOutcome, SessionRow)> {
+) -> DomainResult<(PushOutcome, SessionRow)> {
     let (user_id, id) = (user_id.to_string(), id.to_string());
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?;
         if row.is_some() && !existed {
-            return Err(ApiError::conflict(
-                "Session created by another request during upload",
+            return Err(DomainError::Conflict(
+                "Session created by another request during upload".into(),
             ));
         }
         check_push(row.as_ref(), &user_id, &cond)?;
@@ -160,7 +167,7 @@ pub async fn create_uploaded(
     db: &Db,
     user_id: &str,
     archive: StoredArchive,
-) -> ApiResult<SessionRow> {
+) -> DomainResult<SessionRow> {
     let user_id = user_id.to_string();
     db.write(move |tx| {
         let now = clock::now_string();
@@ -182,12 +189,12 @@ pub async fn create_uploaded(
 }
 
 /// How a soft delete is recorded: `cloud`, or `everywhere` (stored as `both`).
-pub fn delete_scope(query: Option<&str>) -> ApiResult<&'static str> {
+pub fn delete_scope(query: Option<&str>) -> DomainResult<&'static str> {
     match query {
         None | Some("cloud") => Ok("cloud"),
         Some("everywhere") => Ok("both"),
-        Some(_) => Err(ApiError::bad_request(
-            "scope must be 'cloud' or 'everywhere'",
+        Some(_) => Err(DomainError::Malformed(
+            "scope must be 'cloud' or 'everywhere'".into(),
         )),
     }
 }
@@ -198,14 +205,14 @@ pub async fn soft_delete(
     user_id: &str,
     id_or_alias: &str,
     scope: &'static str,
-) -> ApiResult<SessionRow> {
+) -> DomainResult<SessionRow> {
     let row = find_owned(db, user_id, id_or_alias, Visibility::LiveOrDeleted).await?;
     let (user_id, id) = (user_id.to_string(), row.id);
     db.write(move |tx| {
-        let row =
-            sessions::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Session not found"))?;
+        let row = sessions::get(tx, &id)?
+            .ok_or_else(|| DomainError::NotFound("Session not found".into()))?;
         if row.is_deleted() {
-            return Err(ApiError::gone("Session already deleted"));
+            return Err(DomainError::Gone("Session already deleted".into()));
         }
         let now = clock::now();
         let purge = clock::format(now + Duration::days(PURGE_AFTER_DAYS));
@@ -216,21 +223,27 @@ pub async fn soft_delete(
 }
 
 /// Restores a soft-deleted session; returns it and the scope it had been deleted with.
-pub async fn restore(db: &Db, user_id: &str, id_or_alias: &str) -> ApiResult<(SessionRow, String)> {
+pub async fn restore(
+    db: &Db,
+    user_id: &str,
+    id_or_alias: &str,
+) -> DomainResult<(SessionRow, String)> {
     let lookup = find_owned(db, user_id, id_or_alias, Visibility::LiveOrDeleted).await;
     let row = match lookup {
         Ok(row) => row,
-        Err(e) if e.status == 404 => {
-            return Err(ApiError::gone("Session not found or already purged"))
+        Err(DomainError::NotFound(_)) => {
+            return Err(DomainError::Gone(
+                "Session not found or already purged".into(),
+            ))
         }
         Err(e) => return Err(e),
     };
     let id = row.id;
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?
-            .ok_or_else(|| ApiError::gone("Session not found or already purged"))?;
+            .ok_or_else(|| DomainError::Gone("Session not found or already purged".into()))?;
         let Some(scope) = row.delete_scope.clone().filter(|_| row.is_deleted()) else {
-            return Err(ApiError::conflict("Session is not deleted"));
+            return Err(DomainError::Conflict("Session is not deleted".into()));
         };
         sessions::restore(tx, &id)?;
         Ok((reread(tx, &id)?, scope))
@@ -238,9 +251,9 @@ pub async fn restore(db: &Db, user_id: &str, id_or_alias: &str) -> ApiResult<(Se
     .await
 }
 
-fn reread(conn: &rusqlite::Connection, id: &str) -> ApiResult<SessionRow> {
+fn reread(conn: &rusqlite::Connection, id: &str) -> DomainResult<SessionRow> {
     sessions::get(conn, id)?
-        .ok_or_else(|| ApiError::internal("session vanished inside its transaction"))
+        .ok_or_else(|| DomainError::Fault("session vanished inside its transaction".into()))
 }
 
 /// Applies an edit to one of the caller's live sessions. An alias must be free among the
@@ -250,13 +263,13 @@ pub async fn edit(
     user_id: &str,
     id_or_alias: &str,
     change: Edit,
-) -> ApiResult<SessionRow> {
+) -> DomainResult<SessionRow> {
     let row = find_owned(db, user_id, id_or_alias, Visibility::Live).await?;
     let (user_id, id) = (user_id.to_string(), row.id);
     db.write(move |tx| {
         if let Some(Some(alias)) = &change.alias {
             if sessions::alias_taken(tx, &user_id, alias, &id)? {
-                return Err(ApiError::conflict(format!(
+                return Err(DomainError::Conflict(format!(
                     "Alias '{alias}' is already in use"
                 )));
             }

@@ -16,8 +16,8 @@ use crate::auth::rate_limit::Limiters;
 use crate::clock;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::shares::{self, NewShareLink};
-use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::db::{Db, DbError};
+use crate::domain::{DomainError, DomainResult};
 
 /// Longest a share link may live (30 days).
 pub const MAX_EXPIRY_HOURS: i64 = 720;
@@ -35,21 +35,21 @@ fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn hash_password(password: String) -> ApiResult<String> {
+async fn hash_password(password: String) -> DomainResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::internal(format!("argon2: {e}")))
+            .map_err(|e| DomainError::Fault(format!("argon2: {e}")))
     })
     .await?
 }
 
-async fn password_matches(stored: String, given: String) -> ApiResult<bool> {
+async fn password_matches(stored: String, given: String) -> DomainResult<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored)
-            .map_err(|e| ApiError::internal(format!("stored share hash: {e}")))?;
+            .map_err(|e| DomainError::Fault(format!("stored share hash: {e}")))?;
         Ok(Argon2::default()
             .verify_password(given.as_bytes(), &parsed)
             .is_ok())
@@ -63,7 +63,7 @@ pub async fn create(
     session: &SessionRow,
     hours: i64,
     password: Option<String>,
-) -> ApiResult<CreatedShare> {
+) -> DomainResult<CreatedShare> {
     let password = password.filter(|p| !p.is_empty());
     let password_hash = match password {
         Some(p) => Some(hash_password(p).await?),
@@ -100,7 +100,7 @@ pub async fn create(
 }
 
 /// Revokes a link of the caller's session.
-pub async fn revoke(db: &Db, user_id: &str, session_id: &str, link_id: &str) -> ApiResult<()> {
+pub async fn revoke(db: &Db, user_id: &str, session_id: &str, link_id: &str) -> DomainResult<()> {
     let (user_id, session_id, link_id) = (
         user_id.to_string(),
         session_id.to_string(),
@@ -112,7 +112,7 @@ pub async fn revoke(db: &Db, user_id: &str, session_id: &str, link_id: &str) -> 
     if found {
         Ok(())
     } else {
-        Err(ApiError::not_found("Share link not found"))
+        Err(DomainError::NotFound("Share link not found".into()))
     }
 }
 
@@ -122,7 +122,7 @@ pub async fn open(
     limits: &Limiters,
     token: &str,
     password: Option<String>,
-) -> ApiResult<SessionRow> {
+) -> DomainResult<SessionRow> {
     let token_hash = hash_token(token);
     let lookup = token_hash.clone();
     let (link, session) = db
@@ -131,30 +131,35 @@ pub async fn open(
                 return Ok(None);
             };
             let session = sessions::get(conn, &link.session_id)?;
-            Ok(Some((link, session)))
+            Ok::<_, DbError>(Some((link, session)))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("Share link not found"))?;
+        .ok_or_else(|| DomainError::NotFound("Share link not found".into()))?;
     if link.revoked_at.is_some() {
-        return Err(ApiError::gone("Share link has been revoked"));
+        return Err(DomainError::Gone("Share link has been revoked".into()));
     }
     if clock::parse(&link.expires_at).is_none_or(|t| t < clock::now()) {
-        return Err(ApiError::gone("Share link has expired"));
+        return Err(DomainError::Gone("Share link has expired".into()));
     }
     if let Some(stored) = link.password_hash {
         let Some(given) = password.filter(|p| !p.is_empty()) else {
-            return Err(ApiError::unauthorized("Password required"));
+            return Err(DomainError::PasswordRequired);
         };
-        limits.check_share_password(&token_hash)?;
+        if !limits.allow_share_password(&token_hash) {
+            return Err(DomainError::TooMany {
+                message: "Too many password attempts for this link. Try again later.".into(),
+                retry_after: None,
+            });
+        }
         if !password_matches(stored, given).await? {
-            return Err(ApiError::unauthorized("Invalid password"));
+            return Err(DomainError::WrongPassword);
         }
     }
     let session = session
         .filter(|s| s.user_id == link.user_id)
-        .ok_or_else(|| ApiError::not_found("Session not found"))?;
+        .ok_or_else(|| DomainError::NotFound("Session not found".into()))?;
     if session.is_deleted() {
-        return Err(ApiError::gone("Session has been deleted"));
+        return Err(DomainError::Gone("Session has been deleted".into()));
     }
     Ok(session)
 }

@@ -6,26 +6,21 @@ use crate::clock;
 use crate::db::sessions::SessionRow;
 use crate::db::{summaries, Db};
 use crate::domain::summary::{summarize, SessionFacts, Summary};
-use crate::error::{ApiError, ApiResult};
-
-fn no_messages() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "Could not generate summary — no messages found",
-    )
-}
+use crate::domain::{DomainError, DomainResult};
 
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
 /// Builds the summary of a session from its archive (blocking work on the blocking pool).
-async fn build(blobs: &BlobStore, row: &SessionRow) -> ApiResult<Summary> {
+async fn build(blobs: &BlobStore, row: &SessionRow) -> DomainResult<Summary> {
     let (blobs, row) = (blobs.clone(), row.clone());
     tokio::task::spawn_blocking(move || {
         let file = match blobs.open_blob_sync(&row.blob_hash) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_messages()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DomainError::NoMessages)
+            }
             Err(e) => return Err(e.into()),
         };
         let facts = SessionFacts {
@@ -38,7 +33,7 @@ async fn build(blobs: &BlobStore, row: &SessionRow) -> ApiResult<Summary> {
             commit: non_empty(&row.git_commit),
             manifest_persona: row.persona_name.as_deref(),
         };
-        summarize(file, &facts)?.ok_or_else(no_messages)
+        summarize(file, &facts)?.ok_or(DomainError::NoMessages)
     })
     .await?
 }
@@ -50,7 +45,7 @@ pub async fn for_session(
     blobs: &BlobStore,
     row: &SessionRow,
     rebuild: bool,
-) -> ApiResult<(Summary, String)> {
+) -> DomainResult<(Summary, String)> {
     if !rebuild {
         let id = row.id.clone();
         if let Some((hash, json, at)) = db.read(move |conn| summaries::get(conn, &id)).await? {
@@ -63,7 +58,7 @@ pub async fn for_session(
     }
     let summary = build(blobs, row).await?;
     let at = clock::now_string();
-    let text = serde_json::to_string(&summary).map_err(ApiError::internal)?;
+    let text = serde_json::to_string(&summary).map_err(|e| DomainError::Fault(e.to_string()))?;
     let (id, hash, when) = (row.id.clone(), row.blob_hash.clone(), at.clone());
     db.write(move |tx| summaries::put(tx, &id, &hash, &text, &when))
         .await?;

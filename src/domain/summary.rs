@@ -38,8 +38,8 @@ use serde_json::{Map, Value};
 
 use crate::archive::messages::for_each_line;
 use crate::archive::metadata::redact_secrets;
+use crate::archive::ArchiveError;
 use crate::clock;
-use crate::error::ApiError;
 
 /// Most error lines reported.
 pub const MAX_ERRORS: usize = 5;
@@ -98,7 +98,10 @@ pub struct SessionFacts<'a> {
 
 /// Reads messages.jsonl of the archive once. `Ok(None)` when the archive has no
 /// messages.jsonl or it has no messages (the route answers 422 then).
-pub fn summarize(archive: impl Read, facts: &SessionFacts) -> Result<Option<Summary>, ApiError> {
+pub fn summarize(
+    archive: impl Read,
+    facts: &SessionFacts,
+) -> Result<Option<Summary>, ArchiveError> {
     let mut scan = Scan::default();
     let found = for_each_line(archive, |_, line| scan.line(line))?;
     if !found || scan.messages == 0 {

@@ -6,9 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use axum::http::StatusCode;
-
-use crate::error::ApiError;
+use crate::domain::DomainError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
@@ -92,19 +90,15 @@ impl Tier {
     }
 
     /// `Ok` when the tier has the feature, else the contract's 403 `upgrade_required`.
-    pub fn require(self, feature: Feature) -> Result<(), ApiError> {
+    pub fn require(self, feature: Feature) -> Result<(), DomainError> {
         if self.has(feature) {
             return Ok(());
         }
-        let required = feature.minimum();
-        Err(ApiError::structured(
-            StatusCode::FORBIDDEN,
-            "upgrade_required",
-            format!("This feature requires {required} or above."),
-        )
-        .detail("feature", feature.name())
-        .detail("current_tier", self.to_string())
-        .detail("required_tier", required.to_string()))
+        Err(DomainError::UpgradeRequired {
+            feature: feature.name(),
+            current: self,
+            required: feature.minimum(),
+        })
     }
 
     pub fn is_paid(self) -> bool {
@@ -135,8 +129,17 @@ mod tests {
         assert!(!Tier::Starter.has(Feature::Autosync));
         assert!(effective("admin").has(Feature::SummaryNarrative));
         let err = Tier::Free.require(Feature::CloudSync).unwrap_err();
-        assert_eq!(err.status, StatusCode::FORBIDDEN);
-        assert_eq!(err.details["required_tier"], "starter");
-        assert_eq!(err.message, "This feature requires starter or above.");
+        assert!(
+            matches!(
+                err,
+                DomainError::UpgradeRequired {
+                    current: Tier::Free,
+                    required: Tier::Starter,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "This feature requires starter or above.");
     }
 }

@@ -15,6 +15,7 @@
 //! `schema-version` is written only once a rebuild under the current schema has completed, and
 //! `.sessionfs-index.lock` keeps a second process (or a second `open`) out.
 
+mod error;
 mod query;
 mod schema;
 mod snippet;
@@ -35,6 +36,7 @@ use tantivy::directory::error::LockError;
 use tantivy::directory::{DirectoryLock, Lock, MmapDirectory};
 use tantivy::{Directory, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyError};
 
+pub use error::SearchError;
 use schema::{Fields, SCHEMA_VERSION};
 use writer::{Op, RebuildItem, Worker, REBUILD_QUEUE};
 
@@ -197,7 +199,7 @@ impl SearchIndex {
     }
 
     /// Searches the caller's sessions. Blocking.
-    pub fn search(&self, request: &SearchQuery) -> Result<SearchPage, String> {
+    pub fn search(&self, request: &SearchQuery) -> Result<SearchPage, SearchError> {
         let searcher = self.inner.reader.searcher();
         query::run(&self.inner.index, &searcher, &self.inner.fields, request)
     }

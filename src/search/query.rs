@@ -21,7 +21,7 @@ use tantivy::{
 };
 
 use super::schema::{Fields, SESSION_ID, UPDATED_AT};
-use super::{snippet, SearchHit, SearchPage, SearchQuery};
+use super::{snippet, SearchError, SearchHit, SearchPage, SearchQuery};
 
 const TITLE_BOOST: Score = 3.0;
 const ALIAS_BOOST: Score = 2.0;
@@ -32,15 +32,13 @@ pub(super) fn run(
     searcher: &Searcher,
     fields: &Fields,
     request: &SearchQuery,
-) -> Result<SearchPage, String> {
+) -> Result<SearchPage, SearchError> {
     let words = analyze(index, fields.text, &request.q)?;
     if words.is_empty() {
         return Ok(SearchPage::default());
     }
     let query = build(fields, &words, request);
-    let mut matches = searcher
-        .search(&query, &AllMatches)
-        .map_err(|e| e.to_string())?;
+    let mut matches = searcher.search(&query, &AllMatches)?;
     let total = matches.len();
     let window = order_window(searcher, &mut matches, request.offset, request.limit)?;
     let hits = snippets(index, searcher, fields, &words, window)?;
@@ -49,10 +47,8 @@ pub(super) fn run(
 
 /// The distinct terms of `q` as the analyzer of `field` produces them (stop words dropped,
 /// stemmed), in order of first appearance.
-fn analyze(index: &Index, field: Field, q: &str) -> Result<Vec<String>, String> {
-    let mut analyzer = index
-        .tokenizer_for_field(field)
-        .map_err(|e| e.to_string())?;
+fn analyze(index: &Index, field: Field, q: &str) -> Result<Vec<String>, SearchError> {
+    let mut analyzer = index.tokenizer_for_field(field)?;
     let mut stream = analyzer.token_stream(q);
     let mut words: Vec<String> = Vec::new();
     while let Some(token) = stream.next() {
@@ -193,7 +189,7 @@ fn order_window(
     matches: &mut [Match],
     offset: usize,
     limit: usize,
-) -> Result<Vec<(Match, String)>, String> {
+) -> Result<Vec<(Match, String)>, SearchError> {
     matches.sort_unstable_by(by_rank);
     let start = offset.min(matches.len());
     let end = offset.saturating_add(limit).min(matches.len());
@@ -212,7 +208,7 @@ fn order_window(
     let mut ranked = matches[low..high]
         .iter()
         .map(|m| Ok((*m, ids.get(m.address)?)))
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, SearchError>>()?;
     ranked.sort_by(|a, b| by_rank(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
     Ok(ranked.drain(start - low..end - low).collect())
 }
@@ -231,22 +227,21 @@ impl<'a> SessionIds<'a> {
         }
     }
 
-    fn get(&mut self, address: DocAddress) -> Result<String, String> {
+    fn get(&mut self, address: DocAddress) -> Result<String, SearchError> {
         let column = match self.columns.entry(address.segment_ord) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let reader = self.searcher.segment_reader(address.segment_ord);
                 let column = reader
                     .fast_fields()
-                    .str(SESSION_ID)
-                    .map_err(|e| e.to_string())?
-                    .ok_or("session_id has no fast column")?;
+                    .str(SESSION_ID)?
+                    .ok_or(SearchError::NoSessionIdColumn)?;
                 entry.insert(column)
             }
         };
         let mut id = String::new();
         if let Some(ord) = column.term_ords(address.doc_id).next() {
-            column.ord_to_str(ord, &mut id).map_err(|e| e.to_string())?;
+            column.ord_to_str(ord, &mut id)?;
         }
         Ok(id)
     }
@@ -258,17 +253,15 @@ fn snippets(
     fields: &Fields,
     words: &[String],
     window: Vec<(Match, String)>,
-) -> Result<Vec<SearchHit>, String> {
+) -> Result<Vec<SearchHit>, SearchError> {
     if window.is_empty() {
         return Ok(Vec::new());
     }
-    let mut analyzer = index
-        .tokenizer_for_field(fields.text)
-        .map_err(|e| e.to_string())?;
+    let mut analyzer = index.tokenizer_for_field(fields.text)?;
     window
         .into_iter()
         .map(|(m, session_id)| {
-            let doc: TantivyDocument = searcher.doc(m.address).map_err(|e| e.to_string())?;
+            let doc: TantivyDocument = searcher.doc(m.address)?;
             let text = doc
                 .get_first(fields.text)
                 .and_then(|v| v.as_str())

@@ -172,7 +172,7 @@ impl TestApp {
             .db
             .write(move |tx| {
                 tx.execute(statement, [id])?;
-                Ok(())
+                Ok::<_, sessionfs_server::db::DbError>(())
             })
             .await
             .unwrap();

@@ -1,0 +1,88 @@
+//! What the rules refuse, in the domain's words.
+//!
+//! Every domain function returns [`DomainError`]: what was wrong (not found, a stale ETag, a
+//! missing tier, …) with the data the answer needs. Which HTTP status each gets is the API's
+//! choice (`crate::error`); lower layers' errors pass through unchanged.
+
+use serde_json::Value;
+
+use crate::archive::ArchiveError;
+use crate::db::DbError;
+use crate::domain::tiers::Tier;
+use crate::search::SearchError;
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The thing asked for does not exist, or is not the caller's to see.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be read as meant (a bad id format, an unknown option).
+    #[error("{0}")]
+    Malformed(String),
+    /// A field of the request breaks a rule: `loc` is its path (`["body", "email"]`).
+    #[error("{message}")]
+    Invalid {
+        loc: Vec<&'static str>,
+        message: String,
+        input: Value,
+    },
+    /// A protected resource was asked for without its password.
+    #[error("Password required")]
+    PasswordRequired,
+    #[error("Invalid password")]
+    WrongPassword,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller lacks the admin role in their organization (`current` is their role, if any).
+    #[error("{}", match current { None => "This action requires an organization membership.", Some(_) => "This action requires the admin role." })]
+    InsufficientRole { current: Option<String> },
+    #[error("The organization has no free seats")]
+    SeatLimit { used: i64, limit: i64 },
+    /// The caller's tier does not include the feature.
+    #[error("This feature requires {required} or above.")]
+    UpgradeRequired {
+        feature: &'static str,
+        current: Tier,
+        required: Tier,
+    },
+    /// The request collides with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` names another version than the current one.
+    #[error("{message}")]
+    StaleEtag {
+        message: &'static str,
+        current: String,
+    },
+    /// Another claim of the same handoff won.
+    #[error("Error")]
+    ClaimRaceLost,
+    /// The thing existed but is no longer available (deleted, expired, revoked).
+    #[error("{0}")]
+    Gone(String),
+    /// A summary was asked for a session without messages.
+    #[error("Could not generate summary — no messages found")]
+    NoMessages,
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after: Option<u32>,
+    },
+    /// Our fault: a broken invariant or a failed computation (logged, never explained).
+    #[error("{0}")]
+    Fault(String),
+    /// Reading or writing the archive store failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("blocking task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
