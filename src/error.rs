@@ -5,6 +5,10 @@
 //! a string unless a named code is set (`etag_mismatch`, `PAYLOAD_TOO_LARGE`, …); structured codes
 //! the reference puts in `details.error` (`api_key_revoked`, `upgrade_required`, …) go there.
 //! Client mistakes are 4xx; anything else is a 500 that is logged and never explains internals.
+//!
+//! The layers below speak their own errors ([`DbError`], [`ArchiveError`], [`SearchError`],
+//! [`DomainError`]); the `From` impls at the end of this file are the only place they are given
+//! a status. Our faults among them become the generic 500 through [`ApiError::internal`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

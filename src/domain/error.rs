@@ -37,7 +37,11 @@ pub enum DomainError {
     #[error("{0}")]
     Forbidden(String),
     /// The caller lacks the admin role in their organization (`current` is their role, if any).
-    #[error("{}", match current { None => "This action requires an organization membership.", Some(_) => "This action requires the admin role." })]
+    #[error("{}", if current.is_some() {
+        "This action requires the admin role."
+    } else {
+        "This action requires an organization membership."
+    })]
     InsufficientRole { current: Option<String> },
     #[error("The organization has no free seats")]
     SeatLimit { used: i64, limit: i64 },
