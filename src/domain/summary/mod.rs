@@ -41,6 +41,12 @@ use crate::archive::metadata::redact_secrets;
 use crate::archive::ArchiveError;
 use crate::clock;
 
+mod packages;
+mod test_output;
+
+use packages::packages_in;
+use test_output::{parse_tests, TestCounts};
+
 /// Most error lines reported.
 pub const MAX_ERRORS: usize = 5;
 /// Most assistant messages in `last_assistant_messages`.
@@ -144,12 +150,6 @@ fn insert_bounded(set: &mut BTreeSet<String>, value: String, cap: usize) {
     while set.len() > cap {
         set.pop_last();
     }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct TestCounts {
-    passed: i64,
-    failed: i64,
 }
 
 #[derive(Default)]
@@ -472,325 +472,14 @@ fn path_in(input: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     usable.then(|| value.replace('\0', ""))
 }
 
-// ---- tests in command output ----
-
-static ANSI: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").expect("regex compiles"));
-static CARGO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed").expect("regex compiles")
-});
-/// jest `Tests: 2 failed, 10 passed, 12 total`; vitest `Tests  2 failed | 10 passed (12)`.
-static JEST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*Tests:?\s").expect("regex compiles"));
-/// jest/vitest lines that count suites or snapshots, not tests.
-static JEST_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(?:Test Suites:|Test Files\s|Snapshots:)").expect("regex compiles")
-});
-/// `go test` package lines: `ok  \tpkg\t0.01s`, `ok  \tpkg\t(cached)`, `FAIL\tpkg\t0.02s`,
-/// `FAIL\tpkg [build failed]`. Bare `FAIL` and `--- FAIL: TestX` lines do not match.
-static GO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(ok|FAIL)\s+\S+\s+(?:\d+(?:\.\d+)?s\b|\(cached\)|\[)").expect("regex compiles")
-});
-/// pytest's summary line always ends with its duration.
-static PYTEST_DURATION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bin \d+(?:\.\d+)?\s*(?:s|seconds)\b").expect("regex compiles"));
-static PASSED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d+) passed\b").expect("regex compiles"));
-static FAILED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d+) failed\b").expect("regex compiles"));
-
-fn number(caps: Option<&regex::Captures<'_>>, group: usize) -> i64 {
-    caps.and_then(|c| c.get(group))
-        .and_then(|m| m.as_str().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Test counts in one command output. Each line is read by the first parser that claims it
-/// (cargo, jest/vitest, go, pytest), so one summary line never counts twice.
-fn parse_tests(output: &str) -> TestCounts {
-    let output = ANSI.replace_all(output, "");
-    let mut counts = TestCounts::default();
-    for line in output.lines() {
-        let tally = |line: &str| {
-            (
-                number(PASSED.captures(line).as_ref(), 1),
-                number(FAILED.captures(line).as_ref(), 1),
-            )
-        };
-        let (passed, failed) = if let Some(c) = CARGO.captures(line) {
-            (number(Some(&c), 1), number(Some(&c), 2))
-        } else if JEST_OTHER.is_match(line) {
-            continue;
-        } else if JEST.is_match(line) {
-            tally(line)
-        } else if let Some(c) = GO.captures(line) {
-            if &c[1] == "ok" {
-                (1, 0)
-            } else {
-                (0, 1)
-            }
-        } else if PYTEST_DURATION.is_match(line) {
-            tally(line)
-        } else {
-            continue;
-        };
-        counts.passed = counts.passed.saturating_add(passed);
-        counts.failed = counts.failed.saturating_add(failed);
-    }
-    counts
-}
-
 // ---- errors in tool output ----
 
 static ERROR_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"Error:.*|FAILED.*|Traceback.*|Exception:.*").expect("regex compiles")
 });
 
-// ---- packages in commands ----
-
-#[derive(Clone, Copy, PartialEq)]
-enum Manager {
-    Pip,
-    Npm,
-    Yarn,
-    Pnpm,
-    Cargo,
-}
-
-const PIP_VALUE_FLAGS: &[&str] = &[
-    "-r",
-    "--requirement",
-    "-c",
-    "--constraint",
-    "-e",
-    "--editable",
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "-f",
-    "--find-links",
-    "-t",
-    "--target",
-    "--prefix",
-    "--root",
-    "--src",
-    "--platform",
-    "--python-version",
-    "--implementation",
-    "--abi",
-    "--upgrade-strategy",
-    "--log",
-    "--cache-dir",
-    "--trusted-host",
-    "--proxy",
-    "--timeout",
-    "--retries",
-    "--no-binary",
-    "--only-binary",
-    "-C",
-    "--config-settings",
-    "--progress-bar",
-    "--report",
-    "--python",
-];
-const JS_VALUE_FLAGS: &[&str] = &[
-    "--registry",
-    "--prefix",
-    "--tag",
-    "--workspace",
-    "--omit",
-    "--include",
-    "--cache",
-    "--filter",
-    "--cwd",
-];
-const CARGO_VALUE_FLAGS: &[&str] = &[
-    "-F",
-    "--features",
-    "-p",
-    "--package",
-    "--path",
-    "--git",
-    "--branch",
-    "--tag",
-    "--rev",
-    "--rename",
-    "--registry",
-    "--target",
-    "--manifest-path",
-    "--lockfile-path",
-    "--color",
-    "--config",
-    "-Z",
-];
-
-impl Manager {
-    /// The manager whose install verb is `tokens[0] tokens[1]`.
-    fn at(tokens: &[Token]) -> Option<Manager> {
-        let (tool, verb) = (tokens.first()?, tokens.get(1)?);
-        let tool = tool.text.rsplit('/').next().unwrap_or("");
-        match (tool, verb.text.as_str()) {
-            ("pip" | "pip3", "install") => Some(Manager::Pip),
-            ("npm", "install" | "i" | "add") => Some(Manager::Npm),
-            ("yarn", "add") => Some(Manager::Yarn),
-            ("pnpm", "add") => Some(Manager::Pnpm),
-            ("cargo", "add") => Some(Manager::Cargo),
-            _ => None,
-        }
-    }
-
-    fn takes_value(self, flag: &str) -> bool {
-        match self {
-            Manager::Pip => PIP_VALUE_FLAGS.contains(&flag),
-            Manager::Npm => flag == "-w" || JS_VALUE_FLAGS.contains(&flag),
-            Manager::Yarn | Manager::Pnpm => JS_VALUE_FLAGS.contains(&flag),
-            Manager::Cargo => CARGO_VALUE_FLAGS.contains(&flag),
-        }
-    }
-
-    /// The package name of an argument, without version or extras; `None` for paths, URLs,
-    /// archives and anything that is not a plain (or npm-scoped) name.
-    fn name_of(self, arg: &str) -> Option<String> {
-        let local = arg.starts_with(['.', '/', '~', '$'])
-            || arg.contains("://")
-            || arg.starts_with("git+")
-            || [".whl", ".tar.gz", ".tgz", ".zip", ".txt"]
-                .iter()
-                .any(|ext| arg.ends_with(ext));
-        if local {
-            return None;
-        }
-        let name = match self {
-            Manager::Pip => arg
-                .split(|c: char| "=<>!~;[@( ".contains(c))
-                .next()
-                .unwrap_or(""),
-            Manager::Npm | Manager::Yarn | Manager::Pnpm => match arg.strip_prefix('@') {
-                Some(rest) => &arg[..rest.find('@').map_or(arg.len(), |i| i + 1)],
-                None => arg.split('@').next().unwrap_or(""),
-            },
-            Manager::Cargo => arg.split('@').next().unwrap_or(""),
-        };
-        PACKAGE_NAME.is_match(name).then(|| name.to_string())
-    }
-}
-
-static PACKAGE_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:@[A-Za-z0-9._-]+/)?[A-Za-z0-9][A-Za-z0-9._-]{0,213}$").expect("regex compiles")
-});
-static REDIRECT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\d*[<>]").expect("regex compiles"));
-
-struct Token {
-    text: String,
-    /// The raw token began with a quote: `">=1"` is an argument, `>` a redirection.
-    quoted: bool,
-}
-
-/// Splits a shell command into simple commands (at `;`, `&`, `|` and newlines outside
-/// quotes) of whitespace-separated words, honouring quotes and backslashes (a backslash
-/// before a newline continues the line). Good enough for install commands; not a shell.
-fn shell_words(command: &str) -> Vec<Vec<Token>> {
-    let mut segments = vec![Vec::new()];
-    let mut word: Option<Token> = None;
-    let mut quote: Option<char> = None;
-    let mut chars = command.chars();
-    fn end_word(segments: &mut [Vec<Token>], word: &mut Option<Token>) {
-        if let (Some(w), Some(segment)) = (word.take(), segments.last_mut()) {
-            segment.push(w);
-        }
-    }
-    while let Some(c) = chars.next() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            } else if c == '\\' && q == '"' {
-                if let Some(next) = chars.next() {
-                    word.get_or_insert_with(|| Token {
-                        text: String::new(),
-                        quoted: true,
-                    })
-                    .text
-                    .push(next);
-                }
-            } else {
-                word.get_or_insert_with(|| Token {
-                    text: String::new(),
-                    quoted: true,
-                })
-                .text
-                .push(c);
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                word.get_or_insert_with(|| Token {
-                    text: String::new(),
-                    quoted: true,
-                });
-            }
-            '\\' => match chars.next() {
-                Some('\n') | None => {}
-                Some(next) => word
-                    .get_or_insert_with(|| Token {
-                        text: String::new(),
-                        quoted: false,
-                    })
-                    .text
-                    .push(next),
-            },
-            ';' | '&' | '|' | '\n' => {
-                end_word(&mut segments, &mut word);
-                if segments.last().is_some_and(|s| !s.is_empty()) {
-                    segments.push(Vec::new());
-                }
-            }
-            c if c.is_whitespace() => end_word(&mut segments, &mut word),
-            c => word
-                .get_or_insert_with(|| Token {
-                    text: String::new(),
-                    quoted: false,
-                })
-                .text
-                .push(c),
-        }
-    }
-    end_word(&mut segments, &mut word);
-    segments
-}
-
-/// Adds the packages that `pip install`, `npm install`/`npm i`, `cargo add`, `yarn add` and
-/// `pnpm add` name in `command` (also after `sudo`, `python -m`, `uv`, a path to pip, …).
-fn packages_in(command: &str, packages: &mut BTreeSet<String>) {
-    for segment in shell_words(command) {
-        let Some(start) = (0..segment.len()).find(|&i| Manager::at(&segment[i..]).is_some()) else {
-            continue;
-        };
-        let Some(manager) = Manager::at(&segment[start..]) else {
-            continue;
-        };
-        let mut args = segment[start + 2..].iter();
-        while let Some(arg) = args.next() {
-            if !arg.quoted && REDIRECT.is_match(&arg.text) {
-                break;
-            }
-            if arg.text.starts_with('-') {
-                if !arg.text.contains('=') && manager.takes_value(&arg.text) {
-                    args.next();
-                }
-                continue;
-            }
-            if let Some(name) = manager.name_of(&arg.text) {
-                insert_bounded(packages, name, MAX_LISTED);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::archive::fixture::{gzip, tar_of, Member};
     use serde_json::json;
@@ -811,13 +500,13 @@ mod tests {
         }
     }
 
-    fn summary_of(messages: &[Value]) -> Summary {
+    pub(crate) fn summary_of(messages: &[Value]) -> Summary {
         summarize(&archive_of(messages)[..], &facts())
             .unwrap()
             .expect("a summary")
     }
 
-    fn bash(id: &str, command: &str) -> Value {
+    pub(crate) fn bash(id: &str, command: &str) -> Value {
         json!({"role": "assistant", "content": [
             {"type": "tool_use", "id": id, "name": "Bash", "input": {"command": command}}]})
     }
@@ -1014,73 +703,6 @@ mod tests {
         );
         assert_eq!(s.tool_call_count, 16);
         assert_eq!(s.commands_executed, 0);
-    }
-
-    #[test]
-    fn packages_from_install_commands() {
-        let mut found = BTreeSet::new();
-        for command in [
-            "pip install -r requirements.txt requests==2.31 'flask[async]>=2' . -e ./lib",
-            "cd app && npm i -D @types/node@20 lodash && npm install",
-            "cargo add serde@1 --features derive tokio -F full",
-            "yarn add react@^18 > /dev/null 2>&1; pnpm add zod --filter web",
-            "sudo pip3 install --index-url https://example.org/simple numpy \\\n  Pandas~=2.0",
-            "python -m pip install --upgrade pip https://x.org/a.whl ./dist/b.tar.gz $PKG",
-            "npm install github:user/repo user/repo @scope/pkg",
-            "git commit -m 'npm i not-a-package'",
-        ] {
-            packages_in(command, &mut found);
-        }
-        let found: Vec<_> = found.into_iter().collect();
-        assert_eq!(
-            found,
-            vec![
-                "@scope/pkg",
-                "@types/node",
-                "Pandas",
-                "flask",
-                "lodash",
-                "numpy",
-                "pip",
-                "react",
-                "requests",
-                "serde",
-                "tokio",
-                "zod"
-            ]
-        );
-
-        let s = summary_of(&[bash("x", "pip install httpx==0.27 && npm i left-pad")]);
-        assert_eq!(s.packages_installed, vec!["httpx", "left-pad"]);
-    }
-
-    #[test]
-    fn test_output_parsers() {
-        let t = |passed, failed| TestCounts { passed, failed };
-        let jest = "PASS src/a.test.js\nTest Suites: 1 failed, 2 passed, 3 total\n\
-                    Tests:       2 failed, 10 passed, 12 total\nSnapshots:   0 total\nTime: 1.2 s";
-        assert_eq!(parse_tests(jest), t(10, 2));
-        let vitest = " Test Files  1 passed (1)\n      Tests  4 passed (4)\n   Duration  1.2s";
-        assert_eq!(parse_tests(vitest), t(4, 0));
-        let colored = "\x1b[1mTests:\x1b[22m       \x1b[32m3 passed\x1b[39m, 3 total";
-        assert_eq!(parse_tests(colored), t(3, 0));
-        let go = "=== RUN   TestA\n--- FAIL: TestA (0.00s)\nFAIL\nFAIL\texample.com/a\t0.02s\n\
-                  ok  \texample.com/b\t0.01s\tcoverage: 80.0% of statements\n\
-                  ok  \texample.com/c\t(cached)\n?   \texample.com/d\t[no test files]\n\
-                  FAIL\texample.com/e [build failed]";
-        assert_eq!(parse_tests(go), t(2, 2));
-        let cargo = "running 3 tests\ntest a ... ok\n\
-                     test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
-                     test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.20s";
-        assert_eq!(parse_tests(cargo), t(8, 2));
-        let pytest =
-            "tests/test_a.py::test_x PASSED\nFAILED tests/test_a.py::test_y - assert 1 == 2\n\
-                      ========= 1 failed, 5 passed, 2 skipped in 2.30s =========";
-        assert_eq!(parse_tests(pytest), t(5, 1));
-        assert_eq!(parse_tests("=== 3 passed in 0.12 seconds ==="), t(3, 0));
-        assert_eq!(parse_tests("All 3 passed checks look fine"), t(0, 0));
-        assert_eq!(parse_tests("ok 1 - tap line\nok"), t(0, 0));
-        assert_eq!(parse_tests("99999999999999999999 passed in 1s"), t(0, 0));
     }
 
     #[test]
