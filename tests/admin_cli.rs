@@ -1,5 +1,6 @@
 //! The operator's command line (`sessionfs-server admin …`) on a data dir that a running
-//! server is serving: accounts are created, promoted, disabled and cut off without SQL.
+//! server is serving: accounts are created, promoted, disabled and cut off without SQL; and on
+//! a new data dir, before any server ran.
 
 mod common;
 
@@ -107,9 +108,31 @@ async fn operators_manage_accounts_while_the_server_runs() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown tier"));
-    let missing = Command::new(BIN)
-        .args(["admin", "list-users", "--data-dir", "/nonexistent/dir"])
-        .output()
+}
+
+/// A closed install is bootstrapped before the server ever ran: `create-user` creates and
+/// migrates the data dir, and the key it prints works once the server starts on it.
+#[tokio::test]
+async fn create_user_bootstraps_a_new_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let out = admin(&data, &["create-user", "first@example.com"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sfs_"))
+        .expect("a key is printed")
+        .to_string();
+    assert!(data.join("sessionfs.db").is_file());
+
+    let server = RunningServer::start(&data, &["--signup-policy", "closed"]).await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/auth/me", server.base))
+        .bearer_auth(key)
+        .send()
+        .await
         .unwrap();
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"));
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["email"], "first@example.com");
 }

@@ -42,18 +42,23 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<RestoreSummary, String> {
     let source = File::open(from).map_err(|e| format!("cannot open {}: {e}", from.display()))?;
     check_data_dir(data_dir)?;
     let created = !data_dir.exists();
-    // The lock first: a server (or another restore) on this dir is named, and nothing is
-    // written into a dir that someone else is using.
-    let _lock = DataDirLock::acquire(data_dir)?;
-    let mut entries = fs::read_dir(data_dir)
-        .map_err(|e| format!("cannot use {} as the data dir: {e}", data_dir.display()))?;
-    let holds_something = entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE));
-    if holds_something {
-        return Err(format!(
+    let not_empty = || {
+        format!(
             "refusing to restore into {}: it is not empty. Restore into a new or empty \
              directory, then point the server at it",
             data_dir.display()
-        ));
+        )
+    };
+    // A used dir without a lock file is refused without leaving one behind; with a lock file,
+    // the lock names the process using it.
+    if !created && !data_dir.join(LOCK_FILE).exists() && holds_something(data_dir)? {
+        return Err(not_empty());
+    }
+    // The lock before writing: a server (or another restore) on this dir is named, and
+    // nothing is written into a dir that someone else is using.
+    let _lock = DataDirLock::acquire(data_dir)?;
+    if holds_something(data_dir)? {
+        return Err(not_empty());
     }
     match restore_into(source, from, data_dir) {
         Ok(manifest) => Ok(RestoreSummary {
@@ -79,13 +84,18 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<RestoreSummary, String> {
     }
 }
 
-/// Removes everything inside `dir` but the lock file (it was empty before the restore began).
+/// Whether `dir` holds anything besides the lock file.
+fn holds_something(dir: &Path) -> Result<bool, String> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| format!("cannot use {} as the data dir: {e}", dir.display()))?;
+    Ok(entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)))
+}
+
+/// Removes everything inside `dir`, our lock file too: the dir was empty before the restore
+/// began and is left as it was found.
 fn empty_dir(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name() == LOCK_FILE {
-            continue;
-        }
         if entry.file_type()?.is_dir() {
             fs::remove_dir_all(entry.path())?;
         } else {

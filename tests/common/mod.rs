@@ -55,6 +55,11 @@ impl RunningServer {
         panic!("sessionfs-server did not come up on {}", server.base);
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait: the server finishes in-flight requests and exits with 0.
     pub fn stop(&mut self) {
         Command::new("kill")
