@@ -71,7 +71,7 @@ pub async fn demo(data_dir: &Path) -> Result<DemoSummary, String> {
     let mut pushed = Vec::new();
     for sample in samples() {
         let bytes = sample.archive();
-        let (blobs, limits) = (state.blobs.clone(), limits.clone());
+        let blobs = state.blobs.clone();
         let mut stored = tokio::task::spawn_blocking(move || -> Result<StoredArchive, ApiError> {
             let meta = archive::inspect(&bytes[..], &limits)?;
             let hash = blobs.put(&bytes).map_err(ApiError::internal)?;
