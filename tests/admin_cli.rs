@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{RunningServer, BIN};
+use common::{printed_key, RunningServer, BIN};
 
 fn admin(data: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN)
@@ -48,12 +48,7 @@ async fn operators_manage_accounts_while_the_server_runs() {
 
     // Signup is closed: the operator creates the account and hands out the key.
     let out = admin(&data, &["create-user", "--tier", "pro", "Root@Example.com"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let key = text
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_sfs_"))
-        .expect("a key is printed")
-        .to_string();
+    let key = printed_key(&out);
     let res = me(key.clone()).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
@@ -117,12 +112,7 @@ async fn create_user_bootstraps_a_new_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
     let out = admin(&data, &["create-user", "first@example.com"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let key = text
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_sfs_"))
-        .expect("a key is printed")
-        .to_string();
+    let key = printed_key(&out);
     assert!(data.join("sessionfs.db").is_file());
 
     let server = RunningServer::start(&data, &["--signup-policy", "closed"]).await;

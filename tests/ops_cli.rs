@@ -85,6 +85,17 @@ impl Api {
         (status, res.bytes().await.unwrap().to_vec())
     }
 
+    async fn get(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        res.json().await.unwrap()
+    }
+
     async fn search(&self, q: &str) -> Vec<String> {
         let res = self
             .client
@@ -683,11 +694,7 @@ async fn the_demo_data_dir_lists_searches_and_shares() {
     let out = run_for(&[os("demo"), os("--data-dir"), data.as_os_str()], 60);
     let report = text(&out);
     assert!(out.status.success(), "{report}");
-    let key = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_sfs_"))
-        .expect("the demo prints an API key")
-        .to_string();
+    let key = common::printed_key(&out);
 
     let server = start(&data).await;
     let demo = Api {
@@ -695,16 +702,7 @@ async fn the_demo_data_dir_lists_searches_and_shares() {
         key,
         client: reqwest::Client::new(),
     };
-    let list: Value = demo
-        .client
-        .get(format!("{}/api/v1/sessions", demo.base))
-        .bearer_auth(&demo.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = demo.get("/api/v1/sessions").await;
     let sessions = list["sessions"].as_array().expect("a session list");
     assert_eq!(sessions.len(), 4, "{list}");
     let tools: std::collections::BTreeSet<&str> = sessions

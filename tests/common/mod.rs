@@ -78,6 +78,15 @@ impl Drop for RunningServer {
     }
 }
 
+/// The API key a command printed (`sk_sfs_…`) on stdout.
+pub fn printed_key(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sfs_"))
+        .expect("a key is printed")
+        .to_string()
+}
+
 /// Set by `.ci/run`: a test whose outside dependency is missing fails instead of skipping.
 pub const REQUIRE_ALL: &str = "SFS_REQUIRE_ALL_TESTS";
 
