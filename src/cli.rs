@@ -27,7 +27,8 @@ pub enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Manage accounts without SQL; safe while the server runs on the same data dir.
+    /// Manage accounts without SQL; safe while the server runs on the same data dir, and
+    /// creates and migrates a new data dir (to bootstrap a closed install before `serve`).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -43,6 +44,9 @@ pub enum Command {
         /// The backup file to write (written as FILE.partial, renamed when complete).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace --out when it exists (without it an existing file is refused).
+        #[arg(long, env = "SFS_BACKUP_FORCE")]
+        force: bool,
     },
     /// Restore a backup into a new (missing or empty) data dir, verifying every checksum.
     ///
@@ -54,6 +58,16 @@ pub enum Command {
         /// The backup file written by `backup`.
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
+    },
+    /// Fill a new data dir with a demo account and sample sessions, to try list, search, share
+    /// and the API docs before pushing anything of your own.
+    ///
+    /// Creates and migrates the data dir, creates demo@example.com (printing its API key) and
+    /// pushes a few realistic sessions through the same path as `PUT /sync`, indexed for search.
+    /// Refuses a data dir that already holds sessions.
+    Demo {
+        #[command(flatten)]
+        data: DataDirArg,
     },
     /// Check a data dir and say what to do (read-only, safe while the server runs).
     ///
@@ -144,12 +158,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataDirArg,
 
-    /// Address and port to listen on.
-    #[arg(long, env = "SFS_BIND", default_value = "127.0.0.1:8000")]
+    /// Address and port to listen on: HOST:PORT (e.g. 0.0.0.0:8000 for every interface) or
+    /// :PORT (127.0.0.1, this machine only).
+    #[arg(long, env = "SFS_BIND", default_value = "127.0.0.1:8000",
+          value_parser = crate::config::parse_bind)]
     pub bind: SocketAddr,
 
     /// URL clients and browsers use to reach this server (links in share links and emails).
-    /// Defaults to http://<bind>.
+    /// Defaults to http://<bind> (http://<hostname>:<port> when bound to 0.0.0.0 or ::).
     #[arg(long, env = "SFS_PUBLIC_URL")]
     pub public_url: Option<String>,
 

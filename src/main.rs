@@ -6,6 +6,7 @@ use sessionfs_server::config::Config;
 use sessionfs_server::db::Db;
 use sessionfs_server::domain::admin;
 use sessionfs_server::ops;
+use sessionfs_server::ops::lock::{DataDirLock, LockError};
 use sessionfs_server::server;
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -25,6 +26,9 @@ fn init_logging(format: LogFormat, filter: &str) {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logging(args.log_format, &args.log);
     let config = Config::from_args(&args)?;
+    for warning in config.exposure_warnings(args.public_url.is_some()) {
+        tracing::warn!("{warning}");
+    }
     let server::Started {
         state,
         api: listener,
@@ -68,34 +72,46 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens an existing data dir's database for an operator command.
-fn open_db(data: &DataDirArg) -> Result<Db, String> {
+/// Opens a data dir's database for an `admin` command.
+///
+/// When no server runs on the data dir, the command takes the data-dir lock and creates and
+/// migrates a new data dir (so a closed install can be bootstrapped before its first `serve`).
+/// When a server holds the lock, the command goes through SQLite's own locking on the
+/// database that server has opened (WAL, one short write transaction): that is what makes
+/// `admin` safe while the server runs.
+fn open_for_admin(data: &DataDirArg) -> Result<(Db, Option<DataDirLock>), String> {
     let path = data.data_dir.join("sessionfs.db");
-    if !path.exists() {
-        return Err(format!(
-            "no database at {} (is --data-dir right?)",
-            path.display()
-        ));
+    match DataDirLock::acquire(&data.data_dir) {
+        Ok(lock) => Ok((Db::open(&path, 1)?, Some(lock))),
+        Err(LockError::Held { .. }) if path.is_file() => Ok((Db::open(&path, 1)?, None)),
+        Err(e) => Err(e.into()),
     }
-    Db::open(&path, 1)
 }
 
 async fn run_admin(command: AdminCommand) -> Result<(), String> {
     let text = |e: sessionfs_server::domain::DomainError| e.to_string();
+    let data = match &command {
+        AdminCommand::CreateUser { data, .. }
+        | AdminCommand::SetTier { data, .. }
+        | AdminCommand::ListUsers { data }
+        | AdminCommand::DisableUser { data, .. }
+        | AdminCommand::EnableUser { data, .. }
+        | AdminCommand::RevokeKeys { data, .. } => data.clone(),
+    };
+    let (db, _lock) = tokio::task::spawn_blocking(move || open_for_admin(&data))
+        .await
+        .map_err(|e| e.to_string())??;
     match command {
-        AdminCommand::CreateUser { data, tier, email } => {
-            let db = open_db(&data)?;
+        AdminCommand::CreateUser { tier, email, .. } => {
             let (user_id, key) = admin::create_user(&db, &email, &tier).await.map_err(text)?;
             println!("created {email} ({user_id}), tier {tier}");
             println!("API key (shown once): {key}");
         }
-        AdminCommand::SetTier { data, email, tier } => {
-            let db = open_db(&data)?;
+        AdminCommand::SetTier { email, tier, .. } => {
             let before = admin::set_tier(&db, &email, &tier).await.map_err(text)?;
             println!("{email}: tier {before} -> {}", tier.to_lowercase());
         }
-        AdminCommand::ListUsers { data } => {
-            let db = open_db(&data)?;
+        AdminCommand::ListUsers { .. } => {
             let users = admin::list_users(&db).await.map_err(text)?;
             println!(
                 "{:<36}  {:<32}  {:<10}  {:<8}  created",
@@ -109,22 +125,16 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
                 );
             }
         }
-        AdminCommand::DisableUser { data, email } => {
-            admin::set_active(&open_db(&data)?, &email, false)
-                .await
-                .map_err(text)?;
+        AdminCommand::DisableUser { email, .. } => {
+            admin::set_active(&db, &email, false).await.map_err(text)?;
             println!("{email} disabled");
         }
-        AdminCommand::EnableUser { data, email } => {
-            admin::set_active(&open_db(&data)?, &email, true)
-                .await
-                .map_err(text)?;
+        AdminCommand::EnableUser { email, .. } => {
+            admin::set_active(&db, &email, true).await.map_err(text)?;
             println!("{email} enabled");
         }
-        AdminCommand::RevokeKeys { data, email } => {
-            let n = admin::revoke_keys(&open_db(&data)?, &email)
-                .await
-                .map_err(text)?;
+        AdminCommand::RevokeKeys { email, .. } => {
+            let n = admin::revoke_keys(&db, &email).await.map_err(text)?;
             println!("{email}: {n} key(s) revoked");
         }
     }
@@ -132,11 +142,22 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
 }
 
 async fn reindex(data: DataDirArg) -> Result<(), String> {
-    let db = open_db(&data)?;
+    let dir = data.data_dir.clone();
+    let _lock = tokio::task::spawn_blocking(move || DataDirLock::acquire(&dir))
+        .await
+        .map_err(|e| e.to_string())??;
+    let path = data.data_dir.join("sessionfs.db");
+    if !path.is_file() {
+        return Err(format!(
+            "no database at {}: nothing to index (is --data-dir right?)",
+            path.display()
+        ));
+    }
+    let db = Db::open(&path, 1)?;
     let blobs = sessionfs_server::archive::BlobStore::open(&data.data_dir.join("archives"))
         .map_err(|e| e.to_string())?;
     let (index, _) = sessionfs_server::search::SearchIndex::open(&data.data_dir.join("index"))
-        .map_err(|e| format!("{e} (is the server running on this data dir? stop it first)"))?;
+        .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let n = tokio::task::spawn_blocking(move || {
         db.read_blocking(|conn| {
@@ -154,9 +175,9 @@ async fn reindex(data: DataDirArg) -> Result<(), String> {
     Ok(())
 }
 
-async fn backup(data: DataDirArg, out: std::path::PathBuf) -> Result<(), String> {
+async fn backup(data: DataDirArg, out: std::path::PathBuf, force: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let summary = tokio::task::spawn_blocking(move || ops::backup(&data.data_dir, &out))
+    let summary = tokio::task::spawn_blocking(move || ops::backup(&data.data_dir, &out, force))
         .await
         .map_err(|e| e.to_string())??;
     let m = &summary.manifest;
@@ -210,6 +231,31 @@ async fn restore(data: DataDirArg, from: std::path::PathBuf) -> Result<(), Strin
     Ok(())
 }
 
+async fn demo(data: DataDirArg) -> Result<(), String> {
+    init_logging(LogFormat::Text, "warn");
+    let summary = ops::demo::demo(&data.data_dir).await?;
+    let dir = std::fs::canonicalize(&data.data_dir).unwrap_or(data.data_dir);
+    println!(
+        "demo data dir ready: {} ({} sessions)",
+        dir.display(),
+        summary.sessions.len()
+    );
+    for (id, title) in &summary.sessions {
+        println!("  {id}  {title}");
+    }
+    println!("account {}", summary.email);
+    println!("API key (shown once): {}", summary.api_key);
+    println!();
+    println!("next:");
+    println!("  sessionfs-server serve --data-dir {}", dir.display());
+    println!(
+        "  curl -H 'Authorization: Bearer {}' 'http://127.0.0.1:8000/api/v1/sessions/search?q=pagination'",
+        summary.api_key
+    );
+    println!("  API docs: http://127.0.0.1:8000/api/docs");
+    Ok(())
+}
+
 async fn doctor(data: DataDirArg) -> Result<(), String> {
     let report = tokio::task::spawn_blocking(move || ops::doctor(&data.data_dir))
         .await
@@ -233,7 +279,8 @@ fn main() {
             Command::Serve(args) => serve(*args).await,
             Command::Admin { command } => run_admin(command).await,
             Command::Reindex { data } => reindex(data).await,
-            Command::Backup { data, out } => backup(data, out).await,
+            Command::Backup { data, out, force } => backup(data, out, force).await,
+            Command::Demo { data } => demo(data).await,
             Command::Restore { data, from } => restore(data, from).await,
             Command::Doctor { data } => doctor(data).await,
         }

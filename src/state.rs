@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::ops::lock::DataDirLock;
 use crate::search::SearchIndex;
 
 #[derive(Clone)]
@@ -19,13 +20,17 @@ pub struct AppState {
     pub metrics: Metrics,
     pub search: SearchIndex,
     pub mailer: Mailer,
+    /// The data-dir lock, held as long as any clone of the state lives.
+    pub data_lock: Arc<DataDirLock>,
 }
 
 impl AppState {
     /// Opens the data dir (database, archive store) for serving.
+    ///
+    /// The data-dir lock comes first: a second server on the same dir is refused before it
+    /// opens the database or empties `archives/tmp/` (the first server's uploads in progress).
     pub fn open(config: Config) -> Result<AppState, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+        let data_lock = Arc::new(DataDirLock::acquire(&config.data_dir)?);
         let db = Db::open(&config.database_path(), config.db_read_connections)?;
         let blobs = BlobStore::open(&config.archive_dir()).map_err(|e| {
             format!(
@@ -52,6 +57,7 @@ impl AppState {
             metrics: Metrics::new(),
             search,
             mailer,
+            data_lock,
         })
     }
 }

@@ -1,12 +1,13 @@
 //! The operator's command line (`sessionfs-server admin …`) on a data dir that a running
-//! server is serving: accounts are created, promoted, disabled and cut off without SQL.
+//! server is serving: accounts are created, promoted, disabled and cut off without SQL; and on
+//! a new data dir, before any server ran.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{RunningServer, BIN};
+use common::{printed_key, RunningServer, BIN};
 
 fn admin(data: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN)
@@ -47,12 +48,7 @@ async fn operators_manage_accounts_while_the_server_runs() {
 
     // Signup is closed: the operator creates the account and hands out the key.
     let out = admin(&data, &["create-user", "--tier", "pro", "Root@Example.com"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let key = text
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_sfs_"))
-        .expect("a key is printed")
-        .to_string();
+    let key = printed_key(&out);
     let res = me(key.clone()).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
@@ -107,9 +103,26 @@ async fn operators_manage_accounts_while_the_server_runs() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown tier"));
-    let missing = Command::new(BIN)
-        .args(["admin", "list-users", "--data-dir", "/nonexistent/dir"])
-        .output()
+}
+
+/// A closed install is bootstrapped before the server ever ran: `create-user` creates and
+/// migrates the data dir, and the key it prints works once the server starts on it.
+#[tokio::test]
+async fn create_user_bootstraps_a_new_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let out = admin(&data, &["create-user", "first@example.com"]);
+    let key = printed_key(&out);
+    assert!(data.join("sessionfs.db").is_file());
+
+    let server = RunningServer::start(&data, &["--signup-policy", "closed"]).await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/auth/me", server.base))
+        .bearer_auth(key)
+        .send()
+        .await
         .unwrap();
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"));
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["email"], "first@example.com");
 }

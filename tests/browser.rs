@@ -2,16 +2,18 @@
 //! them from the built server with every non-loopback request blocked
 //! (`tests/browser/check_pages.mjs`, driven through playwright-core).
 //!
-//! Needs `/usr/bin/chromium` (or `CHROMIUM=…`): `apt-get install chromium`. playwright-core is
-//! installed into `tests/browser/node_modules` on first run. Set `SFS_SKIP_BROWSER_TESTS=1` to
-//! skip on a machine without Chromium; CI installs it and never skips.
+//! Needs `/usr/bin/chromium` (or `CHROMIUM=…`): `apt-get install chromium`; and Node.js with
+//! npm. playwright-core is installed into `tests/browser/node_modules` on first run (`npm ci`,
+//! once, under a lock shared by the tests). Without Chromium or Node the tests are skipped with
+//! a loud warning saying how to get them; `SFS_SKIP_BROWSER_TESTS=1` skips them on purpose.
+//! `.ci/run` sets `SFS_REQUIRE_ALL_TESTS=1`, which turns every such skip into a failure.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::RunningServer;
+use common::{loud, skip_because, with_setup_lock, RunningServer};
 
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
@@ -23,26 +25,70 @@ fn chromium() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// `npm ci` in tests/browser, once: under a lock, so two tests never run it in the same folder
+/// at the same time (the second waits, then finds playwright-core installed).
 fn ensure_playwright(dir: &Path) {
-    if dir.join("node_modules/playwright-core").exists() {
-        return;
+    with_setup_lock("browser-npm-ci", || {
+        if dir
+            .join("node_modules/playwright-core/package.json")
+            .exists()
+        {
+            return;
+        }
+        loud("browser tests: installing playwright-core (npm ci in tests/browser)…");
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .expect("run npm ci in tests/browser");
+        assert!(status.success(), "npm ci in tests/browser failed");
+    });
+}
+
+/// The Chromium to use when the browser tests can run here; `None` (after a loud warning)
+/// when they are skipped.
+fn ready(test: &str) -> Option<PathBuf> {
+    if std::env::var_os("SFS_SKIP_BROWSER_TESTS").is_some() {
+        skip_because(
+            test,
+            "SFS_SKIP_BROWSER_TESTS is set",
+            "unset SFS_SKIP_BROWSER_TESTS",
+        );
+        return None;
     }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .status()
-        .expect("run npm ci in tests/browser");
-    assert!(status.success(), "npm ci in tests/browser failed");
+    let Some(chromium) = chromium() else {
+        skip_because(
+            test,
+            "Chromium is missing (looked for /usr/bin/chromium, or the path in CHROMIUM)",
+            "`sudo apt-get install chromium` (Debian/Ubuntu), or set CHROMIUM=/path/to/chromium \
+             (any Chromium or Chrome build); SFS_SKIP_BROWSER_TESTS=1 skips these tests on purpose",
+        );
+        return None;
+    };
+    let has = |program: &str| Command::new(program).arg("--version").output().is_ok();
+    if !has("node") || !has("npm") {
+        skip_because(
+            test,
+            "Node.js is missing (node and npm)",
+            "`sudo apt-get install nodejs npm`",
+        );
+        return None;
+    }
+    ensure_playwright(&browser_dir());
+    Some(chromium)
 }
 
 /// Runs the browser checks; returns the script's output.
-pub fn run_checks(checks: &Value) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    ensure_playwright(&dir);
+pub fn run_checks(chromium: &Path, checks: &Value) -> String {
+    let dir = browser_dir();
     let output = Command::new("node")
         .arg(dir.join("check_pages.mjs"))
         .arg(checks.to_string())
-        .env("CHROMIUM", chromium().expect("chromium is installed"))
+        .env("CHROMIUM", chromium)
         .output()
         .expect("run node tests/browser/check_pages.mjs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -52,17 +98,6 @@ pub fn run_checks(checks: &Value) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-}
-
-fn skip() -> bool {
-    if chromium().is_some() {
-        return false;
-    }
-    if std::env::var_os("SFS_SKIP_BROWSER_TESTS").is_some() {
-        eprintln!("skipping browser tests: no Chromium and SFS_SKIP_BROWSER_TESTS is set");
-        return true;
-    }
-    panic!("Chromium is needed for the browser tests: `apt-get install chromium` (or set CHROMIUM=/path, or SFS_SKIP_BROWSER_TESTS=1)");
 }
 
 async fn post_json(client: &reqwest::Client, url: String, key: Option<&str>, body: Value) -> Value {
@@ -77,9 +112,9 @@ async fn post_json(client: &reqwest::Client, url: String, key: Option<&str>, bod
 
 #[tokio::test]
 async fn share_pages_render_in_a_browser() {
-    if skip() {
+    let Some(chromium) = ready("share_pages_render_in_a_browser") else {
         return;
-    }
+    };
     let data = tempfile::tempdir().unwrap();
     let server = RunningServer::start(data.path(), &[]).await;
     let client = reqwest::Client::new();
@@ -125,15 +160,15 @@ async fn share_pages_render_in_a_browser() {
         {"name": "password share page", "url": locked["public_url"], "password": "correct horse",
          "expect": ["Tracing the flaky test", "message 0 about the retry loop"]},
     ]);
-    let out = run_checks(&checks);
+    let out = run_checks(&chromium, &checks);
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }
 
 #[tokio::test]
 async fn api_docs_render_from_the_binary_alone() {
-    if skip() {
+    let Some(chromium) = ready("api_docs_render_from_the_binary_alone") else {
         return;
-    }
+    };
     let data = tempfile::tempdir().unwrap();
     let server = RunningServer::start(data.path(), &[]).await;
     // Every request that leaves the loopback interface is blocked and fails the check: the pages,
@@ -144,6 +179,6 @@ async fn api_docs_render_from_the_binary_alone() {
         {"name": "ReDoc", "url": format!("{}/api/redoc", server.base),
          "expect": ["SessionFS server API", "Liveness and readiness probes", "/api/v1/sessions/{id}/sync"]},
     ]);
-    let out = run_checks(&checks);
+    let out = run_checks(&chromium, &checks);
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }

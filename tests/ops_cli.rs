@@ -85,6 +85,17 @@ impl Api {
         (status, res.bytes().await.unwrap().to_vec())
     }
 
+    async fn get(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        res.json().await.unwrap()
+    }
+
     async fn search(&self, q: &str) -> Vec<String> {
         let res = self
             .client
@@ -493,4 +504,237 @@ async fn restore_refuses_a_used_dir_and_a_tampered_or_hostile_backup() {
     assert!(out.status.success(), "{}", text(&out));
     let out = doctor(&empty);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Runs the binary with `args`, giving up (and failing) after `secs` seconds: a command that
+/// should be refused at once must not hang the test.
+fn run_for(args: &[&OsStr], secs: u64) -> Output {
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sessionfs-server");
+    let id = child.id();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match wait.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => out.expect("wait for sessionfs-server"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .arg(id.to_string())
+                .status();
+            panic!("sessionfs-server {args:?} was still running after {secs}s");
+        }
+    }
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// (length, modification time) of each database file: what a second opener would change.
+fn db_files(data: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    ["sessionfs.db", "sessionfs.db-wal", "sessionfs.db-shm"]
+        .iter()
+        .filter_map(|name| {
+            let meta = std::fs::metadata(data.join(name)).ok()?;
+            Some((name.to_string(), meta.len(), meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_a_served_data_dir_is_refused_before_it_touches_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = start(&data).await;
+    let alice = Api::signup(&first.base, "alice@example.com").await;
+    let bytes = session_archive("ses_10c4ed00000001", "Locked dir", "the lock", 4);
+    alice.push("ses_10c4ed00000001", &bytes).await;
+    // An upload in progress, as the first server would have it.
+    let upload = data.join("archives").join("tmp").join(".tmpUPLOAD");
+    std::fs::write(&upload, b"half an upload").unwrap();
+    let before = db_files(&data);
+    let holder = format!(
+        "another sessionfs-server (pid {}) is using {}",
+        first.pid(),
+        std::fs::canonicalize(&data).unwrap().display()
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let restored_from = dir.path().join("none.tar");
+    std::fs::write(&restored_from, b"not read").unwrap();
+    let attempts: Vec<Vec<&OsStr>> = vec![
+        vec![os("serve"), os("--bind"), os(&bind)],
+        vec![os("reindex")],
+        vec![os("demo")],
+        vec![os("restore"), os("--from"), restored_from.as_os_str()],
+    ];
+    for mut args in attempts {
+        args.extend([os("--data-dir"), data.as_os_str()]);
+        let out = run_for(&args, 30);
+        let report = text(&out);
+        assert!(!out.status.success(), "{args:?}: {report}");
+        assert!(report.contains(&holder), "{args:?}: {report}");
+    }
+
+    assert!(
+        upload.exists(),
+        "the first server's upload in progress is still there"
+    );
+    assert_eq!(
+        db_files(&data),
+        before,
+        "the database files were not touched"
+    );
+    let (status, pulled) = alice.pull("ses_10c4ed00000001").await;
+    assert_eq!(
+        (status, pulled),
+        (200, bytes),
+        "the first server still serves"
+    );
+}
+
+#[test]
+fn backup_refuses_to_overwrite_unless_forced_and_paths_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run([
+        os("admin"),
+        os("create-user"),
+        os("--data-dir"),
+        data.as_os_str(),
+        os("ops@example.com"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = dir.path().join("b.tar");
+    let out = backup(&data, &file);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = std::fs::read(&file).unwrap();
+
+    let out = backup(&data, &file);
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("already exists"), "{report}");
+    assert!(report.contains("--force"), "{report}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        first,
+        "the old backup is kept"
+    );
+
+    let out = run([
+        os("backup"),
+        os("--data-dir"),
+        data.as_os_str(),
+        os("--out"),
+        file.as_os_str(),
+        os("--force"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A file where a data dir belongs: every command says so.
+    let not_a_dir = dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let backup_out = dir.path().join("c.tar");
+    for args in [
+        vec![os("serve"), os("--bind"), os("127.0.0.1:0")],
+        vec![os("backup"), os("--out"), backup_out.as_os_str()],
+        vec![os("admin"), os("list-users")],
+        vec![os("restore"), os("--from"), file.as_os_str()],
+        vec![os("demo")],
+    ] {
+        let mut args = args;
+        args.extend([os("--data-dir"), not_a_dir.as_os_str()]);
+        let out = run_for(&args, 30);
+        let report = text(&out);
+        assert!(!out.status.success(), "{args:?}: {report}");
+        assert!(
+            report.contains("is a file, not a directory"),
+            "{args:?}: {report}"
+        );
+    }
+}
+
+#[test]
+fn bind_without_a_port_says_the_expected_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_for(
+        &[
+            os("serve"),
+            os("--bind"),
+            os("0.0.0.0"),
+            os("--data-dir"),
+            dir.path().as_os_str(),
+        ],
+        30,
+    );
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("--bind expects HOST:PORT, e.g. 127.0.0.1:8000"),
+        "{report}"
+    );
+    assert!(report.contains("0.0.0.0:8000"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_data_dir_lists_searches_and_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = run_for(&[os("demo"), os("--data-dir"), data.as_os_str()], 60);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    let key = common::printed_key(&out);
+
+    let server = start(&data).await;
+    let demo = Api {
+        base: server.base.clone(),
+        key,
+        client: reqwest::Client::new(),
+    };
+    let list = demo.get("/api/v1/sessions").await;
+    let sessions = list["sessions"].as_array().expect("a session list");
+    assert_eq!(sessions.len(), 4, "{list}");
+    let tools: std::collections::BTreeSet<&str> = sessions
+        .iter()
+        .filter_map(|s| s["source_tool"].as_str())
+        .collect();
+    assert!(tools.len() >= 3, "samples from several tools: {list}");
+    assert_eq!(demo.search("pagination").await, ["ses_demo0000000002"]);
+    assert_eq!(demo.search("monotonic").await, ["ses_demo0000000001"]);
+
+    // A sample can be shared like any pushed session.
+    let res = demo
+        .client
+        .post(format!(
+            "{}/api/v1/sessions/ses_demo0000000003/share",
+            demo.base
+        ))
+        .bearer_auth(&demo.key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let share: Value = res.json().await.unwrap();
+    let page = reqwest::get(share["public_url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Move CI from Travis to GitHub Actions"),
+        "{page}"
+    );
 }

@@ -2,11 +2,18 @@
 //! would use it: `tests/e2e/sfs_client_flow.py` drives it step by step.
 //!
 //! The client lives in `.venv-sfs` at the repository root; this test creates it on first run
-//! (`python3 -m venv` + `pip install`), so `cargo test` needs nothing installed by hand.
-//! Set `SFS_CLIENT=/path/to/sfs` to use another installation.
+//! (`python3 -m venv` + `pip install`, once, under a lock), so `cargo test` needs nothing
+//! installed by hand but Python 3. Set `SFS_CLIENT=/path/to/sfs` to use another installation.
+//!
+//! The flow takes minutes: each step's name and result go to the real stderr as it runs
+//! (`[sfs e2e] …` lines), so `cargo test` shows progress without `--nocapture`.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+use common::{loud, skip_because, with_setup_lock};
 
 const CLIENT_VERSION: &str = "sessionfs==0.26.0";
 
@@ -24,7 +31,13 @@ fn sfs_client(root: &Path) -> PathBuf {
     }
     let venv = root.join(".venv-sfs");
     let sfs = venv.join("bin").join("sfs");
-    if !sfs.exists() {
+    with_setup_lock("sfs-client-venv", || {
+        if sfs.exists() {
+            return;
+        }
+        loud(&format!(
+            "sfs e2e: installing {CLIENT_VERSION} into .venv-sfs…"
+        ));
         run(
             Command::new("python3").args(["-m", "venv"]).arg(&venv),
             "python3 -m venv .venv-sfs",
@@ -33,13 +46,21 @@ fn sfs_client(root: &Path) -> PathBuf {
             Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", CLIENT_VERSION]),
             "pip install sessionfs",
         );
-    }
+    });
     sfs
 }
 
 #[test]
 fn the_sfs_client_flow_works_end_to_end() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if Command::new("python3").arg("--version").output().is_err() {
+        skip_because(
+            "the_sfs_client_flow_works_end_to_end",
+            "python3 is missing",
+            "`sudo apt-get install python3 python3-venv`",
+        );
+        return;
+    }
     let sfs = sfs_client(&root);
     let server = env!("CARGO_BIN_EXE_sessionfs-server");
     let output = Command::new("python3")
@@ -48,13 +69,13 @@ fn the_sfs_client_flow_works_end_to_end() {
         .arg(server)
         .arg("--sfs")
         .arg(&sfs)
+        .stderr(Stdio::inherit())
         .output()
         .expect("run tests/e2e/sfs_client_flow.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "sfs client flow failed:\n{stdout}\n{stderr}"
+        "sfs client flow failed (its step log is above, on stderr):\n{stdout}"
     );
     println!("{stdout}");
 }

@@ -28,9 +28,10 @@ pub struct BackupSummary {
     pub manifest: Manifest,
 }
 
-/// Takes an online backup of `data_dir` into `out` (replacing `out` only once the new backup
-/// is complete).
-pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupSummary, String> {
+/// Takes an online backup of `data_dir` into `out`. An existing `out` is refused unless
+/// `overwrite`; then it is replaced only once the new backup is complete.
+pub fn backup(data_dir: &Path, out: &Path, overwrite: bool) -> Result<BackupSummary, String> {
+    super::lock::check_data_dir(data_dir)?;
     let db_path = data_dir.join(DB_FILE);
     if !db_path.is_file() {
         return Err(format!(
@@ -43,6 +44,13 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupSummary, String> {
             "--out {} is a directory; give a file name such as {}",
             out.display(),
             out.join("sessionfs-backup.tar").display()
+        ));
+    }
+    if out.exists() && !overwrite {
+        return Err(format!(
+            "--out {} already exists; refusing to overwrite a backup. Give a new file name, or \
+             add --force to replace it",
+            out.display()
         ));
     }
     let parent = match out.parent() {

@@ -1,4 +1,5 @@
-//! Operator tools that work on a data dir from the command line: `backup`, `restore`, `doctor`.
+//! Operator tools that work on a data dir from the command line: `backup`, `restore`, `doctor`,
+//! `demo`, and the data-dir lock that the writing ones take first ([`lock`]).
 //!
 //! None of them needs the server stopped. `backup` and `doctor` only read: the database is
 //! opened read-only (no migrations, no WAL checkpoint forced), the archive store is walked
@@ -29,7 +30,9 @@
 //! `sessionfs.db-shm` behind. They are harmless; the server reuses them at its next start.
 
 pub mod backup;
+pub mod demo;
 pub mod doctor;
+pub mod lock;
 pub mod restore;
 
 use std::io::{self, Read};

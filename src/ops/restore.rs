@@ -1,6 +1,6 @@
 //! `sessionfs-server restore --data-dir NEW --from FILE`: a backup back into a new data dir.
 //!
-//! Refuses a data dir that holds anything. Reads the tar as a stream, in the spirit of
+//! Takes the data-dir lock first ([`super::lock`]), then refuses a data dir that holds anything. Reads the tar as a stream, in the spirit of
 //! `archive::inspect`: the first member must be `MANIFEST.json`; after it only regular files
 //! whose names are on the allow-list ([`super::parse_member`]) AND listed in the manifest, each
 //! once, with the listed size. Every member is hashed while it is written to a temp file and
@@ -17,6 +17,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
+
+use super::lock::{check_data_dir, DataDirLock, LOCK_FILE};
 
 use super::{
     archive_path, check_integrity, count, latest_schema_version, open_read_only, parse_member,
@@ -38,29 +40,26 @@ pub struct RestoreSummary {
 /// Restores the backup `from` into `data_dir`, which must be missing or empty.
 pub fn restore(from: &Path, data_dir: &Path) -> Result<RestoreSummary, String> {
     let source = File::open(from).map_err(|e| format!("cannot open {}: {e}", from.display()))?;
-    let created = match fs::read_dir(data_dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(format!(
-                    "refusing to restore into {}: it is not empty. Restore into a new or empty \
-                     directory, then point the server at it",
-                    data_dir.display()
-                ));
-            }
-            false
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(data_dir)
-                .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-            true
-        }
-        Err(e) => {
-            return Err(format!(
-                "cannot use {} as the data dir: {e}",
-                data_dir.display()
-            ))
-        }
+    check_data_dir(data_dir)?;
+    let created = !data_dir.exists();
+    let not_empty = || {
+        format!(
+            "refusing to restore into {}: it is not empty. Restore into a new or empty \
+             directory, then point the server at it",
+            data_dir.display()
+        )
     };
+    // A used dir without a lock file is refused without leaving one behind; with a lock file,
+    // the lock names the process using it.
+    if !created && !data_dir.join(LOCK_FILE).exists() && holds_something(data_dir)? {
+        return Err(not_empty());
+    }
+    // The lock before writing: a server (or another restore) on this dir is named, and
+    // nothing is written into a dir that someone else is using.
+    let _lock = DataDirLock::acquire(data_dir)?;
+    if holds_something(data_dir)? {
+        return Err(not_empty());
+    }
     match restore_into(source, from, data_dir) {
         Ok(manifest) => Ok(RestoreSummary {
             data_dir: data_dir.to_path_buf(),
@@ -85,7 +84,15 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<RestoreSummary, String> {
     }
 }
 
-/// Removes everything inside `dir` (which was empty before the restore began).
+/// Whether `dir` holds anything besides the lock file.
+fn holds_something(dir: &Path) -> Result<bool, String> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| format!("cannot use {} as the data dir: {e}", dir.display()))?;
+    Ok(entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)))
+}
+
+/// Removes everything inside `dir`, our lock file too: the dir was empty before the restore
+/// began and is left as it was found.
 fn empty_dir(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;

@@ -55,6 +55,11 @@ impl RunningServer {
         panic!("sessionfs-server did not come up on {}", server.base);
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait: the server finishes in-flight requests and exits with 0.
     pub fn stop(&mut self) {
         Command::new("kill")
@@ -71,4 +76,61 @@ impl Drop for RunningServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The API key a command printed (`sk_sfs_…`) on stdout.
+pub fn printed_key(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sfs_"))
+        .expect("a key is printed")
+        .to_string()
+}
+
+/// Set by `.ci/run`: a test whose outside dependency is missing fails instead of skipping.
+pub const REQUIRE_ALL: &str = "SFS_REQUIRE_ALL_TESTS";
+
+/// Says why a test cannot run here (`reason`: usually an outside dependency that is missing)
+/// and `how` to run it; returns `true` (skip) unless `SFS_REQUIRE_ALL_TESTS` is set, in which
+/// case the test fails here.
+///
+/// Written straight to the process's stderr (not through `eprintln!`, which the test harness
+/// captures), so `cargo test` shows the warning even when the test passes.
+pub fn skip_because(test: &str, reason: &str, how: &str) -> bool {
+    let message = format!(
+        "`{test}` cannot run: {reason}. To run it: {how}. \
+         (CI sets {REQUIRE_ALL}=1, which turns this skip into a failure.)"
+    );
+    if std::env::var_os(REQUIRE_ALL).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{message}");
+    }
+    loud(&format!("WARNING: SKIPPED: {message}"));
+    true
+}
+
+/// A line on the real stderr, past the test harness's capture: progress of long tests.
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// Runs `setup` while holding an exclusive lock named `name` (a file in the cargo target dir),
+/// so shared setup (`npm ci`, the client's venv) runs once even when tests of several binaries
+/// run at the same time; the others wait, then find it done.
+pub fn with_setup_lock<T>(name: &str, setup: impl FnOnce() -> T) -> T {
+    use fs4::fs_std::FileExt;
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open the setup lock {}: {e}", path.display()));
+    file.lock_exclusive()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    let result = setup();
+    let _ = FileExt::unlock(&file);
+    result
 }

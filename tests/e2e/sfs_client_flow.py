@@ -191,6 +191,8 @@ class Steps:
             self.skipped.append(name)
             return
         print(f"--> {name}", flush=True)
+        # Progress for `cargo test`, which shows this (stderr) live and captures stdout.
+        print(f"[sfs e2e] {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         try:
             fn()
@@ -200,13 +202,17 @@ class Steps:
             self._fail(name, "unexpected exception:\n" + traceback.format_exc(), stop_on_failure)
         else:
             self.passed += 1
-            print(f"    PASS ({time.monotonic() - started:.1f}s)", flush=True)
+            took = time.monotonic() - started
+            print(f"    PASS ({took:.1f}s)", flush=True)
+            print(f"[sfs e2e]     ok ({took:.1f}s)", file=sys.stderr, flush=True)
 
     def _fail(self, name: str, detail: str, stop: bool = True) -> None:
         self.failed += 1
         self._stopped = self._stopped or stop
         print(f"    FAIL: step '{name}'", flush=True)
         print(_indent(detail, "    "), flush=True)
+        print(f"[sfs e2e]     FAILED: {name} (details in the test's failure message)",
+              file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
