@@ -4,8 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,12 +15,11 @@ use crate::clock;
 use crate::db::{admin, api_keys, users};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/admin/users/{user_id}/api-keys",
-        post(mint_for_user),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint_for_user))
 }
 
 fn require_platform_admin(principal: &Principal) -> ApiResult<()> {
@@ -47,9 +44,9 @@ struct MintBody {
     request_body = docs::AdminKeyRequest,
     responses(
         (status = 201, description = "Minted", body = docs::AdminMintedKey),
-        (status = 403, description = "Not a platform admin, or the user is inactive", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such user", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing body, or `name` too long", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not a platform admin, or the user is inactive"),
+        (status = 404, description = "No such user"),
+        (status = 422, description = "Missing body, or `name` too long"),
     ),
 )]
 async fn mint_for_user(

@@ -4,8 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,20 +17,19 @@ use crate::domain::accounts::{self, VerifyError};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/signup", post(signup))
-        .route("/api/v1/auth/verify", get(verify_by_query))
-        .route("/api/v1/auth/verify/{token}", get(verify_by_path))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/auth/keys", post(create_key).get(list_keys))
-        .route("/api/v1/auth/keys/{key_id}", delete(delete_key))
-        .route(
-            "/api/v1/auth/me/api-keys",
-            get(list_my_keys).post(create_my_key),
-        )
-        .route("/api/v1/auth/me/api-keys/{key_id}", delete(revoke_my_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(verify_by_query))
+        .routes(routes!(verify_by_path))
+        .routes(routes!(me))
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(delete_key))
+        .routes(routes!(list_my_keys, create_my_key))
+        .routes(routes!(revoke_my_key))
 }
 
 #[derive(Deserialize)]
@@ -49,10 +46,10 @@ email before it pushes.",
     request_body = docs::SignupRequest,
     responses(
         (status = 201, description = "Account created", body = docs::Signup),
-        (status = 403, description = "Signup is closed, or this email domain is not allowed", body = docs::ErrorEnvelope),
-        (status = 409, description = "Email already registered", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing or invalid email", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many signups from this address", body = docs::ErrorEnvelope),
+        (status = 403, description = "Signup is closed, or this email domain is not allowed"),
+        (status = 409, description = "Email already registered"),
+        (status = 422, description = "Missing or invalid email"),
+        (status = 429, description = "Too many signups from this address"),
     ),
     security(),
 )]
@@ -101,7 +98,7 @@ struct VerifyQuery {
         (status = 200, description = "Verified (again, if it already was)", content_type = "text/html", body = String),
         (status = 400, description = "Invalid or expired link", content_type = "text/html", body = String),
         (status = 404, description = "The account no longer exists", content_type = "text/html", body = String),
-        (status = 422, description = "No `token`", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `token`"),
     ),
     security(),
 )]
@@ -223,7 +220,7 @@ fn check_name(name: &str) -> ApiResult<()> {
     request_body(content = Option<docs::LegacyKeyRequest>, description = "Optional"),
     responses(
         (status = 201, description = "Key created", body = docs::LegacyKeyCreated),
-        (status = 422, description = "`name` longer than 255 characters", body = docs::ErrorEnvelope),
+        (status = 422, description = "`name` longer than 255 characters"),
     ),
 )]
 async fn create_key(
@@ -271,7 +268,7 @@ async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiRe
     params(("key_id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Deactivated"),
-        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not one of the caller's keys"),
     ),
 )]
 async fn delete_key(
@@ -337,7 +334,7 @@ struct PersonalKeyBody {
     request_body = docs::PersonalKeyRequest,
     responses(
         (status = 201, description = "Key created", body = docs::PersonalKeyCreated),
-        (status = 422, description = "Blank or too long `name`, or `expires_in_days` outside 1–730", body = docs::ErrorEnvelope),
+        (status = 422, description = "Blank or too long `name`, or `expires_in_days` outside 1–730"),
     ),
 )]
 async fn create_my_key(
@@ -391,8 +388,8 @@ struct RevokeBody {
     request_body = docs::RevokeKeyRequest,
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
-        (status = 422, description = "No body, or `reason` not 1–500 characters", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not one of the caller's keys"),
+        (status = 422, description = "No body, or `reason` not 1–500 characters"),
     ),
 )]
 async fn revoke_my_key(

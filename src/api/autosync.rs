@@ -2,8 +2,6 @@
 //! daemon's capture-health report. All scoped to the caller.
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,15 +13,17 @@ use crate::db::{sessions as rows, sync};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sync/settings", get(get_settings).put(put_settings))
-        .route("/api/v1/sync/watchlist", get(watchlist))
-        .route("/api/v1/sync/watch/{id}", post(watch).delete(unwatch))
-        .route("/api/v1/sync/watch/{id}/{status}", put(set_status))
-        .route("/api/v1/sync/status", get(status))
-        .route("/api/v1/sync/health", get(get_health).put(put_health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(watchlist))
+        .routes(routes!(watch, unwatch))
+        .routes(routes!(set_status))
+        .routes(routes!(status))
+        .routes(routes!(get_health, put_health))
 }
 
 const MODES: [&str; 3] = ["off", "all", "selective"];
@@ -66,9 +66,9 @@ struct SettingsBody {
     request_body = docs::SyncSettingsRequest,
     responses(
         (status = 200, description = "The settings", body = docs::SyncSettings),
-        (status = 400, description = "Unknown mode", body = docs::ErrorEnvelope),
-        (status = 403, description = "The tier has no autosync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing or invalid body", body = docs::ErrorEnvelope),
+        (status = 400, description = "Unknown mode"),
+        (status = 403, description = "The tier has no autosync (`upgrade_required`)"),
+        (status = 422, description = "Missing or invalid body"),
     ),
 )]
 async fn put_settings(
@@ -122,7 +122,7 @@ async fn watchlist(State(state): State<AppState>, principal: Principal) -> ApiRe
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "Watching (`status` = `watching`)", body = docs::WatchResult),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller"),
     ),
 )]
 async fn watch(
@@ -175,7 +175,7 @@ async fn unwatch(
     ),
     responses(
         (status = 200, description = "The new status, or `not_watched`", body = docs::WatchResult),
-        (status = 400, description = "Unknown status", body = docs::ErrorEnvelope),
+        (status = 400, description = "Unknown status"),
     ),
 )]
 async fn set_status(
@@ -245,8 +245,8 @@ struct HealthBody {
     request_body = docs::CaptureHealthRequest,
     responses(
         (status = 200, description = "Stored", body = docs::CaptureHealthStored),
-        (status = 400, description = "Report too large", body = docs::ErrorEnvelope),
-        (status = 422, description = "Not a list of at most 100 objects", body = docs::ErrorEnvelope),
+        (status = 400, description = "Report too large"),
+        (status = 422, description = "Not a list of at most 100 objects"),
     ),
 )]
 async fn put_health(

@@ -3,22 +3,27 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{json, Value};
 
+use crate::api;
 use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::db::sync;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/billing/status", get(status))
-        .route("/api/v1/billing/checkout", post(unavailable))
-        .route("/api/v1/billing/portal", post(unavailable))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(unavailable))
+        .routes(api::alias(
+            "/api/v1/billing/portal",
+            routes!(unavailable),
+            "Same answer as `POST /api/v1/billing/checkout`.",
+        ))
 }
 
 #[utoipa::path(
@@ -51,7 +56,7 @@ async fn status(State(state): State<AppState>, principal: Principal) -> ApiResul
     post, path = "/api/v1/billing/checkout", tag = "billing", operation_id = "billing_checkout",
     summary = "Checkout (not on a self-hosted server)",
     description = "Always 400 `billing_unavailable`: plans are set by the server's operator.",
-    responses((status = 400, description = "Billing does not apply here", body = docs::ErrorEnvelope)),
+    responses((status = 400, description = "Billing does not apply here")),
 )]
 async fn unavailable(_principal: Principal) -> ApiError {
     ApiError::structured(

@@ -24,35 +24,33 @@ use std::sync::LazyLock;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use include_dir::{include_dir, Dir};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder, Schema};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, RefOr, Schema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{
-    admin, auth, autosync, billing, handoffs, health, org, search, service_keys, sessions, share,
-    sync,
-};
+use crate::api;
+use crate::api::errors::{AuthErrors, ErrorBody, ErrorEnvelope, ValidationIssue};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 static SWAGGER_UI: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets/swagger-ui");
 static REDOC: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets/redoc");
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/openapi.json", get(openapi_json))
-        .route("/api/docs", get(swagger_redirect))
-        .route("/api/docs/", get(swagger_index))
-        .route("/api/docs/{file}", get(swagger_file))
-        .route("/api/redoc", get(redoc_redirect))
-        .route("/api/redoc/", get(redoc_index))
-        .route("/api/redoc/{file}", get(redoc_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(swagger_redirect))
+        .routes(routes!(swagger_index))
+        .routes(routes!(swagger_file))
+        .routes(routes!(redoc_redirect))
+        .routes(routes!(redoc_index))
+        .routes(routes!(redoc_file))
 }
 
 /// The document as served, built once.
@@ -62,9 +60,13 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .expect("the OpenAPI document serializes")
 });
 
-/// The OpenAPI document of this server.
+/// The OpenAPI document of this server: what every area registered in [`api::routes`], with
+/// the info, security scheme and tags of [`ApiDoc`] and the [`Contract`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(api::routes().into_openapi());
+    Contract.modify(&mut doc);
+    doc
 }
 
 #[utoipa::path(
@@ -114,7 +116,7 @@ async fn swagger_index(headers: HeaderMap) -> Response {
     responses(
         (status = 200, description = "The file; `ETag` is its SHA-256", headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 404, description = "No such file", body = ErrorEnvelope),
+        (status = 404, description = "No such file")
     ),
     security(),
 )]
@@ -151,7 +153,7 @@ async fn redoc_index(headers: HeaderMap) -> Response {
     responses(
         (status = 200, description = "The file; `ETag` is its SHA-256", headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 404, description = "No such file", body = ErrorEnvelope),
+        (status = 404, description = "No such file")
     ),
     security(),
 )]
@@ -245,37 +247,7 @@ without security are public. Every error uses one envelope: \
 `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         license(name = "MIT"),
     ),
-    paths(
-        health::health, health::ready,
-        auth::signup, auth::verify_by_query, auth::verify_by_path, auth::me,
-        auth::create_key, auth::list_keys, auth::delete_key,
-        auth::list_my_keys, auth::create_my_key, auth::revoke_my_key,
-        org::get_default_org, org::put_default_org,
-        sessions::list, sessions::upload, sessions::detail, sessions::patch, sessions::soft_delete,
-        sessions::restore, sessions::set_alias, sessions::clear_alias, sessions::messages,
-        sessions::get_summary, sessions::rebuild_summary,
-        search::search,
-        sync::pull, sync::push,
-        share::create, share::revoke, share::archive_open, share::archive_with_password,
-        share::view_open, share::view_with_password, share::page_open, share::page_with_password,
-        autosync::get_settings, autosync::put_settings, autosync::watchlist, autosync::watch,
-        autosync::unwatch, autosync::set_status, autosync::status, autosync::get_health,
-        autosync::put_health,
-        handoffs::create, handoffs::inbox, handoffs::sent, handoffs::detail, handoffs::claim,
-        handoffs::revoke, handoffs::decline, handoffs::add_comment, handoffs::list_comments,
-        handoffs::list_events, handoffs::preview, handoffs::summary, handoffs::summary_page,
-        org::create, org::info, org::invite_primary, org::invite_named, org::accept, org::decline,
-        org::pending, org::mine, org::revoke_invite, org::resend, org::role_primary,
-        org::role_named, org::remove_primary, org::remove_named, org::list_mine,
-        org::members_named,
-        service_keys::create, service_keys::list, service_keys::revoke, service_keys::rotate,
-        admin::mint_for_user,
-        billing::status, billing::unavailable,
-        openapi_json, swagger_redirect, swagger_index, swagger_file, redoc_redirect, redoc_index,
-        redoc_file,
-    ),
     components(schemas(ErrorEnvelope, ErrorBody, ValidationIssue)),
-    modifiers(&Contract),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness and readiness probes."),
@@ -295,33 +267,9 @@ without security are public. Every error uses one envelope: \
 )]
 struct ApiDoc;
 
-/// A second path for an already documented operation: `(alias, documented path, note)`.
-const ALIASES: &[(&str, &str, &str)] = &[
-    ("/api/v1/health", "/health", "Same as `GET /health`."),
-    (
-        "/api/v1/handoffs/inbox/",
-        "/api/v1/handoffs/inbox",
-        "Same as `GET /api/v1/handoffs/inbox`; the `sfs` client uses this spelling.",
-    ),
-    (
-        "/api/v1/handoffs/sent/",
-        "/api/v1/handoffs/sent",
-        "Same as `GET /api/v1/handoffs/sent`; the `sfs` client uses this spelling.",
-    ),
-    (
-        "/api/v1/orgs/{org_id}/members/invite",
-        "/api/v1/orgs/{org_id}/invite",
-        "Same as `POST /api/v1/orgs/{org_id}/invite` (the reference server's path).",
-    ),
-    (
-        "/api/v1/billing/portal",
-        "/api/v1/billing/checkout",
-        "Same answer as `POST /api/v1/billing/checkout`.",
-    ),
-];
-
-/// What the derive cannot say: the Bearer scheme, the alias paths, the 401/429 every
-/// authenticated operation can answer, and which properties are always present.
+/// What the annotations do not say: the Bearer scheme, the envelope body of every error answer,
+/// the [`AuthErrors`] every authenticated operation can answer, and which properties are
+/// always present.
 struct Contract;
 
 impl Modify for Contract {
@@ -349,62 +297,38 @@ impl Modify for Contract {
             require_all(schema);
         }
 
-        for (alias, documented, note) in ALIASES {
-            // A missing original leaves the alias undocumented, which tests/docs.rs reports.
-            let Some(mut item) = doc.paths.paths.get(*documented).cloned() else {
-                continue;
-            };
-            for op in operations(&mut item) {
-                op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
-                op.description = Some(match op.description.take() {
-                    Some(d) => format!("{note}\n\n{d}"),
-                    None => note.to_string(),
-                });
-            }
-            // Right after the documented path (`preserve_path_order` keeps paths in order).
-            let at = doc
-                .paths
-                .paths
-                .get_index_of(*documented)
-                .map_or(0, |i| i + 1);
-            doc.paths.paths.shift_insert(at, alias.to_string(), item);
-        }
-
-        let envelope = || {
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "ErrorEnvelope",
-                ))))
-                .build()
-        };
+        let envelope = ContentBuilder::new()
+            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "ErrorEnvelope",
+            ))))
+            .build();
         for item in doc.paths.paths.values_mut() {
             for op in operations(item) {
-                let public = op.security.as_ref().is_some_and(Vec::is_empty);
-                if public {
-                    continue;
-                }
                 let responses = &mut op.responses.responses;
-                responses.entry("401".into()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description(
-                            "No key, or an unknown, revoked (`details.error` `api_key_revoked`) \
-                             or expired (`api_key_expired`) key",
-                        )
-                        .content("application/json", envelope())
-                        .into()
-                });
-                responses.entry("429".into()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description("Too many requests with this key in the last minute")
-                        .content("application/json", envelope())
-                        .into()
-                });
+                for (status, response) in responses.iter_mut() {
+                    let error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        if response.content.is_empty() {
+                            response
+                                .content
+                                .insert("application/json".into(), envelope.clone());
+                        }
+                    }
+                }
+                if op.security.as_ref().is_some_and(Vec::is_empty) {
+                    continue; // public
+                }
+                for (status, response) in AuthErrors::responses() {
+                    responses.entry(status).or_insert(response);
+                }
             }
         }
     }
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+pub(crate) fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,
@@ -432,38 +356,6 @@ fn require_all(schema: &mut RefOr<Schema>) {
 
 // ---------------------------------------------------------------------------------------------
 // Doc-only types: the JSON the handlers build, described for the document. Never constructed.
-
-/// The error envelope every non-2xx JSON answer uses.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {"code": "404", "message": "Session not found", "details": {}}}))]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
-}
-
-/// The inside of the error envelope.
-#[derive(ToSchema)]
-pub struct ErrorBody {
-    /// The HTTP status as a string (`"404"`), or a named code (`etag_mismatch`,
-    /// `PAYLOAD_TOO_LARGE`, `service_key_not_allowed`, `duplicate_resource`…).
-    pub code: String,
-    pub message: String,
-    /// Structured detail: `error` holds a machine code (`api_key_revoked`, `upgrade_required`,
-    /// `insufficient_scope`…); a 422 has `errors`, a list of `ValidationIssue` objects; a 409 push
-    /// conflict has `current_etag`.
-    pub details: Map<String, Value>,
-}
-
-/// One entry of `details.errors` in a 422 (the shape FastAPI gives).
-#[derive(ToSchema)]
-pub struct ValidationIssue {
-    /// `missing`, `value_error`, `string_too_long`, `int_parsing`, `json_invalid`…
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Where: `["body", "email"]`, `["query", "page"]`.
-    pub loc: Vec<String>,
-    pub msg: String,
-    pub input: Value,
-}
 
 // Health
 

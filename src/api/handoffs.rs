@@ -5,11 +5,10 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api;
 use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::api::pages;
@@ -24,26 +23,33 @@ use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/handoffs", post(create))
-        .route("/api/v1/handoffs/inbox", get(inbox))
-        .route("/api/v1/handoffs/inbox/", get(inbox))
-        .route("/api/v1/handoffs/sent", get(sent))
-        .route("/api/v1/handoffs/sent/", get(sent))
-        .route("/api/v1/handoffs/{id}", get(detail))
-        .route("/api/v1/handoffs/{id}/claim", post(claim))
-        .route("/api/v1/handoffs/{id}/revoke", post(revoke))
-        .route("/api/v1/handoffs/{id}/decline", post(decline))
-        .route(
-            "/api/v1/handoffs/{id}/comments",
-            post(add_comment).get(list_comments),
-        )
-        .route("/api/v1/handoffs/{id}/events", get(list_events))
-        .route("/api/v1/handoffs/{id}/preview", get(preview))
-        .route("/api/v1/handoffs/{id}/summary", get(summary))
-        .route("/h/{id}", get(summary_page))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(inbox))
+        .routes(api::alias(
+            "/api/v1/handoffs/inbox/",
+            routes!(inbox),
+            "Same as `GET /api/v1/handoffs/inbox`; the `sfs` client uses this spelling.",
+        ))
+        .routes(routes!(sent))
+        .routes(api::alias(
+            "/api/v1/handoffs/sent/",
+            routes!(sent),
+            "Same as `GET /api/v1/handoffs/sent`; the `sfs` client uses this spelling.",
+        ))
+        .routes(routes!(detail))
+        .routes(routes!(claim))
+        .routes(routes!(revoke))
+        .routes(routes!(decline))
+        .routes(routes!(add_comment, list_comments))
+        .routes(routes!(list_events))
+        .routes(routes!(preview))
+        .routes(routes!(summary))
+        .routes(routes!(summary_page))
 }
 
 /// The Handoff object of the contract (02 §1.2).
@@ -143,9 +149,9 @@ are mailed. A service key needs the `handoffs:write` scope and a session in a re
     request_body = docs::HandoffRequest,
     responses(
         (status = 201, description = "Created (`pending`)", body = docs::Handoff),
-        (status = 403, description = "The tier has no handoffs, a service key outside its projects, or a scope missing (`insufficient_scope`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller, or no such recipient", body = docs::ErrorEnvelope),
-        (status = 422, description = "Not exactly one recipient, a field out of range, or provenance this server cannot resolve", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no handoffs, a service key outside its projects, or a scope missing (`insufficient_scope`)"),
+        (status = 404, description = "No such session of the caller, or no such recipient"),
+        (status = 422, description = "Not exactly one recipient, a field out of range, or provenance this server cannot resolve"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -317,8 +323,8 @@ const LIST_CAP: i64 = 200;
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
         (status = 200, description = "The handoff", body = docs::HandoffDetail),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff for the caller"),
+        (status = 410, description = "Expired"),
     ),
 )]
 async fn detail(
@@ -350,9 +356,9 @@ async fn detail(
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
         (status = 200, description = "Claimed", body = docs::HandoffClaim),
-        (status = 404, description = "No such handoff for the caller, or the source session is gone", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already claimed, revoked or declined", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff for the caller, or the source session is gone"),
+        (status = 409, description = "Already claimed, revoked or declined"),
+        (status = 410, description = "Expired"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -385,9 +391,9 @@ struct RevokeBody {
     request_body = docs::HandoffRevokeRequest,
     responses(
         (status = 200, description = "Revoked", body = docs::Handoff),
-        (status = 404, description = "No such handoff sent by the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `reason`", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff sent by the caller"),
+        (status = 409, description = "Not pending"),
+        (status = 422, description = "No `reason`"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -418,8 +424,8 @@ struct DeclineBody {
     request_body(content = Option<docs::HandoffDeclineRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Declined", body = docs::Handoff),
-        (status = 404, description = "No such handoff to the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff to the caller"),
+        (status = 409, description = "Not pending"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -447,8 +453,8 @@ struct CommentBody {
     request_body = docs::HandoffCommentRequest,
     responses(
         (status = 201, description = "The comment", body = docs::HandoffComment),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "`content` not 1–10000 characters", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff for the caller"),
+        (status = 422, description = "`content` not 1–10000 characters"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -486,7 +492,7 @@ fn limit_of(q: &QueryPairs) -> i64 {
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
     responses(
         (status = 200, description = "The comments", body = Vec<docs::HandoffComment>),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff for the caller"),
     ),
 )]
 async fn list_comments(
@@ -511,7 +517,7 @@ async fn list_comments(
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
     responses(
         (status = 200, description = "The events", body = Vec<docs::HandoffEvent>),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff for the caller"),
     ),
 )]
 async fn list_events(
@@ -536,7 +542,7 @@ async fn list_events(
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("X-Preview-Token" = String, Header, description = "The preview token (`hpr_…`)")),
     responses(
         (status = 200, description = "The preview", body = docs::HandoffPreview),
-        (status = 404, description = "No such handoff, wrong token, or no longer pending", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff, wrong token, or no longer pending"),
     ),
     security(),
 )]
@@ -593,8 +599,8 @@ shown, never the archive or the messages.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
         (status = 200, description = "The summary", body = docs::HandoffSummary),
-        (status = 404, description = "No such handoff, or its session is gone", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired, revoked or already claimed", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such handoff, or its session is gone"),
+        (status = 410, description = "Expired, revoked or already claimed"),
     ),
     security(),
 )]

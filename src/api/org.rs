@@ -3,11 +3,10 @@
 //! and the caller's default org. User keys only.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api;
 use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
@@ -18,38 +17,32 @@ use crate::domain::orgs::{self as rules, InvitePath};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/org", post(create).get(info))
-        .route("/api/v1/org/invite", post(invite_primary))
-        .route("/api/v1/orgs/{org_id}/invite", post(invite_named))
-        .route("/api/v1/orgs/{org_id}/members/invite", post(invite_named))
-        .route("/api/v1/org/invite/{invite_id}/accept", post(accept))
-        .route("/api/v1/org/invite/{invite_id}/decline", post(decline))
-        .route("/api/v1/org/invites", get(pending))
-        .route("/api/v1/org/invites/me", get(mine))
-        .route("/api/v1/org/invites/{invite_id}", delete(revoke_invite))
-        .route(
-            "/api/v1/orgs/{org_id}/invites/{invite_id}/resend",
-            post(resend),
-        )
-        .route("/api/v1/org/members/{user_id}/role", put(role_primary))
-        .route(
-            "/api/v1/orgs/{org_id}/members/{user_id}/role",
-            put(role_named),
-        )
-        .route("/api/v1/org/members/{user_id}", delete(remove_primary))
-        .route(
-            "/api/v1/orgs/{org_id}/members/{user_id}",
-            delete(remove_named),
-        )
-        .route("/api/v1/orgs", get(list_mine))
-        .route("/api/v1/orgs/{org_id}/members", get(members_named))
-        .route(
-            "/api/v1/auth/me/default-org",
-            get(get_default_org).put(put_default_org),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, info))
+        .routes(routes!(invite_primary))
+        .routes(routes!(invite_named))
+        .routes(api::alias(
+            "/api/v1/orgs/{org_id}/members/invite",
+            routes!(invite_named),
+            "Same as `POST /api/v1/orgs/{org_id}/invite` (the reference server's path).",
+        ))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+        .routes(routes!(pending))
+        .routes(routes!(mine))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(resend))
+        .routes(routes!(role_primary))
+        .routes(routes!(role_named))
+        .routes(routes!(remove_primary))
+        .routes(routes!(remove_named))
+        .routes(routes!(list_mine))
+        .routes(routes!(members_named))
+        .routes(routes!(get_default_org, put_default_org))
 }
 
 #[derive(Deserialize)]
@@ -65,9 +58,9 @@ struct CreateBody {
     request_body = docs::OrgRequest,
     responses(
         (status = 200, description = "Created", body = docs::OrgCreated),
-        (status = 403, description = "The caller's tier cannot create organizations", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already in an org, or the slug is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid slug", body = docs::ErrorEnvelope),
+        (status = 403, description = "The caller's tier cannot create organizations"),
+        (status = 409, description = "Already in an org, or the slug is taken"),
+        (status = 422, description = "Invalid slug"),
     ),
 )]
 async fn create(
@@ -146,9 +139,9 @@ fn invite_email(raw: &str) -> ApiResult<String> {
     request_body = docs::InviteRequest,
     responses(
         (status = 200, description = "Invited", body = docs::InviteCreated),
-        (status = 403, description = "Not an admin (`insufficient_role`), or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
-        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin (`insufficient_role`), or no seat left (`seat_limit`)"),
+        (status = 409, description = "An active invite exists, or already a member"),
+        (status = 422, description = "Invalid email"),
     ),
 )]
 async fn invite_primary(
@@ -185,11 +178,11 @@ async fn invite_primary(
     request_body = docs::InviteRequest,
     responses(
         (status = 200, description = "Invited", body = docs::InviteCreated),
-        (status = 400, description = "Role other than `admin` or `member`", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin of the org, or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
-        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+        (status = 400, description = "Role other than `admin` or `member`"),
+        (status = 403, description = "Not an admin of the org, or no seat left (`seat_limit`)"),
+        (status = 404, description = "No such org"),
+        (status = 409, description = "An active invite exists, or already a member"),
+        (status = 422, description = "Invalid email"),
     ),
 )]
 async fn invite_named(
@@ -267,10 +260,10 @@ fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Js
     params(("invite_id" = String, Path, description = "The invite's id")),
     responses(
         (status = 200, description = "Joined", body = docs::InviteAccepted),
-        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
-        (status = 403, description = "The invite is for another address, or no seat left", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already in an organization", body = docs::ErrorEnvelope),
+        (status = 400, description = "Already accepted, declined, or expired"),
+        (status = 403, description = "The invite is for another address, or no seat left"),
+        (status = 404, description = "No such invite"),
+        (status = 409, description = "Already in an organization"),
     ),
 )]
 async fn accept(
@@ -297,9 +290,9 @@ struct DeclineBody {
     request_body(content = Option<docs::InviteDeclineRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Declined", body = docs::InviteDeclined),
-        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
-        (status = 403, description = "The invite is for another address", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
+        (status = 400, description = "Already accepted, declined, or expired"),
+        (status = 403, description = "The invite is for another address"),
+        (status = 404, description = "No such invite"),
     ),
 )]
 async fn decline(
@@ -323,7 +316,7 @@ async fn decline(
     description = "Admins and owners.",
     responses(
         (status = 200, description = "The invites", body = docs::PendingInvites),
-        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin (`insufficient_role`)"),
     ),
 )]
 async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
@@ -366,8 +359,8 @@ async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<
     params(("invite_id" = String, Path, description = "The invite's id")),
     responses(
         (status = 200, description = "Deleted", body = docs::InviteRevoked),
-        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite in the org", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin (`insufficient_role`)"),
+        (status = 404, description = "No such invite in the org"),
     ),
 )]
 async fn revoke_invite(
@@ -394,9 +387,9 @@ async fn revoke_invite(
     params(("org_id" = String, Path, description = "The organization's id"), ("invite_id" = String, Path, description = "The invite's id")),
     responses(
         (status = 200, description = "Resent (or not)", body = docs::InviteResent),
-        (status = 403, description = "Not an admin of the org", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org or invite", body = docs::ErrorEnvelope),
-        (status = 409, description = "Accepted, declined or expired", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not an admin of the org"),
+        (status = 404, description = "No such org or invite"),
+        (status = 409, description = "Accepted, declined or expired"),
     ),
 )]
 async fn resend(
@@ -449,10 +442,10 @@ struct RoleBody {
     request_body = docs::RoleRequest,
     responses(
         (status = 200, description = "Changed", body = docs::RoleChanged),
-        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)"),
+        (status = 403, description = "Not an admin, or only the owner may do this"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "It would leave the org without an admin"),
     ),
 )]
 async fn role_primary(
@@ -480,10 +473,10 @@ async fn role_primary(
     request_body = docs::RoleRequest,
     responses(
         (status = 200, description = "Changed", body = docs::RoleChanged),
-        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)"),
+        (status = 403, description = "Not an admin, or only the owner may do this"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "It would leave the org without an admin"),
     ),
 )]
 async fn role_named(
@@ -514,10 +507,10 @@ fn removed_json(user_id: &str) -> Json<Value> {
     params(("user_id" = String, Path, description = "The member's user id")),
     responses(
         (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
-        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+        (status = 400, description = "Removing oneself, or the last admin"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "The member is the owner"),
     ),
 )]
 async fn remove_primary(
@@ -537,10 +530,10 @@ async fn remove_primary(
     params(("org_id" = String, Path, description = "The organization's id"), ("user_id" = String, Path, description = "The member's user id")),
     responses(
         (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
-        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+        (status = 400, description = "Removing oneself, or the last admin"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "The member is the owner"),
     ),
 )]
 async fn remove_named(
@@ -579,8 +572,8 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "The members", body = docs::OrgMembers),
-        (status = 403, description = "Not a member", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not a member"),
+        (status = 404, description = "No such org"),
     ),
 )]
 async fn members_named(
@@ -625,7 +618,7 @@ struct DefaultOrgBody {
     request_body = docs::DefaultOrgRequest,
     responses(
         (status = 200, description = "Chosen", body = docs::DefaultOrg),
-        (status = 403, description = "Not a member of that org", body = docs::ErrorEnvelope),
+        (status = 403, description = "Not a member of that org"),
     ),
 )]
 async fn put_default_org(

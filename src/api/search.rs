@@ -4,8 +4,6 @@
 //! never appears even if the index has not caught up yet.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use chrono::Duration;
 use serde_json::{json, Value};
 
@@ -19,9 +17,11 @@ use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::search::SearchQuery;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/sessions/search", get(search))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
 }
 
 #[utoipa::path(
@@ -37,8 +37,8 @@ pub fn router() -> Router<AppState> {
     ),
     responses(
         (status = 200, description = "Results, best first", body = docs::SearchResults),
-        (status = 403, description = "The tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `q`, or a parameter out of range", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no cloud sync (`upgrade_required`)"),
+        (status = 422, description = "No `q`, or a parameter out of range"),
     ),
 )]
 async fn search(

@@ -5,8 +5,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::Router;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,18 +21,14 @@ use crate::domain::orgs::{insufficient_role, is_admin_role};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/orgs/{org_id}/service-keys", post(create).get(list))
-        .route(
-            "/api/v1/orgs/{org_id}/service-keys/{key_id}",
-            delete(revoke),
-        )
-        .route(
-            "/api/v1/orgs/{org_id}/service-keys/{key_id}/rotate",
-            post(rotate),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
 }
 
 /// The caller's membership in the path org (their primary org; others read as not found).
@@ -143,9 +137,9 @@ fn checked_scopes(principal: &Principal, raw: &[String]) -> ApiResult<Vec<String
     request_body = docs::ServiceKeyRequest,
     responses(
         (status = 201, description = "Created", body = docs::ServiceKeyCreated),
-        (status = 403, description = "No team management (`upgrade_required`), not an admin (`insufficient_role`), or a platform scope (`platform_admin_scope`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid name, scopes or expiry", body = docs::ErrorEnvelope),
+        (status = 403, description = "No team management (`upgrade_required`), not an admin (`insufficient_role`), or a platform scope (`platform_admin_scope`)"),
+        (status = 404, description = "Not the caller's org"),
+        (status = 422, description = "Invalid name, scopes or expiry"),
     ),
 )]
 async fn create(
@@ -295,7 +289,7 @@ async fn mint(
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "The keys", body = Vec<docs::ServiceKey>),
-        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not the caller's org"),
     ),
 )]
 async fn list(
@@ -334,9 +328,9 @@ struct RevokeBody {
     request_body(content = Option<docs::ServiceKeyRevokeRequest>, description = "Optional"),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
-        (status = 422, description = "`reason` longer than 500 characters", body = docs::ErrorEnvelope),
+        (status = 403, description = "No team management, or not an admin"),
+        (status = 404, description = "No such key in the caller's org"),
+        (status = 422, description = "`reason` longer than 500 characters"),
     ),
 )]
 async fn revoke(
@@ -376,9 +370,9 @@ async fn revoke(
     params(("org_id" = String, Path, description = "The organization's id"), ("key_id" = String, Path, description = "The service key's id")),
     responses(
         (status = 200, description = "The new key", body = docs::ServiceKeyCreated),
-        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already revoked (`key_already_revoked`)", body = docs::ErrorEnvelope),
+        (status = 403, description = "No team management, or not an admin"),
+        (status = 404, description = "No such key in the caller's org"),
+        (status = 409, description = "Already revoked (`key_already_revoked`)"),
     ),
 )]
 async fn rotate(

@@ -5,8 +5,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -23,27 +21,19 @@ use crate::domain::summary::Summary;
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/sessions",
-            get(list).post(upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/api/v1/sessions/{id}",
-            get(detail).patch(patch).delete(soft_delete),
-        )
-        .route("/api/v1/sessions/{id}/restore", post(restore))
-        .route(
-            "/api/v1/sessions/{id}/alias",
-            put(set_alias).delete(clear_alias),
-        )
-        .route("/api/v1/sessions/{id}/messages", get(messages))
-        .route(
-            "/api/v1/sessions/{id}/summary",
-            get(get_summary).post(rebuild_summary),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        // Uploads count their own bytes against the tier's cap.
+        .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(detail, patch, soft_delete))
+        .routes(routes!(restore))
+        .routes(routes!(set_alias, clear_alias))
+        .routes(routes!(messages))
+        .routes(routes!(get_summary, rebuild_summary))
 }
 
 fn tags_of(row: &SessionRow) -> Value {
@@ -125,7 +115,7 @@ fn bad_query(name: &str, msg: &str, input: &str) -> ApiError {
     ),
     responses(
         (status = 200, description = "A page of sessions", body = docs::SessionList),
-        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+        (status = 422, description = "A parameter out of range"),
     ),
 )]
 async fn list(
@@ -191,8 +181,8 @@ async fn list(
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
         (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 400, description = "Malformed id", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+        (status = 400, description = "Malformed id"),
+        (status = 404, description = "No such live session of the caller"),
     ),
 )]
 async fn detail(
@@ -283,11 +273,11 @@ struct PatchBody {
     request_body = docs::SessionPatchRequest,
     responses(
         (status = 200, description = "The updated session", body = docs::SessionDetail),
-        (status = 400, description = "Nothing to update", body = docs::ErrorEnvelope),
-        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid title, alias or tags", body = docs::ErrorEnvelope),
+        (status = 400, description = "Nothing to update"),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The alias is taken"),
+        (status = 422, description = "Invalid title, alias or tags"),
     ),
 )]
 async fn patch(
@@ -345,10 +335,10 @@ struct AliasBody {
     request_body = docs::AliasRequest,
     responses(
         (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid alias", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The alias is taken"),
+        (status = 422, description = "Invalid alias"),
     ),
 )]
 async fn set_alias(
@@ -373,7 +363,7 @@ async fn set_alias(
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
         (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller"),
     ),
 )]
 async fn clear_alias(
@@ -401,9 +391,9 @@ restored until `purge_after` (30 days). Without `scope` the answer carries an `X
     responses(
         (status = 200, description = "The deleted session", body = docs::SessionDetail,
             headers(("X-Deprecation-Warning" = String, description = "When `scope` was not given"))),
-        (status = 400, description = "Bad `scope` or malformed id", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 410, description = "Already deleted", body = docs::ErrorEnvelope),
+        (status = 400, description = "Bad `scope` or malformed id"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 410, description = "Already deleted"),
     ),
 )]
 async fn soft_delete(
@@ -435,8 +425,8 @@ async fn soft_delete(
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
         (status = 200, description = "The restored session", body = docs::RestoredSession),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The session is not deleted", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The session is not deleted"),
     ),
 )]
 async fn restore(
@@ -466,8 +456,8 @@ async fn restore(
     ),
     responses(
         (status = 200, description = "A page of messages", body = docs::MessagesPage),
-        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
-        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller, or its archive is missing"),
+        (status = 422, description = "A parameter out of range"),
     ),
 )]
 async fn messages(
@@ -532,10 +522,10 @@ before anything is stored.",
     request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = docs::UploadResult),
-        (status = 400, description = "Not a valid archive, or bad `title`/`tags`", body = docs::ErrorEnvelope),
-        (status = 403, description = "Email not verified, or the tier has no cloud sync", body = docs::ErrorEnvelope),
-        (status = 413, description = "Over 100 MiB, or a member over the tier's cap", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `source_tool` or no `file` part", body = docs::ErrorEnvelope),
+        (status = 400, description = "Not a valid archive, or bad `title`/`tags`"),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync"),
+        (status = 413, description = "Over 100 MiB, or a member over the tier's cap"),
+        (status = 422, description = "No `source_tool` or no `file` part"),
     ),
 )]
 async fn upload(
@@ -622,8 +612,8 @@ fn summary_response(summary: &Summary, generated_at: &str) -> Value {
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
         (status = 200, description = "The summary", body = docs::SessionSummaryReport),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such session of the caller"),
+        (status = 422, description = "The archive has no messages"),
     ),
 )]
 async fn get_summary(
@@ -642,9 +632,9 @@ async fn get_summary(
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
         (status = 200, description = "The rebuilt summary", body = docs::SessionSummaryReport),
-        (status = 403, description = "The tier has no summaries (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+        (status = 403, description = "The tier has no summaries (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 422, description = "The archive has no messages"),
     ),
 )]
 async fn rebuild_summary(

@@ -4,8 +4,6 @@
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,23 +18,19 @@ use crate::domain::sessions as session_rules;
 use crate::domain::shares::{self, MAX_EXPIRY_HOURS};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most messages a share page or view shows.
 const SHOWN_MESSAGES: usize = 2000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions/{id}/share", post(create))
-        .route("/api/v1/sessions/{id}/share/{link_id}", delete(revoke))
-        .route(
-            "/api/v1/sessions/share/{token}",
-            get(archive_open).post(archive_with_password),
-        )
-        .route(
-            "/api/v1/share/{token}/view",
-            get(view_open).post(view_with_password),
-        )
-        .route("/s/{token}", get(page_open).post(page_with_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(revoke))
+        .routes(routes!(archive_open, archive_with_password))
+        .routes(routes!(view_open, view_with_password))
+        .routes(routes!(page_open, page_with_password))
 }
 
 #[derive(Deserialize)]
@@ -68,9 +62,9 @@ after at most 30 days. The body may be empty. Needs a verified email.",
     request_body(content = Option<docs::ShareLinkRequest>, description = "Optional"),
     responses(
         (status = 201, description = "The link", body = docs::ShareLink),
-        (status = 403, description = "Email not verified", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "`expires_in_hours` out of range, or password too long", body = docs::ErrorEnvelope),
+        (status = 403, description = "Email not verified"),
+        (status = 404, description = "No such live session of the caller"),
+        (status = 422, description = "`expires_in_hours` out of range, or password too long"),
     ),
 )]
 async fn create(
@@ -124,7 +118,7 @@ async fn create(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such link on a session of the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such link on a session of the caller"),
     ),
 )]
 async fn revoke(
@@ -163,10 +157,10 @@ struct PasswordBody {
     responses(
         (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
-        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
-        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "The link needs a password"),
+        (status = 404, description = "No such link"),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
@@ -186,10 +180,10 @@ async fn archive_open(
     responses(
         (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
-        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
-        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "Missing or wrong password"),
+        (status = 404, description = "No such link"),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
@@ -261,9 +255,9 @@ async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiRes
     params(("token" = String, Path, description = "The link's token")),
     responses(
         (status = 200, description = "The session", body = docs::SharedSessionView),
-        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "The link needs a password"),
+        (status = 404, description = "No usable link"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
@@ -281,9 +275,9 @@ async fn view_open(
     request_body(content = Option<docs::SharePasswordRequest>, description = "The password, for a protected link"),
     responses(
         (status = 200, description = "The session", body = docs::SharedSessionView),
-        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "Missing or wrong password"),
+        (status = 404, description = "No usable link"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]

@@ -10,8 +10,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
@@ -25,13 +23,15 @@ use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, 
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The `POST /sessions` upload cap (contract 01 §1.4).
 pub const UPLOAD_CAP: u64 = 100 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions/{id}/sync", get(pull).put(push))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pull, push))
         // Uploads count their own bytes against the tier's cap.
         .layer(DefaultBodyLimit::disable())
 }
@@ -171,12 +171,12 @@ if the stored ETag still matches, checked atomically with the write (409 `etag_m
     responses(
         (status = 201, description = "Created", body = docs::PushResult),
         (status = 200, description = "Updated", body = docs::PushResult),
-        (status = 400, description = "Malformed id, or not a valid archive", body = docs::ErrorEnvelope),
-        (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account", body = docs::ErrorEnvelope),
-        (status = 410, description = "The session is in the trash and `X-SessionFS-Undelete` was not sent", body = docs::ErrorEnvelope),
-        (status = 413, description = "Over the tier's archive cap (`PAYLOAD_TOO_LARGE`) or member cap (`session_too_large`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `file` part", body = docs::ErrorEnvelope),
+        (status = 400, description = "Malformed id, or not a valid archive"),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)"),
+        (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account"),
+        (status = 410, description = "The session is in the trash and `X-SessionFS-Undelete` was not sent"),
+        (status = 413, description = "Over the tier's archive cap (`PAYLOAD_TOO_LARGE`) or member cap (`session_too_large`)"),
+        (status = 422, description = "No `file` part"),
     ),
 )]
 async fn push(
@@ -243,7 +243,7 @@ async fn push(
         (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller, or its archive is missing"),
     ),
 )]
 async fn pull(
