@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::api;
-use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::db::sync;
@@ -29,9 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get, path = "/api/v1/billing/status", tag = "billing", operation_id = "billing_status",
     summary = "The caller's plan and storage use",
-    responses((status = 200, description = "The status", body = docs::BillingStatus)),
+    responses((status = 200, description = "The status", body = BillingStatus)),
 )]
-async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<BillingStatus>> {
     let user_id = principal.user.id.clone();
     let used = state
         .db
@@ -39,17 +42,17 @@ async fn status(State(state): State<AppState>, principal: Principal) -> ApiResul
         .await?
         .storage_used_bytes;
     let tier = principal.tier();
-    Ok(Json(json!({
-        "tier": tier.to_string(),
-        "storage_used_bytes": used,
-        "storage_limit_bytes": tier.storage_limit_bytes(),
-        "stripe_customer_id": null,
-        "has_subscription": false,
-        "has_personal_subscription": false,
-        "is_org_member": principal.org.is_some(),
-        "org_role": principal.org.as_ref().map(|m| m.role.clone()),
-        "is_beta": false,
-    })))
+    Ok(Json(BillingStatus {
+        tier: tier.to_string(),
+        storage_used_bytes: used,
+        storage_limit_bytes: tier.storage_limit_bytes(),
+        stripe_customer_id: None,
+        has_subscription: false,
+        has_personal_subscription: false,
+        is_org_member: principal.org.is_some(),
+        org_role: principal.org.as_ref().map(|m| m.role.clone()),
+        is_beta: false,
+    }))
 }
 
 #[utoipa::path(
@@ -64,4 +67,19 @@ async fn unavailable(_principal: Principal) -> ApiError {
         "billing_unavailable",
         "Billing does not apply to a self-hosted server: plans are set by its operator.",
     )
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BillingStatus {
+    pub tier: String,
+    pub storage_used_bytes: i64,
+    /// 0 means unlimited.
+    pub storage_limit_bytes: u64,
+    /// Always null here.
+    pub stripe_customer_id: Option<String>,
+    pub has_subscription: bool,
+    pub has_personal_subscription: bool,
+    pub is_org_member: bool,
+    pub org_role: Option<String>,
+    pub is_beta: bool,
 }

@@ -357,37 +357,6 @@ fn require_all(schema: &mut RefOr<Schema>) {
 // ---------------------------------------------------------------------------------------------
 // Doc-only types: the JSON the handlers build, described for the document. Never constructed.
 
-// Health
-
-/// Liveness.
-#[derive(ToSchema)]
-pub struct Health {
-    #[schema(example = "healthy")]
-    pub status: String,
-    pub version: String,
-    #[schema(example = "sessionfs-api")]
-    pub service: String,
-}
-
-/// Readiness: each check is `ok` or `error: …`.
-#[derive(ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
-    pub checks: ReadinessChecks,
-    /// Writes waiting for the database writer.
-    pub writer_queue_depth: u64,
-    /// Sessions waiting to be (re)indexed.
-    pub search_index_lag: u64,
-}
-
-#[derive(ToSchema)]
-pub struct ReadinessChecks {
-    pub database: String,
-    pub archive_store: String,
-    pub search_index: String,
-}
-
 // Accounts and keys
 
 #[derive(ToSchema)]
@@ -688,37 +657,6 @@ impl utoipa::PartialSchema for GzipArchive {
 
 impl ToSchema for GzipArchive {}
 
-// Search
-
-/// One page of search results, best first.
-#[derive(ToSchema)]
-pub struct SearchResults {
-    pub results: Vec<SearchHit>,
-    /// Matching sessions in all.
-    pub total: i64,
-    pub page: i64,
-    pub page_size: i64,
-    pub query: String,
-}
-
-#[derive(ToSchema)]
-pub struct SearchHit {
-    pub session_id: String,
-    pub title: Option<String>,
-    pub alias: Option<String>,
-    pub source_tool: String,
-    pub model_id: Option<String>,
-    pub message_count: i64,
-    pub updated_at: String,
-    /// At most one, with the matched words in `<mark>`.
-    pub matches: Vec<SearchMatch>,
-}
-
-#[derive(ToSchema)]
-pub struct SearchMatch {
-    pub snippet: String,
-}
-
 // Share links
 
 #[derive(ToSchema)]
@@ -756,78 +694,6 @@ pub struct SharedSessionView {
     pub message_count: i64,
     pub messages: Vec<Value>,
     pub owner_display_name: Option<String>,
-}
-
-// Autosync
-
-#[derive(ToSchema)]
-pub struct SyncSettings {
-    /// `off`, `all` or `selective`.
-    pub mode: String,
-    pub debounce_seconds: i64,
-    /// The largest file an archive may hold for the caller's tier.
-    pub max_member_bytes: u64,
-}
-
-#[derive(ToSchema)]
-pub struct SyncSettingsRequest {
-    /// `off`, `all` or `selective`.
-    pub mode: String,
-    /// Clamped to 5–300.
-    pub debounce_seconds: Option<i64>,
-}
-
-#[derive(ToSchema)]
-pub struct Watchlist {
-    pub sessions: Vec<WatchedSession>,
-}
-
-#[derive(ToSchema)]
-pub struct WatchedSession {
-    pub session_id: String,
-    pub title: Option<String>,
-    pub source_tool: Option<String>,
-    pub message_count: Option<i64>,
-    pub status: String,
-    pub last_synced_at: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct WatchResult {
-    /// `watching`, `unwatched`, the new status, or `not_watched`.
-    pub status: String,
-    pub session_id: String,
-}
-
-#[derive(ToSchema)]
-pub struct SyncStatus {
-    pub mode: String,
-    pub total_sessions: i64,
-    pub synced_sessions: i64,
-    pub watched_sessions: i64,
-    pub queued: i64,
-    pub failed: i64,
-    pub storage_used_bytes: i64,
-    /// 0 means unlimited.
-    pub storage_limit_bytes: u64,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealth {
-    /// The last report, as sent.
-    pub watchers: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealthRequest {
-    /// At most 100 objects, 64 KiB in all.
-    pub watchers: Vec<Map<String, Value>>,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealthStored {
-    pub status: String,
-    pub watchers: u64,
 }
 
 // Handoffs
@@ -1223,21 +1089,4 @@ pub struct AdminMintedKey {
     pub created_at: String,
     pub user_id: String,
     pub user_email: String,
-}
-
-// Billing
-
-#[derive(ToSchema)]
-pub struct BillingStatus {
-    pub tier: String,
-    pub storage_used_bytes: i64,
-    /// 0 means unlimited.
-    pub storage_limit_bytes: u64,
-    /// Always null here.
-    pub stripe_customer_id: Option<String>,
-    pub has_subscription: bool,
-    pub has_personal_subscription: bool,
-    pub is_org_member: bool,
-    pub org_role: Option<String>,
-    pub is_beta: bool,
 }
