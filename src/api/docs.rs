@@ -583,23 +583,6 @@ pub struct MessageTarget {
     pub anchor_index: Option<u64>,
 }
 
-/// The multipart body of an upload.
-#[derive(ToSchema)]
-pub struct ArchiveUploadRequest {
-    /// The `.sfs` archive: a tar.gz with `manifest.json` and `messages.jsonl`.
-    #[schema(value_type = String, format = Binary)]
-    pub file: Vec<u8>,
-}
-
-/// An uploaded session (the server chose its id).
-#[derive(ToSchema)]
-pub struct UploadResult {
-    pub session_id: String,
-    pub etag: String,
-    pub blob_size_bytes: i64,
-    pub uploaded_at: String,
-}
-
 /// A deterministic summary of a session (no model is called; the narrative fields are null).
 #[derive(ToSchema)]
 pub struct SessionSummaryReport {
@@ -628,72 +611,6 @@ pub struct SessionSummaryReport {
     pub narrative_model: Option<String>,
     pub narrative_error: Option<Value>,
     pub generated_at: String,
-}
-
-// Sync
-
-/// A stored push.
-#[derive(ToSchema)]
-pub struct PushResult {
-    pub session_id: String,
-    /// SHA-256 of the stored archive: send it as `If-Match` on the next push.
-    pub etag: String,
-    pub blob_size_bytes: i64,
-    pub synced_at: String,
-}
-
-/// The session archive's bytes (a gzip-compressed tar).
-pub struct GzipArchive;
-
-impl utoipa::PartialSchema for GzipArchive {
-    fn schema() -> RefOr<Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .content_media_type("application/gzip")
-            .description(Some("The `.sfs` archive (tar.gz)"))
-            .into()
-    }
-}
-
-impl ToSchema for GzipArchive {}
-
-// Share links
-
-#[derive(ToSchema)]
-pub struct ShareLinkRequest {
-    /// 1–720; default 24.
-    pub expires_in_hours: Option<i64>,
-    /// At most 256 characters; opening the link then needs it.
-    pub password: Option<String>,
-}
-
-/// A new share link.
-#[derive(ToSchema)]
-pub struct ShareLink {
-    pub link_id: String,
-    /// The archive, for tools: `…/api/v1/sessions/share/{token}`.
-    pub url: String,
-    /// The page, for people: `…/s/{token}`.
-    pub public_url: String,
-    pub expires_at: String,
-    pub has_password: bool,
-}
-
-#[derive(ToSchema)]
-pub struct SharePasswordRequest {
-    pub password: Option<String>,
-}
-
-/// A shared session as JSON (at most 2000 messages).
-#[derive(ToSchema)]
-pub struct SharedSessionView {
-    pub title: Option<String>,
-    pub tool: String,
-    pub model: Option<String>,
-    pub created_at: String,
-    pub message_count: i64,
-    pub messages: Vec<Value>,
-    pub owner_display_name: Option<String>,
 }
 
 // Handoffs
@@ -1070,23 +987,4 @@ pub struct ServiceKeyRevokeRequest {
     pub reason: Option<String>,
     /// Another name for `reason`.
     pub revoke_reason: Option<String>,
-}
-
-// Admin
-
-#[derive(ToSchema)]
-pub struct AdminKeyRequest {
-    /// Default `admin-minted`.
-    pub name: Option<String>,
-}
-
-/// A key minted for a user (shown once).
-#[derive(ToSchema)]
-pub struct AdminMintedKey {
-    pub key_id: String,
-    pub raw_key: String,
-    pub name: Option<String>,
-    pub created_at: String,
-    pub user_id: String,
-    pub user_email: String,
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::api::docs;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sync::{receive_archive, TooLarge};
+use crate::api::sync::{ArchiveUploadRequest, UploadResult};
 use crate::archive::messages::{self, PageRequest};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
@@ -519,9 +520,9 @@ before anything is stored.",
         ("title" = Option<String>, Query, description = "Overrides the manifest's title; at most 500 characters"),
         ("tags" = Option<String>, Query, description = "A JSON array of strings, overriding the manifest's tags"),
     ),
-    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    request_body(content = ArchiveUploadRequest, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = docs::UploadResult),
+        (status = 201, description = "Stored", body = UploadResult),
         (status = 400, description = "Not a valid archive, or bad `title`/`tags`"),
         (status = 403, description = "Email not verified, or the tier has no cloud sync"),
         (status = 413, description = "Over 100 MiB, or a member over the tier's cap"),

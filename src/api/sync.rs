@@ -10,10 +10,11 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tokio_util::io::ReaderStream;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use crate::api::docs;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Visibility};
@@ -167,10 +168,10 @@ if the stored ETag still matches, checked atomically with the write (409 `etag_m
         ("X-Client-Platform" = Option<String>, Header, description = "Recorded on the account"),
         ("X-Client-Device" = Option<String>, Header, description = "Recorded on the account"),
     ),
-    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    request_body(content = ArchiveUploadRequest, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Created", body = docs::PushResult),
-        (status = 200, description = "Updated", body = docs::PushResult),
+        (status = 201, description = "Created", body = PushResult),
+        (status = 200, description = "Updated", body = PushResult),
         (status = 400, description = "Malformed id, or not a valid archive"),
         (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)"),
         (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account"),
@@ -227,7 +228,12 @@ async fn push(
     };
     state.metrics.record_push(label, size);
     tracing::info!(session = %id, user = %user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
-    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "synced_at": row.updated_at});
+    let body = PushResult {
+        session_id: id,
+        etag,
+        blob_size_bytes: size,
+        synced_at: row.updated_at,
+    };
     Ok((status, axum::Json(body)).into_response())
 }
 
@@ -240,7 +246,7 @@ async fn push(
         ("If-None-Match" = Option<String>, Header, description = "The ETag the client has: 304 when it is current"),
     ),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+        (status = 200, description = "The archive", content_type = "application/gzip", body = GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
         (status = 304, description = "The client's copy is current"),
         (status = 404, description = "No such live session of the caller, or its archive is missing"),
@@ -287,3 +293,47 @@ pub async fn stream_archive(state: &AppState, hash: &str) -> ApiResult<Response>
     )
         .into_response())
 }
+
+/// A stored push.
+#[derive(Serialize, ToSchema)]
+pub struct PushResult {
+    pub session_id: String,
+    /// SHA-256 of the stored archive: send it as `If-Match` on the next push.
+    pub etag: String,
+    #[schema(value_type = i64)]
+    pub blob_size_bytes: u64,
+    pub synced_at: String,
+}
+
+/// The multipart body of an upload.
+// Described for the document only: the handlers read this body as a stream (`Multipart`).
+#[derive(ToSchema)]
+pub struct ArchiveUploadRequest {
+    /// The `.sfs` archive: a tar.gz with `manifest.json` and `messages.jsonl`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// An uploaded session (the server chose its id).
+#[derive(Serialize, ToSchema)]
+pub struct UploadResult {
+    pub session_id: String,
+    pub etag: String,
+    pub blob_size_bytes: i64,
+    pub uploaded_at: String,
+}
+
+/// The session archive's bytes (a gzip-compressed tar), as a push sends and a pull answers.
+pub struct GzipArchive;
+
+impl PartialSchema for GzipArchive {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/gzip")
+            .description(Some("The `.sfs` archive (tar.gz)"))
+            .into()
+    }
+}
+
+impl ToSchema for GzipArchive {}
