@@ -314,15 +314,6 @@ pub struct ArchiveUploadRequest {
     pub file: Vec<u8>,
 }
 
-/// An uploaded session (the server chose its id).
-#[derive(Serialize, ToSchema)]
-pub struct UploadResult {
-    pub session_id: String,
-    pub etag: String,
-    pub blob_size_bytes: i64,
-    pub uploaded_at: String,
-}
-
 /// The session archive's bytes (a gzip-compressed tar), as a push sends and a pull answers.
 pub struct GzipArchive;
 
