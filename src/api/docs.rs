@@ -8,15 +8,15 @@
 //! that opening them makes no request that leaves the host (no CDN, no fonts, no telemetry, no
 //! online validator); `tests/browser.rs` checks that with every non-loopback request blocked.
 //!
-//! Handlers build most responses with `json!`, so the response objects are described here by
-//! doc-only types that derive [`ToSchema`] and are never constructed: their field names must
-//! match what the handlers emit (`tests/docs.rs` checks them against a live server). Types
-//! whose name ends in `Request` describe bodies a client sends (optional fields may be left
-//! out); every other object lists fields the server always sends, with `null` where the type
-//! allows it — `Contract` marks all of their properties required.
-//!
-//! Routes that answer the same handler on two paths (both paths of ruling 2, the trailing-slash
-//! inbox the CLI uses) are annotated once; `ALIASES` copies the operation to the second path.
+//! The document is assembled here from what the areas register: each area's `router()` is an
+//! `OpenApiRouter` whose `routes!(handler)` take path, method and operation from the handler's
+//! `#[utoipa::path]`, and whose request and response bodies are the area's own `ToSchema` types,
+//! the same ones the handlers build. [`openapi`] adds the info, the `bearer` scheme and the tags
+//! of [`ApiDoc`], then the [`Contract`]. Types whose name ends in `Request` describe bodies a
+//! client sends (optional fields may be left out); every other object lists fields the server
+//! always sends, with `null` where the type allows it — `Contract` marks all of their
+//! properties required. Routes that answer one handler on two paths register the second with
+//! `api::alias`.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -25,12 +25,11 @@ use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use include_dir::{include_dir, Dir};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, Schema};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -352,165 +351,4 @@ fn require_all(schema: &mut RefOr<Schema>) {
         RefOr::T(Schema::AllOf(all)) => all.items.iter_mut().for_each(require_all),
         _ => {}
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Doc-only types: the JSON the handlers build, described for the document. Never constructed.
-
-// Handoffs
-
-#[derive(ToSchema)]
-pub struct HandoffRequest {
-    /// One of the caller's live sessions.
-    pub session_id: String,
-    /// Exactly one of `recipient_email`, `recipient_user_id` and `recipient_team_id`.
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    /// At most 2000 characters.
-    pub message: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    /// 1–2160; default 168.
-    pub expires_in_hours: Option<i64>,
-    pub attachments: Option<Vec<Value>>,
-}
-
-/// A handoff.
-#[derive(ToSchema)]
-pub struct Handoff {
-    #[schema(example = "hnd_0123456789abcdef0123456789abcdef")]
-    pub id: String,
-    pub session_id: String,
-    /// The recipient's copy, once claimed.
-    pub recipient_session_id: Option<String>,
-    pub sender_email: String,
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    pub message: Option<String>,
-    /// `pending`, `claimed`, `revoked`, `declined` or `expired`.
-    pub status: String,
-    pub session_title: Option<String>,
-    pub session_tool: Option<String>,
-    pub session_model_id: Option<String>,
-    pub session_message_count: Option<i64>,
-    pub session_total_tokens: Option<i64>,
-    pub created_at: String,
-    pub expires_at: String,
-    pub claimed_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub viewed_at: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    pub revoked_by_user_id: Option<String>,
-    pub revoke_reason: Option<String>,
-    /// `individual`.
-    pub handoff_kind: String,
-    pub snapshot_persona_name: Option<String>,
-    pub snapshot_ticket_title: Option<String>,
-    pub sender_tier_snapshot: Option<String>,
-    pub source_project_id: Option<String>,
-    pub attachments: Vec<Value>,
-}
-
-/// A handoff with its comments and events (at most 200 each, oldest first).
-#[derive(ToSchema)]
-pub struct HandoffDetail {
-    #[serde(flatten)]
-    pub handoff: Handoff,
-    pub comments: Vec<HandoffComment>,
-    pub events: Vec<HandoffEvent>,
-}
-
-/// A claimed handoff; `recipient_session_id` is the caller's new copy.
-#[derive(ToSchema)]
-pub struct HandoffClaim {
-    #[serde(flatten)]
-    pub handoff: Handoff,
-    pub active_ticket_payload: Option<Value>,
-    pub dropped_attachments: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffList {
-    pub handoffs: Vec<Handoff>,
-    pub total: i64,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffComment {
-    pub id: String,
-    pub handoff_id: String,
-    pub author_user_id: Option<String>,
-    pub content: String,
-    pub created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffEvent {
-    pub id: i64,
-    pub handoff_id: String,
-    /// `created`, `viewed`, `claimed`, `revoked`, `declined`, `commented`, `expired`.
-    pub event_type: String,
-    pub actor_user_id: Option<String>,
-    pub payload: Option<Map<String, Value>>,
-    pub created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffRevokeRequest {
-    /// 1–500 characters.
-    pub reason: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffDeclineRequest {
-    pub reason: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffCommentRequest {
-    /// 1–10000 characters.
-    pub content: String,
-}
-
-/// What the recipient's mail link shows before they sign in.
-#[derive(ToSchema)]
-pub struct HandoffPreview {
-    pub title: Option<String>,
-    pub sender_email: Option<String>,
-    pub tool: Option<String>,
-    pub message_count: Option<i64>,
-    pub status: String,
-    pub expires_at: String,
-    /// The first messages that have text, secrets redacted.
-    pub preview_messages: Vec<PreviewMessage>,
-}
-
-#[derive(ToSchema)]
-pub struct PreviewMessage {
-    pub role: String,
-    pub text: String,
-    pub index: u64,
-}
-
-/// The summary of a handoff's session (never its archive or messages).
-#[derive(ToSchema)]
-pub struct HandoffSummary {
-    pub session_id: String,
-    pub title: String,
-    pub tool: String,
-    pub model: Option<String>,
-    pub message_count: i64,
-    /// At most 10.
-    pub files_modified: Vec<String>,
-    pub commands_executed: i64,
-    pub tests_run: i64,
-    pub tests_passed: i64,
-    pub tests_failed: i64,
-    /// At most 3.
-    pub errors_encountered: Vec<String>,
-    /// At most 3, newest first.
-    pub last_assistant_messages: Vec<String>,
 }
