@@ -26,7 +26,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use include_dir::{include_dir, Dir};
 use sha2::{Digest, Sha256};
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, Schema};
 use utoipa::{IntoResponses, Modify, OpenApi};
@@ -302,7 +301,7 @@ impl Modify for Contract {
             ))))
             .build();
         for item in doc.paths.paths.values_mut() {
-            for op in operations(item) {
+            for op in api::operations(item) {
                 let responses = &mut op.responses.responses;
                 for (status, response) in responses.iter_mut() {
                     let error = status.starts_with('4') || status.starts_with('5');
@@ -323,23 +322,6 @@ impl Modify for Contract {
             }
         }
     }
-}
-
-pub(crate) fn operations(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
-    ]
-    .into_iter()
-    .filter_map(Option::as_mut)
 }
 
 /// Marks every property of an object schema (or of each part of an `allOf`) required.

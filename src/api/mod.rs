@@ -23,7 +23,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use utoipa::openapi::path::Paths;
+use utoipa::openapi::path::{Operation, Paths};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::error::ApiError;
@@ -65,7 +65,7 @@ pub fn alias(
 ) -> UtoipaMethodRouter<AppState> {
     let mut aliased = Paths::new();
     for (_, mut item) in paths.paths {
-        for op in docs::operations(&mut item) {
+        for op in operations(&mut item) {
             op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
             op.description = Some(match op.description.take() {
                 Some(d) => format!("{note}\n\n{d}"),
@@ -113,4 +113,22 @@ pub async fn envelope_errors(request: Request<Body>, next: Next) -> Response {
         err.message = "Internal server error".into();
     }
     err.into_response()
+}
+
+/// The operations of a path item, whatever their methods.
+pub(crate) fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }
