@@ -157,10 +157,12 @@ fn routed() -> BTreeSet<(String, String)> {
     out
 }
 
-/// The path of every `.route("…", …)` call in `src/api/*.rs`.
+/// The path of every route registration in `src/api/*.rs`: the `path = "…"` of each
+/// `#[utoipa::path]` annotation (registered with `routes!`) and each `api::alias("…", …)`.
 fn route_calls_in_source() -> BTreeSet<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/api");
-    let call = Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
+    let annotated = Regex::new(r#"#\[utoipa::path\([^\]]*?\bpath = "([^"]+)""#).unwrap();
+    let alias = Regex::new(r#"api::alias\(\s*"([^"]+)""#).unwrap();
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -168,24 +170,35 @@ fn route_calls_in_source() -> BTreeSet<String> {
             continue;
         }
         let source = std::fs::read_to_string(&path).unwrap();
-        let found: Vec<String> = call
+        let found: Vec<String> = annotated
             .captures_iter(&source)
             .map(|c| c[1].to_string())
             .collect();
         assert_eq!(
             found.len(),
-            source.matches(".route(").count(),
-            "{}: a .route( call without a literal path",
+            source.matches("#[utoipa::path(").count(),
+            "{}: a #[utoipa::path( annotation without a literal path",
             path.display()
         );
-        for other in [".nest(", ".nest_service(", ".route_service("] {
+        let aliases: Vec<String> = alias
+            .captures_iter(&source)
+            .map(|c| c[1].to_string())
+            .collect();
+        assert_eq!(
+            aliases.len(),
+            source.matches("api::alias(").count(),
+            "{}: an api::alias( call without a literal path",
+            path.display()
+        );
+        for other in [".route(", ".nest(", ".nest_service(", ".route_service("] {
             assert!(
                 !source.contains(other),
-                "{}: {other} is not understood by tests/docs.rs",
+                "{}: {other} registers a route outside the document; use routes!",
                 path.display()
             );
         }
         out.extend(found);
+        out.extend(aliases);
     }
     out
 }
@@ -200,7 +213,7 @@ async fn every_route_is_documented_and_nothing_else() {
     assert_eq!(
         route_paths,
         route_calls_in_source(),
-        "the router's paths and the .route(\"…\") calls in src/api disagree"
+        "the router's paths and the route registrations in src/api disagree"
     );
 
     let docs = documented(&doc);
@@ -208,7 +221,7 @@ async fn every_route_is_documented_and_nothing_else() {
     let extra: Vec<_> = docs.difference(&routes).collect();
     assert!(
         missing.is_empty(),
-        "routes missing from the OpenAPI document (annotate the handler with #[utoipa::path] and list it in src/api/docs.rs): {missing:?}"
+        "routes missing from the OpenAPI document (annotate the handler with #[utoipa::path] and register it with routes!): {missing:?}"
     );
     assert!(
         extra.is_empty(),

@@ -4,12 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::keys::{self, new_id};
 use crate::auth::Principal;
@@ -17,12 +14,12 @@ use crate::clock;
 use crate::db::{admin, api_keys, users};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/admin/users/{user_id}/api-keys",
-        post(mint_for_user),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint_for_user))
 }
 
 fn require_platform_admin(principal: &Principal) -> ApiResult<()> {
@@ -33,9 +30,21 @@ fn require_platform_admin(principal: &Principal) -> ApiResult<()> {
     }
 }
 
-#[derive(Deserialize)]
-struct MintBody {
-    name: Option<String>,
+#[derive(Deserialize, ToSchema)]
+pub struct AdminKeyRequest {
+    /// Default `admin-minted`.
+    pub name: Option<String>,
+}
+
+/// A key minted for a user (shown once).
+#[derive(Serialize, ToSchema)]
+pub struct AdminMintedKey {
+    pub key_id: String,
+    pub raw_key: String,
+    pub name: Option<String>,
+    pub created_at: String,
+    pub user_id: String,
+    pub user_email: String,
 }
 
 /// Lost-key recovery: a user-kind key for an active user, shown once.
@@ -44,19 +53,19 @@ struct MintBody {
     summary = "Mint a key for a user (lost-key recovery)",
     description = "Platform admins only. The raw key is returned once; the action is written to the admin audit log.",
     params(("user_id" = String, Path, description = "The user's id")),
-    request_body = docs::AdminKeyRequest,
+    request_body = AdminKeyRequest,
     responses(
-        (status = 201, description = "Minted", body = docs::AdminMintedKey),
-        (status = 403, description = "Not a platform admin, or the user is inactive", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such user", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing body, or `name` too long", body = docs::ErrorEnvelope),
+        (status = 201, description = "Minted", body = AdminMintedKey),
+        (status = 403, description = "Not a platform admin, or the user is inactive"),
+        (status = 404, description = "No such user"),
+        (status = 422, description = "Missing body, or `name` too long"),
     ),
 )]
 async fn mint_for_user(
     State(state): State<AppState>,
     principal: Principal,
     Path(user_id): Path<String>,
-    Json(body): Json<MintBody>,
+    Json(body): Json<AdminKeyRequest>,
 ) -> ApiResult<Response> {
     require_platform_admin(&principal)?;
     let name = body
@@ -109,7 +118,13 @@ async fn mint_for_user(
         })
         .await?;
     tracing::info!(admin = %principal.user.id, user = %key.user_id, key = %key.id, "admin minted a key for a user");
-    let body = json!({"key_id": key.id, "raw_key": raw, "name": key.name, "created_at": key.created_at,
-                      "user_id": key.user_id, "user_email": email});
+    let body = AdminMintedKey {
+        key_id: key.id,
+        raw_key: raw,
+        name: key.name,
+        created_at: key.created_at,
+        user_id: key.user_id,
+        user_email: email,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

@@ -4,12 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson, Query};
 use crate::auth::principal::ClientIp;
 use crate::auth::Principal;
@@ -19,25 +17,26 @@ use crate::domain::accounts::{self, VerifyError};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/signup", post(signup))
-        .route("/api/v1/auth/verify", get(verify_by_query))
-        .route("/api/v1/auth/verify/{token}", get(verify_by_path))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/auth/keys", post(create_key).get(list_keys))
-        .route("/api/v1/auth/keys/{key_id}", delete(delete_key))
-        .route(
-            "/api/v1/auth/me/api-keys",
-            get(list_my_keys).post(create_my_key),
-        )
-        .route("/api/v1/auth/me/api-keys/{key_id}", delete(revoke_my_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(verify_by_query))
+        .routes(routes!(verify_by_path))
+        .routes(routes!(me))
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(delete_key))
+        .routes(routes!(list_my_keys, create_my_key))
+        .routes(routes!(revoke_my_key))
 }
 
-#[derive(Deserialize)]
-struct SignupBody {
-    email: String,
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// Trimmed and lowercased.
+    #[schema(example = "you@example.com")]
+    pub email: String,
 }
 
 #[utoipa::path(
@@ -46,20 +45,20 @@ struct SignupBody {
     description = "Creates an account and its first key, returned once as `raw_key`. Subject to \
 `--signup-policy` and a per-address rate limit. With mail configured, the account must verify its \
 email before it pushes.",
-    request_body = docs::SignupRequest,
+    request_body = SignupRequest,
     responses(
-        (status = 201, description = "Account created", body = docs::Signup),
-        (status = 403, description = "Signup is closed, or this email domain is not allowed", body = docs::ErrorEnvelope),
-        (status = 409, description = "Email already registered", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing or invalid email", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many signups from this address", body = docs::ErrorEnvelope),
+        (status = 201, description = "Account created", body = Signup),
+        (status = 403, description = "Signup is closed, or this email domain is not allowed"),
+        (status = 409, description = "Email already registered"),
+        (status = 422, description = "Missing or invalid email"),
+        (status = 429, description = "Too many signups from this address"),
     ),
     security(),
 )]
 async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Json(body): Json<SignupBody>,
+    Json(body): Json<SignupRequest>,
 ) -> ApiResult<Response> {
     state.limits.check_signup(ip)?;
     let email = accounts::normalize_email(&body.email).map_err(|msg| {
@@ -77,13 +76,13 @@ async fn signup(
         "Account created. Verify your email to enable cloud sync."
     };
     tracing::info!(user = %created.user_id, email = %created.email, "account created");
-    let body = json!({
-        "user_id": created.user_id,
-        "email": created.email,
-        "raw_key": created.raw_key,
-        "key_id": created.key_id,
-        "message": message,
-    });
+    let body = Signup {
+        user_id: created.user_id,
+        email: created.email,
+        raw_key: created.raw_key,
+        key_id: created.key_id,
+        message,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
@@ -101,7 +100,7 @@ struct VerifyQuery {
         (status = 200, description = "Verified (again, if it already was)", content_type = "text/html", body = String),
         (status = 400, description = "Invalid or expired link", content_type = "text/html", body = String),
         (status = 404, description = "The account no longer exists", content_type = "text/html", body = String),
-        (status = 422, description = "No `token`", body = docs::ErrorEnvelope),
+        (status = 422, description = "No `token`"),
     ),
     security(),
 )]
@@ -167,9 +166,9 @@ async fn verify(state: &AppState, token: String) -> ApiResult<Response> {
 #[utoipa::path(
     get, path = "/api/v1/auth/me", tag = "auth", operation_id = "me",
     summary = "The caller's account",
-    responses((status = 200, description = "The account", body = docs::Me)),
+    responses((status = 200, description = "The account", body = Me)),
 )]
-async fn me(principal: Principal) -> Json<Value> {
+async fn me(principal: Principal) -> Json<Me> {
     let effective = principal.tier().to_string();
     let org = principal.org.clone();
     let u = principal.user;
@@ -177,31 +176,31 @@ async fn me(principal: Principal) -> Json<Value> {
         .capture_health
         .as_deref()
         .and_then(|s| serde_json::from_str::<Value>(s).ok());
-    Json(json!({
-        "user_id": u.id,
-        "email": u.email,
-        "display_name": u.display_name,
-        "email_verified": u.email_verified,
-        "tier": u.tier,
-        "effective_tier": effective,
-        "org_id": org.as_ref().map(|m| m.org.id.clone()),
-        "org_name": org.as_ref().map(|m| m.org.name.clone()),
-        "org_role": org.as_ref().map(|m| m.role.clone()),
-        "created_at": u.created_at,
-        "last_client_version": u.last_client_version,
-        "last_client_platform": u.last_client_platform,
-        "last_client_device": u.last_client_device,
-        "last_sync_at": u.last_sync_at,
-        "latest_version": env!("CARGO_PKG_VERSION"),
-        "default_org_id": u.default_org_id,
-        "capture_health": capture_health,
-        "represented_personas": [],
-    }))
+    Json(Me {
+        user_id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        email_verified: u.email_verified,
+        tier: u.tier,
+        effective_tier: effective,
+        org_id: org.as_ref().map(|m| m.org.id.clone()),
+        org_name: org.as_ref().map(|m| m.org.name.clone()),
+        org_role: org.as_ref().map(|m| m.role.clone()),
+        created_at: u.created_at,
+        last_client_version: u.last_client_version,
+        last_client_platform: u.last_client_platform,
+        last_client_device: u.last_client_device,
+        last_sync_at: u.last_sync_at,
+        latest_version: env!("CARGO_PKG_VERSION"),
+        default_org_id: u.default_org_id,
+        capture_health,
+        represented_personas: vec![],
+    })
 }
 
-#[derive(Deserialize, Default)]
-struct LegacyKeyBody {
-    name: Option<String>,
+#[derive(Deserialize, Default, ToSchema)]
+pub struct LegacyKeyRequest {
+    pub name: Option<String>,
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -220,16 +219,16 @@ fn check_name(name: &str) -> ApiResult<()> {
     post, path = "/api/v1/auth/keys", tag = "auth", operation_id = "create_key",
     summary = "Create a user key",
     description = "A new key for the caller, with no expiry. The raw key is returned once. The body may be empty.",
-    request_body(content = Option<docs::LegacyKeyRequest>, description = "Optional"),
+    request_body(content = Option<LegacyKeyRequest>, description = "Optional"),
     responses(
-        (status = 201, description = "Key created", body = docs::LegacyKeyCreated),
-        (status = 422, description = "`name` longer than 255 characters", body = docs::ErrorEnvelope),
+        (status = 201, description = "Key created", body = LegacyKeyCreated),
+        (status = 422, description = "`name` longer than 255 characters"),
     ),
 )]
 async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
-    OptionalJson(body): OptionalJson<LegacyKeyBody>,
+    OptionalJson(body): OptionalJson<LegacyKeyRequest>,
 ) -> ApiResult<Response> {
     if let Some(name) = &body.name {
         check_name(name)?;
@@ -237,31 +236,39 @@ async fn create_key(
     let minted =
         accounts::mint_user_key(&state.db, &principal.user.id, body.name, None, false, None)
             .await?;
-    let body = json!({
-        "key_id": minted.key.id,
-        "raw_key": minted.raw,
-        "name": minted.key.name,
-        "created_at": minted.key.created_at,
-    });
+    let body = LegacyKeyCreated {
+        key_id: minted.key.id,
+        raw_key: minted.raw,
+        name: minted.key.name,
+        created_at: minted.key.created_at,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 #[utoipa::path(
     get, path = "/api/v1/auth/keys", tag = "auth", operation_id = "list_keys",
     summary = "List the caller's active user keys",
-    responses((status = 200, description = "Active keys, the calling one included", body = Vec<docs::LegacyKey>)),
+    responses((status = 200, description = "Active keys, the calling one included", body = Vec<LegacyKey>)),
 )]
-async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<LegacyKey>>> {
     let user_id = principal.user.id.clone();
     let keys = state
         .db
         .read(move |conn| api_keys::list_active(conn, &user_id))
         .await?;
-    let list: Vec<Value> = keys
+    let list = keys
         .into_iter()
-        .map(|k| json!({"key_id": k.id, "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at}))
+        .map(|k| LegacyKey {
+            key_id: k.id,
+            name: k.name,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+        })
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 #[utoipa::path(
@@ -271,7 +278,7 @@ async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiRe
     params(("key_id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Deactivated"),
-        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not one of the caller's keys"),
     ),
 )]
 async fn delete_key(
@@ -291,59 +298,64 @@ async fn delete_key(
     }
 }
 
-fn personal_key_json(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "key_prefix": k.key_prefix.clone().unwrap_or_else(|| "sk_sfs_legacy".to_string()),
-        "created_at": k.created_at,
-        "expires_at": k.expires_at,
-        "last_used_at": k.last_used_at,
-        "last_used_ip": k.last_used_ip,
-        "is_active": k.is_active && k.revoked_at.is_none(),
-    })
+impl From<&ApiKey> for PersonalKey {
+    fn from(k: &ApiKey) -> Self {
+        PersonalKey {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            key_prefix: k
+                .key_prefix
+                .clone()
+                .unwrap_or_else(|| "sk_sfs_legacy".to_string()),
+            created_at: k.created_at.clone(),
+            expires_at: k.expires_at.clone(),
+            last_used_at: k.last_used_at.clone(),
+            last_used_ip: k.last_used_ip.clone(),
+            is_active: k.is_active && k.revoked_at.is_none(),
+        }
+    }
 }
 
 #[utoipa::path(
     get, path = "/api/v1/auth/me/api-keys", tag = "auth", operation_id = "list_personal_keys",
     summary = "List the caller's personal keys",
     description = "Every user key of the caller, inactive ones included, newest first (`sfs auth keys list`).",
-    responses((status = 200, description = "The keys", body = Vec<docs::PersonalKey>)),
+    responses((status = 200, description = "The keys", body = Vec<PersonalKey>)),
 )]
 async fn list_my_keys(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<PersonalKey>>> {
     let user_id = principal.user.id.clone();
     let keys = state
         .db
         .read(move |conn| api_keys::list_user_kind(conn, &user_id))
         .await?;
-    Ok(Json(Value::Array(
-        keys.iter().map(personal_key_json).collect(),
-    )))
+    Ok(Json(keys.iter().map(PersonalKey::from).collect()))
 }
 
-#[derive(Deserialize)]
-struct PersonalKeyBody {
-    name: String,
-    expires_in_days: Option<i64>,
+#[derive(Deserialize, ToSchema)]
+pub struct PersonalKeyRequest {
+    /// 1–255 characters.
+    pub name: String,
+    /// 1–730; none means the key does not expire.
+    pub expires_in_days: Option<i64>,
 }
 
 #[utoipa::path(
     post, path = "/api/v1/auth/me/api-keys", tag = "auth", operation_id = "create_personal_key",
     summary = "Create a personal key",
     description = "A named key, optionally expiring; the raw key is returned once as `key` (`sfs auth keys create`).",
-    request_body = docs::PersonalKeyRequest,
+    request_body = PersonalKeyRequest,
     responses(
-        (status = 201, description = "Key created", body = docs::PersonalKeyCreated),
-        (status = 422, description = "Blank or too long `name`, or `expires_in_days` outside 1–730", body = docs::ErrorEnvelope),
+        (status = 201, description = "Key created", body = PersonalKeyCreated),
+        (status = 422, description = "Blank or too long `name`, or `expires_in_days` outside 1–730"),
     ),
 )]
 async fn create_my_key(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<PersonalKeyBody>,
+    Json(body): Json<PersonalKeyRequest>,
 ) -> ApiResult<Response> {
     let name = body.name.trim().to_string();
     if name.is_empty() {
@@ -373,14 +385,17 @@ async fn create_my_key(
         None,
     )
     .await?;
-    let mut out = personal_key_json(&minted.key);
-    out["key"] = Value::from(minted.raw);
+    let out = PersonalKeyCreated {
+        key: PersonalKey::from(&minted.key),
+        raw: minted.raw,
+    };
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
-#[derive(Deserialize)]
-struct RevokeBody {
-    reason: String,
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeKeyRequest {
+    /// 1–500 characters.
+    pub reason: String,
 }
 
 #[utoipa::path(
@@ -388,18 +403,18 @@ struct RevokeBody {
     summary = "Revoke a personal key",
     description = "The key then answers 401 `api_key_revoked`. Revoking a revoked key is a no-op.",
     params(("key_id" = String, Path, description = "The key's id")),
-    request_body = docs::RevokeKeyRequest,
+    request_body = RevokeKeyRequest,
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "Not one of the caller's keys", body = docs::ErrorEnvelope),
-        (status = 422, description = "No body, or `reason` not 1–500 characters", body = docs::ErrorEnvelope),
+        (status = 404, description = "Not one of the caller's keys"),
+        (status = 422, description = "No body, or `reason` not 1–500 characters"),
     ),
 )]
 async fn revoke_my_key(
     State(state): State<AppState>,
     principal: Principal,
     Path(key_id): Path<String>,
-    Json(body): Json<RevokeBody>,
+    Json(body): Json<RevokeKeyRequest>,
 ) -> ApiResult<StatusCode> {
     let reason = body.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -420,4 +435,85 @@ async fn revoke_my_key(
     } else {
         Err(ApiError::not_found("Key not found"))
     }
+}
+
+/// A new account and its first key (shown once).
+#[derive(Serialize, ToSchema)]
+pub struct Signup {
+    pub user_id: String,
+    pub email: String,
+    #[schema(example = "sk_sfs_0123456789abcdef0123456789abcdef")]
+    pub raw_key: String,
+    pub key_id: String,
+    pub message: &'static str,
+}
+
+/// The caller's account.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub email_verified: bool,
+    /// The account's own tier.
+    pub tier: String,
+    /// The tier in force (the organization's, for members).
+    pub effective_tier: String,
+    pub org_id: Option<String>,
+    pub org_name: Option<String>,
+    pub org_role: Option<String>,
+    pub created_at: String,
+    pub last_client_version: Option<String>,
+    pub last_client_platform: Option<String>,
+    pub last_client_device: Option<String>,
+    pub last_sync_at: Option<String>,
+    /// This server's version.
+    pub latest_version: &'static str,
+    pub default_org_id: Option<String>,
+    /// The last report sent to `PUT /api/v1/sync/health`.
+    #[schema(value_type = Option<Vec<Value>>)]
+    pub capture_health: Option<Value>,
+    pub represented_personas: Vec<Value>,
+}
+
+/// A new user key (shown once).
+#[derive(Serialize, ToSchema)]
+pub struct LegacyKeyCreated {
+    pub key_id: String,
+    pub raw_key: String,
+    pub name: Option<String>,
+    pub created_at: String,
+}
+
+/// An active user key.
+#[derive(Serialize, ToSchema)]
+pub struct LegacyKey {
+    pub key_id: String,
+    pub name: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// A personal user key (inactive ones included), newest first.
+#[derive(Serialize, ToSchema)]
+pub struct PersonalKey {
+    pub id: String,
+    pub name: Option<String>,
+    /// The key's first 12 characters (`sk_sfs_legacy` for keys made elsewhere).
+    pub key_prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub is_active: bool,
+}
+
+/// A new personal key, with the raw key (shown once).
+#[derive(Serialize, ToSchema)]
+pub struct PersonalKeyCreated {
+    #[serde(flatten)]
+    pub key: PersonalKey,
+    /// The raw key: `sk_sfs_` + 32 hex.
+    #[serde(rename = "key")]
+    pub raw: String,
 }

@@ -2,12 +2,10 @@
 //! daemon's capture-health report. All scoped to the caller.
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::clock;
@@ -15,35 +13,42 @@ use crate::db::{sessions as rows, sync};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sync/settings", get(get_settings).put(put_settings))
-        .route("/api/v1/sync/watchlist", get(watchlist))
-        .route("/api/v1/sync/watch/{id}", post(watch).delete(unwatch))
-        .route("/api/v1/sync/watch/{id}/{status}", put(set_status))
-        .route("/api/v1/sync/status", get(status))
-        .route("/api/v1/sync/health", get(get_health).put(put_health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(watchlist))
+        .routes(routes!(watch, unwatch))
+        .routes(routes!(set_status))
+        .routes(routes!(status))
+        .routes(routes!(get_health, put_health))
 }
 
 const MODES: [&str; 3] = ["off", "all", "selective"];
 const WATCH_STATUSES: [&str; 4] = ["failed", "pending", "queued", "synced"];
 
-fn settings_json(state: &AppState, principal: &Principal, mode: &str, debounce: i64) -> Value {
-    json!({
-        "mode": mode,
-        "debounce_seconds": debounce,
-        "max_member_bytes": state.config.member_cap(principal.tier()),
-    })
+fn settings_json(
+    state: &AppState,
+    principal: &Principal,
+    mode: &str,
+    debounce: i64,
+) -> SyncSettings {
+    SyncSettings {
+        mode: mode.to_string(),
+        debounce_seconds: debounce,
+        max_member_bytes: state.config.member_cap(principal.tier()),
+    }
 }
 
 #[utoipa::path(
     get, path = "/api/v1/sync/settings", tag = "autosync", operation_id = "get_sync_settings",
     summary = "The caller's sync settings",
     description = "`max_member_bytes` is the tier's per-file cap, which `sfs push` checks before uploading.",
-    responses((status = 200, description = "The settings", body = docs::SyncSettings)),
+    responses((status = 200, description = "The settings", body = SyncSettings)),
 )]
-async fn get_settings(State(state): State<AppState>, principal: Principal) -> Json<Value> {
+async fn get_settings(State(state): State<AppState>, principal: Principal) -> Json<SyncSettings> {
     let u = &principal.user;
     Json(settings_json(
         &state,
@@ -53,29 +58,31 @@ async fn get_settings(State(state): State<AppState>, principal: Principal) -> Js
     ))
 }
 
-#[derive(Deserialize)]
-struct SettingsBody {
-    mode: String,
-    debounce_seconds: Option<i64>,
+#[derive(Deserialize, ToSchema)]
+pub struct SyncSettingsRequest {
+    /// `off`, `all` or `selective`.
+    pub mode: String,
+    /// Clamped to 5–300.
+    pub debounce_seconds: Option<i64>,
 }
 
 #[utoipa::path(
     put, path = "/api/v1/sync/settings", tag = "autosync", operation_id = "set_sync_settings",
     summary = "Set the caller's sync settings",
     description = "A mode other than `off` needs a tier with autosync.",
-    request_body = docs::SyncSettingsRequest,
+    request_body = SyncSettingsRequest,
     responses(
-        (status = 200, description = "The settings", body = docs::SyncSettings),
-        (status = 400, description = "Unknown mode", body = docs::ErrorEnvelope),
-        (status = 403, description = "The tier has no autosync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "Missing or invalid body", body = docs::ErrorEnvelope),
+        (status = 200, description = "The settings", body = SyncSettings),
+        (status = 400, description = "Unknown mode"),
+        (status = 403, description = "The tier has no autosync (`upgrade_required`)"),
+        (status = 422, description = "Missing or invalid body"),
     ),
 )]
 async fn put_settings(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<SettingsBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<SyncSettingsRequest>,
+) -> ApiResult<Json<SyncSettings>> {
     if body.mode != "off" {
         principal.tier().require(Feature::Autosync)?;
     }
@@ -98,22 +105,29 @@ async fn put_settings(
 #[utoipa::path(
     get, path = "/api/v1/sync/watchlist", tag = "autosync", operation_id = "get_watchlist",
     summary = "The caller's watched sessions",
-    responses((status = 200, description = "The watchlist", body = docs::Watchlist)),
+    responses((status = 200, description = "The watchlist", body = Watchlist)),
 )]
-async fn watchlist(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn watchlist(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Watchlist>> {
     let user_id = principal.user.id.clone();
     let list = state
         .db
         .read(move |conn| sync::watchlist(conn, &user_id))
         .await?;
-    let sessions: Vec<Value> = list
+    let sessions = list
         .into_iter()
-        .map(|w| {
-            json!({"session_id": w.session_id, "title": w.title, "source_tool": w.source_tool,
-                   "message_count": w.message_count, "status": w.status, "last_synced_at": w.last_synced_at})
+        .map(|w| WatchedSession {
+            session_id: w.session_id,
+            title: w.title,
+            source_tool: w.source_tool,
+            message_count: Some(w.message_count),
+            status: w.status,
+            last_synced_at: w.last_synced_at,
         })
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(Watchlist { sessions }))
 }
 
 #[utoipa::path(
@@ -121,15 +135,15 @@ async fn watchlist(State(state): State<AppState>, principal: Principal) -> ApiRe
     summary = "Watch a session",
     params(("id" = String, Path, description = "Session id")),
     responses(
-        (status = 200, description = "Watching (`status` = `watching`)", body = docs::WatchResult),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+        (status = 200, description = "Watching (`status` = `watching`)", body = WatchResult),
+        (status = 404, description = "No such live session of the caller"),
     ),
 )]
 async fn watch(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WatchResult>> {
     let user_id = principal.user.id.clone();
     let session_id = id.clone();
     state
@@ -148,27 +162,33 @@ async fn watch(
             )?)
         })
         .await?;
-    Ok(Json(json!({"status": "watching", "session_id": id})))
+    Ok(Json(WatchResult {
+        status: "watching".into(),
+        session_id: id,
+    }))
 }
 
 #[utoipa::path(
     delete, path = "/api/v1/sync/watch/{id}", tag = "autosync", operation_id = "unwatch_session",
     summary = "Stop watching a session",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "Not watched (`status` = `unwatched`)", body = docs::WatchResult)),
+    responses((status = 200, description = "Not watched (`status` = `unwatched`)", body = WatchResult)),
 )]
 async fn unwatch(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WatchResult>> {
     let user_id = principal.user.id.clone();
     let session_id = id.clone();
     state
         .db
         .write(move |tx| sync::unwatch(tx, &user_id, &session_id))
         .await?;
-    Ok(Json(json!({"status": "unwatched", "session_id": id})))
+    Ok(Json(WatchResult {
+        status: "unwatched".into(),
+        session_id: id,
+    }))
 }
 
 #[utoipa::path(
@@ -179,15 +199,15 @@ async fn unwatch(
         ("status" = String, Path, description = "`failed`, `pending`, `queued` or `synced`"),
     ),
     responses(
-        (status = 200, description = "The new status, or `not_watched`", body = docs::WatchResult),
-        (status = 400, description = "Unknown status", body = docs::ErrorEnvelope),
+        (status = 200, description = "The new status, or `not_watched`", body = WatchResult),
+        (status = 400, description = "Unknown status"),
     ),
 )]
 async fn set_status(
     State(state): State<AppState>,
     principal: Principal,
     Path((id, status)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WatchResult>> {
     if !WATCH_STATUSES.contains(&status.as_str()) {
         return Err(ApiError::bad_request(format!(
             "Status must be one of: {}",
@@ -206,15 +226,21 @@ async fn set_status(
     } else {
         "not_watched".to_string()
     };
-    Ok(Json(json!({"status": shown, "session_id": id})))
+    Ok(Json(WatchResult {
+        status: shown,
+        session_id: id,
+    }))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/sync/status", tag = "autosync", operation_id = "get_sync_status",
     summary = "The caller's sync status and storage use",
-    responses((status = 200, description = "The status", body = docs::SyncStatus)),
+    responses((status = 200, description = "The status", body = SyncStatus)),
 )]
-async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<SyncStatus>> {
     let user_id = principal.user.id.clone();
     let o = state
         .db
@@ -226,39 +252,41 @@ async fn status(State(state): State<AppState>, principal: Principal) -> ApiResul
     } else {
         state.config.sync_cap(tier)
     };
-    Ok(Json(json!({
-        "mode": principal.user.sync_mode,
-        "total_sessions": o.total_sessions,
-        "synced_sessions": o.total_sessions,
-        "watched_sessions": o.watched,
-        "queued": o.queued,
-        "failed": o.failed,
-        "storage_used_bytes": o.storage_used_bytes,
-        "storage_limit_bytes": limit,
-    })))
+    Ok(Json(SyncStatus {
+        mode: principal.user.sync_mode.clone(),
+        total_sessions: o.total_sessions,
+        synced_sessions: o.total_sessions,
+        watched_sessions: o.watched,
+        queued: o.queued,
+        failed: o.failed,
+        storage_used_bytes: o.storage_used_bytes,
+        storage_limit_bytes: limit,
+    }))
 }
 
-#[derive(Deserialize)]
-struct HealthBody {
-    watchers: Vec<Value>,
+#[derive(Deserialize, ToSchema)]
+pub struct CaptureHealthRequest {
+    /// At most 100 objects, 64 KiB in all.
+    #[schema(value_type = Vec<Map<String, Value>>)]
+    pub watchers: Vec<Value>,
 }
 
 #[utoipa::path(
     put, path = "/api/v1/sync/health", tag = "autosync", operation_id = "report_capture_health",
     summary = "Report capture health",
     description = "The daemon's watchers, stored as sent and shown in `/api/v1/auth/me`.",
-    request_body = docs::CaptureHealthRequest,
+    request_body = CaptureHealthRequest,
     responses(
-        (status = 200, description = "Stored", body = docs::CaptureHealthStored),
-        (status = 400, description = "Report too large", body = docs::ErrorEnvelope),
-        (status = 422, description = "Not a list of at most 100 objects", body = docs::ErrorEnvelope),
+        (status = 200, description = "Stored", body = CaptureHealthStored),
+        (status = 400, description = "Report too large"),
+        (status = 422, description = "Not a list of at most 100 objects"),
     ),
 )]
 async fn put_health(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<HealthBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<CaptureHealthRequest>,
+) -> ApiResult<Json<CaptureHealthStored>> {
     if body.watchers.len() > 100 || body.watchers.iter().any(|w| !w.is_object()) {
         return Err(ApiError::invalid_value(
             &["body", "watchers"],
@@ -276,20 +304,80 @@ async fn put_health(
         .db
         .write(move |tx| sync::set_capture_health(tx, &user_id, &text))
         .await?;
-    Ok(Json(json!({"status": "ok", "watchers": count})))
+    Ok(Json(CaptureHealthStored {
+        status: "ok",
+        watchers: count as u64,
+    }))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/sync/health", tag = "autosync", operation_id = "get_capture_health",
     summary = "The daemon's last capture-health report",
-    responses((status = 200, description = "The report (`[]` before the first)", body = docs::CaptureHealth)),
+    responses((status = 200, description = "The report (`[]` before the first)", body = CaptureHealth)),
 )]
-async fn get_health(principal: Principal) -> Json<Value> {
+async fn get_health(principal: Principal) -> Json<CaptureHealth> {
     let watchers = principal
         .user
         .capture_health
         .as_deref()
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .unwrap_or_else(|| json!([]));
-    Json(json!({ "watchers": watchers }))
+        .unwrap_or_else(|| Value::Array(vec![]));
+    Json(CaptureHealth { watchers })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SyncSettings {
+    /// `off`, `all` or `selective`.
+    pub mode: String,
+    pub debounce_seconds: i64,
+    /// The largest file an archive may hold for the caller's tier.
+    pub max_member_bytes: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Watchlist {
+    pub sessions: Vec<WatchedSession>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WatchedSession {
+    pub session_id: String,
+    pub title: Option<String>,
+    pub source_tool: Option<String>,
+    pub message_count: Option<i64>,
+    pub status: String,
+    pub last_synced_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WatchResult {
+    /// `watching`, `unwatched`, the new status, or `not_watched`.
+    pub status: String,
+    pub session_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SyncStatus {
+    pub mode: String,
+    pub total_sessions: i64,
+    pub synced_sessions: i64,
+    pub watched_sessions: i64,
+    pub queued: i64,
+    pub failed: i64,
+    pub storage_used_bytes: i64,
+    /// 0 means unlimited.
+    pub storage_limit_bytes: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaptureHealth {
+    /// The last report, as sent.
+    #[schema(value_type = Vec<Value>)]
+    pub watchers: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaptureHealthStored {
+    pub status: &'static str,
+    pub watchers: u64,
 }

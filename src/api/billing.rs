@@ -3,30 +3,38 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::api::docs;
+use crate::api;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::db::sync;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/billing/status", get(status))
-        .route("/api/v1/billing/checkout", post(unavailable))
-        .route("/api/v1/billing/portal", post(unavailable))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(unavailable))
+        .routes(api::alias(
+            "/api/v1/billing/portal",
+            routes!(unavailable),
+            "Same answer as `POST /api/v1/billing/checkout`.",
+        ))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/billing/status", tag = "billing", operation_id = "billing_status",
     summary = "The caller's plan and storage use",
-    responses((status = 200, description = "The status", body = docs::BillingStatus)),
+    responses((status = 200, description = "The status", body = BillingStatus)),
 )]
-async fn status(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<BillingStatus>> {
     let user_id = principal.user.id.clone();
     let used = state
         .db
@@ -34,24 +42,24 @@ async fn status(State(state): State<AppState>, principal: Principal) -> ApiResul
         .await?
         .storage_used_bytes;
     let tier = principal.tier();
-    Ok(Json(json!({
-        "tier": tier.to_string(),
-        "storage_used_bytes": used,
-        "storage_limit_bytes": tier.storage_limit_bytes(),
-        "stripe_customer_id": null,
-        "has_subscription": false,
-        "has_personal_subscription": false,
-        "is_org_member": principal.org.is_some(),
-        "org_role": principal.org.as_ref().map(|m| m.role.clone()),
-        "is_beta": false,
-    })))
+    Ok(Json(BillingStatus {
+        tier: tier.to_string(),
+        storage_used_bytes: used,
+        storage_limit_bytes: tier.storage_limit_bytes(),
+        stripe_customer_id: None,
+        has_subscription: false,
+        has_personal_subscription: false,
+        is_org_member: principal.org.is_some(),
+        org_role: principal.org.as_ref().map(|m| m.role.clone()),
+        is_beta: false,
+    }))
 }
 
 #[utoipa::path(
     post, path = "/api/v1/billing/checkout", tag = "billing", operation_id = "billing_checkout",
     summary = "Checkout (not on a self-hosted server)",
     description = "Always 400 `billing_unavailable`: plans are set by the server's operator.",
-    responses((status = 400, description = "Billing does not apply here", body = docs::ErrorEnvelope)),
+    responses((status = 400, description = "Billing does not apply here")),
 )]
 async fn unavailable(_principal: Principal) -> ApiError {
     ApiError::structured(
@@ -59,4 +67,19 @@ async fn unavailable(_principal: Principal) -> ApiError {
         "billing_unavailable",
         "Billing does not apply to a self-hosted server: plans are set by its operator.",
     )
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BillingStatus {
+    pub tier: String,
+    pub storage_used_bytes: i64,
+    /// 0 means unlimited.
+    pub storage_limit_bytes: u64,
+    /// Always null here.
+    pub stripe_customer_id: Option<String>,
+    pub has_subscription: bool,
+    pub has_personal_subscription: bool,
+    pub is_org_member: bool,
+    pub org_role: Option<String>,
+    pub is_beta: bool,
 }

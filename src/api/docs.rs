@@ -8,15 +8,15 @@
 //! that opening them makes no request that leaves the host (no CDN, no fonts, no telemetry, no
 //! online validator); `tests/browser.rs` checks that with every non-loopback request blocked.
 //!
-//! Handlers build most responses with `json!`, so the response objects are described here by
-//! doc-only types that derive [`ToSchema`] and are never constructed: their field names must
-//! match what the handlers emit (`tests/docs.rs` checks them against a live server). Types
-//! whose name ends in `Request` describe bodies a client sends (optional fields may be left
-//! out); every other object lists fields the server always sends, with `null` where the type
-//! allows it — `Contract` marks all of their properties required.
-//!
-//! Routes that answer the same handler on two paths (both paths of ruling 2, the trailing-slash
-//! inbox the CLI uses) are annotated once; `ALIASES` copies the operation to the second path.
+//! The document is assembled here from what the areas register: each area's `router()` is an
+//! `OpenApiRouter` whose `routes!(handler)` take path, method and operation from the handler's
+//! `#[utoipa::path]`, and whose request and response bodies are the area's own `ToSchema` types,
+//! the same ones the handlers build. [`openapi`] adds the info, the `bearer` scheme and the tags
+//! of [`ApiDoc`], then the [`Contract`]. Types whose name ends in `Request` describe bodies a
+//! client sends (optional fields may be left out); every other object lists fields the server
+//! always sends, with `null` where the type allows it — `Contract` marks all of their
+//! properties required. Routes that answer one handler on two paths register the second with
+//! `api::alias`.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -24,35 +24,31 @@ use std::sync::LazyLock;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use include_dir::{include_dir, Dir};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder, Schema};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, RefOr, Schema};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{
-    admin, auth, autosync, billing, handoffs, health, org, search, service_keys, sessions, share,
-    sync,
-};
+use crate::api;
+use crate::api::errors::{AuthErrors, ErrorBody, ErrorEnvelope, ValidationIssue};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 static SWAGGER_UI: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets/swagger-ui");
 static REDOC: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets/redoc");
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/openapi.json", get(openapi_json))
-        .route("/api/docs", get(swagger_redirect))
-        .route("/api/docs/", get(swagger_index))
-        .route("/api/docs/{file}", get(swagger_file))
-        .route("/api/redoc", get(redoc_redirect))
-        .route("/api/redoc/", get(redoc_index))
-        .route("/api/redoc/{file}", get(redoc_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(swagger_redirect))
+        .routes(routes!(swagger_index))
+        .routes(routes!(swagger_file))
+        .routes(routes!(redoc_redirect))
+        .routes(routes!(redoc_index))
+        .routes(routes!(redoc_file))
 }
 
 /// The document as served, built once.
@@ -62,9 +58,13 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .expect("the OpenAPI document serializes")
 });
 
-/// The OpenAPI document of this server.
+/// The OpenAPI document of this server: what every area registered in [`api::routes`], with
+/// the info, security scheme and tags of [`ApiDoc`] and the [`Contract`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(api::routes().into_openapi());
+    Contract.modify(&mut doc);
+    doc
 }
 
 #[utoipa::path(
@@ -114,7 +114,7 @@ async fn swagger_index(headers: HeaderMap) -> Response {
     responses(
         (status = 200, description = "The file; `ETag` is its SHA-256", headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 404, description = "No such file", body = ErrorEnvelope),
+        (status = 404, description = "No such file")
     ),
     security(),
 )]
@@ -151,7 +151,7 @@ async fn redoc_index(headers: HeaderMap) -> Response {
     responses(
         (status = 200, description = "The file; `ETag` is its SHA-256", headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 404, description = "No such file", body = ErrorEnvelope),
+        (status = 404, description = "No such file")
     ),
     security(),
 )]
@@ -245,37 +245,7 @@ without security are public. Every error uses one envelope: \
 `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         license(name = "MIT"),
     ),
-    paths(
-        health::health, health::ready,
-        auth::signup, auth::verify_by_query, auth::verify_by_path, auth::me,
-        auth::create_key, auth::list_keys, auth::delete_key,
-        auth::list_my_keys, auth::create_my_key, auth::revoke_my_key,
-        org::get_default_org, org::put_default_org,
-        sessions::list, sessions::upload, sessions::detail, sessions::patch, sessions::soft_delete,
-        sessions::restore, sessions::set_alias, sessions::clear_alias, sessions::messages,
-        sessions::get_summary, sessions::rebuild_summary,
-        search::search,
-        sync::pull, sync::push,
-        share::create, share::revoke, share::archive_open, share::archive_with_password,
-        share::view_open, share::view_with_password, share::page_open, share::page_with_password,
-        autosync::get_settings, autosync::put_settings, autosync::watchlist, autosync::watch,
-        autosync::unwatch, autosync::set_status, autosync::status, autosync::get_health,
-        autosync::put_health,
-        handoffs::create, handoffs::inbox, handoffs::sent, handoffs::detail, handoffs::claim,
-        handoffs::revoke, handoffs::decline, handoffs::add_comment, handoffs::list_comments,
-        handoffs::list_events, handoffs::preview, handoffs::summary, handoffs::summary_page,
-        org::create, org::info, org::invite_primary, org::invite_named, org::accept, org::decline,
-        org::pending, org::mine, org::revoke_invite, org::resend, org::role_primary,
-        org::role_named, org::remove_primary, org::remove_named, org::list_mine,
-        org::members_named,
-        service_keys::create, service_keys::list, service_keys::revoke, service_keys::rotate,
-        admin::mint_for_user,
-        billing::status, billing::unavailable,
-        openapi_json, swagger_redirect, swagger_index, swagger_file, redoc_redirect, redoc_index,
-        redoc_file,
-    ),
     components(schemas(ErrorEnvelope, ErrorBody, ValidationIssue)),
-    modifiers(&Contract),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness and readiness probes."),
@@ -295,33 +265,9 @@ without security are public. Every error uses one envelope: \
 )]
 struct ApiDoc;
 
-/// A second path for an already documented operation: `(alias, documented path, note)`.
-const ALIASES: &[(&str, &str, &str)] = &[
-    ("/api/v1/health", "/health", "Same as `GET /health`."),
-    (
-        "/api/v1/handoffs/inbox/",
-        "/api/v1/handoffs/inbox",
-        "Same as `GET /api/v1/handoffs/inbox`; the `sfs` client uses this spelling.",
-    ),
-    (
-        "/api/v1/handoffs/sent/",
-        "/api/v1/handoffs/sent",
-        "Same as `GET /api/v1/handoffs/sent`; the `sfs` client uses this spelling.",
-    ),
-    (
-        "/api/v1/orgs/{org_id}/members/invite",
-        "/api/v1/orgs/{org_id}/invite",
-        "Same as `POST /api/v1/orgs/{org_id}/invite` (the reference server's path).",
-    ),
-    (
-        "/api/v1/billing/portal",
-        "/api/v1/billing/checkout",
-        "Same answer as `POST /api/v1/billing/checkout`.",
-    ),
-];
-
-/// What the derive cannot say: the Bearer scheme, the alias paths, the 401/429 every
-/// authenticated operation can answer, and which properties are always present.
+/// What the annotations do not say: the Bearer scheme, the envelope body of every error answer,
+/// the [`AuthErrors`] every authenticated operation can answer, and which properties are
+/// always present.
 struct Contract;
 
 impl Modify for Contract {
@@ -349,74 +295,33 @@ impl Modify for Contract {
             require_all(schema);
         }
 
-        for (alias, documented, note) in ALIASES {
-            // A missing original leaves the alias undocumented, which tests/docs.rs reports.
-            let Some(mut item) = doc.paths.paths.get(*documented).cloned() else {
-                continue;
-            };
-            for op in operations(&mut item) {
-                op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
-                op.description = Some(match op.description.take() {
-                    Some(d) => format!("{note}\n\n{d}"),
-                    None => note.to_string(),
-                });
-            }
-            // Right after the documented path (`preserve_path_order` keeps paths in order).
-            let at = doc
-                .paths
-                .paths
-                .get_index_of(*documented)
-                .map_or(0, |i| i + 1);
-            doc.paths.paths.shift_insert(at, alias.to_string(), item);
-        }
-
-        let envelope = || {
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "ErrorEnvelope",
-                ))))
-                .build()
-        };
+        let envelope = ContentBuilder::new()
+            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "ErrorEnvelope",
+            ))))
+            .build();
         for item in doc.paths.paths.values_mut() {
-            for op in operations(item) {
-                let public = op.security.as_ref().is_some_and(Vec::is_empty);
-                if public {
-                    continue;
-                }
+            for op in api::operations(item) {
                 let responses = &mut op.responses.responses;
-                responses.entry("401".into()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description(
-                            "No key, or an unknown, revoked (`details.error` `api_key_revoked`) \
-                             or expired (`api_key_expired`) key",
-                        )
-                        .content("application/json", envelope())
-                        .into()
-                });
-                responses.entry("429".into()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description("Too many requests with this key in the last minute")
-                        .content("application/json", envelope())
-                        .into()
-                });
+                for (status, response) in responses.iter_mut() {
+                    let error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        if response.content.is_empty() {
+                            response
+                                .content
+                                .insert("application/json".into(), envelope.clone());
+                        }
+                    }
+                }
+                if op.security.as_ref().is_some_and(Vec::is_empty) {
+                    continue; // public
+                }
+                for (status, response) in AuthErrors::responses() {
+                    responses.entry(status).or_insert(response);
+                }
             }
         }
     }
-}
-
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
-    ]
-    .into_iter()
-    .filter_map(Option::as_mut)
 }
 
 /// Marks every property of an object schema (or of each part of an `allOf`) required.
@@ -428,924 +333,4 @@ fn require_all(schema: &mut RefOr<Schema>) {
         RefOr::T(Schema::AllOf(all)) => all.items.iter_mut().for_each(require_all),
         _ => {}
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Doc-only types: the JSON the handlers build, described for the document. Never constructed.
-
-/// The error envelope every non-2xx JSON answer uses.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {"code": "404", "message": "Session not found", "details": {}}}))]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
-}
-
-/// The inside of the error envelope.
-#[derive(ToSchema)]
-pub struct ErrorBody {
-    /// The HTTP status as a string (`"404"`), or a named code (`etag_mismatch`,
-    /// `PAYLOAD_TOO_LARGE`, `service_key_not_allowed`, `duplicate_resource`…).
-    pub code: String,
-    pub message: String,
-    /// Structured detail: `error` holds a machine code (`api_key_revoked`, `upgrade_required`,
-    /// `insufficient_scope`…); a 422 has `errors`, a list of `ValidationIssue` objects; a 409 push
-    /// conflict has `current_etag`.
-    pub details: Map<String, Value>,
-}
-
-/// One entry of `details.errors` in a 422 (the shape FastAPI gives).
-#[derive(ToSchema)]
-pub struct ValidationIssue {
-    /// `missing`, `value_error`, `string_too_long`, `int_parsing`, `json_invalid`…
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Where: `["body", "email"]`, `["query", "page"]`.
-    pub loc: Vec<String>,
-    pub msg: String,
-    pub input: Value,
-}
-
-// Health
-
-/// Liveness.
-#[derive(ToSchema)]
-pub struct Health {
-    #[schema(example = "healthy")]
-    pub status: String,
-    pub version: String,
-    #[schema(example = "sessionfs-api")]
-    pub service: String,
-}
-
-/// Readiness: each check is `ok` or `error: …`.
-#[derive(ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
-    pub checks: ReadinessChecks,
-    /// Writes waiting for the database writer.
-    pub writer_queue_depth: u64,
-    /// Sessions waiting to be (re)indexed.
-    pub search_index_lag: u64,
-}
-
-#[derive(ToSchema)]
-pub struct ReadinessChecks {
-    pub database: String,
-    pub archive_store: String,
-    pub search_index: String,
-}
-
-// Accounts and keys
-
-#[derive(ToSchema)]
-pub struct SignupRequest {
-    /// Trimmed and lowercased.
-    #[schema(example = "you@example.com")]
-    pub email: String,
-}
-
-/// A new account and its first key (shown once).
-#[derive(ToSchema)]
-pub struct Signup {
-    pub user_id: String,
-    pub email: String,
-    #[schema(example = "sk_sfs_0123456789abcdef0123456789abcdef")]
-    pub raw_key: String,
-    pub key_id: String,
-    pub message: String,
-}
-
-/// The caller's account.
-#[derive(ToSchema)]
-pub struct Me {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    pub email_verified: bool,
-    /// The account's own tier.
-    pub tier: String,
-    /// The tier in force (the organization's, for members).
-    pub effective_tier: String,
-    pub org_id: Option<String>,
-    pub org_name: Option<String>,
-    pub org_role: Option<String>,
-    pub created_at: String,
-    pub last_client_version: Option<String>,
-    pub last_client_platform: Option<String>,
-    pub last_client_device: Option<String>,
-    pub last_sync_at: Option<String>,
-    /// This server's version.
-    pub latest_version: String,
-    pub default_org_id: Option<String>,
-    /// The last report sent to `PUT /api/v1/sync/health`.
-    pub capture_health: Option<Vec<Value>>,
-    pub represented_personas: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct LegacyKeyRequest {
-    pub name: Option<String>,
-}
-
-/// A new user key (shown once).
-#[derive(ToSchema)]
-pub struct LegacyKeyCreated {
-    pub key_id: String,
-    pub raw_key: String,
-    pub name: Option<String>,
-    pub created_at: String,
-}
-
-/// An active user key.
-#[derive(ToSchema)]
-pub struct LegacyKey {
-    pub key_id: String,
-    pub name: Option<String>,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-}
-
-/// A personal user key (inactive ones included), newest first.
-#[derive(ToSchema)]
-pub struct PersonalKey {
-    pub id: String,
-    pub name: Option<String>,
-    /// The key's first 12 characters (`sk_sfs_legacy` for keys made elsewhere).
-    pub key_prefix: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub last_used_ip: Option<String>,
-    pub is_active: bool,
-}
-
-/// A new personal key, with the raw key (shown once).
-#[derive(ToSchema)]
-pub struct PersonalKeyCreated {
-    #[serde(flatten)]
-    pub key: PersonalKey,
-    /// The raw key: `sk_sfs_` + 32 hex.
-    #[serde(rename = "key")]
-    pub raw: String,
-}
-
-#[derive(ToSchema)]
-pub struct PersonalKeyRequest {
-    /// 1–255 characters.
-    pub name: String,
-    /// 1–730; none means the key does not expire.
-    pub expires_in_days: Option<i64>,
-}
-
-#[derive(ToSchema)]
-pub struct RevokeKeyRequest {
-    /// 1–500 characters.
-    pub reason: String,
-}
-
-#[derive(ToSchema)]
-pub struct DefaultOrg {
-    pub default_org_id: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct DefaultOrgRequest {
-    /// An org the caller is a member of, or null to clear.
-    pub org_id: Option<String>,
-}
-
-// Sessions
-
-/// A session in a list.
-#[derive(ToSchema)]
-pub struct SessionSummary {
-    #[schema(example = "ses_0123456789abcdef")]
-    pub id: String,
-    pub title: Option<String>,
-    pub alias: Option<String>,
-    pub tags: Vec<String>,
-    #[schema(example = "claude-code")]
-    pub source_tool: String,
-    pub model_id: Option<String>,
-    pub message_count: i64,
-    pub turn_count: i64,
-    pub tool_use_count: i64,
-    pub total_input_tokens: i64,
-    pub total_output_tokens: i64,
-    pub blob_size_bytes: i64,
-    /// SHA-256 of the archive (64 hex, unquoted); the ETag of a pull.
-    pub etag: String,
-    pub parent_session_id: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub is_deleted: bool,
-    pub deleted_at: Option<String>,
-    pub deleted_by: Option<String>,
-    /// `cloud` or `both`.
-    pub delete_scope: Option<String>,
-    pub purge_after: Option<String>,
-}
-
-/// A session: the list fields plus provenance.
-#[derive(ToSchema)]
-pub struct SessionDetail {
-    #[serde(flatten)]
-    pub summary: SessionSummary,
-    pub original_session_id: Option<String>,
-    pub source_tool_version: Option<String>,
-    pub model_provider: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub uploaded_at: String,
-    /// JSON text.
-    pub dlp_scan_results: Option<String>,
-    pub retrieval_audit_id: Option<String>,
-}
-
-/// A restored session, with where it had been deleted from.
-#[derive(ToSchema)]
-pub struct RestoredSession {
-    #[serde(flatten)]
-    pub session: SessionDetail,
-    /// `cloud` or `both`.
-    pub restored_from_scope: String,
-    /// True when it had been deleted everywhere: the local copy may be gone.
-    pub local_copy_may_be_missing: bool,
-}
-
-/// A page of the caller's sessions.
-#[derive(ToSchema)]
-pub struct SessionList {
-    pub sessions: Vec<SessionSummary>,
-    pub total: i64,
-    pub page: i64,
-    pub page_size: i64,
-    pub has_more: bool,
-}
-
-#[derive(ToSchema)]
-pub struct SessionPatchRequest {
-    /// At most 500 characters; HTML tags are removed.
-    pub title: Option<String>,
-    /// 3–100 of letters, digits, `-` and `_`, starting with a letter or digit.
-    pub alias: Option<String>,
-    /// At most 20, each at most 50 characters.
-    pub tags: Option<Vec<String>>,
-}
-
-#[derive(ToSchema)]
-pub struct AliasRequest {
-    pub alias: String,
-}
-
-/// A page of a session's visible messages, read from its archive.
-#[derive(ToSchema)]
-pub struct MessagesPage {
-    /// The message objects as stored in `messages.jsonl`.
-    pub messages: Vec<Value>,
-    /// Each message's 0-based line in `messages.jsonl`.
-    pub message_indexes: Vec<u64>,
-    /// Visible messages in the session.
-    pub total: u64,
-    pub page: u64,
-    pub page_size: u64,
-    pub has_more: bool,
-    /// Only with `around`.
-    pub target: Option<MessageTarget>,
-}
-
-#[derive(ToSchema)]
-pub struct MessageTarget {
-    pub index: u64,
-    /// `found`, `hidden` or `missing`.
-    pub status: String,
-    pub anchor_index: Option<u64>,
-}
-
-/// The multipart body of an upload.
-#[derive(ToSchema)]
-pub struct ArchiveUploadRequest {
-    /// The `.sfs` archive: a tar.gz with `manifest.json` and `messages.jsonl`.
-    #[schema(value_type = String, format = Binary)]
-    pub file: Vec<u8>,
-}
-
-/// An uploaded session (the server chose its id).
-#[derive(ToSchema)]
-pub struct UploadResult {
-    pub session_id: String,
-    pub etag: String,
-    pub blob_size_bytes: i64,
-    pub uploaded_at: String,
-}
-
-/// A deterministic summary of a session (no model is called; the narrative fields are null).
-#[derive(ToSchema)]
-pub struct SessionSummaryReport {
-    pub session_id: String,
-    pub title: String,
-    pub tool: String,
-    pub model: Option<String>,
-    pub duration_minutes: i64,
-    pub message_count: i64,
-    pub tool_call_count: i64,
-    pub branch: Option<String>,
-    pub commit: Option<String>,
-    pub files_modified: Vec<String>,
-    pub files_read: Vec<String>,
-    pub commands_executed: i64,
-    pub tests_run: i64,
-    pub tests_passed: i64,
-    pub tests_failed: i64,
-    pub packages_installed: Vec<String>,
-    pub errors_encountered: Vec<String>,
-    pub personas_active: Vec<String>,
-    pub what_happened: Option<String>,
-    pub key_decisions: Option<Vec<String>>,
-    pub outcome: Option<String>,
-    pub open_issues: Option<Vec<String>>,
-    pub narrative_model: Option<String>,
-    pub narrative_error: Option<Value>,
-    pub generated_at: String,
-}
-
-// Sync
-
-/// A stored push.
-#[derive(ToSchema)]
-pub struct PushResult {
-    pub session_id: String,
-    /// SHA-256 of the stored archive: send it as `If-Match` on the next push.
-    pub etag: String,
-    pub blob_size_bytes: i64,
-    pub synced_at: String,
-}
-
-/// The session archive's bytes (a gzip-compressed tar).
-pub struct GzipArchive;
-
-impl utoipa::PartialSchema for GzipArchive {
-    fn schema() -> RefOr<Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .content_media_type("application/gzip")
-            .description(Some("The `.sfs` archive (tar.gz)"))
-            .into()
-    }
-}
-
-impl ToSchema for GzipArchive {}
-
-// Search
-
-/// One page of search results, best first.
-#[derive(ToSchema)]
-pub struct SearchResults {
-    pub results: Vec<SearchHit>,
-    /// Matching sessions in all.
-    pub total: i64,
-    pub page: i64,
-    pub page_size: i64,
-    pub query: String,
-}
-
-#[derive(ToSchema)]
-pub struct SearchHit {
-    pub session_id: String,
-    pub title: Option<String>,
-    pub alias: Option<String>,
-    pub source_tool: String,
-    pub model_id: Option<String>,
-    pub message_count: i64,
-    pub updated_at: String,
-    /// At most one, with the matched words in `<mark>`.
-    pub matches: Vec<SearchMatch>,
-}
-
-#[derive(ToSchema)]
-pub struct SearchMatch {
-    pub snippet: String,
-}
-
-// Share links
-
-#[derive(ToSchema)]
-pub struct ShareLinkRequest {
-    /// 1–720; default 24.
-    pub expires_in_hours: Option<i64>,
-    /// At most 256 characters; opening the link then needs it.
-    pub password: Option<String>,
-}
-
-/// A new share link.
-#[derive(ToSchema)]
-pub struct ShareLink {
-    pub link_id: String,
-    /// The archive, for tools: `…/api/v1/sessions/share/{token}`.
-    pub url: String,
-    /// The page, for people: `…/s/{token}`.
-    pub public_url: String,
-    pub expires_at: String,
-    pub has_password: bool,
-}
-
-#[derive(ToSchema)]
-pub struct SharePasswordRequest {
-    pub password: Option<String>,
-}
-
-/// A shared session as JSON (at most 2000 messages).
-#[derive(ToSchema)]
-pub struct SharedSessionView {
-    pub title: Option<String>,
-    pub tool: String,
-    pub model: Option<String>,
-    pub created_at: String,
-    pub message_count: i64,
-    pub messages: Vec<Value>,
-    pub owner_display_name: Option<String>,
-}
-
-// Autosync
-
-#[derive(ToSchema)]
-pub struct SyncSettings {
-    /// `off`, `all` or `selective`.
-    pub mode: String,
-    pub debounce_seconds: i64,
-    /// The largest file an archive may hold for the caller's tier.
-    pub max_member_bytes: u64,
-}
-
-#[derive(ToSchema)]
-pub struct SyncSettingsRequest {
-    /// `off`, `all` or `selective`.
-    pub mode: String,
-    /// Clamped to 5–300.
-    pub debounce_seconds: Option<i64>,
-}
-
-#[derive(ToSchema)]
-pub struct Watchlist {
-    pub sessions: Vec<WatchedSession>,
-}
-
-#[derive(ToSchema)]
-pub struct WatchedSession {
-    pub session_id: String,
-    pub title: Option<String>,
-    pub source_tool: Option<String>,
-    pub message_count: Option<i64>,
-    pub status: String,
-    pub last_synced_at: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct WatchResult {
-    /// `watching`, `unwatched`, the new status, or `not_watched`.
-    pub status: String,
-    pub session_id: String,
-}
-
-#[derive(ToSchema)]
-pub struct SyncStatus {
-    pub mode: String,
-    pub total_sessions: i64,
-    pub synced_sessions: i64,
-    pub watched_sessions: i64,
-    pub queued: i64,
-    pub failed: i64,
-    pub storage_used_bytes: i64,
-    /// 0 means unlimited.
-    pub storage_limit_bytes: u64,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealth {
-    /// The last report, as sent.
-    pub watchers: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealthRequest {
-    /// At most 100 objects, 64 KiB in all.
-    pub watchers: Vec<Map<String, Value>>,
-}
-
-#[derive(ToSchema)]
-pub struct CaptureHealthStored {
-    pub status: String,
-    pub watchers: u64,
-}
-
-// Handoffs
-
-#[derive(ToSchema)]
-pub struct HandoffRequest {
-    /// One of the caller's live sessions.
-    pub session_id: String,
-    /// Exactly one of `recipient_email`, `recipient_user_id` and `recipient_team_id`.
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    /// At most 2000 characters.
-    pub message: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    /// 1–2160; default 168.
-    pub expires_in_hours: Option<i64>,
-    pub attachments: Option<Vec<Value>>,
-}
-
-/// A handoff.
-#[derive(ToSchema)]
-pub struct Handoff {
-    #[schema(example = "hnd_0123456789abcdef0123456789abcdef")]
-    pub id: String,
-    pub session_id: String,
-    /// The recipient's copy, once claimed.
-    pub recipient_session_id: Option<String>,
-    pub sender_email: String,
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    pub message: Option<String>,
-    /// `pending`, `claimed`, `revoked`, `declined` or `expired`.
-    pub status: String,
-    pub session_title: Option<String>,
-    pub session_tool: Option<String>,
-    pub session_model_id: Option<String>,
-    pub session_message_count: Option<i64>,
-    pub session_total_tokens: Option<i64>,
-    pub created_at: String,
-    pub expires_at: String,
-    pub claimed_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub viewed_at: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    pub revoked_by_user_id: Option<String>,
-    pub revoke_reason: Option<String>,
-    /// `individual`.
-    pub handoff_kind: String,
-    pub snapshot_persona_name: Option<String>,
-    pub snapshot_ticket_title: Option<String>,
-    pub sender_tier_snapshot: Option<String>,
-    pub source_project_id: Option<String>,
-    pub attachments: Vec<Value>,
-}
-
-/// A handoff with its comments and events (at most 200 each, oldest first).
-#[derive(ToSchema)]
-pub struct HandoffDetail {
-    #[serde(flatten)]
-    pub handoff: Handoff,
-    pub comments: Vec<HandoffComment>,
-    pub events: Vec<HandoffEvent>,
-}
-
-/// A claimed handoff; `recipient_session_id` is the caller's new copy.
-#[derive(ToSchema)]
-pub struct HandoffClaim {
-    #[serde(flatten)]
-    pub handoff: Handoff,
-    pub active_ticket_payload: Option<Value>,
-    pub dropped_attachments: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffList {
-    pub handoffs: Vec<Handoff>,
-    pub total: i64,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffComment {
-    pub id: String,
-    pub handoff_id: String,
-    pub author_user_id: Option<String>,
-    pub content: String,
-    pub created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffEvent {
-    pub id: i64,
-    pub handoff_id: String,
-    /// `created`, `viewed`, `claimed`, `revoked`, `declined`, `commented`, `expired`.
-    pub event_type: String,
-    pub actor_user_id: Option<String>,
-    pub payload: Option<Map<String, Value>>,
-    pub created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffRevokeRequest {
-    /// 1–500 characters.
-    pub reason: String,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffDeclineRequest {
-    pub reason: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct HandoffCommentRequest {
-    /// 1–10000 characters.
-    pub content: String,
-}
-
-/// What the recipient's mail link shows before they sign in.
-#[derive(ToSchema)]
-pub struct HandoffPreview {
-    pub title: Option<String>,
-    pub sender_email: Option<String>,
-    pub tool: Option<String>,
-    pub message_count: Option<i64>,
-    pub status: String,
-    pub expires_at: String,
-    /// The first messages that have text, secrets redacted.
-    pub preview_messages: Vec<PreviewMessage>,
-}
-
-#[derive(ToSchema)]
-pub struct PreviewMessage {
-    pub role: String,
-    pub text: String,
-    pub index: u64,
-}
-
-/// The summary of a handoff's session (never its archive or messages).
-#[derive(ToSchema)]
-pub struct HandoffSummary {
-    pub session_id: String,
-    pub title: String,
-    pub tool: String,
-    pub model: Option<String>,
-    pub message_count: i64,
-    /// At most 10.
-    pub files_modified: Vec<String>,
-    pub commands_executed: i64,
-    pub tests_run: i64,
-    pub tests_passed: i64,
-    pub tests_failed: i64,
-    /// At most 3.
-    pub errors_encountered: Vec<String>,
-    /// At most 3, newest first.
-    pub last_assistant_messages: Vec<String>,
-}
-
-// Organizations
-
-#[derive(ToSchema)]
-pub struct OrgRequest {
-    pub name: String,
-    /// 3–100 of `a-z`, `0-9` and `-`, starting with a letter or digit.
-    pub slug: String,
-}
-
-#[derive(ToSchema)]
-pub struct OrgCreated {
-    pub org_id: String,
-    pub name: String,
-    pub slug: String,
-}
-
-#[derive(ToSchema)]
-pub struct Org {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub tier: String,
-    pub seats_limit: i64,
-    pub seats_used: i64,
-    pub storage_limit_bytes: i64,
-    pub storage_used_bytes: i64,
-}
-
-#[derive(ToSchema)]
-pub struct OrgMember {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
-    pub joined_at: String,
-}
-
-/// The caller's primary org (all null/empty without one).
-#[derive(ToSchema)]
-pub struct OrgInfo {
-    pub org: Option<Org>,
-    pub members: Vec<OrgMember>,
-    pub current_user_role: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct InviteRequest {
-    pub email: String,
-    /// `admin` or `member` (default).
-    pub role: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct InviteCreated {
-    pub invite_id: String,
-    pub email: String,
-    pub role: String,
-}
-
-#[derive(ToSchema)]
-pub struct InviteAccepted {
-    pub org_id: String,
-    pub role: String,
-}
-
-#[derive(ToSchema)]
-pub struct InviteDeclineRequest {
-    pub reason: Option<String>,
-    /// Another name for `reason`.
-    pub decline_reason: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct InviteDeclined {
-    pub invite_id: String,
-    pub declined_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct PendingInvites {
-    pub invites: Vec<PendingInvite>,
-}
-
-#[derive(ToSchema)]
-pub struct PendingInvite {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct MyInvites {
-    pub invites: Vec<MyInvite>,
-}
-
-#[derive(ToSchema)]
-pub struct MyInvite {
-    pub invite_id: String,
-    pub org_id: String,
-    pub org_name: String,
-    pub role: String,
-    pub invited_by_email: Option<String>,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct InviteRevoked {
-    /// The invite's id.
-    pub revoked: String,
-}
-
-#[derive(ToSchema)]
-pub struct InviteResent {
-    pub invite_id: String,
-    pub email: String,
-    pub last_emailed_at: Option<String>,
-    /// False when no mail transport is configured or the relay refused it.
-    pub sent: bool,
-}
-
-#[derive(ToSchema)]
-pub struct RoleRequest {
-    /// `admin` or `member`.
-    pub role: String,
-}
-
-#[derive(ToSchema)]
-pub struct RoleChanged {
-    pub user_id: String,
-    pub role: String,
-}
-
-#[derive(ToSchema)]
-pub struct MemberRemoved {
-    /// The member's user id.
-    pub removed: String,
-    pub projects_transferred: i64,
-    pub pending_transfers_cancelled: i64,
-}
-
-#[derive(ToSchema)]
-pub struct MyOrgs {
-    pub orgs: Vec<OrgMembership>,
-}
-
-#[derive(ToSchema)]
-pub struct OrgMembership {
-    pub org_id: String,
-    pub name: String,
-    pub role: String,
-}
-
-#[derive(ToSchema)]
-pub struct OrgMembers {
-    pub org_id: String,
-    pub members: Vec<OrgMember>,
-    pub seats_used: i64,
-    pub seats_limit: i64,
-    pub current_user_role: String,
-}
-
-// Service keys
-
-#[derive(ToSchema)]
-pub struct ServiceKeyRequest {
-    /// 1–100 characters.
-    pub name: String,
-    /// At least one known scope, not `*` (e.g. `handoffs:write`).
-    pub scopes: Vec<String>,
-    /// 1–730; give this or `expires_at`, or neither for a key that does not expire.
-    pub expires_in_days: Option<i64>,
-    /// RFC 3339, in the future.
-    pub expires_at: Option<String>,
-    /// Projects the key is limited to; none means every project of the org.
-    pub project_ids: Option<Vec<String>>,
-}
-
-/// A service key (never its secret).
-#[derive(ToSchema)]
-pub struct ServiceKey {
-    pub id: String,
-    pub name: Option<String>,
-    pub org_id: Option<String>,
-    pub service_key_name: Option<String>,
-    pub scopes: Vec<String>,
-    pub project_ids: Option<Vec<String>>,
-    pub key_prefix: Option<String>,
-    pub created_at: String,
-    pub created_by_user_id: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub revoke_reason: Option<String>,
-    pub last_used_at: Option<String>,
-    pub last_used_ip: Option<String>,
-    pub is_active: bool,
-}
-
-/// A new (or rotated) service key, with its secret, shown once.
-#[derive(ToSchema)]
-pub struct ServiceKeyCreated {
-    #[serde(flatten)]
-    pub service_key: ServiceKey,
-    /// The raw key: `sk_sfs_` + 32 hex.
-    pub key: String,
-}
-
-#[derive(ToSchema)]
-pub struct ServiceKeyRevokeRequest {
-    /// At most 500 characters.
-    pub reason: Option<String>,
-    /// Another name for `reason`.
-    pub revoke_reason: Option<String>,
-}
-
-// Admin
-
-#[derive(ToSchema)]
-pub struct AdminKeyRequest {
-    /// Default `admin-minted`.
-    pub name: Option<String>,
-}
-
-/// A key minted for a user (shown once).
-#[derive(ToSchema)]
-pub struct AdminMintedKey {
-    pub key_id: String,
-    pub raw_key: String,
-    pub name: Option<String>,
-    pub created_at: String,
-    pub user_id: String,
-    pub user_email: String,
-}
-
-// Billing
-
-#[derive(ToSchema)]
-pub struct BillingStatus {
-    pub tier: String,
-    pub storage_used_bytes: i64,
-    /// 0 means unlimited.
-    pub storage_limit_bytes: u64,
-    /// Always null here.
-    pub stripe_customer_id: Option<String>,
-    pub has_subscription: bool,
-    pub has_personal_subscription: bool,
-    pub is_org_member: bool,
-    pub org_role: Option<String>,
-    pub is_beta: bool,
 }

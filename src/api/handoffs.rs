@@ -5,12 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
+use crate::api;
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::api::pages;
 use crate::auth::principal::{HandoffsWrite, Scoped};
@@ -24,75 +23,105 @@ use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/handoffs", post(create))
-        .route("/api/v1/handoffs/inbox", get(inbox))
-        .route("/api/v1/handoffs/inbox/", get(inbox))
-        .route("/api/v1/handoffs/sent", get(sent))
-        .route("/api/v1/handoffs/sent/", get(sent))
-        .route("/api/v1/handoffs/{id}", get(detail))
-        .route("/api/v1/handoffs/{id}/claim", post(claim))
-        .route("/api/v1/handoffs/{id}/revoke", post(revoke))
-        .route("/api/v1/handoffs/{id}/decline", post(decline))
-        .route(
-            "/api/v1/handoffs/{id}/comments",
-            post(add_comment).get(list_comments),
-        )
-        .route("/api/v1/handoffs/{id}/events", get(list_events))
-        .route("/api/v1/handoffs/{id}/preview", get(preview))
-        .route("/api/v1/handoffs/{id}/summary", get(summary))
-        .route("/h/{id}", get(summary_page))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(inbox))
+        .routes(api::alias(
+            "/api/v1/handoffs/inbox/",
+            routes!(inbox),
+            "Same as `GET /api/v1/handoffs/inbox`; the `sfs` client uses this spelling.",
+        ))
+        .routes(routes!(sent))
+        .routes(api::alias(
+            "/api/v1/handoffs/sent/",
+            routes!(sent),
+            "Same as `GET /api/v1/handoffs/sent`; the `sfs` client uses this spelling.",
+        ))
+        .routes(routes!(detail))
+        .routes(routes!(claim))
+        .routes(routes!(revoke))
+        .routes(routes!(decline))
+        .routes(routes!(add_comment, list_comments))
+        .routes(routes!(list_events))
+        .routes(routes!(preview))
+        .routes(routes!(summary))
+        .routes(routes!(summary_page))
 }
 
 /// The Handoff object of the contract (02 §1.2).
-pub fn handoff_json(h: &Handoff) -> Value {
-    json!({
-        "id": h.id,
-        "session_id": h.session_id,
-        "recipient_session_id": h.recipient_session_id,
-        "sender_email": h.sender_email.clone().unwrap_or_else(|| "unknown".into()),
-        "recipient_email": h.recipient_email,
-        "recipient_user_id": h.recipient_user_id,
-        "recipient_team_id": null,
-        "message": h.message,
-        "status": rules::display_status(h),
-        "session_title": h.session_title,
-        "session_tool": h.session_tool,
-        "session_model_id": h.session_model_id,
-        "session_message_count": h.session_message_count,
-        "session_total_tokens": h.session_total_tokens,
-        "created_at": h.created_at,
-        "expires_at": h.expires_at,
-        "claimed_at": h.claimed_at,
-        "revoked_at": h.revoked_at,
-        "viewed_at": h.viewed_at,
-        "ticket_id": null,
-        "persona_name": null,
-        "revoked_by_user_id": h.revoked_by_user_id,
-        "revoke_reason": h.revoke_reason,
-        "handoff_kind": "individual",
-        "snapshot_persona_name": null,
-        "snapshot_ticket_title": null,
-        "sender_tier_snapshot": h.sender_tier_snapshot,
-        "source_project_id": null,
-        "attachments": [],
-    })
+impl From<&Handoff> for HandoffView {
+    fn from(h: &Handoff) -> Self {
+        HandoffView {
+            id: h.id.clone(),
+            session_id: h.session_id.clone(),
+            recipient_session_id: h.recipient_session_id.clone(),
+            sender_email: h.sender_email.clone().unwrap_or_else(|| "unknown".into()),
+            recipient_email: h.recipient_email.clone(),
+            recipient_user_id: h.recipient_user_id.clone(),
+            recipient_team_id: None,
+            message: h.message.clone(),
+            status: rules::display_status(h).to_string(),
+            session_title: h.session_title.clone(),
+            session_tool: h.session_tool.clone(),
+            session_model_id: h.session_model_id.clone(),
+            session_message_count: h.session_message_count,
+            session_total_tokens: h.session_total_tokens,
+            created_at: h.created_at.clone(),
+            expires_at: h.expires_at.clone(),
+            claimed_at: h.claimed_at.clone(),
+            revoked_at: h.revoked_at.clone(),
+            viewed_at: h.viewed_at.clone(),
+            ticket_id: None,
+            persona_name: None,
+            revoked_by_user_id: h.revoked_by_user_id.clone(),
+            revoke_reason: h.revoke_reason.clone(),
+            handoff_kind: "individual".to_string(),
+            snapshot_persona_name: None,
+            snapshot_ticket_title: None,
+            sender_tier_snapshot: h.sender_tier_snapshot.clone(),
+            source_project_id: None,
+            attachments: vec![],
+        }
+    }
 }
 
-fn comment_json(c: &Comment) -> Value {
-    json!({"id": c.id, "handoff_id": c.handoff_id, "author_user_id": c.author_user_id,
-           "content": c.content, "created_at": c.created_at})
+impl From<&Comment> for HandoffComment {
+    fn from(c: &Comment) -> Self {
+        HandoffComment {
+            id: c.id.clone(),
+            handoff_id: c.handoff_id.clone(),
+            author_user_id: c.author_user_id.clone(),
+            content: c.content.clone(),
+            created_at: c.created_at.clone(),
+        }
+    }
 }
 
-fn event_json(e: &handoffs::Event) -> Value {
-    let payload = e
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<Value>(p).ok());
-    json!({"id": e.id, "handoff_id": e.handoff_id, "event_type": e.event_type,
-           "actor_user_id": e.actor_user_id, "payload": payload, "created_at": e.created_at})
+impl From<&handoffs::Event> for HandoffEvent {
+    fn from(e: &handoffs::Event) -> Self {
+        HandoffEvent {
+            id: e.id,
+            handoff_id: e.handoff_id.clone(),
+            event_type: e.event_type.clone(),
+            actor_user_id: e.actor_user_id.clone(),
+            payload: e
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok()),
+            created_at: e.created_at.clone(),
+        }
+    }
+}
+
+fn handoff_list(list: &[Handoff]) -> HandoffList {
+    HandoffList {
+        handoffs: list.iter().map(HandoffView::from).collect(),
+        total: list.len() as i64,
+    }
 }
 
 /// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
@@ -121,18 +150,23 @@ fn text_field(
     }))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    session_id: String,
-    recipient_email: Option<String>,
-    recipient_user_id: Option<String>,
-    recipient_team_id: Option<String>,
-    message: Option<String>,
-    ticket_id: Option<String>,
-    persona_name: Option<String>,
-    expires_in_hours: Option<i64>,
+#[derive(Deserialize, ToSchema)]
+pub struct HandoffRequest {
+    /// One of the caller's live sessions.
+    pub session_id: String,
+    /// Exactly one of `recipient_email`, `recipient_user_id` and `recipient_team_id`.
+    pub recipient_email: Option<String>,
+    pub recipient_user_id: Option<String>,
+    pub recipient_team_id: Option<String>,
+    /// At most 2000 characters.
+    pub message: Option<String>,
+    pub ticket_id: Option<String>,
+    pub persona_name: Option<String>,
+    /// 1–2160; default 168.
+    pub expires_in_hours: Option<i64>,
     #[serde(default)]
-    attachments: Vec<Value>,
+    #[schema(value_type = Option<Vec<Value>>)]
+    pub attachments: Vec<Value>,
 }
 
 #[utoipa::path(
@@ -140,19 +174,19 @@ struct CreateBody {
     summary = "Hand a session to a teammate",
     description = "Exactly one recipient. The recipient claims their own copy; with mail configured they \
 are mailed. A service key needs the `handoffs:write` scope and a session in a registered project.",
-    request_body = docs::HandoffRequest,
+    request_body = HandoffRequest,
     responses(
-        (status = 201, description = "Created (`pending`)", body = docs::Handoff),
-        (status = 403, description = "The tier has no handoffs, a service key outside its projects, or a scope missing (`insufficient_scope`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller, or no such recipient", body = docs::ErrorEnvelope),
-        (status = 422, description = "Not exactly one recipient, a field out of range, or provenance this server cannot resolve", body = docs::ErrorEnvelope),
+        (status = 201, description = "Created (`pending`)", body = HandoffView),
+        (status = 403, description = "The tier has no handoffs, a service key outside its projects, or a scope missing (`insufficient_scope`)"),
+        (status = 404, description = "No such session of the caller, or no such recipient"),
+        (status = 422, description = "Not exactly one recipient, a field out of range, or provenance this server cannot resolve"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
 async fn create(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<HandoffRequest>,
 ) -> ApiResult<Response> {
     service_key_boundary(&state, &principal, Some(&body.session_id)).await?;
     let tier = principal.tier();
@@ -218,38 +252,37 @@ async fn create(
         state.mailer.send(to, &subject, &body);
     }
     tracing::info!(handoff = %handoff.id, sender = %principal.user.id, "handoff created");
-    Ok((StatusCode::CREATED, axum::Json(handoff_json(&handoff))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(HandoffView::from(&handoff))).into_response())
 }
 
 #[utoipa::path(
     get, path = "/api/v1/handoffs/inbox", tag = "handoffs", operation_id = "handoff_inbox",
     summary = "Handoffs to the caller",
     description = "Every status, newest first.",
-    responses((status = 200, description = "The handoffs", body = docs::HandoffList)),
+    responses((status = 200, description = "The handoffs", body = HandoffList)),
 )]
-async fn inbox(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn inbox(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<HandoffList>> {
     let (id, email) = (principal.user.id.clone(), principal.user.email.clone());
     let list = state
         .db
         .read(move |conn| handoffs::inbox(conn, &id, &email))
         .await?;
-    Ok(Json(
-        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
-    ))
+    Ok(Json(handoff_list(&list)))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/handoffs/sent", tag = "handoffs", operation_id = "handoffs_sent",
     summary = "Handoffs from the caller",
     description = "Every status, newest first.",
-    responses((status = 200, description = "The handoffs", body = docs::HandoffList)),
+    responses((status = 200, description = "The handoffs", body = HandoffList)),
 )]
-async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<HandoffList>> {
     let id = principal.user.id.clone();
     let list = state.db.read(move |conn| handoffs::sent(conn, &id)).await?;
-    Ok(Json(
-        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
-    ))
+    Ok(Json(handoff_list(&list)))
 }
 
 /// Service keys reach handoffs only inside a project of their org (03 §0.2 step 11). Sessions
@@ -318,16 +351,16 @@ const LIST_CAP: i64 = 200;
     description = "For its sender and recipient only (others get 404). The recipient's first read marks it viewed.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
-        (status = 200, description = "The handoff", body = docs::HandoffDetail),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+        (status = 200, description = "The handoff", body = HandoffDetail),
+        (status = 404, description = "No such handoff for the caller"),
+        (status = 410, description = "Expired"),
     ),
 )]
 async fn detail(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HandoffDetail>> {
     let h = rules::view(&state.db, &principal.user, &id).await?;
     let key = h.id.clone();
     let (comments, events) = state
@@ -339,10 +372,11 @@ async fn detail(
             ))
         })
         .await?;
-    let mut out = handoff_json(&h);
-    out["comments"] = comments.iter().map(comment_json).collect();
-    out["events"] = events.iter().map(event_json).collect();
-    Ok(Json(out))
+    Ok(Json(HandoffDetail {
+        handoff: HandoffView::from(&h),
+        comments: comments.iter().map(HandoffComment::from).collect(),
+        events: events.iter().map(HandoffEvent::from).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -351,10 +385,10 @@ async fn detail(
     description = "The recipient gets their own copy of the session (`recipient_session_id`), sharing the stored archive.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
-        (status = 200, description = "Claimed", body = docs::HandoffClaim),
-        (status = 404, description = "No such handoff for the caller, or the source session is gone", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already claimed, revoked or declined", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired", body = docs::ErrorEnvelope),
+        (status = 200, description = "Claimed", body = HandoffClaim),
+        (status = 404, description = "No such handoff for the caller, or the source session is gone"),
+        (status = 409, description = "Already claimed, revoked or declined"),
+        (status = 410, description = "Expired"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -362,34 +396,36 @@ async fn claim(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HandoffClaim>> {
     handoff_boundary(&state, &principal, &id).await?;
     let h = rules::claim(&state.db, &principal.user, &id).await?;
     if let Some(copy) = &h.recipient_session_id {
         crate::domain::search::refresh(&state.db, &state.blobs, &state.search, copy).await?;
     }
     tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
-    let mut out = handoff_json(&h);
-    out["active_ticket_payload"] = Value::Null;
-    out["dropped_attachments"] = json!([]);
-    Ok(Json(out))
+    Ok(Json(HandoffClaim {
+        handoff: HandoffView::from(&h),
+        active_ticket_payload: None,
+        dropped_attachments: vec![],
+    }))
 }
 
-#[derive(Deserialize)]
-struct RevokeBody {
-    reason: String,
+#[derive(Deserialize, ToSchema)]
+pub struct HandoffRevokeRequest {
+    /// 1–500 characters.
+    pub reason: String,
 }
 
 #[utoipa::path(
     post, path = "/api/v1/handoffs/{id}/revoke", tag = "handoffs", operation_id = "revoke_handoff",
     summary = "Revoke a pending handoff (sender)",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
-    request_body = docs::HandoffRevokeRequest,
+    request_body = HandoffRevokeRequest,
     responses(
-        (status = 200, description = "Revoked", body = docs::Handoff),
-        (status = 404, description = "No such handoff sent by the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `reason`", body = docs::ErrorEnvelope),
+        (status = 200, description = "Revoked", body = HandoffView),
+        (status = 404, description = "No such handoff sent by the caller"),
+        (status = 409, description = "Not pending"),
+        (status = 422, description = "No `reason`"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -397,19 +433,19 @@ async fn revoke(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
-    Json(body): Json<RevokeBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<HandoffRevokeRequest>,
+) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
         ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
     })?;
     let h = rules::revoke(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(handoff_json(&h)))
+    Ok(Json(HandoffView::from(&h)))
 }
 
-#[derive(Deserialize, Default)]
-struct DeclineBody {
-    reason: Option<String>,
+#[derive(Deserialize, Default, ToSchema)]
+pub struct HandoffDeclineRequest {
+    pub reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -417,11 +453,11 @@ struct DeclineBody {
     summary = "Decline a pending handoff (recipient)",
     description = "The body may be empty.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
-    request_body(content = Option<docs::HandoffDeclineRequest>, description = "Optional"),
+    request_body(content = Option<HandoffDeclineRequest>, description = "Optional"),
     responses(
-        (status = 200, description = "Declined", body = docs::Handoff),
-        (status = 404, description = "No such handoff to the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "Not pending", body = docs::ErrorEnvelope),
+        (status = 200, description = "Declined", body = HandoffView),
+        (status = 404, description = "No such handoff to the caller"),
+        (status = 409, description = "Not pending"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -429,28 +465,29 @@ async fn decline(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<DeclineBody>,
-) -> ApiResult<Json<Value>> {
+    OptionalJson(body): OptionalJson<HandoffDeclineRequest>,
+) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(body.reason, "reason", 500, false)?;
     let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(handoff_json(&h)))
+    Ok(Json(HandoffView::from(&h)))
 }
 
-#[derive(Deserialize)]
-struct CommentBody {
-    content: String,
+#[derive(Deserialize, ToSchema)]
+pub struct HandoffCommentRequest {
+    /// 1–10000 characters.
+    pub content: String,
 }
 
 #[utoipa::path(
     post, path = "/api/v1/handoffs/{id}/comments", tag = "handoffs", operation_id = "comment_on_handoff",
     summary = "Comment on a handoff",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
-    request_body = docs::HandoffCommentRequest,
+    request_body = HandoffCommentRequest,
     responses(
-        (status = 201, description = "The comment", body = docs::HandoffComment),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "`content` not 1–10000 characters", body = docs::ErrorEnvelope),
+        (status = 201, description = "The comment", body = HandoffComment),
+        (status = 404, description = "No such handoff for the caller"),
+        (status = 422, description = "`content` not 1–10000 characters"),
     ),
     security(("bearer" = ["handoffs:write"])),
 )]
@@ -458,7 +495,7 @@ async fn add_comment(
     State(state): State<AppState>,
     Scoped(principal, ..): Scoped<HandoffsWrite>,
     Path(id): Path<String>,
-    Json(body): Json<CommentBody>,
+    Json(body): Json<HandoffCommentRequest>,
 ) -> ApiResult<Response> {
     handoff_boundary(&state, &principal, &id).await?;
     let n = body.content.chars().count();
@@ -471,7 +508,7 @@ async fn add_comment(
         ));
     }
     let c = rules::comment(&state.db, &principal.user, &id, body.content).await?;
-    Ok((StatusCode::CREATED, axum::Json(comment_json(&c))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(HandoffComment::from(&c))).into_response())
 }
 
 fn limit_of(q: &QueryPairs) -> i64 {
@@ -487,8 +524,8 @@ fn limit_of(q: &QueryPairs) -> i64 {
     description = "Oldest first.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
     responses(
-        (status = 200, description = "The comments", body = Vec<docs::HandoffComment>),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 200, description = "The comments", body = Vec<HandoffComment>),
+        (status = 404, description = "No such handoff for the caller"),
     ),
 )]
 async fn list_comments(
@@ -496,14 +533,14 @@ async fn list_comments(
     principal: Principal,
     Path(id): Path<String>,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<HandoffComment>>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
     let limit = limit_of(&q);
     let list = state
         .db
         .read(move |conn| handoffs::comments(conn, &h.id, limit))
         .await?;
-    Ok(Json(list.iter().map(comment_json).collect()))
+    Ok(Json(list.iter().map(HandoffComment::from).collect()))
 }
 
 #[utoipa::path(
@@ -512,8 +549,8 @@ async fn list_comments(
     description = "Oldest first.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("limit" = Option<i64>, Query, description = "1–200, default 200")),
     responses(
-        (status = 200, description = "The events", body = Vec<docs::HandoffEvent>),
-        (status = 404, description = "No such handoff for the caller", body = docs::ErrorEnvelope),
+        (status = 200, description = "The events", body = Vec<HandoffEvent>),
+        (status = 404, description = "No such handoff for the caller"),
     ),
 )]
 async fn list_events(
@@ -521,14 +558,14 @@ async fn list_events(
     principal: Principal,
     Path(id): Path<String>,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<HandoffEvent>>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
     let limit = limit_of(&q);
     let list = state
         .db
         .read(move |conn| handoffs::events(conn, &h.id, limit))
         .await?;
-    Ok(Json(list.iter().map(event_json).collect()))
+    Ok(Json(list.iter().map(HandoffEvent::from).collect()))
 }
 
 #[utoipa::path(
@@ -537,8 +574,8 @@ async fn list_events(
     description = "No key: the token from the recipient's mail is the credential. Every failure is the same 404.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)"), ("X-Preview-Token" = String, Header, description = "The preview token (`hpr_…`)")),
     responses(
-        (status = 200, description = "The preview", body = docs::HandoffPreview),
-        (status = 404, description = "No such handoff, wrong token, or no longer pending", body = docs::ErrorEnvelope),
+        (status = 200, description = "The preview", body = HandoffPreview),
+        (status = 404, description = "No such handoff, wrong token, or no longer pending"),
     ),
     security(),
 )]
@@ -546,43 +583,47 @@ async fn preview(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HandoffPreview>> {
     let token = headers
         .get("x-preview-token")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(rules::not_found)?;
     let h = rules::by_preview_token(&state.db, &id, token).await?;
-    let messages = serde_json::from_str::<Value>(&h.preview).unwrap_or_else(|_| json!([]));
-    Ok(Json(json!({
-        "title": h.session_title,
-        "sender_email": h.sender_email,
-        "tool": h.session_tool,
-        "message_count": h.session_message_count,
-        "status": rules::display_status(&h),
-        "expires_at": h.expires_at,
-        "preview_messages": messages,
-    })))
+    let preview_messages = serde_json::from_str(&h.preview).unwrap_or_default();
+    Ok(Json(HandoffPreview {
+        status: rules::display_status(&h).to_string(),
+        title: h.session_title,
+        sender_email: h.sender_email,
+        tool: h.session_tool,
+        message_count: h.session_message_count,
+        expires_at: h.expires_at,
+        preview_messages,
+    }))
 }
 
 /// Cut-offs of the handoff summary (02 §1.4).
 const SUMMARY_FILES: usize = 10;
 const SUMMARY_ERRORS: usize = 3;
 
-fn handoff_summary_json(s: &Summary) -> Value {
-    json!({
-        "session_id": s.session_id,
-        "title": s.title,
-        "tool": s.tool,
-        "model": s.model,
-        "message_count": s.message_count,
-        "files_modified": s.files_modified.iter().take(SUMMARY_FILES).collect::<Vec<_>>(),
-        "commands_executed": s.commands_executed,
-        "tests_run": s.tests_run,
-        "tests_passed": s.tests_passed,
-        "tests_failed": s.tests_failed,
-        "errors_encountered": s.errors_encountered.iter().take(SUMMARY_ERRORS).collect::<Vec<_>>(),
-        "last_assistant_messages": s.last_assistant_messages,
-    })
+fn handoff_summary(s: Summary) -> HandoffSummary {
+    HandoffSummary {
+        session_id: s.session_id,
+        title: s.title,
+        tool: s.tool,
+        model: s.model,
+        message_count: s.message_count,
+        files_modified: s.files_modified.into_iter().take(SUMMARY_FILES).collect(),
+        commands_executed: s.commands_executed,
+        tests_run: s.tests_run,
+        tests_passed: s.tests_passed,
+        tests_failed: s.tests_failed,
+        errors_encountered: s
+            .errors_encountered
+            .into_iter()
+            .take(SUMMARY_ERRORS)
+            .collect(),
+        last_assistant_messages: s.last_assistant_messages,
+    }
 }
 
 /// The summary of a handoff's session. No key needed: the handoff id is the capability
@@ -594,16 +635,19 @@ fn handoff_summary_json(s: &Summary) -> Value {
 shown, never the archive or the messages.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
-        (status = 200, description = "The summary", body = docs::HandoffSummary),
-        (status = 404, description = "No such handoff, or its session is gone", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired, revoked or already claimed", body = docs::ErrorEnvelope),
+        (status = 200, description = "The summary", body = HandoffSummary),
+        (status = 404, description = "No such handoff, or its session is gone"),
+        (status = 410, description = "Expired, revoked or already claimed"),
     ),
     security(),
 )]
-async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn summary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HandoffSummary>> {
     let (_, session) = rules::for_summary(&state.db, &id).await?;
     let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
-    Ok(Json(handoff_summary_json(&s)))
+    Ok(Json(handoff_summary(s)))
 }
 
 /// The same summary as a page for people.
@@ -691,4 +735,128 @@ async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> 
         esc(&h.id)
     );
     pages::respond(StatusCode::OK, pages::facts(&s.title, &rows, &extra))
+}
+
+/// A handoff.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Handoff)]
+pub struct HandoffView {
+    #[schema(example = "hnd_0123456789abcdef0123456789abcdef")]
+    pub id: String,
+    pub session_id: String,
+    /// The recipient's copy, once claimed.
+    pub recipient_session_id: Option<String>,
+    pub sender_email: String,
+    pub recipient_email: Option<String>,
+    pub recipient_user_id: Option<String>,
+    pub recipient_team_id: Option<String>,
+    pub message: Option<String>,
+    /// `pending`, `claimed`, `revoked`, `declined` or `expired`.
+    pub status: String,
+    pub session_title: Option<String>,
+    pub session_tool: Option<String>,
+    pub session_model_id: Option<String>,
+    pub session_message_count: Option<i64>,
+    pub session_total_tokens: Option<i64>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub claimed_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub viewed_at: Option<String>,
+    pub ticket_id: Option<String>,
+    pub persona_name: Option<String>,
+    pub revoked_by_user_id: Option<String>,
+    pub revoke_reason: Option<String>,
+    /// `individual`.
+    pub handoff_kind: String,
+    pub snapshot_persona_name: Option<String>,
+    pub snapshot_ticket_title: Option<String>,
+    pub sender_tier_snapshot: Option<String>,
+    pub source_project_id: Option<String>,
+    pub attachments: Vec<Value>,
+}
+
+/// A handoff with its comments and events (at most 200 each, oldest first).
+#[derive(Serialize, ToSchema)]
+pub struct HandoffDetail {
+    #[serde(flatten)]
+    pub handoff: HandoffView,
+    pub comments: Vec<HandoffComment>,
+    pub events: Vec<HandoffEvent>,
+}
+
+/// A claimed handoff; `recipient_session_id` is the caller's new copy.
+#[derive(Serialize, ToSchema)]
+pub struct HandoffClaim {
+    #[serde(flatten)]
+    pub handoff: HandoffView,
+    pub active_ticket_payload: Option<Value>,
+    pub dropped_attachments: Vec<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandoffList {
+    pub handoffs: Vec<HandoffView>,
+    pub total: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandoffComment {
+    pub id: String,
+    pub handoff_id: String,
+    pub author_user_id: Option<String>,
+    pub content: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandoffEvent {
+    pub id: i64,
+    pub handoff_id: String,
+    /// `created`, `viewed`, `claimed`, `revoked`, `declined`, `commented`, `expired`.
+    pub event_type: String,
+    pub actor_user_id: Option<String>,
+    #[schema(value_type = Option<Map<String, Value>>)]
+    pub payload: Option<Value>,
+    pub created_at: String,
+}
+
+/// What the recipient's mail link shows before they sign in.
+#[derive(Serialize, ToSchema)]
+pub struct HandoffPreview {
+    pub title: Option<String>,
+    pub sender_email: Option<String>,
+    pub tool: Option<String>,
+    pub message_count: Option<i64>,
+    pub status: String,
+    pub expires_at: String,
+    /// The first messages that have text, secrets redacted.
+    pub preview_messages: Vec<PreviewMessage>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PreviewMessage {
+    pub role: String,
+    pub text: String,
+    pub index: u64,
+}
+
+/// The summary of a handoff's session (never its archive or messages).
+#[derive(Serialize, ToSchema)]
+pub struct HandoffSummary {
+    pub session_id: String,
+    pub title: String,
+    pub tool: String,
+    pub model: Option<String>,
+    pub message_count: i64,
+    /// At most 10.
+    pub files_modified: Vec<String>,
+    pub commands_executed: i64,
+    pub tests_run: i64,
+    pub tests_passed: i64,
+    pub tests_failed: i64,
+    /// At most 3.
+    pub errors_encountered: Vec<String>,
+    /// At most 3, newest first.
+    pub last_assistant_messages: Vec<String>,
 }

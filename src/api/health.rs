@@ -5,18 +5,24 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::api::docs;
+use crate::api;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/v1/health", get(health))
-        .route("/health/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(api::alias(
+            "/api/v1/health",
+            routes!(health),
+            "Same as `GET /health`.",
+        ))
+        .routes(routes!(ready))
 }
 
 #[utoipa::path(
@@ -24,13 +30,15 @@ pub fn router() -> Router<AppState> {
     summary = "Liveness",
     description = "Answers without touching the database or the disk: for liveness probes. \
 `sfs auth login` and `sfs doctor` call it.",
-    responses((status = 200, description = "The server is up", body = docs::Health)),
+    responses((status = 200, description = "The server is up", body = Health)),
     security(),
 )]
-async fn health() -> Json<Value> {
-    Json(
-        json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "service": "sessionfs-api"}),
-    )
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "healthy",
+        version: env!("CARGO_PKG_VERSION"),
+        service: "sessionfs-api",
+    })
 }
 
 #[utoipa::path(
@@ -38,8 +46,8 @@ async fn health() -> Json<Value> {
     summary = "Readiness",
     description = "Checks the database, the archive store and the search index.",
     responses(
-        (status = 200, description = "Ready", body = docs::Readiness),
-        (status = 503, description = "Not ready: `checks` says which check failed", body = docs::Readiness),
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: `checks` says which check failed", body = Readiness),
     ),
     security(),
 )]
@@ -60,19 +68,57 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(_) => "error: archive temp directory is not a directory".to_string(),
         Err(e) => format!("error: {e}"),
     };
-    let checks =
-        json!({"database": database, "archive_store": archive_store, "search_index": "ok"});
-    let healthy = checks
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(_, v)| v == "ok");
+    let checks = ReadinessChecks {
+        database,
+        archive_store,
+        search_index: "ok".to_string(),
+    };
+    let healthy = [
+        &checks.database,
+        &checks.archive_store,
+        &checks.search_index,
+    ]
+    .iter()
+    .all(|v| *v == "ok");
     let (status, word) = if healthy {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    let body = json!({"status": word, "checks": checks, "writer_queue_depth": state.db.writer_queue_depth(),
-                      "search_index_lag": state.search.pending()});
+    let body = Readiness {
+        status: word,
+        checks,
+        writer_queue_depth: state.db.writer_queue_depth() as u64,
+        search_index_lag: state.search.pending() as u64,
+    };
     (status, Json(body)).into_response()
+}
+
+/// Liveness.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    pub version: &'static str,
+    #[schema(example = "sessionfs-api")]
+    pub service: &'static str,
+}
+
+/// Readiness: each check is `ok` or `error: …`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+    /// Writes waiting for the database writer.
+    pub writer_queue_depth: u64,
+    /// Sessions waiting to be (re)indexed.
+    pub search_index_lag: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: String,
+    pub archive_store: String,
+    pub search_index: String,
 }

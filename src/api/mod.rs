@@ -6,6 +6,7 @@ pub mod auth;
 pub mod autosync;
 pub mod billing;
 pub mod docs;
+pub mod errors;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
@@ -22,13 +23,17 @@ use axum::http::{header, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use utoipa::openapi::path::{Operation, Paths};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every API route.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every API route with its document entry: each area registers its handlers once, with
+/// `OpenApiRouter::routes(routes!(handler))`, and the `#[utoipa::path]` annotation on the
+/// handler gives both the route (path, method) and its operation in the document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(sessions::router())
@@ -42,7 +47,34 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(billing::router())
         .merge(docs::router())
-        .fallback(not_found)
+}
+
+/// The axum router of every API route (the OpenAPI half is [`docs::openapi`]).
+pub fn router() -> Router<AppState> {
+    let (router, _) = routes().split_for_parts();
+    router.fallback(not_found)
+}
+
+/// The same handler at a second path (both paths of ruling 2, the trailing-slash spellings the
+/// CLI uses): documented as a copy of the first path's operation, with `_alias` appended to its
+/// operation id and `note` before its description.
+pub fn alias(
+    path: &str,
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+    note: &str,
+) -> UtoipaMethodRouter<AppState> {
+    let mut aliased = Paths::new();
+    for (_, mut item) in paths.paths {
+        for op in operations(&mut item) {
+            op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{note}\n\n{d}"),
+                None => note.to_string(),
+            });
+        }
+        aliased.paths.insert(path.to_string(), item);
+    }
+    (schemas, aliased, method_router)
 }
 
 async fn not_found() -> ApiError {
@@ -81,4 +113,22 @@ pub async fn envelope_errors(request: Request<Body>, next: Next) -> Response {
         err.message = "Internal server error".into();
     }
     err.into_response()
+}
+
+/// The operations of a path item, whatever their methods.
+pub(crate) fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }

@@ -3,12 +3,11 @@
 //! and the caller's default org. User keys only.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post, put};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
+use crate::api;
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
 use crate::clock;
@@ -18,63 +17,58 @@ use crate::domain::orgs::{self as rules, InvitePath};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/org", post(create).get(info))
-        .route("/api/v1/org/invite", post(invite_primary))
-        .route("/api/v1/orgs/{org_id}/invite", post(invite_named))
-        .route("/api/v1/orgs/{org_id}/members/invite", post(invite_named))
-        .route("/api/v1/org/invite/{invite_id}/accept", post(accept))
-        .route("/api/v1/org/invite/{invite_id}/decline", post(decline))
-        .route("/api/v1/org/invites", get(pending))
-        .route("/api/v1/org/invites/me", get(mine))
-        .route("/api/v1/org/invites/{invite_id}", delete(revoke_invite))
-        .route(
-            "/api/v1/orgs/{org_id}/invites/{invite_id}/resend",
-            post(resend),
-        )
-        .route("/api/v1/org/members/{user_id}/role", put(role_primary))
-        .route(
-            "/api/v1/orgs/{org_id}/members/{user_id}/role",
-            put(role_named),
-        )
-        .route("/api/v1/org/members/{user_id}", delete(remove_primary))
-        .route(
-            "/api/v1/orgs/{org_id}/members/{user_id}",
-            delete(remove_named),
-        )
-        .route("/api/v1/orgs", get(list_mine))
-        .route("/api/v1/orgs/{org_id}/members", get(members_named))
-        .route(
-            "/api/v1/auth/me/default-org",
-            get(get_default_org).put(put_default_org),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, info))
+        .routes(routes!(invite_primary))
+        .routes(routes!(invite_named))
+        .routes(api::alias(
+            "/api/v1/orgs/{org_id}/members/invite",
+            routes!(invite_named),
+            "Same as `POST /api/v1/orgs/{org_id}/invite` (the reference server's path).",
+        ))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+        .routes(routes!(pending))
+        .routes(routes!(mine))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(resend))
+        .routes(routes!(role_primary))
+        .routes(routes!(role_named))
+        .routes(routes!(remove_primary))
+        .routes(routes!(remove_named))
+        .routes(routes!(list_mine))
+        .routes(routes!(members_named))
+        .routes(routes!(get_default_org, put_default_org))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    name: String,
-    slug: String,
+#[derive(Deserialize, ToSchema)]
+pub struct OrgRequest {
+    pub name: String,
+    /// 3–100 of `a-z`, `0-9` and `-`, starting with a letter or digit.
+    pub slug: String,
 }
 
 #[utoipa::path(
     post, path = "/api/v1/org", tag = "orgs", operation_id = "create_org",
     summary = "Create an organization",
     description = "The caller becomes its owner. Needs a team or enterprise account that is in no org yet.",
-    request_body = docs::OrgRequest,
+    request_body = OrgRequest,
     responses(
-        (status = 200, description = "Created", body = docs::OrgCreated),
-        (status = 403, description = "The caller's tier cannot create organizations", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already in an org, or the slug is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid slug", body = docs::ErrorEnvelope),
+        (status = 200, description = "Created", body = OrgCreated),
+        (status = 403, description = "The caller's tier cannot create organizations"),
+        (status = 409, description = "Already in an org, or the slug is taken"),
+        (status = 422, description = "Invalid slug"),
     ),
 )]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<CreateBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<OrgRequest>,
+) -> ApiResult<Json<OrgCreated>> {
     if !rules::valid_slug(&body.slug) {
         return Err(ApiError::invalid_value(
             &["body", "slug"],
@@ -84,50 +78,70 @@ async fn create(
     }
     let org = rules::create(&state.db, &principal, body.name, body.slug).await?;
     tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
-    Ok(Json(
-        json!({"org_id": org.id, "name": org.name, "slug": org.slug}),
-    ))
+    Ok(Json(OrgCreated {
+        org_id: org.id,
+        name: org.name,
+        slug: org.slug,
+    }))
 }
 
-fn org_json(org: &Org, seats_used: i64) -> Value {
-    json!({"id": org.id, "name": org.name, "slug": org.slug, "tier": org.tier, "seats_limit": org.seats_limit,
-           "seats_used": seats_used, "storage_limit_bytes": org.storage_limit_bytes, "storage_used_bytes": 0})
+fn org_view(org: &Org, seats_used: i64) -> OrgView {
+    OrgView {
+        id: org.id.clone(),
+        name: org.name.clone(),
+        slug: org.slug.clone(),
+        tier: org.tier.clone(),
+        seats_limit: org.seats_limit,
+        seats_used,
+        storage_limit_bytes: org.storage_limit_bytes,
+        storage_used_bytes: 0,
+    }
 }
 
-fn members_json(list: &[orgs::Member]) -> Vec<Value> {
+fn members_view(list: &[orgs::Member]) -> Vec<OrgMember> {
     list.iter()
-        .map(|m| json!({"user_id": m.user_id, "email": m.email, "display_name": m.display_name, "role": m.role, "joined_at": m.joined_at}))
+        .map(|m| OrgMember {
+            user_id: m.user_id.clone(),
+            email: m.email.clone(),
+            display_name: m.display_name.clone(),
+            role: m.role.clone(),
+            joined_at: m.joined_at.clone(),
+        })
         .collect()
 }
 
 #[utoipa::path(
     get, path = "/api/v1/org", tag = "orgs", operation_id = "get_org",
     summary = "The caller's primary organization",
-    responses((status = 200, description = "The org, its members and the caller's role (nulls without an org)", body = docs::OrgInfo)),
+    responses((status = 200, description = "The org, its members and the caller's role (nulls without an org)", body = OrgInfo)),
 )]
-async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<OrgInfo>> {
     let Some(m) = principal.org.clone() else {
-        return Ok(Json(
-            json!({"org": null, "members": [], "current_user_role": null}),
-        ));
+        return Ok(Json(OrgInfo {
+            org: None,
+            members: vec![],
+            current_user_role: None,
+        }));
     };
     let org_id = m.org.id.clone();
     let list = state
         .db
         .read(move |conn| orgs::members(conn, &org_id))
         .await?;
-    Ok(Json(json!({
-        "org": org_json(&m.org, list.len() as i64),
-        "members": members_json(&list),
-        "current_user_role": m.role,
-    })))
+    Ok(Json(OrgInfo {
+        org: Some(org_view(&m.org, list.len() as i64)),
+        members: members_view(&list),
+        current_user_role: Some(m.role),
+    }))
 }
 
-#[derive(Deserialize)]
-struct InviteBody {
-    email: String,
+#[derive(Deserialize, ToSchema)]
+pub struct InviteRequest {
+    pub email: String,
+    /// `admin` or `member` (default).
     #[serde(default = "member")]
-    role: String,
+    #[schema(value_type = Option<String>)]
+    pub role: String,
 }
 
 fn member() -> String {
@@ -143,19 +157,19 @@ fn invite_email(raw: &str) -> ApiResult<String> {
     post, path = "/api/v1/org/invite", tag = "orgs", operation_id = "invite_to_org",
     summary = "Invite someone to the caller's primary organization",
     description = "Admins and owners. Any role other than `admin` becomes `member`. With mail configured the invite is mailed.",
-    request_body = docs::InviteRequest,
+    request_body = InviteRequest,
     responses(
-        (status = 200, description = "Invited", body = docs::InviteCreated),
-        (status = 403, description = "Not an admin (`insufficient_role`), or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
-        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+        (status = 200, description = "Invited", body = InviteCreated),
+        (status = 403, description = "Not an admin (`insufficient_role`), or no seat left (`seat_limit`)"),
+        (status = 409, description = "An active invite exists, or already a member"),
+        (status = 422, description = "Invalid email"),
     ),
 )]
 async fn invite_primary(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<InviteBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<InviteRequest>,
+) -> ApiResult<Json<InviteCreated>> {
     let m = rules::primary_as_admin(&principal)?;
     let email = invite_email(&body.email)?;
     // The legacy route quietly turns any other role (owner included) into member.
@@ -182,22 +196,22 @@ async fn invite_primary(
     summary = "Invite someone to an organization",
     description = "Admins and owners of that org.",
     params(("org_id" = String, Path, description = "The organization's id")),
-    request_body = docs::InviteRequest,
+    request_body = InviteRequest,
     responses(
-        (status = 200, description = "Invited", body = docs::InviteCreated),
-        (status = 400, description = "Role other than `admin` or `member`", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin of the org, or no seat left (`seat_limit`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
-        (status = 409, description = "An active invite exists, or already a member", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid email", body = docs::ErrorEnvelope),
+        (status = 200, description = "Invited", body = InviteCreated),
+        (status = 400, description = "Role other than `admin` or `member`"),
+        (status = 403, description = "Not an admin of the org, or no seat left (`seat_limit`)"),
+        (status = 404, description = "No such org"),
+        (status = 409, description = "An active invite exists, or already a member"),
+        (status = 422, description = "Invalid email"),
     ),
 )]
 async fn invite_named(
     State(state): State<AppState>,
     principal: Principal,
     Path(org_id): Path<String>,
-    Json(body): Json<InviteBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<InviteRequest>,
+) -> ApiResult<Json<InviteCreated>> {
     named_org_admin(&state, &principal, &org_id).await?;
     if body.role != "admin" && body.role != "member" {
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
@@ -255,8 +269,12 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
 }
 
 /// The answer to an invite; the mail goes out in the background.
-fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Json<Value> {
-    let body = json!({"invite_id": inv.id, "email": inv.email, "role": inv.role});
+fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Json<InviteCreated> {
+    let body = InviteCreated {
+        invite_id: inv.id.clone(),
+        email: inv.email.clone(),
+        role: inv.role.clone(),
+    };
     let (state, inviter) = (state.clone(), principal.user.email.clone());
     tokio::spawn(async move { mail_invite(&state, &inv, &org.name, &inviter).await });
     Json(body)
@@ -267,27 +285,28 @@ fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Js
     summary = "Accept an invite",
     params(("invite_id" = String, Path, description = "The invite's id")),
     responses(
-        (status = 200, description = "Joined", body = docs::InviteAccepted),
-        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
-        (status = 403, description = "The invite is for another address, or no seat left", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already in an organization", body = docs::ErrorEnvelope),
+        (status = 200, description = "Joined", body = InviteAccepted),
+        (status = 400, description = "Already accepted, declined, or expired"),
+        (status = 403, description = "The invite is for another address, or no seat left"),
+        (status = 404, description = "No such invite"),
+        (status = 409, description = "Already in an organization"),
     ),
 )]
 async fn accept(
     State(state): State<AppState>,
     principal: Principal,
     Path(invite_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InviteAccepted>> {
     let (org_id, role) = rules::accept(&state.db, &principal.user, &invite_id).await?;
     tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
-    Ok(Json(json!({"org_id": org_id, "role": role})))
+    Ok(Json(InviteAccepted { org_id, role }))
 }
 
-#[derive(Deserialize, Default)]
-struct DeclineBody {
-    reason: Option<String>,
-    decline_reason: Option<String>,
+#[derive(Deserialize, Default, ToSchema)]
+pub struct InviteDeclineRequest {
+    pub reason: Option<String>,
+    /// Another name for `reason`.
+    pub decline_reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -295,27 +314,30 @@ struct DeclineBody {
     summary = "Decline an invite",
     description = "The body may be empty.",
     params(("invite_id" = String, Path, description = "The invite's id")),
-    request_body(content = Option<docs::InviteDeclineRequest>, description = "Optional"),
+    request_body(content = Option<InviteDeclineRequest>, description = "Optional"),
     responses(
-        (status = 200, description = "Declined", body = docs::InviteDeclined),
-        (status = 400, description = "Already accepted, declined, or expired", body = docs::ErrorEnvelope),
-        (status = 403, description = "The invite is for another address", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite", body = docs::ErrorEnvelope),
+        (status = 200, description = "Declined", body = InviteDeclined),
+        (status = 400, description = "Already accepted, declined, or expired"),
+        (status = 403, description = "The invite is for another address"),
+        (status = 404, description = "No such invite"),
     ),
 )]
 async fn decline(
     State(state): State<AppState>,
     principal: Principal,
     Path(invite_id): Path<String>,
-    OptionalJson(body): OptionalJson<DeclineBody>,
-) -> ApiResult<Json<Value>> {
+    OptionalJson(body): OptionalJson<InviteDeclineRequest>,
+) -> ApiResult<Json<InviteDeclined>> {
     let reason = body
         .reason
         .or(body.decline_reason)
         .map(|r| r.trim().chars().take(1000).collect::<String>())
         .filter(|r| !r.is_empty());
     let (id, at) = rules::decline(&state.db, &principal.user, &invite_id, reason).await?;
-    Ok(Json(json!({"invite_id": id, "declined_at": at})))
+    Ok(Json(InviteDeclined {
+        invite_id: id,
+        declined_at: at,
+    }))
 }
 
 #[utoipa::path(
@@ -323,42 +345,58 @@ async fn decline(
     summary = "Active invites of the caller's primary organization",
     description = "Admins and owners.",
     responses(
-        (status = 200, description = "The invites", body = docs::PendingInvites),
-        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
+        (status = 200, description = "The invites", body = PendingInvites),
+        (status = 403, description = "Not an admin (`insufficient_role`)"),
     ),
 )]
-async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn pending(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<PendingInvites>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
     let list = state
         .db
         .read(move |conn| orgs::active_invites(conn, &org_id, &clock::now_string()))
         .await?;
-    let invites: Vec<Value> = list
-        .iter()
-        .map(|i| json!({"id": i.id, "email": i.email, "role": i.role, "created_at": i.created_at, "expires_at": i.expires_at}))
+    let invites = list
+        .into_iter()
+        .map(|i| PendingInvite {
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        })
         .collect();
-    Ok(Json(json!({ "invites": invites })))
+    Ok(Json(PendingInvites { invites }))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/org/invites/me", tag = "orgs", operation_id = "list_my_invites",
     summary = "Active invites to the caller's address",
-    responses((status = 200, description = "The invites, newest first", body = docs::MyInvites)),
+    responses((status = 200, description = "The invites, newest first", body = MyInvites)),
 )]
-async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MyInvites>> {
     let email = principal.user.email.clone();
     let list = state
         .db
         .read(move |conn| orgs::invites_for_me(conn, &email, &clock::now_string()))
         .await?;
-    let invites: Vec<Value> = list
-        .iter()
-        .map(|(i, org_name, by): &(Invite, String, Option<String>)| {
-            json!({"invite_id": i.id, "org_id": i.org_id, "org_name": org_name, "role": i.role,
-                   "invited_by_email": by, "created_at": i.created_at, "expires_at": i.expires_at})
-        })
+    let invites = list
+        .into_iter()
+        .map(
+            |(i, org_name, by): (Invite, String, Option<String>)| MyInvite {
+                invite_id: i.id,
+                org_id: i.org_id,
+                org_name,
+                role: i.role,
+                invited_by_email: by,
+                created_at: i.created_at,
+                expires_at: i.expires_at,
+            },
+        )
         .collect();
-    Ok(Json(json!({ "invites": invites })))
+    Ok(Json(MyInvites { invites }))
 }
 
 #[utoipa::path(
@@ -366,16 +404,16 @@ async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<
     summary = "Delete an invite of the caller's primary organization",
     params(("invite_id" = String, Path, description = "The invite's id")),
     responses(
-        (status = 200, description = "Deleted", body = docs::InviteRevoked),
-        (status = 403, description = "Not an admin (`insufficient_role`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such invite in the org", body = docs::ErrorEnvelope),
+        (status = 200, description = "Deleted", body = InviteRevoked),
+        (status = 403, description = "Not an admin (`insufficient_role`)"),
+        (status = 404, description = "No such invite in the org"),
     ),
 )]
 async fn revoke_invite(
     State(state): State<AppState>,
     principal: Principal,
     Path(invite_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InviteRevoked>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
     let id = invite_id.clone();
     if !state
@@ -385,7 +423,7 @@ async fn revoke_invite(
     {
         return Err(ApiError::not_found("Invite not found"));
     }
-    Ok(Json(json!({ "revoked": invite_id })))
+    Ok(Json(InviteRevoked { revoked: invite_id }))
 }
 
 #[utoipa::path(
@@ -394,17 +432,17 @@ async fn revoke_invite(
     description = "`sent` is false when no mail transport is configured.",
     params(("org_id" = String, Path, description = "The organization's id"), ("invite_id" = String, Path, description = "The invite's id")),
     responses(
-        (status = 200, description = "Resent (or not)", body = docs::InviteResent),
-        (status = 403, description = "Not an admin of the org", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org or invite", body = docs::ErrorEnvelope),
-        (status = 409, description = "Accepted, declined or expired", body = docs::ErrorEnvelope),
+        (status = 200, description = "Resent (or not)", body = InviteResent),
+        (status = 403, description = "Not an admin of the org"),
+        (status = 404, description = "No such org or invite"),
+        (status = 409, description = "Accepted, declined or expired"),
     ),
 )]
 async fn resend(
     State(state): State<AppState>,
     principal: Principal,
     Path((org_id, invite_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InviteResent>> {
     let user_id = principal.user.id.clone();
     let (inv, org) = state
         .db
@@ -433,35 +471,39 @@ async fn resend(
     } else {
         inv.last_emailed_at.clone()
     };
-    Ok(Json(
-        json!({"invite_id": inv.id, "email": inv.email, "last_emailed_at": last, "sent": sent}),
-    ))
+    Ok(Json(InviteResent {
+        invite_id: inv.id,
+        email: inv.email,
+        last_emailed_at: last,
+        sent,
+    }))
 }
 
-#[derive(Deserialize)]
-struct RoleBody {
-    role: String,
+#[derive(Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// `admin` or `member`.
+    pub role: String,
 }
 
 #[utoipa::path(
     put, path = "/api/v1/org/members/{user_id}/role", tag = "orgs", operation_id = "set_member_role",
     summary = "Change a member's role in the caller's primary organization",
     params(("user_id" = String, Path, description = "The member's user id")),
-    request_body = docs::RoleRequest,
+    request_body = RoleRequest,
     responses(
-        (status = 200, description = "Changed", body = docs::RoleChanged),
-        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+        (status = 200, description = "Changed", body = RoleChanged),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)"),
+        (status = 403, description = "Not an admin, or only the owner may do this"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "It would leave the org without an admin"),
     ),
 )]
 async fn role_primary(
     State(state): State<AppState>,
     principal: Principal,
     Path(user_id): Path<String>,
-    Json(body): Json<RoleBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<RoleRequest>,
+) -> ApiResult<Json<RoleChanged>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
     rules::change_role(
         &state.db,
@@ -471,28 +513,31 @@ async fn role_primary(
         body.role.clone(),
     )
     .await?;
-    Ok(Json(json!({"user_id": user_id, "role": body.role})))
+    Ok(Json(RoleChanged {
+        user_id,
+        role: body.role,
+    }))
 }
 
 #[utoipa::path(
     put, path = "/api/v1/orgs/{org_id}/members/{user_id}/role", tag = "orgs", operation_id = "set_named_org_member_role",
     summary = "Change a member's role in an organization",
     params(("org_id" = String, Path, description = "The organization's id"), ("user_id" = String, Path, description = "The member's user id")),
-    request_body = docs::RoleRequest,
+    request_body = RoleRequest,
     responses(
-        (status = 200, description = "Changed", body = docs::RoleChanged),
-        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin, or only the owner may do this", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "It would leave the org without an admin", body = docs::ErrorEnvelope),
+        (status = 200, description = "Changed", body = RoleChanged),
+        (status = 400, description = "Invalid role, or a change the rules forbid (own role, last admin, owner)"),
+        (status = 403, description = "Not an admin, or only the owner may do this"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "It would leave the org without an admin"),
     ),
 )]
 async fn role_named(
     State(state): State<AppState>,
     principal: Principal,
     Path((org_id, user_id)): Path<(String, String)>,
-    Json(body): Json<RoleBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<RoleRequest>,
+) -> ApiResult<Json<RoleChanged>> {
     named_org_admin(&state, &principal, &org_id).await?;
     rules::change_role(
         &state.db,
@@ -502,11 +547,18 @@ async fn role_named(
         body.role.clone(),
     )
     .await?;
-    Ok(Json(json!({"user_id": user_id, "role": body.role})))
+    Ok(Json(RoleChanged {
+        user_id,
+        role: body.role,
+    }))
 }
 
-fn removed_json(user_id: &str) -> Json<Value> {
-    Json(json!({"removed": user_id, "projects_transferred": 0, "pending_transfers_cancelled": 0}))
+fn removed_json(user_id: &str) -> Json<MemberRemoved> {
+    Json(MemberRemoved {
+        removed: user_id.to_string(),
+        projects_transferred: 0,
+        pending_transfers_cancelled: 0,
+    })
 }
 
 #[utoipa::path(
@@ -514,18 +566,18 @@ fn removed_json(user_id: &str) -> Json<Value> {
     summary = "Remove a member from the caller's primary organization",
     params(("user_id" = String, Path, description = "The member's user id")),
     responses(
-        (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
-        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+        (status = 200, description = "Removed (their sessions stay theirs)", body = MemberRemoved),
+        (status = 400, description = "Removing oneself, or the last admin"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "The member is the owner"),
     ),
 )]
 async fn remove_primary(
     State(state): State<AppState>,
     principal: Principal,
     Path(user_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MemberRemoved>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
@@ -537,18 +589,18 @@ async fn remove_primary(
     summary = "Remove a member from an organization",
     params(("org_id" = String, Path, description = "The organization's id"), ("user_id" = String, Path, description = "The member's user id")),
     responses(
-        (status = 200, description = "Removed (their sessions stay theirs)", body = docs::MemberRemoved),
-        (status = 400, description = "Removing oneself, or the last admin", body = docs::ErrorEnvelope),
-        (status = 403, description = "Not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such member", body = docs::ErrorEnvelope),
-        (status = 409, description = "The member is the owner", body = docs::ErrorEnvelope),
+        (status = 200, description = "Removed (their sessions stay theirs)", body = MemberRemoved),
+        (status = 400, description = "Removing oneself, or the last admin"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such member"),
+        (status = 409, description = "The member is the owner"),
     ),
 )]
 async fn remove_named(
     State(state): State<AppState>,
     principal: Principal,
     Path((org_id, user_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MemberRemoved>> {
     named_org_admin(&state, &principal, &org_id).await?;
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
@@ -558,19 +610,23 @@ async fn remove_named(
 #[utoipa::path(
     get, path = "/api/v1/orgs", tag = "orgs", operation_id = "list_my_orgs",
     summary = "The caller's memberships",
-    responses((status = 200, description = "Every org the caller belongs to", body = docs::MyOrgs)),
+    responses((status = 200, description = "Every org the caller belongs to", body = MyOrgs)),
 )]
-async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MyOrgs>> {
     let user_id = principal.user.id.clone();
     let list = state
         .db
         .read(move |conn| orgs::memberships(conn, &user_id))
         .await?;
-    let out: Vec<Value> = list
-        .iter()
-        .map(|m: &Membership| json!({"org_id": m.org.id, "name": m.org.name, "role": m.role}))
+    let orgs = list
+        .into_iter()
+        .map(|m: Membership| OrgMembership {
+            org_id: m.org.id,
+            name: m.org.name,
+            role: m.role,
+        })
         .collect();
-    Ok(Json(json!({ "orgs": out })))
+    Ok(Json(MyOrgs { orgs }))
 }
 
 #[utoipa::path(
@@ -579,16 +635,16 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
     description = "Any member of the org.",
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
-        (status = 200, description = "The members", body = docs::OrgMembers),
-        (status = 403, description = "Not a member", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such org", body = docs::ErrorEnvelope),
+        (status = 200, description = "The members", body = OrgMembers),
+        (status = 403, description = "Not a member"),
+        (status = 404, description = "No such org"),
     ),
 )]
 async fn members_named(
     State(state): State<AppState>,
     principal: Principal,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgMembers>> {
     let user_id = principal.user.id.clone();
     let (org, role, list) = state
         .db
@@ -600,40 +656,51 @@ async fn members_named(
             Ok::<_, ApiError>((org, role, orgs::members(conn, &org_id)?))
         })
         .await?;
-    Ok(Json(
-        json!({"org_id": org.id, "members": members_json(&list), "seats_used": list.len(),
-                   "seats_limit": org.seats_limit, "current_user_role": role}),
-    ))
+    Ok(Json(OrgMembers {
+        org_id: org.id,
+        members: members_view(&list),
+        seats_used: list.len() as i64,
+        seats_limit: org.seats_limit,
+        current_user_role: role,
+    }))
 }
 
 #[utoipa::path(
     get, path = "/api/v1/auth/me/default-org", tag = "orgs", operation_id = "get_default_org",
     summary = "The caller's default organization",
-    responses((status = 200, description = "The default org (null when none is chosen)", body = docs::DefaultOrg)),
+    responses((status = 200, description = "The default org (null when none is chosen)", body = DefaultOrg)),
 )]
-async fn get_default_org(principal: Principal) -> Json<Value> {
-    Json(json!({ "default_org_id": principal.user.default_org_id }))
+async fn get_default_org(principal: Principal) -> Json<DefaultOrg> {
+    Json(DefaultOrg {
+        default_org_id: principal.user.default_org_id,
+    })
 }
 
-#[derive(Deserialize)]
-struct DefaultOrgBody {
-    org_id: Option<String>,
+#[derive(Serialize, ToSchema)]
+pub struct DefaultOrg {
+    pub default_org_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DefaultOrgRequest {
+    /// An org the caller is a member of, or null to clear.
+    pub org_id: Option<String>,
 }
 
 #[utoipa::path(
     put, path = "/api/v1/auth/me/default-org", tag = "orgs", operation_id = "set_default_org",
     summary = "Choose the caller's default organization",
-    request_body = docs::DefaultOrgRequest,
+    request_body = DefaultOrgRequest,
     responses(
-        (status = 200, description = "Chosen", body = docs::DefaultOrg),
-        (status = 403, description = "Not a member of that org", body = docs::ErrorEnvelope),
+        (status = 200, description = "Chosen", body = DefaultOrg),
+        (status = 403, description = "Not a member of that org"),
     ),
 )]
 async fn put_default_org(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<DefaultOrgBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<DefaultOrgRequest>,
+) -> ApiResult<Json<DefaultOrg>> {
     let (user_id, org_id) = (principal.user.id.clone(), body.org_id.clone());
     state
         .db
@@ -646,5 +713,144 @@ async fn put_default_org(
             Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
         })
         .await?;
-    Ok(Json(json!({ "default_org_id": body.org_id })))
+    Ok(Json(DefaultOrg {
+        default_org_id: body.org_id,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgCreated {
+    pub org_id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Org)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub tier: String,
+    pub seats_limit: i64,
+    pub seats_used: i64,
+    pub storage_limit_bytes: i64,
+    pub storage_used_bytes: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgMember {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub joined_at: String,
+}
+
+/// The caller's primary org (all null/empty without one).
+#[derive(Serialize, ToSchema)]
+pub struct OrgInfo {
+    pub org: Option<OrgView>,
+    pub members: Vec<OrgMember>,
+    pub current_user_role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteCreated {
+    pub invite_id: String,
+    pub email: String,
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteAccepted {
+    pub org_id: String,
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteDeclined {
+    pub invite_id: String,
+    pub declined_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingInvites {
+    pub invites: Vec<PendingInvite>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingInvite {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyInvites {
+    pub invites: Vec<MyInvite>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyInvite {
+    pub invite_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: String,
+    pub invited_by_email: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteRevoked {
+    /// The invite's id.
+    pub revoked: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteResent {
+    pub invite_id: String,
+    pub email: String,
+    pub last_emailed_at: Option<String>,
+    /// False when no mail transport is configured or the relay refused it.
+    pub sent: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleChanged {
+    pub user_id: String,
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberRemoved {
+    /// The member's user id.
+    pub removed: String,
+    pub projects_transferred: i64,
+    pub pending_transfers_cancelled: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyOrgs {
+    pub orgs: Vec<OrgMembership>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgMembership {
+    pub org_id: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgMembers {
+    pub org_id: String,
+    pub members: Vec<OrgMember>,
+    pub seats_used: i64,
+    pub seats_limit: i64,
+    pub current_user_role: String,
 }

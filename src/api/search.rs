@@ -4,12 +4,11 @@
 //! never appears even if the index has not caught up yet.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use chrono::Duration;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sessions::tool_family;
 use crate::auth::Principal;
@@ -19,9 +18,11 @@ use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::search::SearchQuery;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/sessions/search", get(search))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
 }
 
 #[utoipa::path(
@@ -36,16 +37,16 @@ pub fn router() -> Router<AppState> {
         ("days" = Option<i64>, Query, description = "Only sessions updated in the last 1–365 days", minimum = 1, maximum = 365),
     ),
     responses(
-        (status = 200, description = "Results, best first", body = docs::SearchResults),
-        (status = 403, description = "The tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `q`, or a parameter out of range", body = docs::ErrorEnvelope),
+        (status = 200, description = "Results, best first", body = SearchResults),
+        (status = 403, description = "The tier has no cloud sync (`upgrade_required`)"),
+        (status = 422, description = "No `q`, or a parameter out of range"),
     ),
 )]
 async fn search(
     State(state): State<AppState>,
     principal: Principal,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResults>> {
     principal.tier().require(Feature::CloudSync)?;
     let Some(text) = q.last("q").map(str::to_string) else {
         return Err(ApiError::missing(&["query", "q"]));
@@ -91,34 +92,65 @@ async fn search(
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
-    let results: Vec<Value> = found
+    let results: Vec<SearchHit> = found
         .hits
         .iter()
         .zip(sessions)
         .filter_map(|(hit, row)| {
             let row = row.filter(|r| r.id == hit.session_id)?;
             let matches = if hit.snippet.is_empty() {
-                json!([])
+                vec![]
             } else {
-                json!([{ "snippet": hit.snippet }])
+                vec![SearchMatch {
+                    snippet: hit.snippet.clone(),
+                }]
             };
-            Some(json!({
-                "session_id": row.id,
-                "title": row.title,
-                "alias": row.alias,
-                "source_tool": row.source_tool,
-                "model_id": row.model_id,
-                "message_count": row.message_count,
-                "updated_at": row.updated_at,
-                "matches": matches,
-            }))
+            Some(SearchHit {
+                session_id: row.id,
+                title: row.title,
+                alias: row.alias,
+                source_tool: row.source_tool,
+                model_id: row.model_id,
+                message_count: row.message_count,
+                updated_at: row.updated_at,
+                matches,
+            })
         })
         .collect();
-    Ok(Json(json!({
-        "results": results,
-        "total": found.total,
-        "page": page,
-        "page_size": page_size,
-        "query": text,
-    })))
+    Ok(Json(SearchResults {
+        results,
+        total: found.total as i64,
+        page: page as i64,
+        page_size: page_size as i64,
+        query: text,
+    }))
+}
+
+/// One page of search results, best first.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    pub results: Vec<SearchHit>,
+    /// Matching sessions in all.
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
+    pub query: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchHit {
+    pub session_id: String,
+    pub title: Option<String>,
+    pub alias: Option<String>,
+    pub source_tool: String,
+    pub model_id: Option<String>,
+    pub message_count: i64,
+    pub updated_at: String,
+    /// At most one, with the matched words in `<mark>`.
+    pub matches: Vec<SearchMatch>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchMatch {
+    pub snippet: String,
 }

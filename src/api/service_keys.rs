@@ -5,13 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::Router;
 use chrono::Duration;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::keys::{self, new_id};
 use crate::auth::scopes;
@@ -23,18 +21,14 @@ use crate::domain::orgs::{insufficient_role, is_admin_role};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/orgs/{org_id}/service-keys", post(create).get(list))
-        .route(
-            "/api/v1/orgs/{org_id}/service-keys/{key_id}",
-            delete(revoke),
-        )
-        .route(
-            "/api/v1/orgs/{org_id}/service-keys/{key_id}/rotate",
-            post(rotate),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
 }
 
 /// The caller's membership in the path org (their primary org; others read as not found).
@@ -57,33 +51,52 @@ fn require_admin<'a>(principal: &'a Principal, org_id: &str) -> ApiResult<&'a Me
     membership(principal, org_id)
 }
 
-pub fn key_json(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "org_id": k.org_id,
-        "service_key_name": k.service_key_name,
-        "scopes": k.scope_list(),
-        "project_ids": k.project_ids.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
-        "key_prefix": k.key_prefix,
-        "created_at": k.created_at,
-        "created_by_user_id": k.created_by_user_id,
-        "expires_at": k.expires_at,
-        "revoked_at": k.revoked_at,
-        "revoke_reason": k.revoke_reason,
-        "last_used_at": k.last_used_at,
-        "last_used_ip": k.last_used_ip,
-        "is_active": k.is_active && k.revoked_at.is_none(),
-    })
+impl From<&ApiKey> for ServiceKey {
+    fn from(k: &ApiKey) -> Self {
+        ServiceKey {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            org_id: k.org_id.clone(),
+            service_key_name: k.service_key_name.clone(),
+            scopes: k.scope_list(),
+            project_ids: k
+                .project_ids
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok()),
+            key_prefix: k.key_prefix.clone(),
+            created_at: k.created_at.clone(),
+            created_by_user_id: k.created_by_user_id.clone(),
+            expires_at: k.expires_at.clone(),
+            revoked_at: k.revoked_at.clone(),
+            revoke_reason: k.revoke_reason.clone(),
+            last_used_at: k.last_used_at.clone(),
+            last_used_ip: k.last_used_ip.clone(),
+            is_active: k.is_active && k.revoked_at.is_none(),
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    name: String,
-    scopes: Vec<String>,
-    expires_in_days: Option<i64>,
-    expires_at: Option<String>,
-    project_ids: Option<Vec<String>>,
+impl ServiceKeyCreated {
+    fn new((key, raw): (ApiKey, String)) -> Self {
+        ServiceKeyCreated {
+            service_key: ServiceKey::from(&key),
+            key: raw,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ServiceKeyRequest {
+    /// 1–100 characters.
+    pub name: String,
+    /// At least one known scope, not `*` (e.g. `handoffs:write`).
+    pub scopes: Vec<String>,
+    /// 1–730; give this or `expires_at`, or neither for a key that does not expire.
+    pub expires_in_days: Option<i64>,
+    /// RFC 3339, in the future.
+    pub expires_at: Option<String>,
+    /// Projects the key is limited to; none means every project of the org.
+    pub project_ids: Option<Vec<String>>,
 }
 
 fn invalid(field: &str, msg: &str, input: Value) -> ApiError {
@@ -140,19 +153,19 @@ fn checked_scopes(principal: &Principal, raw: &[String]) -> ApiResult<Vec<String
     summary = "Create a service key",
     description = "Org admins on a Team+ plan, for the caller's primary org. The raw key is returned once, as `key`.",
     params(("org_id" = String, Path, description = "The organization's id")),
-    request_body = docs::ServiceKeyRequest,
+    request_body = ServiceKeyRequest,
     responses(
-        (status = 201, description = "Created", body = docs::ServiceKeyCreated),
-        (status = 403, description = "No team management (`upgrade_required`), not an admin (`insufficient_role`), or a platform scope (`platform_admin_scope`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid name, scopes or expiry", body = docs::ErrorEnvelope),
+        (status = 201, description = "Created", body = ServiceKeyCreated),
+        (status = 403, description = "No team management (`upgrade_required`), not an admin (`insufficient_role`), or a platform scope (`platform_admin_scope`)"),
+        (status = 404, description = "Not the caller's org"),
+        (status = 422, description = "Invalid name, scopes or expiry"),
     ),
 )]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Path(org_id): Path<String>,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<ServiceKeyRequest>,
 ) -> ApiResult<Response> {
     require_admin(&principal, &org_id)?;
     let name = body.name.trim().to_string();
@@ -220,8 +233,7 @@ async fn create(
     };
     let minted = mint(&state, &principal, spec, None).await?;
     tracing::info!(org = %org_id, key = %minted.0.id, by = %principal.user.id, "service key created");
-    let mut out = key_json(&minted.0);
-    out["key"] = Value::from(minted.1);
+    let out = ServiceKeyCreated::new(minted);
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
@@ -294,21 +306,21 @@ async fn mint(
     description = "Any member of the org; revoked keys included, secrets never.",
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
-        (status = 200, description = "The keys", body = Vec<docs::ServiceKey>),
-        (status = 404, description = "Not the caller's org", body = docs::ErrorEnvelope),
+        (status = 200, description = "The keys", body = Vec<ServiceKey>),
+        (status = 404, description = "Not the caller's org"),
     ),
 )]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Path(org_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<ServiceKey>>> {
     membership(&principal, &org_id)?;
     let keys = state
         .db
         .read(move |conn| api_keys::list_service(conn, &org_id))
         .await?;
-    Ok(Json(keys.iter().map(key_json).collect()))
+    Ok(Json(keys.iter().map(ServiceKey::from).collect()))
 }
 
 async fn find(state: &AppState, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
@@ -320,10 +332,12 @@ async fn find(state: &AppState, org_id: &str, key_id: &str) -> ApiResult<ApiKey>
         .ok_or_else(|| ApiError::not_found("Service key not found"))
 }
 
-#[derive(Deserialize, Default)]
-struct RevokeBody {
-    reason: Option<String>,
-    revoke_reason: Option<String>,
+#[derive(Deserialize, Default, ToSchema)]
+pub struct ServiceKeyRevokeRequest {
+    /// At most 500 characters.
+    pub reason: Option<String>,
+    /// Another name for `reason`.
+    pub revoke_reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -331,19 +345,19 @@ struct RevokeBody {
     summary = "Revoke a service key",
     description = "The key then answers 401 `api_key_revoked`. The body may be empty.",
     params(("org_id" = String, Path, description = "The organization's id"), ("key_id" = String, Path, description = "The service key's id")),
-    request_body(content = Option<docs::ServiceKeyRevokeRequest>, description = "Optional"),
+    request_body(content = Option<ServiceKeyRevokeRequest>, description = "Optional"),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
-        (status = 422, description = "`reason` longer than 500 characters", body = docs::ErrorEnvelope),
+        (status = 403, description = "No team management, or not an admin"),
+        (status = 404, description = "No such key in the caller's org"),
+        (status = 422, description = "`reason` longer than 500 characters"),
     ),
 )]
 async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
     Path((org_id, key_id)): Path<(String, String)>,
-    OptionalJson(body): OptionalJson<RevokeBody>,
+    OptionalJson(body): OptionalJson<ServiceKeyRevokeRequest>,
 ) -> ApiResult<StatusCode> {
     require_admin(&principal, &org_id)?;
     let reason = body
@@ -375,17 +389,17 @@ async fn revoke(
     description = "A new key with the same name, scopes, projects and lifetime; the old one is revoked in the same transaction.",
     params(("org_id" = String, Path, description = "The organization's id"), ("key_id" = String, Path, description = "The service key's id")),
     responses(
-        (status = 200, description = "The new key", body = docs::ServiceKeyCreated),
-        (status = 403, description = "No team management, or not an admin", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such key in the caller's org", body = docs::ErrorEnvelope),
-        (status = 409, description = "Already revoked (`key_already_revoked`)", body = docs::ErrorEnvelope),
+        (status = 200, description = "The new key", body = ServiceKeyCreated),
+        (status = 403, description = "No team management, or not an admin"),
+        (status = 404, description = "No such key in the caller's org"),
+        (status = 409, description = "Already revoked (`key_already_revoked`)"),
     ),
 )]
 async fn rotate(
     State(state): State<AppState>,
     principal: Principal,
     Path((org_id, key_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ServiceKeyCreated>> {
     require_admin(&principal, &org_id)?;
     let old = find(&state, &org_id, &key_id).await?;
     if old.revoked_at.is_some() || !old.is_active {
@@ -424,7 +438,35 @@ async fn rotate(
     };
     let minted = mint(&state, &principal, spec, Some(replacing)).await?;
     tracing::info!(org = %org_id, old = %old.id, new = %minted.0.id, "service key rotated");
-    let mut out = key_json(&minted.0);
-    out["key"] = Value::from(minted.1);
-    Ok(Json(out))
+    Ok(Json(ServiceKeyCreated::new(minted)))
+}
+
+/// A service key (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct ServiceKey {
+    pub id: String,
+    pub name: Option<String>,
+    pub org_id: Option<String>,
+    pub service_key_name: Option<String>,
+    pub scopes: Vec<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub project_ids: Option<Value>,
+    pub key_prefix: Option<String>,
+    pub created_at: String,
+    pub created_by_user_id: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub is_active: bool,
+}
+
+/// A new (or rotated) service key, with its secret, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceKeyCreated {
+    #[serde(flatten)]
+    pub service_key: ServiceKey,
+    /// The raw key: `sk_sfs_` + 32 hex.
+    pub key: String,
 }

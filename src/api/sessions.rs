@@ -5,13 +5,12 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::{Json, QueryPairs};
+use crate::api::sync::ArchiveUploadRequest;
 use crate::api::sync::{receive_archive, TooLarge};
 use crate::archive::messages::{self, PageRequest};
 use crate::auth::Principal;
@@ -23,76 +22,67 @@ use crate::domain::summary::Summary;
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/sessions",
-            get(list).post(upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/api/v1/sessions/{id}",
-            get(detail).patch(patch).delete(soft_delete),
-        )
-        .route("/api/v1/sessions/{id}/restore", post(restore))
-        .route(
-            "/api/v1/sessions/{id}/alias",
-            put(set_alias).delete(clear_alias),
-        )
-        .route("/api/v1/sessions/{id}/messages", get(messages))
-        .route(
-            "/api/v1/sessions/{id}/summary",
-            get(get_summary).post(rebuild_summary),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        // Uploads count their own bytes against the tier's cap.
+        .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(detail, patch, soft_delete))
+        .routes(routes!(restore))
+        .routes(routes!(set_alias, clear_alias))
+        .routes(routes!(messages))
+        .routes(routes!(get_summary, rebuild_summary))
 }
 
 fn tags_of(row: &SessionRow) -> Value {
-    serde_json::from_str::<Value>(&row.tags).unwrap_or_else(|_| json!([]))
+    serde_json::from_str::<Value>(&row.tags).unwrap_or_else(|_| Value::Array(vec![]))
 }
 
 /// The list item shape (`SessionSummary`).
-pub fn summary_json(row: &SessionRow) -> Value {
-    json!({
-        "id": row.id,
-        "title": row.title,
-        "alias": row.alias,
-        "tags": tags_of(row),
-        "source_tool": row.source_tool,
-        "model_id": row.model_id,
-        "message_count": row.message_count,
-        "turn_count": row.turn_count,
-        "tool_use_count": row.tool_use_count,
-        "total_input_tokens": row.total_input_tokens,
-        "total_output_tokens": row.total_output_tokens,
-        "blob_size_bytes": row.blob_size_bytes,
-        "etag": row.blob_hash,
-        "parent_session_id": row.parent_session_id,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "is_deleted": row.is_deleted(),
-        "deleted_at": row.deleted_at,
-        "deleted_by": row.deleted_by,
-        "delete_scope": row.delete_scope,
-        "purge_after": row.purge_after,
-    })
+impl From<&SessionRow> for SessionSummary {
+    fn from(row: &SessionRow) -> Self {
+        SessionSummary {
+            id: row.id.clone(),
+            title: row.title.clone(),
+            alias: row.alias.clone(),
+            tags: tags_of(row),
+            source_tool: row.source_tool.clone(),
+            model_id: row.model_id.clone(),
+            message_count: row.message_count,
+            turn_count: row.turn_count,
+            tool_use_count: row.tool_use_count,
+            total_input_tokens: row.total_input_tokens,
+            total_output_tokens: row.total_output_tokens,
+            blob_size_bytes: row.blob_size_bytes,
+            etag: row.blob_hash.clone(),
+            parent_session_id: row.parent_session_id.clone(),
+            created_at: row.created_at.clone(),
+            updated_at: row.updated_at.clone(),
+            is_deleted: row.is_deleted(),
+            deleted_at: row.deleted_at.clone(),
+            deleted_by: row.deleted_by.clone(),
+            delete_scope: row.delete_scope.clone(),
+            purge_after: row.purge_after.clone(),
+        }
+    }
 }
 
-/// The detail shape (`SessionDetail`): the summary plus provenance fields.
-pub fn detail_json(row: &SessionRow) -> Value {
-    let mut out = summary_json(row);
-    let extra = json!({
-        "original_session_id": row.original_session_id,
-        "source_tool_version": row.source_tool_version,
-        "model_provider": row.model_provider,
-        "duration_ms": row.duration_ms,
-        "uploaded_at": row.uploaded_at,
-        "dlp_scan_results": row.dlp_scan_results,
-        "retrieval_audit_id": row.retrieval_audit_id,
-    });
-    if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
-        out.extend(extra);
+impl From<&SessionRow> for SessionDetail {
+    fn from(row: &SessionRow) -> Self {
+        SessionDetail {
+            summary: SessionSummary::from(row),
+            original_session_id: row.original_session_id.clone(),
+            source_tool_version: row.source_tool_version.clone(),
+            model_provider: row.model_provider.clone(),
+            duration_ms: row.duration_ms,
+            uploaded_at: row.uploaded_at.clone(),
+            dlp_scan_results: row.dlp_scan_results.clone(),
+            retrieval_audit_id: row.retrieval_audit_id.clone(),
+        }
     }
-    out
 }
 
 /// The tool names a filter value stands for (`gemini` and `gemini-cli` are one family).
@@ -124,15 +114,15 @@ fn bad_query(name: &str, msg: &str, input: &str) -> ApiError {
         ("deleted" = Option<bool>, Query, description = "List the trash (soft-deleted sessions)"),
     ),
     responses(
-        (status = 200, description = "A page of sessions", body = docs::SessionList),
-        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+        (status = 200, description = "A page of sessions", body = SessionList),
+        (status = 422, description = "A parameter out of range"),
     ),
 )]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionList>> {
     let page = q.int("page", 1, 1, i64::from(u32::MAX))?;
     let page_size = q.int("page_size", 20, 1, 100)?;
     let models = q.all("model");
@@ -176,13 +166,13 @@ async fn list(
         .db
         .read(move |conn| rows::list(conn, &user_id, &filter, page_size, (page - 1) * page_size))
         .await?;
-    Ok(Json(json!({
-        "sessions": found.iter().map(summary_json).collect::<Vec<_>>(),
-        "total": total,
-        "page": page,
-        "page_size": page_size,
-        "has_more": page * page_size < total,
-    })))
+    Ok(Json(SessionList {
+        sessions: found.iter().map(SessionSummary::from).collect(),
+        total,
+        page,
+        page_size,
+        has_more: page * page_size < total,
+    }))
 }
 
 #[utoipa::path(
@@ -190,18 +180,18 @@ async fn list(
     summary = "A session",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
-        (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 400, description = "Malformed id", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
+        (status = 200, description = "The session", body = SessionDetail),
+        (status = 400, description = "Malformed id"),
+        (status = 404, description = "No such live session of the caller"),
     ),
 )]
 async fn detail(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionDetail>> {
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
-    Ok(Json(detail_json(&row)))
+    Ok(Json(SessionDetail::from(&row)))
 }
 
 static HTML_TAG: std::sync::LazyLock<regex::Regex> =
@@ -268,11 +258,14 @@ async fn edit(
     Ok(row)
 }
 
-#[derive(Deserialize)]
-struct PatchBody {
-    title: Option<String>,
-    alias: Option<String>,
-    tags: Option<Vec<String>>,
+#[derive(Deserialize, ToSchema)]
+pub struct SessionPatchRequest {
+    /// At most 500 characters; HTML tags are removed.
+    pub title: Option<String>,
+    /// 3–100 of letters, digits, `-` and `_`, starting with a letter or digit.
+    pub alias: Option<String>,
+    /// At most 20, each at most 50 characters.
+    pub tags: Option<Vec<String>>,
 }
 
 #[utoipa::path(
@@ -280,22 +273,22 @@ struct PatchBody {
     summary = "Rename, re-tag or alias a session",
     description = "At least one of `title`, `alias`, `tags`. Setting an alias needs a tier with cloud aliases.",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
-    request_body = docs::SessionPatchRequest,
+    request_body = SessionPatchRequest,
     responses(
-        (status = 200, description = "The updated session", body = docs::SessionDetail),
-        (status = 400, description = "Nothing to update", body = docs::ErrorEnvelope),
-        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid title, alias or tags", body = docs::ErrorEnvelope),
+        (status = 200, description = "The updated session", body = SessionDetail),
+        (status = 400, description = "Nothing to update"),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The alias is taken"),
+        (status = 422, description = "Invalid title, alias or tags"),
     ),
 )]
 async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Json(body): Json<PatchBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<SessionPatchRequest>,
+) -> ApiResult<Json<SessionDetail>> {
     if body.title.is_none() && body.alias.is_none() && body.tags.is_none() {
         return Err(ApiError::bad_request(
             "Nothing to update: give title, alias or tags",
@@ -329,12 +322,12 @@ async fn patch(
         alias: body.alias.map(Some),
     };
     let row = edit(&state, &principal, &id, change).await?;
-    Ok(Json(detail_json(&row)))
+    Ok(Json(SessionDetail::from(&row)))
 }
 
-#[derive(Deserialize)]
-struct AliasBody {
-    alias: String,
+#[derive(Deserialize, ToSchema)]
+pub struct AliasRequest {
+    pub alias: String,
 }
 
 #[utoipa::path(
@@ -342,21 +335,21 @@ struct AliasBody {
     summary = "Set a session's alias",
     description = "Needs a tier with cloud aliases. An alias works wherever a session id does.",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
-    request_body = docs::AliasRequest,
+    request_body = AliasRequest,
     responses(
-        (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The alias is taken", body = docs::ErrorEnvelope),
-        (status = 422, description = "Invalid alias", body = docs::ErrorEnvelope),
+        (status = 200, description = "The session", body = SessionDetail),
+        (status = 403, description = "The tier has no cloud aliases (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The alias is taken"),
+        (status = 422, description = "Invalid alias"),
     ),
 )]
 async fn set_alias(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Json(body): Json<AliasBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<AliasRequest>,
+) -> ApiResult<Json<SessionDetail>> {
     principal.tier().require(Feature::AliasesCloud)?;
     check_alias(&body.alias)?;
     let change = Edit {
@@ -364,7 +357,7 @@ async fn set_alias(
         ..Edit::default()
     };
     let row = edit(&state, &principal, &id, change).await?;
-    Ok(Json(detail_json(&row)))
+    Ok(Json(SessionDetail::from(&row)))
 }
 
 #[utoipa::path(
@@ -372,21 +365,21 @@ async fn set_alias(
     summary = "Remove a session's alias",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
-        (status = 200, description = "The session", body = docs::SessionDetail),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
+        (status = 200, description = "The session", body = SessionDetail),
+        (status = 404, description = "No such session of the caller"),
     ),
 )]
 async fn clear_alias(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionDetail>> {
     let change = Edit {
         alias: Some(None),
         ..Edit::default()
     };
     let row = edit(&state, &principal, &id, change).await?;
-    Ok(Json(detail_json(&row)))
+    Ok(Json(SessionDetail::from(&row)))
 }
 
 #[utoipa::path(
@@ -399,11 +392,11 @@ restored until `purge_after` (30 days). Without `scope` the answer carries an `X
         ("scope" = Option<String>, Query, description = "`cloud` (default) or `everywhere` (the client deletes its local copy too; `delete_scope` becomes `both`)"),
     ),
     responses(
-        (status = 200, description = "The deleted session", body = docs::SessionDetail,
+        (status = 200, description = "The deleted session", body = SessionDetail,
             headers(("X-Deprecation-Warning" = String, description = "When `scope` was not given"))),
-        (status = 400, description = "Bad `scope` or malformed id", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 410, description = "Already deleted", body = docs::ErrorEnvelope),
+        (status = 400, description = "Bad `scope` or malformed id"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 410, description = "Already deleted"),
     ),
 )]
 async fn soft_delete(
@@ -417,7 +410,7 @@ async fn soft_delete(
     let row = sessions::soft_delete(&state.db, &principal.user.id, &id, scope).await?;
     state.search.remove(&row.id);
     tracing::info!(session = %row.id, user = %principal.user.id, scope, "session soft-deleted");
-    let mut response = Json(detail_json(&row)).into_response();
+    let mut response = Json(SessionDetail::from(&row)).into_response();
     if scope_given.is_none() {
         response.headers_mut().insert(
             HeaderName::from_static("x-deprecation-warning"),
@@ -434,23 +427,24 @@ async fn soft_delete(
     summary = "Restore a session from the trash",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
-        (status = 200, description = "The restored session", body = docs::RestoredSession),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 409, description = "The session is not deleted", body = docs::ErrorEnvelope),
+        (status = 200, description = "The restored session", body = RestoredSession),
+        (status = 404, description = "No such session of the caller"),
+        (status = 409, description = "The session is not deleted"),
     ),
 )]
 async fn restore(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RestoredSession>> {
     let (row, scope) = sessions::restore(&state.db, &principal.user.id, &id).await?;
     search::refresh(&state.db, &state.blobs, &state.search, &row.id).await?;
     tracing::info!(session = %row.id, user = %principal.user.id, "session restored");
-    let mut out = detail_json(&row);
-    out["restored_from_scope"] = Value::from(scope.clone());
-    out["local_copy_may_be_missing"] = Value::from(scope == "both");
-    Ok(Json(out))
+    Ok(Json(RestoredSession {
+        session: SessionDetail::from(&row),
+        local_copy_may_be_missing: scope == "both",
+        restored_from_scope: scope,
+    }))
 }
 
 #[utoipa::path(
@@ -465,9 +459,9 @@ async fn restore(
         ("around" = Option<i64>, Query, description = "A 0-based line of `messages.jsonl`: return the page holding the nearest visible message (`page` is ignored)", minimum = 0, maximum = 10000000),
     ),
     responses(
-        (status = 200, description = "A page of messages", body = docs::MessagesPage),
-        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
-        (status = 422, description = "A parameter out of range", body = docs::ErrorEnvelope),
+        (status = 200, description = "A page of messages", body = MessagesPage),
+        (status = 404, description = "No such live session of the caller, or its archive is missing"),
+        (status = 422, description = "A parameter out of range"),
     ),
 )]
 async fn messages(
@@ -475,7 +469,7 @@ async fn messages(
     principal: Principal,
     Path(id): Path<String>,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessagesPage>> {
     let page = q.int("page", 1, 1, i64::from(u32::MAX))? as usize;
     let page_size = q.int("page_size", 50, 1, 100)? as usize;
     let around = match q.last("around") {
@@ -501,20 +495,33 @@ async fn messages(
     })
     .await??;
     let Some(p) = found else {
-        return Ok(Json(
-            json!({"messages": [], "message_indexes": [], "total": 0, "page": page,
-            "page_size": page_size, "has_more": false, "target": around.map(|i| json!({"index": i, "status": "missing", "anchor_index": null}))}),
-        ));
+        return Ok(Json(MessagesPage {
+            messages: vec![],
+            message_indexes: vec![],
+            total: 0,
+            page,
+            page_size,
+            has_more: false,
+            target: around.map(|index| MessageTarget {
+                index,
+                status: "missing",
+                anchor_index: None,
+            }),
+        }));
     };
-    Ok(Json(json!({
-        "messages": p.messages,
-        "message_indexes": p.message_indexes,
-        "total": p.total,
-        "page": p.page,
-        "page_size": page_size,
-        "has_more": p.page * page_size < p.total,
-        "target": p.target.map(|t| json!({"index": t.index, "status": t.status, "anchor_index": t.anchor_index})),
-    })))
+    Ok(Json(MessagesPage {
+        messages: p.messages,
+        message_indexes: p.message_indexes,
+        total: p.total,
+        page: p.page,
+        page_size,
+        has_more: p.page * page_size < p.total,
+        target: p.target.map(|t| MessageTarget {
+            index: t.index,
+            status: t.status,
+            anchor_index: t.anchor_index,
+        }),
+    }))
 }
 
 /// `POST /sessions`: a new session from a multipart upload; the server assigns its id.
@@ -529,13 +536,13 @@ before anything is stored.",
         ("title" = Option<String>, Query, description = "Overrides the manifest's title; at most 500 characters"),
         ("tags" = Option<String>, Query, description = "A JSON array of strings, overriding the manifest's tags"),
     ),
-    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    request_body(content = ArchiveUploadRequest, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = docs::UploadResult),
-        (status = 400, description = "Not a valid archive, or bad `title`/`tags`", body = docs::ErrorEnvelope),
-        (status = 403, description = "Email not verified, or the tier has no cloud sync", body = docs::ErrorEnvelope),
-        (status = 413, description = "Over 100 MiB, or a member over the tier's cap", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `source_tool` or no `file` part", body = docs::ErrorEnvelope),
+        (status = 201, description = "Stored", body = UploadResult),
+        (status = 400, description = "Not a valid archive, or bad `title`/`tags`"),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync"),
+        (status = 413, description = "Over 100 MiB, or a member over the tier's cap"),
+        (status = 422, description = "No `source_tool` or no `file` part"),
     ),
 )]
 async fn upload(
@@ -591,28 +598,44 @@ async fn upload(
     let row = sessions::create_uploaded(&state.db, &principal.user.id, archive).await?;
     state.search.upsert(search::doc(&row, text));
     tracing::info!(session = %row.id, user = %principal.user.id, bytes = size, "session uploaded");
-    let body = json!({"session_id": row.id, "etag": etag, "blob_size_bytes": size, "uploaded_at": row.uploaded_at});
+    let body = UploadResult {
+        session_id: row.id,
+        etag,
+        blob_size_bytes: size,
+        uploaded_at: row.uploaded_at,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 /// The `SummaryResponse` shape: the deterministic summary, no narrative (no model is called).
-fn summary_response(summary: &Summary, generated_at: &str) -> Value {
-    let mut out = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
-    if let Value::Object(map) = &mut out {
-        map.remove("last_assistant_messages");
-        for key in [
-            "what_happened",
-            "key_decisions",
-            "outcome",
-            "open_issues",
-            "narrative_model",
-            "narrative_error",
-        ] {
-            map.insert(key.to_string(), Value::Null);
-        }
-        map.insert("generated_at".to_string(), Value::from(generated_at));
+fn summary_response(s: Summary, generated_at: String) -> SessionSummaryReport {
+    SessionSummaryReport {
+        session_id: s.session_id,
+        title: s.title,
+        tool: s.tool,
+        model: s.model,
+        duration_minutes: s.duration_minutes,
+        message_count: s.message_count,
+        tool_call_count: s.tool_call_count,
+        branch: s.branch,
+        commit: s.commit,
+        files_modified: s.files_modified,
+        files_read: s.files_read,
+        commands_executed: s.commands_executed,
+        tests_run: s.tests_run,
+        tests_passed: s.tests_passed,
+        tests_failed: s.tests_failed,
+        packages_installed: s.packages_installed,
+        errors_encountered: s.errors_encountered,
+        personas_active: s.personas_active,
+        what_happened: None,
+        key_decisions: None,
+        outcome: None,
+        open_issues: None,
+        narrative_model: None,
+        narrative_error: None,
+        generated_at,
     }
-    out
 }
 
 #[utoipa::path(
@@ -621,19 +644,19 @@ fn summary_response(summary: &Summary, generated_at: &str) -> Value {
     description = "Deterministic (files touched, commands, tests, packages, errors), cached until the session changes.",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
-        (status = 200, description = "The summary", body = docs::SessionSummaryReport),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+        (status = 200, description = "The summary", body = SessionSummaryReport),
+        (status = 404, description = "No such session of the caller"),
+        (status = 422, description = "The archive has no messages"),
     ),
 )]
 async fn get_summary(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionSummaryReport>> {
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, false).await?;
-    Ok(Json(summary_response(&summary, &at)))
+    Ok(Json(summary_response(summary, at)))
 }
 
 #[utoipa::path(
@@ -641,19 +664,156 @@ async fn get_summary(
     summary = "Rebuild a session's summary",
     params(("id" = String, Path, description = "Session id (`ses_…`) or alias")),
     responses(
-        (status = 200, description = "The rebuilt summary", body = docs::SessionSummaryReport),
-        (status = 403, description = "The tier has no summaries (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "The archive has no messages", body = docs::ErrorEnvelope),
+        (status = 200, description = "The rebuilt summary", body = SessionSummaryReport),
+        (status = 403, description = "The tier has no summaries (`upgrade_required`)"),
+        (status = 404, description = "No such session of the caller"),
+        (status = 422, description = "The archive has no messages"),
     ),
 )]
 async fn rebuild_summary(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionSummaryReport>> {
     principal.tier().require(Feature::SummaryDeterministic)?;
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, true).await?;
-    Ok(Json(summary_response(&summary, &at)))
+    Ok(Json(summary_response(summary, at)))
+}
+
+/// A session in a list.
+#[derive(Serialize, ToSchema)]
+pub struct SessionSummary {
+    #[schema(example = "ses_0123456789abcdef")]
+    pub id: String,
+    pub title: Option<String>,
+    pub alias: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub tags: Value,
+    #[schema(example = "claude-code")]
+    pub source_tool: String,
+    pub model_id: Option<String>,
+    pub message_count: i64,
+    pub turn_count: i64,
+    pub tool_use_count: i64,
+    pub total_input_tokens: i64,
+    pub total_output_tokens: i64,
+    pub blob_size_bytes: i64,
+    /// SHA-256 of the archive (64 hex, unquoted); the ETag of a pull.
+    pub etag: String,
+    pub parent_session_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub is_deleted: bool,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    /// `cloud` or `both`.
+    pub delete_scope: Option<String>,
+    pub purge_after: Option<String>,
+}
+
+/// A session: the list fields plus provenance.
+#[derive(Serialize, ToSchema)]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    pub original_session_id: Option<String>,
+    pub source_tool_version: Option<String>,
+    pub model_provider: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub uploaded_at: String,
+    /// JSON text.
+    pub dlp_scan_results: Option<String>,
+    pub retrieval_audit_id: Option<String>,
+}
+
+/// A restored session, with where it had been deleted from.
+#[derive(Serialize, ToSchema)]
+pub struct RestoredSession {
+    #[serde(flatten)]
+    pub session: SessionDetail,
+    /// `cloud` or `both`.
+    pub restored_from_scope: String,
+    /// True when it had been deleted everywhere: the local copy may be gone.
+    pub local_copy_may_be_missing: bool,
+}
+
+/// A page of the caller's sessions.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionSummary>,
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
+    pub has_more: bool,
+}
+
+/// A page of a session's visible messages, read from its archive.
+#[derive(Serialize, ToSchema)]
+pub struct MessagesPage {
+    /// The message objects as stored in `messages.jsonl`.
+    pub messages: Vec<Value>,
+    /// Each message's 0-based line in `messages.jsonl`.
+    #[schema(value_type = Vec<u64>)]
+    pub message_indexes: Vec<usize>,
+    /// Visible messages in the session.
+    #[schema(value_type = u64)]
+    pub total: usize,
+    #[schema(value_type = u64)]
+    pub page: usize,
+    #[schema(value_type = u64)]
+    pub page_size: usize,
+    pub has_more: bool,
+    /// Only with `around`.
+    pub target: Option<MessageTarget>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageTarget {
+    #[schema(value_type = u64)]
+    pub index: usize,
+    /// `found`, `hidden` or `missing`.
+    pub status: &'static str,
+    #[schema(value_type = Option<u64>)]
+    pub anchor_index: Option<usize>,
+}
+
+/// An uploaded session (the server chose its id).
+#[derive(Serialize, ToSchema)]
+pub struct UploadResult {
+    pub session_id: String,
+    pub etag: String,
+    #[schema(value_type = i64)]
+    pub blob_size_bytes: u64,
+    pub uploaded_at: String,
+}
+
+/// A deterministic summary of a session (no model is called; the narrative fields are null).
+#[derive(Serialize, ToSchema)]
+pub struct SessionSummaryReport {
+    pub session_id: String,
+    pub title: String,
+    pub tool: String,
+    pub model: Option<String>,
+    pub duration_minutes: i64,
+    pub message_count: i64,
+    pub tool_call_count: i64,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub files_modified: Vec<String>,
+    pub files_read: Vec<String>,
+    pub commands_executed: i64,
+    pub tests_run: i64,
+    pub tests_passed: i64,
+    pub tests_failed: i64,
+    pub packages_installed: Vec<String>,
+    pub errors_encountered: Vec<String>,
+    pub personas_active: Vec<String>,
+    pub what_happened: Option<String>,
+    pub key_decisions: Option<Vec<String>>,
+    pub outcome: Option<String>,
+    pub open_issues: Option<Vec<String>>,
+    pub narrative_model: Option<String>,
+    pub narrative_error: Option<Value>,
+    pub generated_at: String,
 }

@@ -4,15 +4,13 @@
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::docs;
 use crate::api::extract::OptionalJson;
 use crate::api::pages::{self, ConversationHeader};
-use crate::api::sync::stream_archive;
+use crate::api::sync::{stream_archive, GzipArchive};
 use crate::archive::messages::{self, PageRequest};
 use crate::auth::Principal;
 use crate::db::sessions::{SessionRow, Visibility};
@@ -21,35 +19,34 @@ use crate::domain::shares::{self, MAX_EXPIRY_HOURS};
 use crate::domain::DomainError;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most messages a share page or view shows.
 const SHOWN_MESSAGES: usize = 2000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions/{id}/share", post(create))
-        .route("/api/v1/sessions/{id}/share/{link_id}", delete(revoke))
-        .route(
-            "/api/v1/sessions/share/{token}",
-            get(archive_open).post(archive_with_password),
-        )
-        .route(
-            "/api/v1/share/{token}/view",
-            get(view_open).post(view_with_password),
-        )
-        .route("/s/{token}", get(page_open).post(page_with_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(revoke))
+        .routes(routes!(archive_open, archive_with_password))
+        .routes(routes!(view_open, view_with_password))
+        .routes(routes!(page_open, page_with_password))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, ToSchema)]
+pub struct ShareLinkRequest {
+    /// 1–720; default 24.
     #[serde(default = "default_hours")]
-    expires_in_hours: i64,
-    password: Option<String>,
+    #[schema(value_type = Option<i64>)]
+    pub expires_in_hours: i64,
+    /// At most 256 characters; opening the link then needs it.
+    pub password: Option<String>,
 }
 
-impl Default for CreateBody {
+impl Default for ShareLinkRequest {
     fn default() -> Self {
-        CreateBody {
+        ShareLinkRequest {
             expires_in_hours: default_hours(),
             password: None,
         }
@@ -66,19 +63,19 @@ fn default_hours() -> i64 {
     description = "A link to one session for anyone who has it, optionally password-protected, expiring \
 after at most 30 days. The body may be empty. Needs a verified email.",
     params(("id" = String, Path, description = "Session id or alias")),
-    request_body(content = Option<docs::ShareLinkRequest>, description = "Optional"),
+    request_body(content = Option<ShareLinkRequest>, description = "Optional"),
     responses(
-        (status = 201, description = "The link", body = docs::ShareLink),
-        (status = 403, description = "Email not verified", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such live session of the caller", body = docs::ErrorEnvelope),
-        (status = 422, description = "`expires_in_hours` out of range, or password too long", body = docs::ErrorEnvelope),
+        (status = 201, description = "The link", body = ShareLink),
+        (status = 403, description = "Email not verified"),
+        (status = 404, description = "No such live session of the caller"),
+        (status = 422, description = "`expires_in_hours` out of range, or password too long"),
     ),
 )]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<CreateBody>,
+    OptionalJson(body): OptionalJson<ShareLinkRequest>,
 ) -> ApiResult<Response> {
     principal.require_verified()?;
     if !(1..=MAX_EXPIRY_HOURS).contains(&body.expires_in_hours) {
@@ -106,13 +103,13 @@ async fn create(
     let link = shares::create(&state.db, &session, body.expires_in_hours, body.password).await?;
     tracing::info!(session = %session.id, link = %link.link_id, "share link created");
     let base = &state.config.public_url;
-    let body = json!({
-        "link_id": link.link_id,
-        "url": format!("{base}/api/v1/sessions/share/{}", link.token),
-        "public_url": format!("{base}/s/{}", link.token),
-        "expires_at": link.expires_at,
-        "has_password": link.has_password,
-    });
+    let body = ShareLink {
+        link_id: link.link_id,
+        url: format!("{base}/api/v1/sessions/share/{}", link.token),
+        public_url: format!("{base}/s/{}", link.token),
+        expires_at: link.expires_at,
+        has_password: link.has_password,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
@@ -125,7 +122,7 @@ async fn create(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such link on a session of the caller", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such link on a session of the caller"),
     ),
 )]
 async fn revoke(
@@ -148,9 +145,9 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-struct PasswordBody {
-    password: Option<String>,
+#[derive(Deserialize, Default, ToSchema)]
+pub struct SharePasswordRequest {
+    pub password: Option<String>,
 }
 
 #[utoipa::path(
@@ -159,12 +156,12 @@ struct PasswordBody {
     description = "For tools. A link with a password answers 401; send it with POST.",
     params(("token" = String, Path, description = "The link's token")),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+        (status = 200, description = "The archive", content_type = "application/gzip", body = GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
-        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
-        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "The link needs a password"),
+        (status = 404, description = "No such link"),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
@@ -180,21 +177,21 @@ async fn archive_open(
     post, path = "/api/v1/sessions/share/{token}", tag = "share", operation_id = "open_share_archive_with_password",
     summary = "A shared session's archive, with the link's password",
     params(("token" = String, Path, description = "The link's token")),
-    request_body(content = Option<docs::SharePasswordRequest>, description = "The password, for a protected link"),
+    request_body(content = Option<SharePasswordRequest>, description = "The password, for a protected link"),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+        (status = 200, description = "The archive", content_type = "application/gzip", body = GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
-        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No such link", body = docs::ErrorEnvelope),
-        (status = 410, description = "The link expired or was revoked, or the session was deleted", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 401, description = "Missing or wrong password"),
+        (status = 404, description = "No such link"),
+        (status = 410, description = "The link expired or was revoked, or the session was deleted"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
 async fn archive_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    OptionalJson(body): OptionalJson<PasswordBody>,
+    OptionalJson(body): OptionalJson<SharePasswordRequest>,
 ) -> ApiResult<Response> {
     let session = shares::open(&state.db, &state.limits, &token, body.password).await?;
     stream_archive(&state, &session.blob_hash).await
@@ -239,15 +236,15 @@ async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiRes
         Err(_) => return Err(ApiError::not_found("Share link not found")),
     };
     let (messages, _) = shown_messages(state, &session).await?;
-    let body = json!({
-        "title": session.title,
-        "tool": session.source_tool,
-        "model": session.model_id,
-        "created_at": session.created_at,
-        "message_count": session.message_count,
-        "messages": messages,
-        "owner_display_name": null,
-    });
+    let body = SharedSessionView {
+        title: session.title,
+        tool: session.source_tool,
+        model: session.model_id,
+        created_at: session.created_at,
+        message_count: session.message_count,
+        messages,
+        owner_display_name: None,
+    };
     Ok(private(axum::Json(body).into_response()))
 }
 
@@ -257,10 +254,10 @@ async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiRes
     description = "Title, tool, model and up to 2000 messages. Every failure other than a password one is the same 404.",
     params(("token" = String, Path, description = "The link's token")),
     responses(
-        (status = 200, description = "The session", body = docs::SharedSessionView),
-        (status = 401, description = "The link needs a password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 200, description = "The session", body = SharedSessionView),
+        (status = 401, description = "The link needs a password"),
+        (status = 404, description = "No usable link"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
@@ -275,19 +272,19 @@ async fn view_open(
     post, path = "/api/v1/share/{token}/view", tag = "share", operation_id = "view_share_with_password",
     summary = "A shared session as JSON, with the link's password",
     params(("token" = String, Path, description = "The link's token")),
-    request_body(content = Option<docs::SharePasswordRequest>, description = "The password, for a protected link"),
+    request_body(content = Option<SharePasswordRequest>, description = "The password, for a protected link"),
     responses(
-        (status = 200, description = "The session", body = docs::SharedSessionView),
-        (status = 401, description = "Missing or wrong password", body = docs::ErrorEnvelope),
-        (status = 404, description = "No usable link", body = docs::ErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords", body = docs::ErrorEnvelope),
+        (status = 200, description = "The session", body = SharedSessionView),
+        (status = 401, description = "Missing or wrong password"),
+        (status = 404, description = "No usable link"),
+        (status = 429, description = "Too many wrong passwords"),
     ),
     security(),
 )]
 async fn view_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    OptionalJson(body): OptionalJson<PasswordBody>,
+    OptionalJson(body): OptionalJson<SharePasswordRequest>,
 ) -> ApiResult<Response> {
     view(&state, &token, body.password).await
 }
@@ -364,7 +361,7 @@ async fn page_open(State(state): State<AppState>, Path(token): Path<String>) -> 
     summary = "A shared session as a page, with the link's password",
     description = "What the password form posts.",
     params(("token" = String, Path, description = "The link's token")),
-    request_body(content = docs::SharePasswordRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = SharePasswordRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The conversation", content_type = "text/html", body = String),
         (status = 401, description = "The password form again (wrong password)", content_type = "text/html", body = String),
@@ -377,7 +374,31 @@ async fn page_open(State(state): State<AppState>, Path(token): Path<String>) -> 
 async fn page_with_password(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<PasswordBody>,
+    Form(form): Form<SharePasswordRequest>,
 ) -> Response {
     page(&state, &token, Some(form.password.unwrap_or_default())).await
+}
+
+/// A new share link.
+#[derive(Serialize, ToSchema)]
+pub struct ShareLink {
+    pub link_id: String,
+    /// The archive, for tools: `…/api/v1/sessions/share/{token}`.
+    pub url: String,
+    /// The page, for people: `…/s/{token}`.
+    pub public_url: String,
+    pub expires_at: String,
+    pub has_password: bool,
+}
+
+/// A shared session as JSON (at most 2000 messages).
+#[derive(Serialize, ToSchema)]
+pub struct SharedSessionView {
+    pub title: Option<String>,
+    pub tool: String,
+    pub model: Option<String>,
+    pub created_at: String,
+    pub message_count: i64,
+    pub messages: Vec<Value>,
+    pub owner_display_name: Option<String>,
 }

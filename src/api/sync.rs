@@ -10,12 +10,11 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use serde_json::json;
+use serde::Serialize;
 use tokio_util::io::ReaderStream;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use crate::api::docs;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Visibility};
@@ -25,13 +24,15 @@ use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, 
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The `POST /sessions` upload cap (contract 01 §1.4).
 pub const UPLOAD_CAP: u64 = 100 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions/{id}/sync", get(pull).put(push))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pull, push))
         // Uploads count their own bytes against the tier's cap.
         .layer(DefaultBodyLimit::disable())
 }
@@ -167,16 +168,16 @@ if the stored ETag still matches, checked atomically with the write (409 `etag_m
         ("X-Client-Platform" = Option<String>, Header, description = "Recorded on the account"),
         ("X-Client-Device" = Option<String>, Header, description = "Recorded on the account"),
     ),
-    request_body(content = docs::ArchiveUploadRequest, content_type = "multipart/form-data"),
+    request_body(content = ArchiveUploadRequest, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Created", body = docs::PushResult),
-        (status = 200, description = "Updated", body = docs::PushResult),
-        (status = 400, description = "Malformed id, or not a valid archive", body = docs::ErrorEnvelope),
-        (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)", body = docs::ErrorEnvelope),
-        (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account", body = docs::ErrorEnvelope),
-        (status = 410, description = "The session is in the trash and `X-SessionFS-Undelete` was not sent", body = docs::ErrorEnvelope),
-        (status = 413, description = "Over the tier's archive cap (`PAYLOAD_TOO_LARGE`) or member cap (`session_too_large`)", body = docs::ErrorEnvelope),
-        (status = 422, description = "No `file` part", body = docs::ErrorEnvelope),
+        (status = 201, description = "Created", body = PushResult),
+        (status = 200, description = "Updated", body = PushResult),
+        (status = 400, description = "Malformed id, or not a valid archive"),
+        (status = 403, description = "Email not verified, or the tier has no cloud sync (`upgrade_required`)"),
+        (status = 409, description = "`etag_mismatch` (with `details.current_etag`), or the id belongs to another account"),
+        (status = 410, description = "The session is in the trash and `X-SessionFS-Undelete` was not sent"),
+        (status = 413, description = "Over the tier's archive cap (`PAYLOAD_TOO_LARGE`) or member cap (`session_too_large`)"),
+        (status = 422, description = "No `file` part"),
     ),
 )]
 async fn push(
@@ -227,7 +228,12 @@ async fn push(
     };
     state.metrics.record_push(label, size);
     tracing::info!(session = %id, user = %user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
-    let body = json!({"session_id": id, "etag": etag, "blob_size_bytes": size, "synced_at": row.updated_at});
+    let body = PushResult {
+        session_id: id,
+        etag,
+        blob_size_bytes: size,
+        synced_at: row.updated_at,
+    };
     Ok((status, axum::Json(body)).into_response())
 }
 
@@ -240,10 +246,10 @@ async fn push(
         ("If-None-Match" = Option<String>, Header, description = "The ETag the client has: 304 when it is current"),
     ),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = docs::GzipArchive,
+        (status = 200, description = "The archive", content_type = "application/gzip", body = GzipArchive,
             headers(("ETag" = String, description = "The archive's SHA-256, quoted"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 404, description = "No such live session of the caller, or its archive is missing", body = docs::ErrorEnvelope),
+        (status = 404, description = "No such live session of the caller, or its archive is missing"),
     ),
 )]
 async fn pull(
@@ -287,3 +293,38 @@ pub async fn stream_archive(state: &AppState, hash: &str) -> ApiResult<Response>
     )
         .into_response())
 }
+
+/// A stored push.
+#[derive(Serialize, ToSchema)]
+pub struct PushResult {
+    pub session_id: String,
+    /// SHA-256 of the stored archive: send it as `If-Match` on the next push.
+    pub etag: String,
+    #[schema(value_type = i64)]
+    pub blob_size_bytes: u64,
+    pub synced_at: String,
+}
+
+/// The multipart body of an upload.
+// Described for the document only: the handlers read this body as a stream (`Multipart`).
+#[derive(ToSchema)]
+pub struct ArchiveUploadRequest {
+    /// The `.sfs` archive: a tar.gz with `manifest.json` and `messages.jsonl`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// The session archive's bytes (a gzip-compressed tar), as a push sends and a pull answers.
+pub struct GzipArchive;
+
+impl PartialSchema for GzipArchive {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/gzip")
+            .description(Some("The `.sfs` archive (tar.gz)"))
+            .into()
+    }
+}
+
+impl ToSchema for GzipArchive {}
