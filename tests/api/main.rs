@@ -4,6 +4,7 @@ mod auth;
 mod autosync;
 mod handoffs;
 mod harness;
+mod linger;
 mod mail_flow;
 mod ops;
 mod org;
