@@ -472,11 +472,10 @@ async fn add_comment(
     Ok((StatusCode::CREATED, axum::Json(comment_json(&c))).into_response())
 }
 
-fn limit_of(q: &QueryPairs) -> i64 {
-    q.last("limit")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(LIST_CAP)
-        .clamp(1, LIST_CAP)
+/// `limit`: an integer (422 otherwise), silently clamped to 1..=200 (contract 02).
+fn limit_of(q: &QueryPairs) -> ApiResult<i64> {
+    Ok(q.int("limit", LIST_CAP, i64::MIN, i64::MAX)?
+        .clamp(1, LIST_CAP))
 }
 
 #[utoipa::path(
@@ -496,7 +495,7 @@ async fn list_comments(
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
-    let limit = limit_of(&q);
+    let limit = limit_of(&q)?;
     let list = state
         .db
         .read(move |conn| handoffs::comments(conn, &h.id, limit))
@@ -521,7 +520,7 @@ async fn list_events(
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
-    let limit = limit_of(&q);
+    let limit = limit_of(&q)?;
     let list = state
         .db
         .read(move |conn| handoffs::events(conn, &h.id, limit))

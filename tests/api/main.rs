@@ -13,6 +13,7 @@ mod search;
 mod service_keys;
 mod sessions;
 mod share;
+mod strict_bodies;
 mod summary;
 
 #[path = "../common/smtp_sink.rs"]
