@@ -593,12 +593,23 @@ shown, never the archive or the messages.",
     responses(
         (status = 200, description = "The summary", body = docs::HandoffSummary),
         (status = 404, description = "No such handoff, or its session is gone", body = docs::ErrorEnvelope),
-        (status = 410, description = "Expired, revoked or already claimed", body = docs::ErrorEnvelope),
+        (status = 410, description = "Without the sender's or recipient's key: claimed, declined, revoked or expired", body = docs::ErrorEnvelope),
     ),
-    security(),
+    security((), ("bearer" = [])),
 )]
-async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let (_, session) = rules::for_summary(&state.db, &id).await?;
+async fn summary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> ApiResult<Json<Value>> {
+    // Keyless is allowed; a key that is sent must be valid.
+    let viewer = match principal {
+        Ok(principal) => Some(principal.user),
+        Err(err) if headers.contains_key(axum::http::header::AUTHORIZATION) => return Err(err),
+        Err(_) => None,
+    };
+    let (_, session) = rules::for_summary(&state.db, &id, viewer.as_ref()).await?;
     let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
     Ok(Json(handoff_summary_json(&s)))
 }
@@ -617,7 +628,7 @@ async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     security(),
 )]
 async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let found = match rules::for_summary(&state.db, &id).await {
+    let found = match rules::for_summary(&state.db, &id, None).await {
         Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)
             .await
             .map(|(s, _)| (h, s)),
