@@ -185,6 +185,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SFS_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,
 
+    /// Seconds an archive no session names is kept before garbage collection removes it.
+    #[arg(long, env = "SFS_GC_GRACE_SECONDS", default_value_t = 3600)]
+    pub gc_grace_seconds: u64,
+
     /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
     #[arg(long, env = "SFS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

@@ -243,6 +243,16 @@ pub async fn serve(
             limits.prune();
         }
     });
+    let gc_state = state.clone();
+    let gc = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GC_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(err) = collect_archives(&gc_state).await {
+                tracing::error!(error = %err, "archive garbage collection failed");
+            }
+        }
+    });
     // Responses go out as several writes (headers, then the streamed archive); without
     // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to every pull.
     let listener = listener.tap_io(|tcp| {
@@ -255,10 +265,36 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     upkeep.abort();
+    gc.abort();
     if let Some(task) = metrics_task {
         task.abort();
     }
     result
+}
+
+/// How often the background task collects unreferenced archives.
+pub const GC_INTERVAL: Duration = Duration::from_secs(600);
+
+/// One garbage collection of the archive store (see `archive::gc`), on the blocking pool.
+pub async fn collect_archives(
+    state: &AppState,
+) -> crate::error::ApiResult<crate::archive::gc::Collected> {
+    let (db, blobs, grace) = (state.db.clone(), state.blobs.clone(), state.config.gc_grace);
+    let done = tokio::task::spawn_blocking(move || {
+        crate::archive::gc::collect(&blobs, grace, |hash| {
+            db.read_blocking(|conn| crate::db::sessions::names_blob(conn, hash))
+        })
+    })
+    .await??;
+    if done.removed > 0 {
+        tracing::info!(
+            removed = done.removed,
+            bytes = done.removed_bytes,
+            scanned = done.scanned,
+            "removed archives no session names"
+        );
+    }
+    Ok(done)
 }
 
 /// A server ready to run: its state and its bound listeners.

@@ -2,6 +2,7 @@
 //! and the content-addressed store on disk. Nothing here knows about HTTP or the database.
 
 pub mod fixture;
+pub mod gc;
 pub mod inspect;
 pub mod messages;
 pub mod metadata;
@@ -9,4 +10,4 @@ pub mod store;
 
 pub use inspect::{inspect, Limits};
 pub use metadata::Extracted;
-pub use store::BlobStore;
+pub use store::{BlobPin, BlobStore};

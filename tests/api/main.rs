@@ -2,6 +2,7 @@
 
 mod auth;
 mod autosync;
+mod gc;
 mod handoffs;
 mod harness;
 mod linger;
