@@ -62,6 +62,13 @@ pub enum Command {
     Doctor {
         #[command(flatten)]
         data: DataDirArg,
+        /// Also repair what is safe to repair: remove archives no session names that are
+        /// older than --gc-grace-seconds (as the server's background collection does).
+        #[arg(long)]
+        fix: bool,
+        /// Seconds an archive no session names is kept before --fix removes it.
+        #[arg(long, env = "SFS_GC_GRACE_SECONDS", default_value_t = 3600)]
+        gc_grace_seconds: u64,
     },
 }
 

@@ -210,7 +210,18 @@ async fn restore(data: DataDirArg, from: std::path::PathBuf) -> Result<(), Strin
     Ok(())
 }
 
-async fn doctor(data: DataDirArg) -> Result<(), String> {
+async fn doctor(data: DataDirArg, fix: bool, gc_grace_seconds: u64) -> Result<(), String> {
+    if fix {
+        let dir = data.data_dir.clone();
+        let grace = std::time::Duration::from_secs(gc_grace_seconds);
+        let done = tokio::task::spawn_blocking(move || ops::doctor::fix(&dir, grace))
+            .await
+            .map_err(|e| e.to_string())??;
+        println!(
+            "fix: removed {} archive(s) no session names ({} bytes, older than {gc_grace_seconds} s)",
+            done.removed, done.removed_bytes
+        );
+    }
     let report = tokio::task::spawn_blocking(move || ops::doctor(&data.data_dir))
         .await
         .map_err(|e| e.to_string())?;
@@ -235,7 +246,11 @@ fn main() {
             Command::Reindex { data } => reindex(data).await,
             Command::Backup { data, out } => backup(data, out).await,
             Command::Restore { data, from } => restore(data, from).await,
-            Command::Doctor { data } => doctor(data).await,
+            Command::Doctor {
+                data,
+                fix,
+                gc_grace_seconds,
+            } => doctor(data, fix, gc_grace_seconds).await,
         }
     });
     if let Err(message) = result {

@@ -107,6 +107,15 @@ impl BlobStore {
         Ok(store)
     }
 
+    /// The store under `root` as it is, touching nothing (no shard creation, no temp-file
+    /// cleanup): for tools that run next to a live server, such as `doctor --fix`.
+    pub fn existing(root: &Path) -> BlobStore {
+        BlobStore {
+            root: root.to_path_buf(),
+            pins: Arc::default(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
