@@ -63,9 +63,55 @@ impl<R: Read> Read for CappedReader<R> {
     }
 }
 
-/// Turns an io error met while reading the archive into the client's 400.
+/// Marker inside the io::Error raised when the *source* (the uploaded temp file on our disk)
+/// cannot be read: our fault, not the client's.
+#[derive(Debug)]
+struct SourceFault(io::Error);
+
+impl std::fmt::Display for SourceFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read the uploaded archive: {}", self.0)
+    }
+}
+
+impl std::error::Error for SourceFault {}
+
+/// Tags every read error of the source with [`SourceFault`].
+struct SourceReader<R>(R);
+
+impl<R: Read> Read for SourceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), SourceFault(e)))
+    }
+}
+
+/// Finds a `T` in `err`'s chain, looking inside io::Errors (which `source()` skips over).
+fn find_in_chain<T: std::error::Error + 'static>(err: &io::Error) -> Option<&T> {
+    let mut current: &(dyn std::error::Error + 'static) = err;
+    loop {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = current
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            current = inner;
+            continue;
+        }
+        current = current.source()?;
+    }
+}
+
+/// Turns an io error met while reading the archive into the client's 400, or into a 500 (and
+/// a log line) when it was our disk that failed.
 fn read_error(err: io::Error) -> ApiError {
-    match err.get_ref().and_then(|e| e.downcast_ref::<ExpansionCap>()) {
+    if let Some(fault) = find_in_chain::<SourceFault>(&err) {
+        return ApiError::internal(fault);
+    }
+    match find_in_chain::<ExpansionCap>(&err) {
         Some(cap) => ApiError::bad_request(format!("Invalid tar.gz archive: {cap}")),
         None => invalid(err),
     }
@@ -118,8 +164,8 @@ fn read_json(entry: &mut impl Read) -> ApiResult<Option<Value>> {
 
 /// Validates the archive read from `source` and extracts the session metadata.
 pub fn inspect(source: impl Read, limits: &Limits) -> ApiResult<Extracted> {
-    let mut buffered = BufReader::new(source);
-    let head = buffered.fill_buf().map_err(invalid)?;
+    let mut buffered = BufReader::new(SourceReader(source));
+    let head = buffered.fill_buf().map_err(read_error)?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
         return Err(invalid("not a gzip file"));
     }
@@ -217,6 +263,45 @@ mod tests {
             members: 10,
             uncompressed_bytes: 8 * 1024 * 1024,
         }
+    }
+
+    /// Gives `good` bytes of a valid archive, then fails as a broken disk would.
+    struct FailingDisk {
+        data: Vec<u8>,
+        at: usize,
+        good: usize,
+    }
+
+    impl Read for FailingDisk {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at >= self.good {
+                return Err(io::Error::other("Input/output error (os error 5)"));
+            }
+            let n = buf.len().min(self.good - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_disk_error_reading_the_upload_is_our_fault_not_a_bad_archive() {
+        let data = crate::archive::fixture::session_archive("ses_0123456789abcdef", "t", "x", 50);
+        for good in [0, 10, data.len() / 2] {
+            let disk = FailingDisk {
+                data: data.clone(),
+                at: 0,
+                good,
+            };
+            let err = inspect(disk, &limits()).unwrap_err();
+            assert_eq!(err.status, 500, "after {good} bytes: {}", err.message);
+            assert!(!err.message.contains("os error"), "{}", err.message);
+        }
+        // Damage in the bytes themselves is still the client's 400.
+        let mut bad = data.clone();
+        let mid = bad.len() / 2;
+        bad[mid..].iter_mut().for_each(|b| *b = !*b);
+        assert_eq!(inspect(&bad[..], &limits()).unwrap_err().status, 400);
     }
 
     fn message(err: ApiError) -> String {

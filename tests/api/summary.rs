@@ -359,3 +359,24 @@ async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_session_whose_archive_is_missing_is_our_fault() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let etag = app.push_new(&alice, ID, "lost").await;
+    std::fs::remove_file(app.state.blobs.path_of(&etag)).unwrap();
+    let err = error_of(
+        app.request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/summary"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(err["message"], "Internal server error");
+}
