@@ -235,12 +235,13 @@ pub async fn serve(
             }
         })
     });
-    let limits = state.limits.clone();
+    let upkept = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            limits.prune();
+            upkept.limits.prune();
+            repair_search(&upkept).await;
         }
     });
     let gc_state = state.clone();
@@ -270,6 +271,37 @@ pub async fn serve(
         task.abort();
     }
     result
+}
+
+/// Rebuilds the search index from the archives when a failed commit left it stale. Returns
+/// whether a rebuild ran and succeeded.
+pub async fn repair_search(state: &AppState) -> bool {
+    if !state.search.begin_repair() {
+        return false;
+    }
+    tracing::warn!("search index is stale after a failed commit; rebuilding it from the archives");
+    let (db, blobs, search) = (state.db.clone(), state.blobs.clone(), state.search.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| {
+            crate::domain::search::rebuild(conn, &blobs, &search)
+                .map_err(crate::error::ApiError::internal)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(n)) => {
+            tracing::info!(sessions = n, "search index rebuilt");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e.message, "search index rebuild failed; retrying later");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "search index rebuild task failed; retrying later");
+            false
+        }
+    }
 }
 
 /// How often the background task collects unreferenced archives.
