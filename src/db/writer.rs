@@ -203,6 +203,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    type Job = Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send>;
+
     fn conn(dir: &tempfile::TempDir) -> Connection {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.execute_batch(
@@ -226,10 +228,7 @@ mod tests {
     }
 
     /// Runs `jobs` as ONE batch: a first job holds the writer until all of them are queued.
-    async fn one_batch(
-        writer: &Writer,
-        jobs: Vec<Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send>>,
-    ) -> Vec<ApiResult<()>> {
+    async fn one_batch(writer: &Writer, jobs: Vec<Job>) -> Vec<ApiResult<()>> {
         let (open, gate) = std::sync::mpsc::channel::<()>();
         let holder = {
             let w = writer.clone();
@@ -263,7 +262,7 @@ mod tests {
         out
     }
 
-    fn insert(id: i64) -> Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> {
+    fn insert(id: i64) -> Job {
         Box::new(move |tx| {
             tx.execute("INSERT INTO t (id) VALUES (?1)", [id])?;
             Ok(())
@@ -274,7 +273,7 @@ mod tests {
     async fn a_failing_job_is_isolated_from_the_others_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let writer = Writer::start(conn(&dir));
-        let failing: Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> = Box::new(|tx| {
+        let failing: Job = Box::new(|tx| {
             tx.execute("INSERT INTO t (id) VALUES (2)", [])?;
             Err(ApiError::bad_request("no"))
         });
@@ -288,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = Writer::start(conn(&dir));
         // A deferred foreign key is checked at COMMIT only: the whole batch fails there.
-        let orphan: Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> = Box::new(|tx| {
+        let orphan: Job = Box::new(|tx| {
             tx.execute("INSERT INTO child (id, p) VALUES (1, 99)", [])?;
             Ok(())
         });
@@ -305,13 +304,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = Writer::start(conn(&dir));
         // What SQLite does by itself on SQLITE_FULL or an I/O error: the transaction is gone.
-        let rolled_back: Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> = Box::new(|tx| {
+        let rolled_back: Job = Box::new(|tx| {
             tx.execute_batch("ROLLBACK")?;
             Err(ApiError::internal("database or disk is full"))
         });
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = ran.clone();
-        let after: Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> = Box::new(move |tx| {
+        let after: Job = Box::new(move |tx| {
             counted.fetch_add(1, Ordering::SeqCst);
             tx.execute("INSERT INTO t (id) VALUES (3)", [])?;
             Ok(())
@@ -336,7 +335,7 @@ mod tests {
         c.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 8))
             .unwrap();
         let writer = Writer::start(c);
-        let big: Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> = Box::new(|tx| {
+        let big: Job = Box::new(|tx| {
             tx.execute("INSERT INTO t (id, v) VALUES (2, zeroblob(1000000))", [])?;
             Ok(())
         });
@@ -364,7 +363,7 @@ mod tests {
         assert!(ids(&dir).contains(&2));
     }
 
-    fn big_again() -> Box<dyn FnOnce(&Transaction) -> ApiResult<()> + Send> {
+    fn big_again() -> Job {
         Box::new(|tx| {
             tx.execute("INSERT INTO t (id, v) VALUES (2, zeroblob(1000000))", [])?;
             Ok(())
