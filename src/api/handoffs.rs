@@ -588,14 +588,15 @@ fn handoff_summary_json(s: &Summary) -> Value {
     get, path = "/api/v1/handoffs/{id}/summary", tag = "handoffs", operation_id = "handoff_summary",
     summary = "The summary of a handoff's session",
     description = "No key: the handoff id (128 random bits) is the capability. Only the summary is \
-shown, never the archive or the messages.",
+shown, never the archive or the messages. Once the handoff is claimed, declined, revoked or \
+expired the keyless answer is 410; the sender and the recipient still get it with their key.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
         (status = 200, description = "The summary", body = docs::HandoffSummary),
         (status = 404, description = "No such handoff, or its session is gone", body = docs::ErrorEnvelope),
         (status = 410, description = "Without the sender's or recipient's key: claimed, declined, revoked or expired", body = docs::ErrorEnvelope),
     ),
-    security((), ("bearer" = [])),
+    security(),
 )]
 async fn summary(
     State(state): State<AppState>,

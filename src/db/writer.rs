@@ -227,23 +227,32 @@ mod tests {
             .collect()
     }
 
-    /// Runs `jobs` as ONE batch: a first job holds the writer until all of them are queued.
-    async fn one_batch(writer: &Writer, jobs: Vec<Job>) -> Vec<ApiResult<()>> {
+    /// Occupies the writer with a job that waits until the returned sender is used.
+    async fn hold(
+        writer: &Writer,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<ApiResult<()>>,
+    ) {
         let (open, gate) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let w = writer.clone();
-            tokio::spawn(async move {
-                w.submit(move |_| {
-                    gate.recv().unwrap();
-                    Ok(())
-                })
-                .await
+        let w = writer.clone();
+        let holder = tokio::spawn(async move {
+            w.submit(move |_| {
+                gate.recv().unwrap();
+                Ok(())
             })
-        };
+            .await
+        });
         while writer.queue_depth() != 0 {
             tokio::task::yield_now().await;
         }
         tokio::time::sleep(Duration::from_millis(20)).await; // the holder is running
+        (open, holder)
+    }
+
+    /// Runs `jobs` as ONE batch: a first job holds the writer until all of them are queued.
+    async fn one_batch(writer: &Writer, jobs: Vec<Job>) -> Vec<ApiResult<()>> {
+        let (open, holder) = hold(writer).await;
         let mut handles = Vec::new();
         for (i, job) in jobs.into_iter().enumerate() {
             let w = writer.clone();
@@ -374,21 +383,7 @@ mod tests {
     async fn a_full_queue_is_refused_with_503_and_retry_after() {
         let dir = tempfile::tempdir().unwrap();
         let writer = Writer::start_with_capacity(conn(&dir), 2);
-        let (open, gate) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let w = writer.clone();
-            tokio::spawn(async move {
-                w.submit(move |_| {
-                    gate.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            })
-        };
-        while writer.queue_depth() != 0 {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (open, holder) = hold(&writer).await;
         let queued: Vec<_> = (1..=2)
             .map(|id| {
                 let w = writer.clone();

@@ -33,6 +33,20 @@ async fn refused_at(res: reqwest::Response, loc: Value) {
 
 const JSON: &str = "application/json";
 
+/// `alice` creates org `acme`; returns its id.
+async fn create_org(app: &TestApp, alice: &User) -> String {
+    let org = json_of(
+        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
+            .json(&json!({"name": "Acme", "slug": "acme"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    org["org_id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn share_links_refuse_a_misread_body_and_create_nothing() {
     let app = TestApp::spawn().await;
@@ -121,16 +135,7 @@ async fn personal_keys_refuse_a_name_of_the_wrong_type() {
 async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = json_of(
-        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
-            .json(&json!({"name": "Acme", "slug": "acme"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await["org_id"]
-        .clone();
+    let org = Value::from(create_org(&app, &alice).await);
     let path = "/api/v1/auth/me/default-org";
     json_of(
         raw(
@@ -166,18 +171,7 @@ async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
 async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = json_of(
-        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
-            .json(&json!({"name": "Acme", "slug": "acme"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await["org_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let org = create_org(&app, &alice).await;
     let key = json_of(
         app.request(
             Method::POST,
