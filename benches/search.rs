@@ -104,7 +104,12 @@ async fn main() {
                 .expect("blocking task");
                 let (user_id, _) = &accounts_made[i % accounts_made.len()];
                 let text = meta.messages_text.clone();
-                let stored = StoredArchive { hash, size, meta };
+                let stored = StoredArchive {
+                    hash,
+                    size,
+                    meta,
+                    pin: None,
+                };
                 let (_, row) = commit_push(
                     &state.db,
                     user_id,

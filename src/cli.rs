@@ -76,6 +76,13 @@ pub enum Command {
     Doctor {
         #[command(flatten)]
         data: DataDirArg,
+        /// Also repair what is safe to repair: remove archives no session names that are
+        /// older than --gc-grace-seconds (as the server's background collection does).
+        #[arg(long)]
+        fix: bool,
+        /// Seconds an archive no session names is kept before --fix removes it.
+        #[arg(long, env = "SFS_GC_GRACE_SECONDS", default_value_t = 3600)]
+        gc_grace_seconds: u64,
     },
 }
 
@@ -200,6 +207,10 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered with 408 (large pushes need time).
     #[arg(long, env = "SFS_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
     pub request_timeout_secs: u64,
+
+    /// Seconds an archive no session names is kept before garbage collection removes it.
+    #[arg(long, env = "SFS_GC_GRACE_SECONDS", default_value_t = 3600)]
+    pub gc_grace_seconds: u64,
 
     /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
     #[arg(long, env = "SFS_CORS_ORIGINS", value_delimiter = ',')]

@@ -36,6 +36,8 @@ pub struct Config {
     pub concurrent_pushes_per_user: usize,
     pub push_slot_wait: Duration,
     pub request_timeout: Duration,
+    /// How old an unreferenced archive must be before garbage collection removes it.
+    pub gc_grace: Duration,
     pub cors_origins: Vec<String>,
     pub db_read_connections: u32,
     /// Where Prometheus metrics are served; `None` = not at all.
@@ -89,6 +91,7 @@ impl Config {
             concurrent_pushes_per_user: 3,
             push_slot_wait: Duration::from_secs(30),
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            gc_grace: Duration::from_secs(args.gc_grace_seconds),
             cors_origins: args.cors_origins.clone(),
             db_read_connections: args.db_read_connections,
             metrics_bind: args.metrics_bind,

@@ -155,6 +155,11 @@ impl From<DbError> for ApiError {
             DbError::Duplicate(_) => ApiError::conflict("Resource already exists")
                 .with_code("duplicate_resource")
                 .detail("status", 409),
+            DbError::QueueFull => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy; retry shortly",
+            )
+            .retry_after(1),
             fault => ApiError::internal(fault),
         }
     }
@@ -187,9 +192,9 @@ impl From<ArchiveError> for ApiError {
                     "Try /compact in your AI tool to start a fresh session, or ask your server \
                      operator for a larger limit.",
                 ),
-            ArchiveError::StoredUnopenable(_) | ArchiveError::StoredDamaged(_) => {
-                ApiError::internal(err)
-            }
+            ArchiveError::UploadUnreadable(_)
+            | ArchiveError::StoredUnopenable(_)
+            | ArchiveError::StoredDamaged(_) => ApiError::internal(err),
         }
     }
 }

@@ -256,7 +256,18 @@ async fn demo(data: DataDirArg) -> Result<(), String> {
     Ok(())
 }
 
-async fn doctor(data: DataDirArg) -> Result<(), String> {
+async fn doctor(data: DataDirArg, fix: bool, gc_grace_seconds: u64) -> Result<(), String> {
+    if fix {
+        let dir = data.data_dir.clone();
+        let grace = std::time::Duration::from_secs(gc_grace_seconds);
+        let done = tokio::task::spawn_blocking(move || ops::doctor::fix(&dir, grace))
+            .await
+            .map_err(|e| e.to_string())??;
+        println!(
+            "fix: removed {} archive(s) no session names ({} bytes, older than {gc_grace_seconds} s)",
+            done.removed, done.removed_bytes
+        );
+    }
     let report = tokio::task::spawn_blocking(move || ops::doctor(&data.data_dir))
         .await
         .map_err(|e| e.to_string())?;
@@ -282,7 +293,11 @@ fn main() {
             Command::Backup { data, out, force } => backup(data, out, force).await,
             Command::Demo { data } => demo(data).await,
             Command::Restore { data, from } => restore(data, from).await,
-            Command::Doctor { data } => doctor(data).await,
+            Command::Doctor {
+                data,
+                fix,
+                gc_grace_seconds,
+            } => doctor(data, fix, gc_grace_seconds).await,
         }
     });
     if let Err(message) = result {

@@ -2,10 +2,27 @@
 //!
 //! [`serve`] is the one seam tests and `main` share: it takes a bound listener and a shutdown
 //! future, so tests run the real stack on `127.0.0.1:0`.
+//!
+//! **Lingering close.** hyper reads a request body only when the handler asks for it; when a
+//! handler answers early (a 409 on a stale `If-Match`, a 401, a 413 on a declared length) and
+//! drops the body, hyper drains what is already buffered once and then closes the socket with
+//! the rest of the upload unread, and the kernel answers that with a reset that can overtake the
+//! response (hyperium/hyper#2384, #3078): the client sees `ReadError` instead of the envelope.
+//! [`linger`] does what nginx's lingering close does, for every route at once: it shares the
+//! request body with the handler, and when the response is ready while the body is not finished,
+//! a detached task keeps reading and discarding it for at most [`LINGER_TIME`] and the largest
+//! upload cap. hyper writes the response meanwhile; the connection then closes (or is reused)
+//! with nothing unread.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use http_body::{Frame, SizeHint};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -28,6 +45,7 @@ use crate::state::AppState;
 /// The full application: routes plus middleware.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
+    let linger_bytes = config.max_sync_bytes.max(api::sync::UPLOAD_CAP);
     let mut router = api::router()
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -65,7 +83,87 @@ pub fn app(state: AppState) -> Router {
                 .expose_headers([HeaderName::from_static("etag")]),
         );
     }
-    router
+    router.layer(middleware::from_fn(move |request: Request, next: Next| {
+        linger(request, next, linger_bytes)
+    }))
+}
+
+/// How long an unread request body is still read (and discarded) after the response.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// A request body shared between the handler and [`linger`]: the handler may drop its side
+/// at any time, the rest stays readable. Remembers whether the end was reached.
+struct SharedBody(Arc<Mutex<(Body, bool)>>);
+
+impl HttpBody for SharedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (body, ended) = &mut *guard;
+        let frame = Pin::new(body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            *ended = true;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.1 || guard.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.size_hint()
+    }
+}
+
+/// Lingering close: see the module doc. Requests without a body pass straight through.
+async fn linger(request: Request, next: Next, max_bytes: u64) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let shared = Arc::new(Mutex::new((body, false)));
+    let request = Request::from_parts(parts, Body::new(SharedBody(shared.clone())));
+    let response = next.run(request).await;
+    let rest = {
+        let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let (body, ended) = &mut *guard;
+        if *ended || body.is_end_stream() {
+            return response;
+        }
+        std::mem::replace(body, Body::empty())
+    };
+    tokio::spawn(async move {
+        let mut rest = rest.into_data_stream();
+        let mut discarded = 0u64;
+        let drained = tokio::time::timeout(LINGER_TIME, async {
+            while let Some(chunk) = futures_util::StreamExt::next(&mut rest).await {
+                match chunk {
+                    Ok(bytes) => discarded += bytes.len() as u64,
+                    Err(_) => return false,
+                }
+                if discarded > max_bytes {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        if drained != Ok(true) {
+            tracing::debug!(
+                discarded,
+                "stopped reading an unread request body; closing the connection"
+            );
+        }
+    });
+    response
 }
 
 /// Counts each routed request by its route template (never the raw path, so ids do not
@@ -137,12 +235,23 @@ pub async fn serve(
             }
         })
     });
-    let limits = state.limits.clone();
+    let upkept = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            limits.prune();
+            upkept.limits.prune();
+            repair_search(&upkept).await;
+        }
+    });
+    let gc_state = state.clone();
+    let gc = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GC_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(err) = collect_archives(&gc_state).await {
+                tracing::error!(error = %err, "archive garbage collection failed");
+            }
         }
     });
     // Responses go out as several writes (headers, then the streamed archive); without
@@ -157,10 +266,68 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     upkeep.abort();
+    gc.abort();
     if let Some(task) = metrics_task {
         task.abort();
     }
     result
+}
+
+/// Rebuilds the search index from the archives when a failed commit left it stale. Returns
+/// whether a rebuild ran and succeeded.
+pub async fn repair_search(state: &AppState) -> bool {
+    if !state.search.begin_repair() {
+        return false;
+    }
+    tracing::warn!("search index is stale after a failed commit; rebuilding it from the archives");
+    let (db, blobs, search) = (state.db.clone(), state.blobs.clone(), state.search.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| {
+            crate::domain::search::rebuild(conn, &blobs, &search)
+                .map_err(crate::error::ApiError::internal)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(n)) => {
+            tracing::info!(sessions = n, "search index rebuilt");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e.message, "search index rebuild failed; retrying later");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "search index rebuild task failed; retrying later");
+            false
+        }
+    }
+}
+
+/// How often the background task collects unreferenced archives.
+pub const GC_INTERVAL: Duration = Duration::from_secs(600);
+
+/// One garbage collection of the archive store (see `archive::gc`), on the blocking pool.
+pub async fn collect_archives(
+    state: &AppState,
+) -> crate::error::ApiResult<crate::archive::gc::Collected> {
+    let (db, blobs, grace) = (state.db.clone(), state.blobs.clone(), state.config.gc_grace);
+    let done = tokio::task::spawn_blocking(move || {
+        crate::archive::gc::collect(&blobs, grace, |hash| {
+            let named = db.read_blocking(|conn| crate::db::sessions::names_blob(conn, hash))?;
+            Ok::<_, crate::domain::DomainError>(named)
+        })
+    })
+    .await??;
+    if done.removed > 0 {
+        tracing::info!(
+            removed = done.removed,
+            bytes = done.removed_bytes,
+            scanned = done.scanned,
+            "removed archives no session names"
+        );
+    }
+    Ok(done)
 }
 
 /// A server ready to run: its state and its bound listeners.

@@ -738,3 +738,52 @@ async fn the_demo_data_dir_lists_searches_and_shares() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn doctor_fix_removes_only_old_archives_no_session_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = start(&data).await;
+    let bob = Api::signup(&server.base, "bob@example.com").await;
+    let live = session_archive("ses_fixlive000001", "Live", "tide tables", 5);
+    bob.push("ses_fixlive000001", &live).await;
+    // Two archives no row names, as a push that failed after storing its archive leaves them:
+    // one from two hours ago, one from just now (it may belong to a push still in flight).
+    let old = archive_file(&data, b"old orphan");
+    let young = archive_file(&data, b"young orphan");
+    for (path, bytes) in [(&old, &b"old orphan"[..]), (&young, &b"young orphan"[..])] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+
+    // Without --fix, doctor only reports.
+    let out = doctor(&data);
+    assert!(
+        text(&out).contains("2 archive(s) no session references"),
+        "{}",
+        text(&out)
+    );
+    assert!(old.exists());
+
+    let out = run([
+        OsStr::new("doctor"),
+        OsStr::new("--fix"),
+        OsStr::new("--gc-grace-seconds"),
+        OsStr::new("60"),
+        OsStr::new("--data-dir"),
+        data.as_os_str(),
+    ]);
+    let report = text(&out);
+    assert!(report.contains("fix: removed 1 archive(s)"), "{report}");
+    assert!(!old.exists(), "the old orphan is gone");
+    assert!(young.exists(), "an orphan inside the grace period stays");
+    assert!(archive_file(&data, &live).exists());
+    assert_eq!(bob.pull("ses_fixlive000001").await, (200, live));
+    server.stop();
+}

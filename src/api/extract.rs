@@ -15,13 +15,49 @@ use crate::error::ApiError;
 static MISSING_FIELD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"missing field `([^`]+)`").expect("regex compiles"));
 
-/// Turns a serde message into a 422 located at `place` ("body" or "query").
-fn deserialize_error(place: &str, message: &str, input: Value) -> ApiError {
+/// Turns a serde error at `path` inside `place` ("body" or "query") into a 422 whose `loc`
+/// names the field (`["body", "password"]`), so a wrong type is never mistaken for an absent
+/// body.
+fn deserialize_error(place: &str, path: &serde_path_to_error::Path, message: &str) -> ApiError {
+    let mut loc: Vec<String> = vec![place.to_string()];
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => loc.push(index.to_string()),
+            serde_path_to_error::Segment::Map { key } => loc.push(key.clone()),
+            serde_path_to_error::Segment::Enum { variant } => loc.push(variant.clone()),
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
     if let Some(field) = MISSING_FIELD.captures(message).map(|c| c[1].to_string()) {
-        return ApiError::validation("missing", &[place, &field], "Field required", input);
+        loc.push(field);
+        let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
+        return ApiError::validation("missing", &loc, "Field required", Value::Null);
     }
     let message = message.split(" at line ").next().unwrap_or(message);
-    ApiError::validation("value_error", &[place], message, input)
+    let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
+    ApiError::validation("value_error", &loc, message, Value::Null)
+}
+
+/// Reads the body; `None` when it is absent or only whitespace.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Option<Bytes>, ApiError> {
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    Ok((!bytes.iter().all(u8::is_ascii_whitespace)).then_some(bytes))
+}
+
+/// Parses a present body as `T`: invalid JSON and a value of the wrong shape are both 422.
+fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::validation(
+            "json_invalid",
+            &["body", &e.column().to_string()],
+            "JSON decode error",
+            Value::Null,
+        )
+    })?;
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| deserialize_error("body", e.path(), &e.inner().to_string()))
 }
 
 /// A JSON body. The body is read as JSON whatever its content type, as FastAPI does.
@@ -31,23 +67,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::missing(&["body"]));
+        match body_bytes(req, state).await? {
+            None => Err(ApiError::missing(&["body"])),
+            Some(bytes) => parse_body(&bytes).map(Json),
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::validation(
-                "json_invalid",
-                &["body", &e.column().to_string()],
-                "JSON decode error",
-                Value::Null,
-            )
-        })?;
-        serde_json::from_value::<T>(value.clone())
-            .map(Json)
-            .map_err(|e| deserialize_error("body", &e.to_string(), value))
     }
 }
 
@@ -57,22 +80,18 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// An optional JSON body: absent or empty means `T::default()`.
+/// An optional JSON body: absent or whitespace-only means `T::default()`. A body that is
+/// present must parse and match `T` (422 naming the field otherwise): a password sent with a
+/// wrong type must never turn into a public link.
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(OptionalJson(value)),
-            Err(err)
-                if err.status == 422
-                    && err.details["errors"][0]["loc"] == serde_json::json!(["body"]) =>
-            {
-                Ok(OptionalJson(T::default()))
-            }
-            Err(err) => Err(err),
+        match body_bytes(req, state).await? {
+            None => Ok(OptionalJson(T::default())),
+            Some(bytes) => parse_body(&bytes).map(OptionalJson),
         }
     }
 }
@@ -85,9 +104,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str::<T>(raw)
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
             .map(Query)
-            .map_err(|e| deserialize_error("query", &e.to_string(), Value::Null))
+            .map_err(|e| deserialize_error("query", e.path(), &e.inner().to_string()))
     }
 }
 

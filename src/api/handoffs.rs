@@ -511,11 +511,10 @@ async fn add_comment(
     Ok((StatusCode::CREATED, axum::Json(HandoffComment::from(&c))).into_response())
 }
 
-fn limit_of(q: &QueryPairs) -> i64 {
-    q.last("limit")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(LIST_CAP)
-        .clamp(1, LIST_CAP)
+/// `limit`: an integer (422 otherwise), silently clamped to 1..=200 (contract 02).
+fn limit_of(q: &QueryPairs) -> ApiResult<i64> {
+    Ok(q.int("limit", LIST_CAP, i64::MIN, i64::MAX)?
+        .clamp(1, LIST_CAP))
 }
 
 #[utoipa::path(
@@ -535,7 +534,7 @@ async fn list_comments(
     q: QueryPairs,
 ) -> ApiResult<Json<Vec<HandoffComment>>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
-    let limit = limit_of(&q);
+    let limit = limit_of(&q)?;
     let list = state
         .db
         .read(move |conn| handoffs::comments(conn, &h.id, limit))
@@ -560,7 +559,7 @@ async fn list_events(
     q: QueryPairs,
 ) -> ApiResult<Json<Vec<HandoffEvent>>> {
     let h = rules::load(&state.db, &principal.user, &id).await?;
-    let limit = limit_of(&q);
+    let limit = limit_of(&q)?;
     let list = state
         .db
         .read(move |conn| handoffs::events(conn, &h.id, limit))
@@ -632,20 +631,29 @@ fn handoff_summary(s: Summary) -> HandoffSummary {
     get, path = "/api/v1/handoffs/{id}/summary", tag = "handoffs", operation_id = "handoff_summary",
     summary = "The summary of a handoff's session",
     description = "No key: the handoff id (128 random bits) is the capability. Only the summary is \
-shown, never the archive or the messages.",
+shown, never the archive or the messages. Once the handoff is claimed, declined, revoked or \
+expired the keyless answer is 410; the sender and the recipient still get it with their key.",
     params(("id" = String, Path, description = "Handoff id (`hnd_…`)")),
     responses(
         (status = 200, description = "The summary", body = HandoffSummary),
         (status = 404, description = "No such handoff, or its session is gone"),
-        (status = 410, description = "Expired, revoked or already claimed"),
+        (status = 410, description = "Without the sender's or recipient's key: claimed, declined, revoked or expired"),
     ),
     security(),
 )]
 async fn summary(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
 ) -> ApiResult<Json<HandoffSummary>> {
-    let (_, session) = rules::for_summary(&state.db, &id).await?;
+    // Keyless is allowed; a key that is sent must be valid.
+    let viewer = match principal {
+        Ok(principal) => Some(principal.user),
+        Err(err) if headers.contains_key(axum::http::header::AUTHORIZATION) => return Err(err),
+        Err(_) => None,
+    };
+    let (_, session) = rules::for_summary(&state.db, &id, viewer.as_ref()).await?;
     let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
     Ok(Json(handoff_summary(s)))
 }
@@ -664,7 +672,7 @@ async fn summary(
     security(),
 )]
 async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let found = match rules::for_summary(&state.db, &id).await {
+    let found = match rules::for_summary(&state.db, &id, None).await {
         Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)
             .await
             .map(|(s, _)| (h, s)),

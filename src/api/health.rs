@@ -1,6 +1,10 @@
 //! Health: `GET /health` (and `/api/v1/health`) is cheap liveness — no database, no disk.
-//! `GET /health/ready` is readiness: the database answers, the archive store is there, and
-//! the search index is usable; 503 with what failed otherwise.
+//! `GET /health/ready` is readiness: the database answers and the archive store is there (503
+//! with what failed otherwise). It also reports the search index's real state (`ok`,
+//! `rebuilding`, or `stale` after a failed commit, with a rebuild scheduled); the index is
+//! derived data and searches still answer from its last commit, so that state alone does not
+//! make the server unready. The caller needs no key, so no OS error text is ever shown: the
+//! detail goes to the log.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api;
+use crate::search::IndexState;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,7 +49,8 @@ async fn health() -> Json<Health> {
 #[utoipa::path(
     get, path = "/health/ready", tag = "health", operation_id = "ready",
     summary = "Readiness",
-    description = "Checks the database, the archive store and the search index.",
+    description = "Checks the database and the archive store, and reports the search index's state \
+(`ok`, `rebuilding`, `stale…`; a stale index does not fail readiness).",
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready: `checks` says which check failed", body = Readiness),
@@ -66,20 +72,21 @@ async fn ready(State(state): State<AppState>) -> Response {
     let archive_store = match tokio::fs::metadata(store.join("tmp")).await {
         Ok(meta) if meta.is_dir() => "ok".to_string(),
         Ok(_) => "error: archive temp directory is not a directory".to_string(),
-        Err(e) => format!("error: {e}"),
+        Err(e) => {
+            tracing::error!(error = %e, dir = %store.display(), "readiness: archive store unusable");
+            "error: archive store unusable (see the server log)".to_string()
+        }
+    };
+    let healthy = database == "ok" && archive_store == "ok";
+    let search_index = match state.search.state() {
+        IndexState::Stale => "stale: a commit failed; a rebuild is scheduled",
+        other => other.as_str(),
     };
     let checks = ReadinessChecks {
         database,
         archive_store,
-        search_index: "ok".to_string(),
+        search_index: search_index.to_string(),
     };
-    let healthy = [
-        &checks.database,
-        &checks.archive_store,
-        &checks.search_index,
-    ]
-    .iter()
-    .all(|v| *v == "ok");
     let (status, word) = if healthy {
         (StatusCode::OK, "ready")
     } else {

@@ -122,8 +122,13 @@ pub async fn receive_archive(
         let file = std::fs::File::open(staged.temp.path())?;
         let meta = archive::inspect(file, &limits)?;
         let size = staged.size;
-        let hash = blobs.commit(staged)?;
-        Ok(StoredArchive { hash, size, meta })
+        let (hash, pin) = blobs.commit(staged)?;
+        Ok(StoredArchive {
+            hash,
+            size,
+            meta,
+            pin: Some(pin),
+        })
     })
     .await?
 }

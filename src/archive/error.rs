@@ -10,10 +10,12 @@ pub enum ArchiveError {
     /// The upload is not an archive we accept; the reason says why.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// Reading the upload failed: damaged gzip/tar data, or a fault of the file under it (the
-    /// two are not told apart yet; both are answered as an invalid archive today).
+    /// The upload's bytes are damaged: bad gzip or tar data, a failed checksum, a truncation.
     #[error("Invalid tar.gz archive: {0}")]
     Unreadable(io::Error),
+    /// Our disk failed while reading the uploaded temp file: our fault, not the client's.
+    #[error("cannot read the uploaded archive from disk: {0}")]
+    UploadUnreadable(io::Error),
     /// A member is larger than the caller's per-member cap.
     #[error(
         "Session file '{name}' is {}MB which exceeds the {}MB per-file limit for your tier.",

@@ -60,9 +60,55 @@ impl<R: Read> Read for CappedReader<R> {
     }
 }
 
-/// Tells the expansion cap apart from any other io error met while reading the archive.
+/// Marker inside the io::Error raised when the *source* (the uploaded temp file on our disk)
+/// cannot be read: our fault, not the client's.
+#[derive(Debug)]
+struct SourceFault(io::Error);
+
+impl std::fmt::Display for SourceFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read the uploaded archive: {}", self.0)
+    }
+}
+
+impl std::error::Error for SourceFault {}
+
+/// Tags every read error of the source with [`SourceFault`].
+struct SourceReader<R>(R);
+
+impl<R: Read> Read for SourceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), SourceFault(e)))
+    }
+}
+
+/// Finds a `T` in `err`'s chain, looking inside io::Errors (which `source()` skips over).
+fn find_in_chain<T: std::error::Error + 'static>(err: &io::Error) -> Option<&T> {
+    let mut current: &(dyn std::error::Error + 'static) = err;
+    loop {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = current
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            current = inner;
+            continue;
+        }
+        current = current.source()?;
+    }
+}
+
+/// Tells apart, in an io error met while reading the archive, our disk failing under the upload
+/// (our fault), the expansion cap, and damaged archive bytes (the client's).
 fn read_error(err: io::Error) -> ArchiveError {
-    match err.get_ref().and_then(|e| e.downcast_ref::<ExpansionCap>()) {
+    if find_in_chain::<SourceFault>(&err).is_some() {
+        return ArchiveError::UploadUnreadable(err);
+    }
+    match find_in_chain::<ExpansionCap>(&err) {
         Some(cap) => Invalid::ExpandsBeyond(cap.0).into(),
         None => ArchiveError::Unreadable(err),
     }
@@ -93,8 +139,8 @@ fn read_json(entry: &mut impl Read) -> Result<Option<Value>> {
 
 /// Validates the archive read from `source` and extracts the session metadata.
 pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
-    let mut buffered = BufReader::new(source);
-    let head = buffered.fill_buf().map_err(ArchiveError::Unreadable)?;
+    let mut buffered = BufReader::new(SourceReader(source));
+    let head = buffered.fill_buf().map_err(read_error)?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
         return Err(Invalid::NotGzip.into());
     }
@@ -190,6 +236,50 @@ mod tests {
             members: 10,
             uncompressed_bytes: 8 * 1024 * 1024,
         }
+    }
+
+    /// Gives `good` bytes of a valid archive, then fails as a broken disk would.
+    struct FailingDisk {
+        data: Vec<u8>,
+        at: usize,
+        good: usize,
+    }
+
+    impl Read for FailingDisk {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at >= self.good {
+                return Err(io::Error::other("Input/output error (os error 5)"));
+            }
+            let n = buf.len().min(self.good - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_disk_error_reading_the_upload_is_our_fault_not_a_bad_archive() {
+        let data = crate::archive::fixture::session_archive("ses_0123456789abcdef", "t", "x", 50);
+        for good in [0, 10, data.len() / 2] {
+            let disk = FailingDisk {
+                data: data.clone(),
+                at: 0,
+                good,
+            };
+            let err = inspect(disk, &limits()).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UploadUnreadable(_)),
+                "after {good} bytes: {err}"
+            );
+        }
+        // Damage in the bytes themselves is still the client's 400.
+        let mut bad = data.clone();
+        let mid = bad.len() / 2;
+        bad[mid..].iter_mut().for_each(|b| *b = !*b);
+        assert!(matches!(
+            inspect(&bad[..], &limits()).unwrap_err(),
+            ArchiveError::Unreadable(_) | ArchiveError::Invalid(_)
+        ));
     }
 
     fn message(err: ArchiveError) -> String {

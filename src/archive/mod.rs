@@ -3,6 +3,7 @@
 
 mod error;
 pub mod fixture;
+pub mod gc;
 pub mod inspect;
 pub mod messages;
 pub mod metadata;
@@ -11,4 +12,4 @@ pub mod store;
 pub use error::{ArchiveError, Invalid};
 pub use inspect::{inspect, Limits};
 pub use metadata::Extracted;
-pub use store::BlobStore;
+pub use store::{BlobPin, BlobStore};

@@ -5,10 +5,23 @@
 //! renamed into place and the directory fsynced — only after that may a database row name the
 //! hash. Identical bytes are stored once. A temp file that is dropped (failed validation,
 //! aborted upload) is deleted, so a refused push leaves nothing behind.
+//!
+//! The 256 shard directories are created once when the store opens and `archives/` is fsynced
+//! then, so the first archive of a shard can never lose its directory's own entry on power loss.
+//! When the bytes are already stored (dedup), the shard directory is fsynced again before the
+//! answer: the first writer may still be between its rename and its directory fsync, and a
+//! second push must not be acknowledged on an entry that is not yet durable.
+//!
+//! Every committed upload is *pinned* ([`BlobPin`]) until its database row is committed, and
+//! its file's mtime is refreshed on a dedup hit: garbage collection (`archive::gc`) skips pinned
+//! hashes and files younger than its grace period, deciding and deleting under the pin lock.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -17,6 +30,41 @@ use tokio::io::AsyncWriteExt;
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Hashes whose upload is between its store commit and its database commit, with counts.
+    pins: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Keeps garbage collection away from a hash until dropped (after the row naming it is
+/// committed, or the push failed).
+#[derive(Debug)]
+pub struct BlobPin {
+    pins: Arc<Mutex<HashMap<String, usize>>>,
+    hash: String,
+}
+
+impl Drop for BlobPin {
+    fn drop(&mut self) {
+        let mut pins = lock(&self.pins);
+        if let Some(n) = pins.get_mut(&self.hash) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.hash);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What [`BlobStore::remove_if_unreferenced`] did with one archive.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted; it held this many bytes.
+    Removed(u64),
+    /// Younger than the grace period, pinned by a push in flight, or referenced.
+    Kept,
 }
 
 /// An upload being written: the temp file, its running hash and size.
@@ -39,12 +87,33 @@ impl BlobStore {
     pub fn open(root: &Path) -> io::Result<BlobStore> {
         let store = BlobStore {
             root: root.to_path_buf(),
+            pins: Arc::default(),
         };
         fs::create_dir_all(store.tmp_dir())?;
         for entry in fs::read_dir(store.tmp_dir())? {
             let _ = fs::remove_file(entry?.path());
         }
+        let mut created = false;
+        for shard in 0..=255u8 {
+            let dir = store.root.join(hex::encode([shard]));
+            if !dir.is_dir() {
+                fs::create_dir(&dir)?;
+                created = true;
+            }
+        }
+        if created {
+            File::open(&store.root)?.sync_all()?;
+        }
         Ok(store)
+    }
+
+    /// The store under `root` as it is, touching nothing (no shard creation, no temp-file
+    /// cleanup): for tools that run next to a live server, such as `doctor --fix`.
+    pub fn existing(root: &Path) -> BlobStore {
+        BlobStore {
+            root: root.to_path_buf(),
+            pins: Arc::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -75,18 +144,93 @@ impl BlobStore {
         })
     }
 
-    /// Moves a validated upload into the store (durably) and returns its hash. Blocking.
-    pub fn commit(&self, staged: Staged) -> io::Result<String> {
-        let target = self.path_of(&staged.hash);
-        if target.exists() {
-            return Ok(staged.hash); // same bytes already stored; the temp file is dropped
+    /// Keeps garbage collection away from `hash` while the returned pin lives.
+    pub fn pin(&self, hash: &str) -> BlobPin {
+        *lock(&self.pins).entry(hash.to_string()).or_default() += 1;
+        BlobPin {
+            pins: self.pins.clone(),
+            hash: hash.to_string(),
         }
+    }
+
+    /// Moves a validated upload into the store (durably) and returns its hash, pinned until
+    /// the caller drops the pin (after its row is committed). Blocking.
+    pub fn commit(&self, staged: Staged) -> io::Result<(String, BlobPin)> {
+        let pin = self.pin(&staged.hash);
+        let target = self.path_of(&staged.hash);
         let dir = target.parent().expect("archive path has a parent");
+        if target.exists() {
+            // Same bytes already stored; the temp file is dropped. Refresh the mtime (the GC
+            // grace period counts from the last push that named the file) and make sure the
+            // entry is durable before answering.
+            File::options()
+                .write(true)
+                .open(&target)?
+                .set_modified(SystemTime::now())?;
+            File::open(dir)?.sync_all()?;
+            return Ok((staged.hash, pin));
+        }
         fs::create_dir_all(dir)?;
         staged.temp.as_file().sync_all()?;
         staged.temp.persist(&target).map_err(|e| e.error)?;
         File::open(dir)?.sync_all()?;
-        Ok(staged.hash)
+        Ok((staged.hash, pin))
+    }
+
+    /// Deletes the archive `hash` if no push in flight pinned it, its file is older than
+    /// `grace` and `referenced` says no row names it — all decided under the pin lock, so a
+    /// push of the same bytes either sees the file gone and writes it again, or pins it first.
+    /// Blocking.
+    pub fn remove_if_unreferenced<E>(
+        &self,
+        hash: &str,
+        grace: std::time::Duration,
+        referenced: impl FnOnce(&str) -> Result<bool, E>,
+    ) -> Result<Removal, E>
+    where
+        E: From<io::Error>,
+    {
+        let pins = lock(&self.pins);
+        if !is_hash(hash) || pins.contains_key(hash) {
+            return Ok(Removal::Kept);
+        }
+        let path = self.path_of(hash);
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Kept),
+            Err(e) => return Err(e.into()),
+        };
+        let age = meta
+            .modified()?
+            .elapsed()
+            .unwrap_or(std::time::Duration::ZERO);
+        if age < grace || referenced(hash)? {
+            return Ok(Removal::Kept);
+        }
+        fs::remove_file(&path)?;
+        drop(pins);
+        Ok(Removal::Removed(meta.len()))
+    }
+
+    /// Every archive hash on disk (temp files excluded). Blocking.
+    pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            let name = shard.file_name();
+            let name = name.to_string_lossy();
+            if name.len() != 2 || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if is_hash(&name) && name.starts_with(&*shard.file_name().to_string_lossy()) {
+                    out.push(name);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes bytes already in memory straight into the store (blocking). Used by tools that
@@ -95,11 +239,12 @@ impl BlobStore {
         let hash = hex::encode(Sha256::digest(bytes));
         let mut temp = NamedTempFile::new_in(self.tmp_dir())?;
         io::Write::write_all(&mut temp, bytes)?;
-        self.commit(Staged {
+        let (hash, _pin) = self.commit(Staged {
             temp,
             hash,
             size: bytes.len() as u64,
-        })
+        })?;
+        Ok(hash)
     }
 
     pub fn contains(&self, hash: &str) -> bool {
@@ -166,7 +311,7 @@ mod tests {
         up.write(b"hello ").await.unwrap();
         up.write(b"world").await.unwrap();
         let staged = up.finish().await.unwrap();
-        let hash = store.commit(staged).unwrap();
+        let (hash, _pin) = store.commit(staged).unwrap();
         assert_eq!(hash, hex::encode(Sha256::digest(b"hello world")));
         assert_eq!(fs::read(store.path_of(&hash)).unwrap(), b"hello world");
         assert_eq!(store.put(b"hello world").unwrap(), hash);

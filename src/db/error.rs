@@ -22,6 +22,13 @@ pub enum DbError {
     /// The batch this job was part of did not commit.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The batch broke before this job could finish (SQLite rolled the transaction back, or a
+    /// savepoint could not be opened or released): nothing of the batch is committed.
+    #[error("write not committed: {0}")]
+    Broken(String),
+    /// The writer's queue is full: the server is overloaded, the client may retry shortly.
+    #[error("the database writer's queue is full")]
+    QueueFull,
     #[error("the database writer has stopped")]
     WriterStopped,
     #[error("the database writer dropped a job")]

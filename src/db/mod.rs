@@ -5,7 +5,9 @@
 //! jobs that are waiting, runs them in one `BEGIN IMMEDIATE` transaction (each job inside its own
 //! savepoint, so one job's error undoes only that job), commits once and then answers each job.
 //! With `synchronous=FULL` a commit costs an fsync; group commit shares it between concurrent
-//! requests, and a single writer means "database is locked" never reaches a user.
+//! requests, and a single writer means "database is locked" never reaches a user. When SQLite
+//! rolls a batch's transaction back by itself (a full disk, an I/O error) the whole batch fails
+//! and nothing of it lands; a full writer queue answers 503 with `Retry-After` (see `writer`).
 
 pub mod admin;
 pub mod api_keys;

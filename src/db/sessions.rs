@@ -430,6 +430,14 @@ pub fn copy_for_claim(
     Ok(())
 }
 
+/// Whether any session row (live or in the trash) names the archive `hash` (garbage
+/// collection asks this before deleting a blob).
+pub fn names_blob(conn: &Connection, hash: &str) -> DbResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sessions WHERE blob_hash = ?1 LIMIT 1")?
+        .exists([hash])?)
+}
+
 /// Totals for metrics: live sessions, distinct archives referenced, and their bytes.
 pub fn storage_totals(conn: &Connection) -> DbResult<(i64, i64, i64)> {
     let live: i64 = conn.query_row(

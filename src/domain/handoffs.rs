@@ -168,7 +168,8 @@ pub async fn create(
     let hash = session.blob_hash.clone();
     let preview = tokio::task::spawn_blocking(move || preview_of(&blobs, &hash)).await??;
     let preview_token = format!("hpr_{}", random_hex(32));
-    let id = format!("hnd_{}", random_hex(8));
+    // 128 random bits: the id is the capability for the keyless summary (ruling 8).
+    let id = format!("hnd_{}", random_hex(16));
     let sender_id = sender.id.clone();
     let token_hash = hash_token(&preview_token);
     let tier_name = tier.to_string();
@@ -383,9 +384,15 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Ha
     Ok(h)
 }
 
-/// The handoff behind a summary link (ruling 8: the id is the capability, no key needed):
-/// gone (410) once revoked, declined or expired; the sender's live session must still exist.
-pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::SessionRow)> {
+/// The handoff behind a summary link (ruling 8: the id is the capability, no key needed).
+/// Without a key (`viewer` is `None` or not a party) it is gone (410) once claimed, revoked,
+/// declined or expired, so an old link stops revealing anything; the sender and the recipient
+/// still see it with their key. The sender's live session must still exist.
+pub async fn for_summary(
+    db: &Db,
+    id: &str,
+    viewer: Option<&User>,
+) -> DomainResult<(Handoff, sessions::SessionRow)> {
     let key = id.to_string();
     let (h, session) = db
         .read(move |conn| {
@@ -397,7 +404,10 @@ pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::
         })
         .await?
         .ok_or_else(not_found)?;
+    let party = viewer.is_some_and(|user| is_party(&h, user));
     match display_status(&h) {
+        _ if party => {}
+        "claimed" => return Err(DomainError::Gone("Handoff has already been claimed".into())),
         "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
         "revoked" => return Err(DomainError::Gone("Handoff has been revoked".into())),
         "declined" => return Err(DomainError::Gone("Handoff was declined".into())),

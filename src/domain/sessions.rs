@@ -112,6 +112,8 @@ pub struct StoredArchive {
     pub hash: String,
     pub size: u64,
     pub meta: Extracted,
+    /// Keeps garbage collection off the archive until the row naming it is committed.
+    pub pin: Option<crate::archive::BlobPin>,
 }
 
 /// Points session `id` at the stored archive, as one compare-and-swap in the writer.
@@ -122,10 +124,11 @@ pub async fn commit_push(
     id: &str,
     existed: bool,
     cond: PushConditions,
-    archive: StoredArchive,
+    mut archive: StoredArchive,
     client: ClientInfo,
 ) -> DomainResult<(PushOutcome, SessionRow)> {
     let (user_id, id) = (user_id.to_string(), id.to_string());
+    let _pin = archive.pin.take(); // released once the row is committed (or the push failed)
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?;
         if row.is_some() && !existed {
@@ -166,9 +169,10 @@ pub async fn commit_push(
 pub async fn create_uploaded(
     db: &Db,
     user_id: &str,
-    archive: StoredArchive,
+    mut archive: StoredArchive,
 ) -> DomainResult<SessionRow> {
     let user_id = user_id.to_string();
+    let _pin = archive.pin.take(); // released once the row is committed (or the upload failed)
     db.write(move |tx| {
         let now = clock::now_string();
         let remote = git_remote::normalize(&archive.meta.git_remote_url);

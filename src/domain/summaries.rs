@@ -18,10 +18,14 @@ async fn build(blobs: &BlobStore, row: &SessionRow) -> DomainResult<Summary> {
     tokio::task::spawn_blocking(move || {
         let file = match blobs.open_blob_sync(&row.blob_hash) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DomainError::NoMessages)
+            // A row names it, so the store must have it: our fault (a lost file), not the
+            // client's — a 500 and a log line, never "no messages".
+            Err(e) => {
+                return Err(DomainError::Fault(format!(
+                    "archive {} of session {} cannot be opened: {e}",
+                    row.blob_hash, row.id
+                )))
             }
-            Err(e) => return Err(e.into()),
         };
         let facts = SessionFacts {
             session_id: &row.id,

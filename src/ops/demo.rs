@@ -76,10 +76,12 @@ pub async fn demo(data_dir: &Path) -> Result<DemoSummary, String> {
             tokio::task::spawn_blocking(move || -> Result<StoredArchive, DomainError> {
                 let meta = archive::inspect(&bytes[..], &limits)?;
                 let hash = blobs.put(&bytes)?;
+                let pin = Some(blobs.pin(&hash));
                 Ok(StoredArchive {
                     hash,
                     size: bytes.len() as u64,
                     meta,
+                    pin,
                 })
             })
             .await

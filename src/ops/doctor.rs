@@ -95,6 +95,24 @@ impl Report {
     }
 }
 
+/// `doctor --fix`: removes the archives no session names that are older than `grace` (the same
+/// collection the server runs in the background, see `archive::gc`). Safe next to a running
+/// server: an archive a push just stored or deduplicated is younger than the grace period, and
+/// whether a row names it is asked just before each delete.
+pub fn fix(
+    data_dir: &Path,
+    grace: std::time::Duration,
+) -> Result<crate::archive::gc::Collected, String> {
+    let conn = open_read_only(&data_dir.join(DB_FILE))?;
+    let store = crate::archive::BlobStore::existing(&data_dir.join(ARCHIVES_DIR));
+    crate::archive::gc::collect(&store, grace, |hash| {
+        sessions_using(&conn, hash, 1)
+            .map(|ids| !ids.is_empty())
+            .map_err(|e| std::io::Error::other(format!("cannot read the database: {e}")))
+    })
+    .map_err(|e| format!("garbage collection stopped: {e}"))
+}
+
 /// Runs every check on `data_dir`.
 pub fn doctor(data_dir: &Path) -> Report {
     let mut report = Report::default();
@@ -399,8 +417,8 @@ fn check_orphans(archives: &Path, referenced: Option<&HashSet<String>>, report: 
             Level::Warn,
             format!(
                 "{orphans} archive(s) no session references ({}), left by replaced or deleted \
-                 sessions: safe to delete (one written in the last minutes may belong to a push \
-                 still in progress)",
+                 sessions: the server removes them after --gc-grace-seconds, or run \
+                 `sessionfs-server doctor --fix`",
                 human_bytes(orphan_bytes)
             ),
         );

@@ -27,7 +27,7 @@ mod tests;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -93,6 +93,36 @@ pub struct SearchPage {
     pub total: usize,
 }
 
+/// What the index holds, as `/health/ready` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum IndexState {
+    /// Every committed change is in it.
+    Ok = 0,
+    /// Being refilled from the archives (new, replaced or outdated index).
+    Rebuilding = 1,
+    /// A commit failed, so changes are missing; a rebuild is due.
+    Stale = 2,
+}
+
+impl IndexState {
+    fn from_u8(v: u8) -> IndexState {
+        match v {
+            0 => IndexState::Ok,
+            1 => IndexState::Rebuilding,
+            _ => IndexState::Stale,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexState::Ok => "ok",
+            IndexState::Rebuilding => "rebuilding",
+            IndexState::Stale => "stale",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SearchIndex {
     inner: Arc<Inner>,
@@ -105,6 +135,7 @@ struct Inner {
     fields: Fields,
     ops: Option<mpsc::Sender<Op>>,
     pending: Arc<AtomicUsize>,
+    state: Arc<AtomicU8>,
     worker: Option<JoinHandle<()>>,
     _lock: DirectoryLock,
 }
@@ -145,7 +176,34 @@ impl SearchIndex {
             // Until a rebuild completes, a restart must rebuild again.
             remove_marker(dir)?;
         }
-        Ok((SearchIndex::start(dir, opened, lock), needs_rebuild))
+        let index = SearchIndex::start(dir, opened, lock);
+        if needs_rebuild {
+            index.set_state(IndexState::Rebuilding);
+        }
+        Ok((index, needs_rebuild))
+    }
+
+    /// What the index holds now.
+    pub fn state(&self) -> IndexState {
+        IndexState::from_u8(self.inner.state.load(Ordering::Relaxed))
+    }
+
+    fn set_state(&self, state: IndexState) {
+        self.inner.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Claims a due rebuild: true (and the state becomes `Rebuilding`) when the index was
+    /// stale, so two upkeep rounds never start two rebuilds.
+    pub fn begin_repair(&self) -> bool {
+        self.inner
+            .state
+            .compare_exchange(
+                IndexState::Stale as u8,
+                IndexState::Rebuilding as u8,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     fn start(dir: &Path, opened: Opened, lock: DirectoryLock) -> SearchIndex {
@@ -156,8 +214,16 @@ impl SearchIndex {
             fields,
         } = opened;
         let pending = Arc::new(AtomicUsize::new(0));
+        let state = Arc::new(AtomicU8::new(IndexState::Ok as u8));
         let (ops, inbox) = mpsc::channel();
-        let worker = Worker::new(writer, reader.clone(), fields, pending.clone());
+        let worker = Worker::new(
+            writer,
+            reader.clone(),
+            fields,
+            pending.clone(),
+            state.clone(),
+            dir.to_path_buf(),
+        );
         let handle = std::thread::Builder::new()
             .name("search-writer".into())
             .spawn(move || worker.run(inbox))
@@ -170,6 +236,7 @@ impl SearchIndex {
                 fields,
                 ops: Some(ops),
                 pending,
+                state,
                 worker: Some(handle),
                 _lock: lock,
             }),
@@ -234,11 +301,15 @@ impl SearchIndex {
             }
         }
         let _ = feed.send(RebuildItem::End);
-        let count = answer
+        let done = answer
             .recv()
-            .map_err(|_| "search writer stopped during the rebuild")??;
-        write_marker(&self.inner.dir)?;
-        Ok(count)
+            .map_err(|_| "search writer stopped during the rebuild".to_string())
+            .and_then(|result| result)
+            .and_then(|count| write_marker(&self.inner.dir).map(|()| count));
+        if done.is_err() {
+            self.set_state(IndexState::Stale);
+        }
+        done
     }
 
     /// Ops queued or applied but not yet committed (the index lag).
@@ -335,7 +406,7 @@ fn finish_open(index: Index) -> tantivy::Result<Opened> {
     })
 }
 
-fn remove_marker(dir: &Path) -> Result<(), String> {
+pub(crate) fn remove_marker(dir: &Path) -> Result<(), String> {
     match fs::remove_file(dir.join(MARKER_FILE)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

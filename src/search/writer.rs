@@ -5,8 +5,12 @@
 //! [`COMMIT_DELAY`] old, when [`MAX_UNCOMMITTED`] are waiting, on a flush, at the end of a
 //! rebuild, and when the index is closed. The reader is reloaded right after every commit (its
 //! reload policy is manual), so once a flush has answered, every earlier op is visible to search.
+//!
+//! A failed commit loses the ops it carried, so the index no longer matches the database: the worker marks it *stale* (shared with
+//! [`super::SearchIndex::state`]), removes the completeness marker so a restart rebuilds it,
+//! and the server's upkeep task schedules a rebuild. A successful rebuild clears the mark.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +55,10 @@ pub(super) struct Worker {
     pub fields: Fields,
     /// Ops sent but not yet committed, shared with [`super::SearchIndex::pending`].
     pub pending: Arc<AtomicUsize>,
+    /// The index's [`super::IndexState`], shared with [`super::SearchIndex::state`].
+    pub state: Arc<AtomicU8>,
+    /// The index directory (its completeness marker is removed when a commit fails).
+    pub dir: std::path::PathBuf,
     uncommitted: usize,
     first_uncommitted: Option<Instant>,
 }
@@ -61,12 +69,16 @@ impl Worker {
         reader: IndexReader,
         fields: Fields,
         pending: Arc<AtomicUsize>,
+        state: Arc<AtomicU8>,
+        dir: std::path::PathBuf,
     ) -> Worker {
         Worker {
             writer,
             reader,
             fields,
             pending,
+            state,
+            dir,
             uncommitted: 0,
             first_uncommitted: None,
         }
@@ -148,8 +160,8 @@ impl Worker {
         }
     }
 
-    /// Commits the pending ops and reloads the reader. A failure is logged: the index is derived
-    /// data, and `reindex` repairs it.
+    /// Commits the pending ops and reloads the reader. A failure loses those ops: the index is
+    /// marked stale (a rebuild from the archives repairs it) and the writer is rolled back.
     fn commit(&mut self) {
         if self.uncommitted == 0 {
             return;
@@ -157,9 +169,21 @@ impl Worker {
         let committed = std::mem::take(&mut self.uncommitted);
         self.first_uncommitted = None;
         if let Err(err) = self.commit_and_reload() {
-            tracing::error!(error = %err, ops = committed, "search index: commit failed");
+            tracing::error!(error = %err, ops = committed, "search index: commit failed; the index is stale until it is rebuilt");
+            self.mark_stale();
         }
         self.pending.fetch_sub(committed, Ordering::Relaxed);
+    }
+
+    fn mark_stale(&mut self) {
+        self.state
+            .store(super::IndexState::Stale as u8, Ordering::Relaxed);
+        if let Err(err) = super::remove_marker(&self.dir) {
+            tracing::error!(error = %err, "search index: cannot remove the completeness marker");
+        }
+        // No rollback here: the rebuild replaces every document anyway, and a tantivy rollback
+        // that fails (the directory is unusable) leaves the writer without its lock, so a
+        // second one would panic the writer thread.
     }
 
     fn commit_and_reload(&mut self) -> tantivy::Result<()> {
@@ -177,9 +201,16 @@ impl Worker {
             self.commit_and_reload().map_err(|e| e.to_string())?;
             Ok(count)
         });
-        if result.is_err() {
-            if let Err(err) = self.writer.rollback() {
-                tracing::error!(error = %err, "search index: rollback after a failed rebuild failed");
+        match &result {
+            Ok(_) => self
+                .state
+                .store(super::IndexState::Ok as u8, Ordering::Relaxed),
+            Err(_) => {
+                self.state
+                    .store(super::IndexState::Stale as u8, Ordering::Relaxed);
+                if let Err(err) = self.writer.rollback() {
+                    tracing::error!(error = %err, "search index: rollback after a failed rebuild failed");
+                }
             }
         }
         result

@@ -56,7 +56,7 @@ async fn create_view_claim_and_pull() {
     } = trio().await;
     let h = hand_off(&app, &alice, "bob@example.com").await;
     let id = h["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("hnd_") && id.len() == 20);
+    assert!(id.starts_with("hnd_") && id.len() == 36, "{id}");
     assert_eq!(h["status"], "pending");
     assert_eq!(h["recipient_email"], "bob@example.com");
     assert_eq!(h["sender_email"], "alice@example.com");

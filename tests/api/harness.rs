@@ -212,3 +212,20 @@ pub async fn error_of(res: Response, status: StatusCode) -> Value {
     );
     err.clone()
 }
+
+impl TestApp {
+    /// Rows in `table` (to check that a refused request changed nothing).
+    pub async fn count(&self, table: &'static str) -> i64 {
+        self.state
+            .db
+            .read(move |conn| {
+                Ok::<_, sessionfs_server::db::DbError>(conn.query_row(
+                    &format!("SELECT COUNT(*) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+}

@@ -2,8 +2,10 @@
 
 mod auth;
 mod autosync;
+mod gc;
 mod handoffs;
 mod harness;
+mod linger;
 mod mail_flow;
 mod ops;
 mod org;
@@ -12,7 +14,10 @@ mod search;
 mod service_keys;
 mod sessions;
 mod share;
+mod strict_bodies;
 mod summary;
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../common/smtp_sink.rs"]
 mod smtp_sink;

@@ -124,3 +124,58 @@ async fn client_addresses_behind_a_trusted_proxy() {
     let res = signup(&direct, "b@example.com", "10.0.0.2").await.unwrap();
     error_of(res, StatusCode::TOO_MANY_REQUESTS).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_index_commit_is_reported_stale_and_repaired() {
+    use sessionfs_server::search::IndexState;
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    for _ in 0..200 {
+        if app.state.search.state() == IndexState::Ok {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.state.search.state(), IndexState::Ok);
+    // The index files vanish under the writer: its next commit fails.
+    let tantivy = app.data_dir.join("index/tantivy");
+    std::fs::remove_dir_all(&tantivy).unwrap();
+    app.push_new(&alice, "ses_0000000000000001", "quokka notes")
+        .await;
+    let search = app.state.search.clone();
+    tokio::task::spawn_blocking(move || search.flush())
+        .await
+        .unwrap();
+    assert_eq!(app.state.search.state(), IndexState::Stale);
+    let ready = json_of(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let index = ready["checks"]["search_index"].as_str().unwrap();
+    assert!(index.starts_with("stale"), "{ready}");
+    let text = ready.to_string();
+    assert!(
+        !text.contains("os error") && !text.contains("No such file"),
+        "{text}"
+    );
+
+    // The scheduled rebuild repairs it once the disk is usable again.
+    std::fs::create_dir_all(&tantivy).unwrap();
+    assert!(sessionfs_server::server::repair_search(&app.state).await);
+    assert_eq!(app.state.search.state(), IndexState::Ok);
+    let ready = json_of(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ready["checks"]["search_index"], "ok", "{ready}");
+}

@@ -265,3 +265,118 @@ async fn handoff_summary_needs_only_the_id() {
         StatusCode::GONE
     );
 }
+
+#[tokio::test]
+async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let bob = app.signup("bob@example.com").await;
+    let carol = app.signup("carol@example.com").await;
+    json_of(
+        app.push(&alice, ID, fixture(None), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let hand_off = || async {
+        let body = json!({"session_id": ID, "recipient_email": "bob@example.com"});
+        let h = json_of(
+            app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = h["id"].as_str().unwrap().to_string();
+        // 128 random bits: `hnd_` and 32 hex digits.
+        assert!(
+            id.len() == 36 && id[4..].chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        id
+    };
+    let summary = |id: String, key: Option<String>| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::GET,
+                &format!("/api/v1/handoffs/{id}/summary"),
+                key.as_deref(),
+            )
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    let claimed = hand_off().await;
+    json_of(
+        app.request(
+            Method::POST,
+            &format!("/api/v1/handoffs/{claimed}/claim"),
+            Some(&bob.key),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let expired = hand_off().await;
+    app.sql(
+        "UPDATE handoffs SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
+        expired.clone(),
+    )
+    .await;
+    for id in [claimed, expired] {
+        error_of(summary(id.clone(), None).await, StatusCode::GONE).await;
+        // A third user's key opens nothing more than no key.
+        error_of(
+            summary(id.clone(), Some(carol.key.clone())).await,
+            StatusCode::GONE,
+        )
+        .await;
+        let page = app
+            .client
+            .get(app.url(&format!("/h/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::GONE);
+        for party in [&alice, &bob] {
+            let s = json_of(
+                summary(id.clone(), Some(party.key.clone())).await,
+                StatusCode::OK,
+            )
+            .await;
+            assert_eq!(s["title"], "Fix login bug");
+        }
+        // A key that is sent must be valid.
+        error_of(
+            summary(id.clone(), Some("sk_sfs_bogus".into())).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_whose_archive_is_missing_is_our_fault() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let etag = app.push_new(&alice, ID, "lost").await;
+    std::fs::remove_file(app.state.blobs.path_of(&etag)).unwrap();
+    let err = error_of(
+        app.request(
+            Method::POST,
+            &format!("/api/v1/sessions/{ID}/summary"),
+            Some(&alice.key),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(err["message"], "Internal server error");
+}

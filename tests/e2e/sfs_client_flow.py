@@ -83,9 +83,9 @@ SERVICE_KEY_NAME = "ci-bot"
 SESSION_ID_RE = re.compile(r"^ses_[a-z0-9]{8,40}$")
 API_KEY_RE = re.compile(r"^sk_sfs_[0-9a-f]{32}$")
 ETAG_RE = re.compile(r"^[0-9a-f]{64}$")
-HANDOFF_CREATED_RE = re.compile(r"Handoff created: (hnd_[0-9a-f]{16})\b")
+HANDOFF_CREATED_RE = re.compile(r"Handoff created: (hnd_[0-9a-f]{16,32})\b")
 HANDOFF_PULLED_RE = re.compile(r"Pulled handoff session (ses_[0-9a-z]+)")
-COMMENT_POSTED_RE = re.compile(r"Comment (hcm_[0-9a-f]{16}) posted on (hnd_[0-9a-f]{16})")
+COMMENT_POSTED_RE = re.compile(r"Comment (hcm_[0-9a-f]{16}) posted on (hnd_[0-9a-f]{16,32})")
 ORG_ID_RE = re.compile(r"Org ID: (org_[0-9a-f]{16})\b")
 INVITE_ID_RE = re.compile(r"Invite ID: (inv_[0-9a-f]{16})\b")
 # `sfs admin service-keys create` / `sfs auth keys create`
@@ -780,7 +780,7 @@ class Flow:
                             f"Recipient: {self.bob_email}", "Expires: ",
                             "Recipient can pull with:"))
         m = HANDOFF_CREATED_RE.search(r.stdout)
-        check(m is not None, "`sfs handoff` printed no 'Handoff created: hnd_<16 hex>'", r)
+        check(m is not None, "`sfs handoff` printed no 'Handoff created: hnd_<16–32 hex>'", r)
         handoff_id = m.group(1)
         check(f"sfs pull-handoff {handoff_id}" in r.stdout,
               "`sfs handoff` does not tell the recipient how to pull it", r)
