@@ -10,8 +10,10 @@ pub mod errors;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
+pub mod knowledge;
 pub mod org;
 pub mod pages;
+pub mod projects;
 pub mod search;
 pub mod service_keys;
 pub mod sessions;
@@ -42,6 +44,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(autosync::router())
         .merge(share::router())
         .merge(handoffs::router())
+        .merge(projects::router())
+        .merge(knowledge::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())
