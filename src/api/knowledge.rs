@@ -49,7 +49,12 @@ fn text_param(q: &QueryPairs, name: &str, max: usize) -> ApiResult<Option<String
     }
 }
 
-fn enum_param<T>(q: &QueryPairs, name: &str, parse: fn(&str) -> Option<T>, listing: String) -> ApiResult<Option<T>> {
+fn enum_param<T>(
+    q: &QueryPairs,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+    listing: String,
+) -> ApiResult<Option<T>> {
     match q.last(name) {
         None => Ok(None),
         Some(v) => parse(v).map(Some).ok_or_else(|| {
@@ -92,19 +97,18 @@ async fn list(
         }
         other => other.map(str::to_string),
     };
-    let sort = match q.last("sort").unwrap_or("created_at_desc") {
-        "created_at_desc" => Sort::CreatedAtDesc,
-        "last_relevant_at_desc" => Sort::LastRelevantAtDesc,
-        "confidence_desc" => Sort::ConfidenceDesc,
-        other => {
-            return Err(ApiError::validation(
+    let sort =
+        match q.last("sort").unwrap_or("created_at_desc") {
+            "created_at_desc" => Sort::CreatedAtDesc,
+            "last_relevant_at_desc" => Sort::LastRelevantAtDesc,
+            "confidence_desc" => Sort::ConfidenceDesc,
+            other => return Err(ApiError::validation(
                 "enum",
                 &["query", "sort"],
                 "Input should be 'created_at_desc', 'last_relevant_at_desc' or 'confidence_desc'",
                 Value::from(other),
-            ))
-        }
-    };
+            )),
+        };
     let cursor = match q.last("cursor") {
         None => None,
         Some(_) => Some(q.int("cursor", 1, 1, i64::MAX)?),
@@ -117,19 +121,39 @@ async fn list(
     }
     let filter = Filter {
         entry_type: q.last("type").map(str::to_string),
-        pending: q.last("pending").map(|_| q.bool("pending", false)).transpose()?,
+        pending: q
+            .last("pending")
+            .map(|_| q.bool("pending", false))
+            .transpose()?,
         search,
         claim_class: enum_param(&q, "claim_class", ClaimClass::parse, ClaimClass::listing())?,
-        freshness_class: enum_param(&q, "freshness_class", Freshness::parse, Freshness::listing())?,
-        dismissed: q.last("dismissed").map(|_| q.bool("dismissed", false)).transpose()?,
+        freshness_class: enum_param(
+            &q,
+            "freshness_class",
+            Freshness::parse,
+            Freshness::listing(),
+        )?,
+        dismissed: q
+            .last("dismissed")
+            .map(|_| q.bool("dismissed", false))
+            .transpose()?,
         session_id: q.last("session_id").map(str::to_string),
         persona_name: text_param(&q, "persona_name", 64)?,
-        author_class: enum_param(&q, "author_class", AuthorClass::parse, AuthorClass::listing())?,
+        author_class: enum_param(
+            &q,
+            "author_class",
+            AuthorClass::parse,
+            AuthorClass::listing(),
+        )?,
         source_filter: text_param(&q, "source_filter", 200)?,
     };
     let principal = &access.principal;
     let record = !principal.is_service_key()
-        || principal.key.scope_list().iter().any(|s| s == "knowledge:write");
+        || principal
+            .key
+            .scope_list()
+            .iter()
+            .any(|s| s == "knowledge:write");
     let (entries, next) = rules::list(
         &state.db,
         access.project.id.clone(),

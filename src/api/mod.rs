@@ -81,8 +81,14 @@ pub fn alias(
     (schemas, aliased, method_router)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Not Found")
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    match projects::remote_fallback(&state, request).await {
+        Some(response) => response,
+        None => ApiError::not_found("Not Found").into_response(),
+    }
 }
 
 /// Rewrites error responses that did not come from [`ApiError`] (axum's 405, a body-limit 413,

@@ -2,19 +2,19 @@
 //! rename, delete. Who may do what is decided in [`crate::domain::projects`]; a project the
 //! caller cannot read answers 404.
 //!
-//! Routing precedence (02 §0.7): `GET /projects/{remote...}` and `PUT /projects/{remote...}/context`
-//! are one catch-all route, which the router matches only after every concrete
-//! `/projects/{project_id}/<sub>` route (static segments and single parameters beat a catch-all).
-//! A one-segment value (`proj_…` or `repo`) reaches the `{project_id}` route, whose GET is the
-//! same handler. So `acme/entries` is the entries route of a project `acme` (404).
+//! Routing precedence (02 §0.7): a one-segment value (`proj_…`, `repo`, `acme%2Fapp`) is the
+//! `{project_id}` route; a remote with slashes reaches [`remote_fallback`], which the router
+//! calls only when no concrete route matched. So `acme/entries` is the entries route of a
+//! project `acme` (404 "Project not found"). matchit cannot hold a catch-all beside a parameter
+//! at the same segment, hence the fallback.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api;
 use crate::api::extract::Json;
 use crate::auth::Principal;
 use crate::db::projects::Repo;
@@ -27,13 +27,51 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(get_by_remote, put_context))
-        .routes(api::alias(
-            "/api/v1/projects/{project_id}",
-            routes!(get_by_remote),
-            "A one-segment remote or a `proj_…` id: the same lookup as the catch-all.",
-        ))
-        .routes(routes!(rename, delete))
+        .routes(routes!(get_by_remote, rename, delete))
+        .routes(routes!(put_context))
+}
+
+/// The multi-segment remotes (`GET /projects/acme/app`, `PUT /projects/acme/app/context`): the
+/// router's fallback sends every path no route matched here, so they are matched after every
+/// concrete route, in this one place. Anything else is the plain 404 envelope.
+pub async fn remote_fallback(state: &AppState, request: Request) -> Option<Response> {
+    let path = request.uri().path().strip_prefix("/api/v1/projects/")?;
+    let value = percent_decode_str(path).decode_utf8().ok()?.into_owned();
+    if !value.contains('/') {
+        return None;
+    }
+    let (mut parts, body) = request.into_parts();
+    let answer = async {
+        let principal = Principal::from_request_parts(&mut parts, state).await?;
+        match parts.method {
+            Method::GET => get_by_remote(State(state.clone()), principal, Path(value))
+                .await
+                .map(IntoResponse::into_response),
+            Method::PUT => {
+                let Some(remote) = value.strip_suffix("/context") else {
+                    return Err(ApiError::new(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "Method Not Allowed",
+                    ));
+                };
+                let request = Request::from_parts(parts, body);
+                let Json(body) = Json::<ContextRequest>::from_request(request, state).await?;
+                put_context(
+                    State(state.clone()),
+                    principal,
+                    Path(remote.to_string()),
+                    Json(body),
+                )
+                .await
+                .map(IntoResponse::into_response)
+            }
+            _ => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+            )),
+        }
+    };
+    Some(answer.await.unwrap_or_else(IntoResponse::into_response))
 }
 
 #[utoipa::path(
@@ -42,7 +80,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "Owned, of the caller's orgs, or reached through the caller's sessions; newest change first.",
     responses((status = 200, description = "The projects", body = Vec<ProjectBody>)),
 )]
-async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<ProjectBody>>> {
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<ProjectBody>>> {
     let views = rules::list(&state.db, principal.actor()).await?;
     Ok(Json(views.into_iter().map(ProjectBody::from).collect()))
 }
@@ -86,9 +127,11 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/api/v1/projects/{*remote}", tag = "projects", operation_id = "get_project",
+    get, path = "/api/v1/projects/{project_id}", tag = "projects", operation_id = "get_project",
     summary = "A project by git remote (slashes included) or `proj_…` id",
-    params(("remote" = String, Path, description = "Normalized remote, raw remote URL, or project id")),
+    description = "`project_id` may be a remote with slashes (`/api/v1/projects/acme/app`), matched \
+        after every concrete `/projects/{project_id}/<sub>` route.",
+    params(("project_id" = String, Path, description = "Normalized remote, raw remote URL, or project id")),
     responses(
         (status = 200, description = "The project with its repositories", body = ProjectBody),
         (status = 404, description = "No project context found (or not the caller's to read)"),
@@ -117,11 +160,11 @@ pub struct ContextUpdated {
 }
 
 #[utoipa::path(
-    put, path = "/api/v1/projects/{*remote}", tag = "projects", operation_id = "put_project_context",
+    put, path = "/api/v1/projects/{remote}/context", tag = "projects", operation_id = "put_project_context",
     summary = "Replace a project's context document",
     description = "The path is `/api/v1/projects/{remote}/context`: everything before the final \
         `/context` is the remote (resolved by remote only, never by id).",
-    params(("remote" = String, Path, description = "`<remote>/context`")),
+    params(("remote" = String, Path, description = "The remote (slashes included)")),
     request_body = ContextRequest,
     responses(
         (status = 200, description = "Replaced", body = ContextUpdated),
@@ -133,15 +176,11 @@ pub struct ContextUpdated {
 async fn put_context(
     State(state): State<AppState>,
     principal: Principal,
-    Path(path): Path<String>,
+    Path(remote): Path<String>,
     Json(body): Json<ContextRequest>,
 ) -> ApiResult<Json<ContextUpdated>> {
-    let Some(remote) = path.strip_suffix("/context").filter(|r| !r.is_empty()) else {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
-    };
     let size =
-        rules::set_context(&state.db, principal.actor(), remote.to_string(), body.context_document)
-            .await?;
+        rules::set_context(&state.db, principal.actor(), remote, body.context_document).await?;
     Ok(Json(ContextUpdated {
         status: "updated",
         size,

@@ -173,7 +173,11 @@ pub fn insert(conn: &Connection, e: &NewEntry) -> DbResult<i64> {
             e.entity_ref,
             e.entity_type,
             e.reader_authored,
-            if e.service_key.is_some() { "service_key" } else { "user" },
+            if e.service_key.is_some() {
+                "service_key"
+            } else {
+                "user"
+            },
             e.service_key.map(|k| k.0),
             e.service_key.map(|k| k.1),
             e.created_at
@@ -254,7 +258,9 @@ pub fn supersede_entity(
            AND superseded_by IS NULL
          RETURNING id",
     )?;
-    let rows = stmt.query_map(params![project_id, entity_ref, new_id, by, at], |r| r.get(0))?;
+    let rows = stmt.query_map(params![project_id, entity_ref, new_id, by, at], |r| {
+        r.get(0)
+    })?;
     let mut ids: Vec<i64> = rows.collect::<Result<_, _>>()?;
     ids.sort_unstable();
     Ok(ids)
@@ -343,10 +349,7 @@ pub fn list(
         );
     }
     if let Some(s) = &f.source_filter {
-        add(
-            "instr(source_context, ?) > 0",
-            Box::new(s.clone()),
-        );
+        add("instr(source_context, ?) > 0", Box::new(s.clone()));
     }
     if let Some(c) = cursor {
         add("id < ?", Box::new(c));

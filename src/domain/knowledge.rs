@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use chrono::Duration;
 
 use crate::clock;
-use crate::db::knowledge::{self, AuthorClass, ClaimClass, Entry, EntryType, Filter, NewEntry, Sort};
+use crate::db::knowledge::{
+    self, AuthorClass, ClaimClass, Entry, EntryType, Filter, NewEntry, Sort,
+};
 use crate::db::Db;
 use crate::domain::projects::{Actor, Standing};
 use crate::domain::tiers::Tier;
@@ -32,7 +34,8 @@ pub fn entry_not_found() -> DomainError {
 
 /// |A∩B| / min(|A|,|B|) over lowercase whitespace-split word sets (0 if either is empty).
 pub fn word_overlap(a: &str, b: &str) -> f64 {
-    let words = |s: &str| -> HashSet<String> { s.split_whitespace().map(str::to_lowercase).collect() };
+    let words =
+        |s: &str| -> HashSet<String> { s.split_whitespace().map(str::to_lowercase).collect() };
     let (a, b) = (words(a), words(b));
     if a.is_empty() || b.is_empty() {
         return 0.0;
@@ -92,7 +95,11 @@ pub struct Added {
     pub upserted_from: Vec<i64>,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>, input: serde_json::Value) -> DomainError {
+fn invalid(
+    field: &'static str,
+    message: impl Into<String>,
+    input: serde_json::Value,
+) -> DomainError {
     DomainError::Invalid {
         loc: vec!["body", field],
         message: message.into(),
@@ -101,7 +108,12 @@ fn invalid(field: &'static str, message: impl Into<String>, input: serde_json::V
 }
 
 /// Adds an entry (02 §3.4), checks in the contract's order.
-pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest) -> DomainResult<Added> {
+pub async fn add(
+    db: &Db,
+    project_id: String,
+    who: Contributor,
+    req: AddRequest,
+) -> DomainResult<Added> {
     let entry_type = EntryType::parse(&req.entry_type).ok_or_else(|| {
         DomainError::Unprocessable(format!(
             "Invalid entry_type. Must be one of: {}",
@@ -121,7 +133,11 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
     }
     if let Some(c) = req.confidence {
         if !(0.0..=1.0).contains(&c) {
-            return Err(invalid("confidence", "confidence must be between 0 and 1", c.into()));
+            return Err(invalid(
+                "confidence",
+                "confidence must be between 0 and 1",
+                c.into(),
+            ));
         }
     }
     for (field, value, max) in [
@@ -160,7 +176,9 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
         }
         let upsert_ref = if req.upsert {
             let Some(entity) = req.entity_ref.as_deref().filter(|e| !e.trim().is_empty()) else {
-                return Err(DomainError::Unprocessable("upsert requires entity_ref".into()));
+                return Err(DomainError::Unprocessable(
+                    "upsert requires entity_ref".into(),
+                ));
             };
             if is_reader {
                 return Err(DomainError::EditForbidden);
@@ -181,9 +199,13 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
         } else {
             req.author_class.unwrap_or(AuthorClass::Human)
         };
-        let mut confidence = req.confidence.unwrap_or(
-            if matches!(req.session_id.as_str(), "manual" | "cli-ask") { 0.7 } else { 1.0 },
-        );
+        let mut confidence =
+            req.confidence
+                .unwrap_or(if matches!(req.session_id.as_str(), "manual" | "cli-ask") {
+                    0.7
+                } else {
+                    1.0
+                });
         if is_reader {
             confidence = confidence.min(READER_MAX_CONFIDENCE);
         }
@@ -206,10 +228,16 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
         if !specific {
             failures.push("content lacks specifics (a path, name or number, or 15+ words)".into());
         }
-        if knowledge::count_claims_for_session(tx, &project_id, &req.session_id)? >= CLAIMS_PER_SESSION {
+        if knowledge::count_claims_for_session(tx, &project_id, &req.session_id)?
+            >= CLAIMS_PER_SESSION
+        {
             failures.push("session already has 5 claims".into());
         }
-        let claim_class = if failures.is_empty() { ClaimClass::Claim } else { ClaimClass::Note };
+        let claim_class = if failures.is_empty() {
+            ClaimClass::Claim
+        } else {
+            ClaimClass::Note
+        };
         let classification_reason = if failures.is_empty() {
             "Auto-promoted to claim: confidence, length and specificity gates passed".to_string()
         } else {
@@ -218,7 +246,10 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
         let tip = if is_reader {
             Some("Added as a reader note: a project editor can promote it to a claim.".to_string())
         } else if req.force_claim && !failures.is_empty() {
-            Some(format!("force_claim could not promote this entry: {}", failures.join("; ")))
+            Some(format!(
+                "force_claim could not promote this entry: {}",
+                failures.join("; ")
+            ))
         } else if confidence >= CLAIM_MIN_CONFIDENCE && length < CLAIM_MIN_CHARS {
             Some("Expand content to 50+ characters to make this entry a claim.".to_string())
         } else if length >= CLAIM_MIN_CHARS && confidence < CLAIM_MIN_CONFIDENCE {
@@ -244,7 +275,10 @@ pub async fn add(db: &Db, project_id: String, who: Contributor, req: AddRequest)
                 entity_ref: req.entity_ref.as_deref(),
                 entity_type: req.entity_type.as_deref(),
                 reader_authored: is_reader,
-                service_key: who.service_key.as_ref().map(|(i, n)| (i.as_str(), n.as_str())),
+                service_key: who
+                    .service_key
+                    .as_ref()
+                    .map(|(i, n)| (i.as_str(), n.as_str())),
                 created_at: &at,
             },
         )?;
@@ -285,7 +319,11 @@ pub struct ListRequest {
 }
 
 /// One page and the keyset cursor of the next (default sort and a full page only).
-pub async fn list(db: &Db, project_id: String, req: ListRequest) -> DomainResult<(Vec<Entry>, Option<i64>)> {
+pub async fn list(
+    db: &Db,
+    project_id: String,
+    req: ListRequest,
+) -> DomainResult<(Vec<Entry>, Option<i64>)> {
     let offset = (req.page - 1) * req.limit;
     let entries = {
         let (pid, filter) = (project_id.clone(), req.filter.clone());

@@ -53,7 +53,9 @@ pub enum Boundary {
     /// A handoff whose session has no registered project.
     NotRegistered,
     /// A session whose remote names more than one project.
-    Ambiguous { project_ids: Vec<String> },
+    Ambiguous {
+        project_ids: Vec<String>,
+    },
 }
 
 /// What the caller may do with a project (02 §0.4).
@@ -173,11 +175,7 @@ fn require(standing: Standing, need: Need) -> DomainResult<()> {
 
 /// The project a path value names: a `proj_…` id (when `by_id`), else the value as given and
 /// then its normalized form.
-fn resolve(
-    conn: &rusqlite::Connection,
-    value: &str,
-    by_id: bool,
-) -> DomainResult<Option<Project>> {
+fn resolve(conn: &rusqlite::Connection, value: &str, by_id: bool) -> DomainResult<Option<Project>> {
     if by_id && is_project_id(value) {
         return Ok(projects::get(conn, value)?);
     }
@@ -265,7 +263,11 @@ pub async fn create(
 ) -> DomainResult<ProjectView> {
     let remote = new.git_remote.trim().to_string();
     if remote.is_empty() {
-        return Err(invalid("git_remote_normalized", "must not be blank", &remote));
+        return Err(invalid(
+            "git_remote_normalized",
+            "must not be blank",
+            &remote,
+        ));
     }
     if remote.starts_with("reclaimed:") {
         return Err(invalid(

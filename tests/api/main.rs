@@ -7,6 +7,7 @@ mod harness;
 mod mail_flow;
 mod ops;
 mod org;
+mod projects;
 mod push;
 mod search;
 mod service_keys;
