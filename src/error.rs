@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::archive::ArchiveError;
 use crate::db::DbError;
+use crate::domain::projects::Boundary;
 use crate::domain::DomainError;
 use crate::search::SearchError;
 
@@ -233,6 +234,12 @@ impl From<DomainError> for ApiError {
                 .detail("feature", feature)
                 .detail("current_tier", current.to_string())
                 .detail("required_tier", required.to_string()),
+            E::Boundary(b) => boundary(b, message),
+            E::EditForbidden => ApiError::forbidden(message)
+                .with_code("project_edit_forbidden")
+                .detail("error", "project_edit_forbidden"),
+            E::Unprocessable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            E::TooLarge(_) => ApiError::payload_too_large(message),
             E::Conflict(_) => ApiError::conflict(message),
             E::StaleEtag { current, .. } => ApiError::conflict(message)
                 .with_code("etag_mismatch")
@@ -249,6 +256,28 @@ impl From<DomainError> for ApiError {
             E::Db(e) => e.into(),
             E::Archive(e) => e.into(),
             E::Search(e) => e.into(),
+        }
+    }
+}
+
+/// The service-key boundary codes of 03 §3.7, in `details.error`.
+fn boundary(b: Boundary, message: String) -> ApiError {
+    let err = |code| ApiError::structured(StatusCode::FORBIDDEN, code, message.clone());
+    match b {
+        Boundary::MissingOrg => err("service_key_missing_org"),
+        Boundary::CrossOrg {
+            key_org_id,
+            project_org_id,
+        } => err("cross_org_denied")
+            .detail("key_org_id", key_org_id)
+            .detail("project_org_id", project_org_id),
+        Boundary::NotInAllowlist { allowed, requested } => err("project_not_in_allowlist")
+            .detail("allowed_project_ids", allowed)
+            .detail("requested_project_id", requested),
+        Boundary::ProjectRequired => err("service_key_project_required"),
+        Boundary::NotRegistered => err("service_key_project_not_registered"),
+        Boundary::Ambiguous { project_ids } => {
+            err("service_key_project_ambiguous").detail("project_ids", project_ids)
         }
     }
 }

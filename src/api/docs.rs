@@ -256,6 +256,8 @@ without security are public. Every error uses one envelope: \
         (name = "share", description = "Share links, and the archive, JSON view and page a link opens (public, by token)."),
         (name = "autosync", description = "Sync settings, the watchlist, sync status and the daemon's capture health."),
         (name = "handoffs", description = "Handing a session to a teammate: create, inbox, claim, revoke, decline, comments, events."),
+        (name = "projects", description = "Per-repository projects: found by git remote, with a context document agents read."),
+        (name = "knowledge", description = "A project's knowledge entries: add, list, get, dismiss."),
         (name = "orgs", description = "Organizations: members, roles, invites, the default org."),
         (name = "service-keys", description = "Org-scoped, scope-restricted keys for CI runners and agents."),
         (name = "admin", description = "Platform-admin routes."),

@@ -10,8 +10,10 @@ pub mod errors;
 pub mod extract;
 pub mod handoffs;
 pub mod health;
+pub mod knowledge;
 pub mod org;
 pub mod pages;
+pub mod projects;
 pub mod search;
 pub mod service_keys;
 pub mod sessions;
@@ -42,6 +44,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(autosync::router())
         .merge(share::router())
         .merge(handoffs::router())
+        .merge(projects::router())
+        .merge(knowledge::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())
@@ -77,8 +81,14 @@ pub fn alias(
     (schemas, aliased, method_router)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Not Found")
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<Body>,
+) -> Response {
+    match projects::remote_fallback(&state, request).await {
+        Some(response) => response,
+        None => ApiError::not_found("Not Found").into_response(),
+    }
 }
 
 /// Rewrites error responses that did not come from [`ApiError`] (axum's 405, a body-limit 413,

@@ -2,7 +2,9 @@
 
 pub mod keys;
 pub mod principal;
+pub mod project;
 pub mod rate_limit;
 pub mod scopes;
 
 pub use principal::Principal;
+pub use project::{KnowledgeRead, KnowledgeWrite, ProjectEditor, ProjectReader, UserOnly};

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::archive::ArchiveError;
 use crate::db::DbError;
+use crate::domain::projects::Boundary;
 use crate::domain::tiers::Tier;
 use crate::search::SearchError;
 
@@ -52,6 +53,18 @@ pub enum DomainError {
         current: Tier,
         required: Tier,
     },
+    /// A service key outside the project boundary (02 §0.3).
+    #[error("{}", boundary_message(.0))]
+    Boundary(Boundary),
+    /// The caller may read the project but not edit it.
+    #[error("You do not have edit access to this project")]
+    EditForbidden,
+    /// A request the rules refuse with a plain message (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A body field is larger than the server accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// The request collides with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -89,4 +102,17 @@ pub enum DomainError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Search(#[from] SearchError),
+}
+
+fn boundary_message(b: &Boundary) -> &'static str {
+    match b {
+        Boundary::MissingOrg => "Service key has no organization",
+        Boundary::CrossOrg { .. } => "Service key cannot access projects outside its organization",
+        Boundary::NotInAllowlist { .. } => "Service key is not allowed to access this project",
+        Boundary::ProjectRequired => {
+            "Service keys can only act on sessions of a registered project"
+        }
+        Boundary::NotRegistered => "The session is not part of a registered project",
+        Boundary::Ambiguous { .. } => "The session's repository names more than one project",
+    }
 }

@@ -57,6 +57,7 @@ pub enum Feature {
     SummaryNarrative,
     Handoff,
     TeamManagement,
+    ProjectContext,
 }
 
 impl Feature {
@@ -69,6 +70,7 @@ impl Feature {
             Feature::SummaryNarrative => "summary_narrative",
             Feature::Handoff => "handoff",
             Feature::TeamManagement => "team_management",
+            Feature::ProjectContext => "project_context",
         }
     }
 
@@ -78,7 +80,10 @@ impl Feature {
             Feature::CloudSync | Feature::AliasesCloud | Feature::SummaryDeterministic => {
                 Tier::Starter
             }
-            Feature::Autosync | Feature::SummaryNarrative | Feature::Handoff => Tier::Pro,
+            Feature::Autosync
+            | Feature::SummaryNarrative
+            | Feature::Handoff
+            | Feature::ProjectContext => Tier::Pro,
             Feature::TeamManagement => Tier::Team,
         }
     }

@@ -9,6 +9,7 @@ mod linger;
 mod mail_flow;
 mod ops;
 mod org;
+mod projects;
 mod push;
 mod search;
 mod service_keys;

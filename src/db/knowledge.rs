@@ -1,0 +1,407 @@
+//! Knowledge entries of a project: insert, read, the filtered list, curation updates.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use crate::db::DbResult;
+
+/// A vocabulary stored as text: the enum, its wire/database spelling, parsing and SQL mapping.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<$name> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+            /// Every spelling, joined by `", "`, for error messages.
+            pub fn listing() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| FromSqlError::Other(
+                    format!("unknown {}: {text}", stringify!($name)).into()))
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The six kinds of knowledge (02 §3.2).
+    EntryType {
+        Decision => "decision",
+        Pattern => "pattern",
+        Discovery => "discovery",
+        Convention => "convention",
+        Bug => "bug",
+        Dependency => "dependency",
+    }
+);
+text_enum!(
+    /// How much an entry is trusted: extracted evidence, a promoted claim, or a note.
+    ClaimClass { Evidence => "evidence", Claim => "claim", Note => "note" }
+);
+text_enum!(
+    Freshness { Current => "current", Aging => "aging", Stale => "stale", Superseded => "superseded" }
+);
+text_enum!(AuthorClass { Human => "human", Agent => "agent" });
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub project_id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub entry_type: EntryType,
+    pub content: String,
+    pub confidence: f64,
+    pub source_context: Option<String>,
+    pub persona_name: Option<String>,
+    pub author_class: AuthorClass,
+    pub created_at: String,
+    pub compiled_at: Option<String>,
+    pub dismissed: bool,
+    pub claim_class: ClaimClass,
+    pub entity_ref: Option<String>,
+    pub entity_type: Option<String>,
+    pub freshness_class: Freshness,
+    pub superseded_by: Option<i64>,
+    pub supersession_reason: Option<String>,
+    pub promoted_at: Option<String>,
+    pub promoted_by: Option<String>,
+    pub retrieved_count: i64,
+    pub used_in_answer_count: i64,
+    pub compiled_count: i64,
+    pub last_relevant_at: Option<String>,
+    pub dismissed_at: Option<String>,
+    pub dismissed_by: Option<String>,
+    pub dismissed_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, project_id, session_id, user_id, entry_type, content, confidence, \
+    source_context, persona_name, author_class, created_at, compiled_at, dismissed, claim_class, \
+    entity_ref, entity_type, freshness_class, superseded_by, supersession_reason, promoted_at, \
+    promoted_by, retrieved_count, used_in_answer_count, compiled_count, last_relevant_at, \
+    dismissed_at, dismissed_by, dismissed_reason";
+
+fn from_row(r: &Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        session_id: r.get(2)?,
+        user_id: r.get(3)?,
+        entry_type: r.get(4)?,
+        content: r.get(5)?,
+        confidence: r.get(6)?,
+        source_context: r.get(7)?,
+        persona_name: r.get(8)?,
+        author_class: r.get(9)?,
+        created_at: r.get(10)?,
+        compiled_at: r.get(11)?,
+        dismissed: r.get(12)?,
+        claim_class: r.get(13)?,
+        entity_ref: r.get(14)?,
+        entity_type: r.get(15)?,
+        freshness_class: r.get(16)?,
+        superseded_by: r.get(17)?,
+        supersession_reason: r.get(18)?,
+        promoted_at: r.get(19)?,
+        promoted_by: r.get(20)?,
+        retrieved_count: r.get(21)?,
+        used_in_answer_count: r.get(22)?,
+        compiled_count: r.get(23)?,
+        last_relevant_at: r.get(24)?,
+        dismissed_at: r.get(25)?,
+        dismissed_by: r.get(26)?,
+        dismissed_reason: r.get(27)?,
+    })
+}
+
+/// A new entry's row; who wrote it is recorded with it.
+pub struct NewEntry<'a> {
+    pub project_id: &'a str,
+    pub session_id: &'a str,
+    pub user_id: &'a str,
+    pub entry_type: EntryType,
+    pub content: &'a str,
+    pub confidence: f64,
+    pub source_context: Option<&'a str>,
+    pub persona_name: Option<&'a str>,
+    pub author_class: AuthorClass,
+    pub claim_class: ClaimClass,
+    pub entity_ref: Option<&'a str>,
+    pub entity_type: Option<&'a str>,
+    pub reader_authored: bool,
+    pub service_key: Option<(&'a str, &'a str)>,
+    pub created_at: &'a str,
+}
+
+pub fn insert(conn: &Connection, e: &NewEntry) -> DbResult<i64> {
+    conn.execute(
+        "INSERT INTO knowledge_entries (project_id, session_id, user_id, entry_type, content,
+            confidence, source_context, persona_name, author_class, claim_class, entity_ref,
+            entity_type, reader_authored, actor_type, service_key_id, service_key_name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            e.project_id,
+            e.session_id,
+            e.user_id,
+            e.entry_type,
+            e.content,
+            e.confidence,
+            e.source_context,
+            e.persona_name,
+            e.author_class,
+            e.claim_class,
+            e.entity_ref,
+            e.entity_type,
+            e.reader_authored,
+            if e.service_key.is_some() {
+                "service_key"
+            } else {
+                "user"
+            },
+            e.service_key.map(|k| k.0),
+            e.service_key.map(|k| k.1),
+            e.created_at
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, project_id: &str, id: i64) -> DbResult<Option<Entry>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM knowledge_entries WHERE id = ?1 AND project_id = ?2"),
+            params![id, project_id],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Entries of `user_id` in the project created at or after `since` (the hourly quota).
+pub fn count_by_author_since(
+    conn: &Connection,
+    project_id: &str,
+    user_id: &str,
+    since: &str,
+) -> DbResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM knowledge_entries
+         WHERE project_id = ?1 AND user_id = ?2 AND created_at >= ?3",
+        params![project_id, user_id, since],
+        |r| r.get(0),
+    )?)
+}
+
+/// The contents of the `limit` newest entries matching `filter` (for duplicate checks).
+pub fn newest_contents(
+    conn: &Connection,
+    project_id: &str,
+    only_claims: bool,
+    limit: i64,
+) -> DbResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT content FROM knowledge_entries
+         WHERE project_id = ?1 AND dismissed = 0 AND (?2 = 0 OR claim_class = 'claim')
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![project_id, only_claims, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Claims already recorded for one (project, session).
+pub fn count_claims_for_session(
+    conn: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> DbResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM knowledge_entries
+         WHERE project_id = ?1 AND session_id = ?2 AND claim_class = 'claim'",
+        params![project_id, session_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Dismisses every active entry with `entity_ref` (an upsert replaced them); returns their ids.
+pub fn supersede_entity(
+    conn: &Connection,
+    project_id: &str,
+    entity_ref: &str,
+    new_id: i64,
+    by: &str,
+    at: &str,
+) -> DbResult<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE knowledge_entries SET dismissed = 1, dismissed_at = ?5, dismissed_by = ?4,
+            dismissed_reason = 'Replaced by entry ' || ?3 || ' (entity_ref upsert)',
+            superseded_by = ?3, supersession_reason = 'entity_ref upsert'
+         WHERE project_id = ?1 AND entity_ref = ?2 AND id <> ?3 AND dismissed = 0
+           AND superseded_by IS NULL
+         RETURNING id",
+    )?;
+    let rows = stmt.query_map(params![project_id, entity_ref, new_id, by, at], |r| {
+        r.get(0)
+    })?;
+    let mut ids: Vec<i64> = rows.collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The sort orders of the list (id descending breaks every tie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    CreatedAtDesc,
+    LastRelevantAtDesc,
+    ConfidenceDesc,
+}
+
+/// The list's filters (02 §3.3); `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub entry_type: Option<String>,
+    pub pending: Option<bool>,
+    pub search: Option<String>,
+    pub claim_class: Option<ClaimClass>,
+    pub freshness_class: Option<Freshness>,
+    pub dismissed: Option<bool>,
+    pub session_id: Option<String>,
+    pub persona_name: Option<String>,
+    pub author_class: Option<AuthorClass>,
+    pub source_filter: Option<String>,
+}
+
+/// `%`, `_` and the escape character itself taken literally in a LIKE pattern.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One page of entries: keyset (`id < cursor`) when `cursor` is set, else `offset`.
+pub fn list(
+    conn: &Connection,
+    project_id: &str,
+    f: &Filter,
+    sort: Sort,
+    cursor: Option<i64>,
+    offset: i64,
+    limit: i64,
+) -> DbResult<Vec<Entry>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM knowledge_entries WHERE project_id = ?");
+    let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(project_id.to_string())];
+    let mut add = |clause: &str, value: Box<dyn ToSql>| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        args.push(value);
+    };
+    if let Some(t) = &f.entry_type {
+        add("entry_type = ?", Box::new(t.clone()));
+    }
+    if let Some(c) = f.claim_class {
+        add("claim_class = ?", Box::new(c));
+    }
+    if let Some(c) = f.freshness_class {
+        add("freshness_class = ?", Box::new(c));
+    }
+    if let Some(d) = f.dismissed {
+        add("dismissed = ?", Box::new(d));
+    }
+    if let Some(s) = &f.session_id {
+        add("session_id = ?", Box::new(s.clone()));
+    }
+    if let Some(p) = &f.persona_name {
+        add("persona_name = ?", Box::new(p.clone()));
+    }
+    if let Some(a) = f.author_class {
+        add("author_class = ?", Box::new(a));
+    }
+    if let Some(s) = &f.search {
+        // ASCII case folding as LIKE does; non-ASCII compared lowercased on both sides.
+        add(
+            "lower(content) LIKE ? ESCAPE '\\'",
+            Box::new(like_literal(&s.to_lowercase())),
+        );
+    }
+    if let Some(s) = &f.source_filter {
+        add("instr(source_context, ?) > 0", Box::new(s.clone()));
+    }
+    if let Some(c) = cursor {
+        add("id < ?", Box::new(c));
+    }
+    match f.pending {
+        Some(true) => sql.push_str(" AND compiled_at IS NULL AND dismissed = 0"),
+        Some(false) => sql.push_str(" AND compiled_at IS NOT NULL"),
+        None => {}
+    }
+    sql.push_str(match sort {
+        Sort::CreatedAtDesc => " ORDER BY id DESC",
+        Sort::LastRelevantAtDesc => {
+            " ORDER BY last_relevant_at IS NULL, last_relevant_at DESC, id DESC"
+        }
+        Sort::ConfidenceDesc => " ORDER BY confidence DESC, id DESC",
+    });
+    sql.push_str(" LIMIT ? OFFSET ?");
+    args.push(Box::new(limit));
+    args.push(Box::new(if cursor.is_some() { 0 } else { offset }));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The retrieval side effect of a search (02 §3.3) on the returned ids.
+pub fn record_retrieval(conn: &Connection, ids: &[i64], used: bool, at: &str) -> DbResult<()> {
+    let sql = if used {
+        "UPDATE knowledge_entries SET used_in_answer_count = used_in_answer_count + 1,
+            last_relevant_at = ?2 WHERE id = ?1"
+    } else {
+        "UPDATE knowledge_entries SET retrieved_count = retrieved_count + 1 WHERE id = ?1 AND ?2 = ?2"
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    for id in ids {
+        stmt.execute(params![id, at])?;
+    }
+    Ok(())
+}
+
+/// The dismissal fields of one entry, set as given.
+pub fn set_dismissal(
+    conn: &Connection,
+    id: i64,
+    dismissed: bool,
+    at: Option<&str>,
+    by: Option<&str>,
+    reason: Option<&str>,
+) -> DbResult<()> {
+    conn.execute(
+        "UPDATE knowledge_entries SET dismissed = ?2, dismissed_at = ?3, dismissed_by = ?4,
+            dismissed_reason = ?5 WHERE id = ?1",
+        params![id, dismissed, at, by, reason],
+    )?;
+    Ok(())
+}

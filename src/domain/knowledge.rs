@@ -1,0 +1,389 @@
+//! Knowledge entries (02 §3.2–3.5): add with its validation, quota, duplicate check and
+//! classification; the filtered list with its retrieval side effect; dismissal.
+//!
+//! Every function takes a project the caller already holds standing on (see
+//! [`crate::domain::projects::open`]); the standing decides what an edit needs.
+
+use std::collections::HashSet;
+
+use chrono::Duration;
+
+use crate::clock;
+use crate::db::knowledge::{
+    self, AuthorClass, ClaimClass, Entry, EntryType, Filter, NewEntry, Sort,
+};
+use crate::db::Db;
+use crate::domain::projects::{Actor, Standing};
+use crate::domain::tiers::Tier;
+use crate::domain::{DomainError, DomainResult};
+
+pub const MIN_CONTENT_CHARS: usize = 20;
+/// Longest content accepted (the reference has no limit; 02 §9.7).
+pub const MAX_CONTENT_CHARS: usize = 50_000;
+/// Word overlap above which two entries are the same knowledge.
+const DUPLICATE_OVERLAP: f64 = 0.85;
+const DUPLICATE_WINDOW: i64 = 50;
+const CLAIM_MIN_CONFIDENCE: f64 = 0.8;
+const CLAIM_MIN_CHARS: usize = 50;
+const CLAIMS_PER_SESSION: i64 = 5;
+const READER_MAX_CONFIDENCE: f64 = 0.7;
+
+pub fn entry_not_found() -> DomainError {
+    DomainError::NotFound("Entry not found".into())
+}
+
+/// |A∩B| / min(|A|,|B|) over lowercase whitespace-split word sets (0 if either is empty).
+pub fn word_overlap(a: &str, b: &str) -> f64 {
+    let words =
+        |s: &str| -> HashSet<String> { s.split_whitespace().map(str::to_lowercase).collect() };
+    let (a, b) = (words(a), words(b));
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    a.intersection(&b).count() as f64 / a.len().min(b.len()) as f64
+}
+
+/// Entries one user may add to one project per hour (02 §3.4).
+pub fn hourly_limit(tier: Tier, platform_admin: bool) -> i64 {
+    if let Some(n) = std::env::var("SFS_KNOWLEDGE_RATE_LIMIT_PER_HOUR")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return n;
+    }
+    if platform_admin {
+        return 500;
+    }
+    match tier {
+        Tier::Free => 20,
+        Tier::Starter => 50,
+        Tier::Pro | Tier::Team => 100,
+        Tier::Enterprise => 200,
+    }
+}
+
+/// The body of an add, already typed.
+#[derive(Debug, Clone)]
+pub struct AddRequest {
+    pub content: String,
+    pub entry_type: String,
+    pub session_id: String,
+    pub confidence: Option<f64>,
+    pub source_context: Option<String>,
+    pub entity_ref: Option<String>,
+    pub entity_type: Option<String>,
+    pub persona_name: Option<String>,
+    pub upsert: bool,
+    pub author_class: Option<AuthorClass>,
+    pub force_claim: bool,
+}
+
+/// Who adds, as the add rules need it.
+#[derive(Debug, Clone)]
+pub struct Contributor {
+    pub actor: Actor,
+    pub standing: Standing,
+    pub tier: Tier,
+    /// `(id, name)` of a service key.
+    pub service_key: Option<(String, String)>,
+}
+
+pub struct Added {
+    pub entry: Entry,
+    pub classification_reason: String,
+    pub tip: Option<String>,
+    pub upserted_from: Vec<i64>,
+}
+
+fn invalid(
+    field: &'static str,
+    message: impl Into<String>,
+    input: serde_json::Value,
+) -> DomainError {
+    DomainError::Invalid {
+        loc: vec!["body", field],
+        message: message.into(),
+        input,
+    }
+}
+
+/// Adds an entry (02 §3.4), checks in the contract's order.
+pub async fn add(
+    db: &Db,
+    project_id: String,
+    who: Contributor,
+    req: AddRequest,
+) -> DomainResult<Added> {
+    let entry_type = EntryType::parse(&req.entry_type).ok_or_else(|| {
+        DomainError::Unprocessable(format!(
+            "Invalid entry_type. Must be one of: {}",
+            EntryType::listing()
+        ))
+    })?;
+    let length = req.content.chars().count();
+    if length < MIN_CONTENT_CHARS {
+        return Err(DomainError::Unprocessable(
+            "Content too short — minimum 20 characters required".into(),
+        ));
+    }
+    if length > MAX_CONTENT_CHARS {
+        return Err(DomainError::TooLarge(format!(
+            "Content too long — maximum {MAX_CONTENT_CHARS} characters"
+        )));
+    }
+    if let Some(c) = req.confidence {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(invalid(
+                "confidence",
+                "confidence must be between 0 and 1",
+                c.into(),
+            ));
+        }
+    }
+    for (field, value, max) in [
+        ("entity_ref", &req.entity_ref, 200),
+        ("entity_type", &req.entity_type, 50),
+        ("persona_name", &req.persona_name, 64),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| v.chars().count() > max) {
+            return Err(invalid(
+                field,
+                format!("{field} must be at most {max} characters"),
+                v.as_str().into(),
+            ));
+        }
+    }
+    if req.persona_name.is_some() {
+        // Personas are not on this server yet: no name can resolve.
+        return Err(DomainError::Unprocessable(format!(
+            "Persona '{}' not found in this project",
+            req.persona_name.as_deref().unwrap_or_default()
+        )));
+    }
+    let limit = hourly_limit(who.tier, who.actor.platform_admin);
+    let is_reader = who.service_key.is_none() && !who.standing.edit;
+    db.write(move |tx| {
+        let now = clock::now();
+        let since = clock::format(now - Duration::hours(1));
+        let recent = knowledge::count_by_author_since(tx, &project_id, &who.actor.user_id, &since)?;
+        if recent >= limit {
+            return Err(DomainError::TooMany {
+                message: format!(
+                    "Knowledge entry limit reached ({limit} per hour in this project)"
+                ),
+                retry_after: Some(60),
+            });
+        }
+        let upsert_ref = if req.upsert {
+            let Some(entity) = req.entity_ref.as_deref().filter(|e| !e.trim().is_empty()) else {
+                return Err(DomainError::Unprocessable(
+                    "upsert requires entity_ref".into(),
+                ));
+            };
+            if is_reader {
+                return Err(DomainError::EditForbidden);
+            }
+            Some(entity.to_string())
+        } else {
+            if knowledge::newest_contents(tx, &project_id, false, DUPLICATE_WINDOW)?
+                .iter()
+                .any(|c| word_overlap(c, &req.content) > DUPLICATE_OVERLAP)
+            {
+                return Err(DomainError::Conflict("Similar entry already exists".into()));
+            }
+            None
+        };
+
+        let author_class = if who.service_key.is_some() {
+            AuthorClass::Agent
+        } else {
+            req.author_class.unwrap_or(AuthorClass::Human)
+        };
+        let mut confidence =
+            req.confidence
+                .unwrap_or(if matches!(req.session_id.as_str(), "manual" | "cli-ask") {
+                    0.7
+                } else {
+                    1.0
+                });
+        if is_reader {
+            confidence = confidence.min(READER_MAX_CONFIDENCE);
+        }
+        let words = req.content.split_whitespace().count();
+        let specific = req
+            .content
+            .split_whitespace()
+            .any(|w| w.contains(['/', '.', '_']) || w.chars().any(|c| c.is_ascii_digit()))
+            || words >= 15;
+        let mut failures = Vec::new();
+        if is_reader {
+            failures.push("author is a reader, not an editor".to_string());
+        }
+        if confidence < CLAIM_MIN_CONFIDENCE {
+            failures.push(format!("confidence {confidence:.2} < 0.8"));
+        }
+        if length < CLAIM_MIN_CHARS {
+            failures.push(format!("content length {length} < 50"));
+        }
+        if !specific {
+            failures.push("content lacks specifics (a path, name or number, or 15+ words)".into());
+        }
+        if knowledge::count_claims_for_session(tx, &project_id, &req.session_id)?
+            >= CLAIMS_PER_SESSION
+        {
+            failures.push("session already has 5 claims".into());
+        }
+        let claim_class = if failures.is_empty() {
+            ClaimClass::Claim
+        } else {
+            ClaimClass::Note
+        };
+        let classification_reason = if failures.is_empty() {
+            "Auto-promoted to claim: confidence, length and specificity gates passed".to_string()
+        } else {
+            format!("Classified as note: {}", failures.join("; "))
+        };
+        let tip = if is_reader {
+            Some("Added as a reader note: a project editor can promote it to a claim.".to_string())
+        } else if req.force_claim && !failures.is_empty() {
+            Some(format!(
+                "force_claim could not promote this entry: {}",
+                failures.join("; ")
+            ))
+        } else if confidence >= CLAIM_MIN_CONFIDENCE && length < CLAIM_MIN_CHARS {
+            Some("Expand content to 50+ characters to make this entry a claim.".to_string())
+        } else if length >= CLAIM_MIN_CHARS && confidence < CLAIM_MIN_CONFIDENCE {
+            Some("Increase confidence to 0.8+ to make this entry a claim.".to_string())
+        } else {
+            None
+        };
+
+        let at = clock::format(now);
+        let id = knowledge::insert(
+            tx,
+            &NewEntry {
+                project_id: &project_id,
+                session_id: &req.session_id,
+                user_id: &who.actor.user_id,
+                entry_type,
+                content: &req.content,
+                confidence,
+                source_context: req.source_context.as_deref(),
+                persona_name: req.persona_name.as_deref(),
+                author_class,
+                claim_class,
+                entity_ref: req.entity_ref.as_deref(),
+                entity_type: req.entity_type.as_deref(),
+                reader_authored: is_reader,
+                service_key: who
+                    .service_key
+                    .as_ref()
+                    .map(|(i, n)| (i.as_str(), n.as_str())),
+                created_at: &at,
+            },
+        )?;
+        let upserted_from = match upsert_ref {
+            Some(entity) => {
+                knowledge::supersede_entity(tx, &project_id, &entity, id, &who.actor.user_id, &at)?
+            }
+            None => Vec::new(),
+        };
+        let entry = knowledge::get(tx, &project_id, id)?
+            .ok_or_else(|| DomainError::Fault("inserted entry vanished".into()))?;
+        Ok(Added {
+            entry,
+            classification_reason,
+            tip,
+            upserted_from,
+        })
+    })
+    .await
+}
+
+pub async fn get(db: &Db, project_id: String, id: i64) -> DomainResult<Entry> {
+    db.read(move |conn| knowledge::get(conn, &project_id, id)?.ok_or_else(entry_not_found))
+        .await
+}
+
+/// A list request, validated.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub filter: Filter,
+    pub sort: Sort,
+    pub cursor: Option<i64>,
+    pub page: i64,
+    pub limit: i64,
+    pub used_in_answer: bool,
+    /// Whether a search may record its retrieval (not for a read-only service key).
+    pub record: bool,
+}
+
+/// One page and the keyset cursor of the next (default sort and a full page only).
+pub async fn list(
+    db: &Db,
+    project_id: String,
+    req: ListRequest,
+) -> DomainResult<(Vec<Entry>, Option<i64>)> {
+    let offset = (req.page - 1) * req.limit;
+    let entries = {
+        let (pid, filter) = (project_id.clone(), req.filter.clone());
+        db.read(move |conn| {
+            knowledge::list(conn, &pid, &filter, req.sort, req.cursor, offset, req.limit)
+        })
+        .await?
+    };
+    if req.filter.search.is_some() && req.record && !entries.is_empty() {
+        let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let used = req.used_in_answer;
+        db.write(move |tx| knowledge::record_retrieval(tx, &ids, used, &clock::now_string()))
+            .await?;
+    }
+    let next = (req.sort == Sort::CreatedAtDesc && entries.len() as i64 == req.limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok((entries, next))
+}
+
+/// Dismisses or undismisses an entry (02 §3.5); a request that changes nothing is a no-op.
+pub async fn set_dismissed(
+    db: &Db,
+    project_id: String,
+    id: i64,
+    by: String,
+    dismissed: bool,
+    reason: Option<String>,
+) -> DomainResult<Entry> {
+    db.write(move |tx| {
+        let entry = knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
+        let now = clock::now_string();
+        match (entry.dismissed, dismissed) {
+            (false, true) => {
+                knowledge::set_dismissal(tx, id, true, Some(&now), Some(&by), reason.as_deref())?
+            }
+            (true, false) => knowledge::set_dismissal(tx, id, false, None, None, None)?,
+            (true, true) if reason.is_some() => knowledge::set_dismissal(
+                tx,
+                id,
+                true,
+                entry.dismissed_at.as_deref(),
+                entry.dismissed_by.as_deref(),
+                reason.as_deref(),
+            )?,
+            _ => return Ok(entry),
+        }
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_overlap;
+
+    #[test]
+    fn overlap_is_over_the_smaller_set() {
+        assert_eq!(word_overlap("", "a b"), 0.0);
+        assert_eq!(word_overlap("A b c", "a B c d e f"), 1.0);
+        assert!((word_overlap("a b c d", "a b x y") - 0.5).abs() < 1e-9);
+    }
+}
