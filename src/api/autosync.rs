@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use crate::api::docs;
 use crate::api::extract::Json;
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::{sessions as rows, sync};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
@@ -131,7 +130,7 @@ async fn watch(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let user_id = principal.user.id.clone();
-    let session_id = id.clone();
+    let (session_id, clock) = (id.clone(), state.clock.clone());
     state
         .db
         .write(move |tx| {
@@ -140,12 +139,7 @@ async fn watch(
                 Some(row) if row.user_id == user_id && !row.is_deleted() => {}
                 _ => return Err(ApiError::not_found("Session not found")),
             }
-            Ok(sync::watch(
-                tx,
-                &user_id,
-                &session_id,
-                &clock::now_string(),
-            )?)
+            Ok(sync::watch(tx, &user_id, &session_id, &clock.now_string())?)
         })
         .await?;
     Ok(Json(json!({"status": "watching", "session_id": id})))
@@ -195,10 +189,11 @@ async fn set_status(
         )));
     }
     let (user_id, session_id, new_status) = (principal.user.id.clone(), id.clone(), status.clone());
+    let clock = state.clock.clone();
     let watched = state
         .db
         .write(move |tx| {
-            sync::set_status(tx, &user_id, &session_id, &new_status, &clock::now_string())
+            sync::set_status(tx, &user_id, &session_id, &new_status, &clock.now_string())
         })
         .await?;
     let shown = if watched {

@@ -15,6 +15,7 @@ use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::api::pages;
 use crate::auth::principal::{HandoffsWrite, Scoped};
 use crate::auth::Principal;
+use crate::clock::Timestamp;
 use crate::db::handoffs::{self, Comment, Handoff};
 use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
@@ -47,7 +48,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The Handoff object of the contract (02 §1.2).
-pub fn handoff_json(h: &Handoff) -> Value {
+pub fn handoff_json(h: &Handoff, now: Timestamp) -> Value {
     json!({
         "id": h.id,
         "session_id": h.session_id,
@@ -57,7 +58,7 @@ pub fn handoff_json(h: &Handoff) -> Value {
         "recipient_user_id": h.recipient_user_id,
         "recipient_team_id": null,
         "message": h.message,
-        "status": rules::display_status(h),
+        "status": rules::display_status(h, now),
         "session_title": h.session_title,
         "session_tool": h.session_tool,
         "session_model_id": h.session_model_id,
@@ -205,8 +206,15 @@ async fn create(
     };
     // The preview token is for the recipient's notification mail; without a mail transport
     // the recipient finds the handoff in their inbox instead.
-    let (handoff, _preview_token) =
-        rules::create(&state.db, &state.blobs, &principal.user, tier, request).await?;
+    let (handoff, _preview_token) = rules::create(
+        &state.db,
+        &state.clock,
+        &state.blobs,
+        &principal.user,
+        tier,
+        request,
+    )
+    .await?;
     if let Some(to) = &handoff.recipient_email {
         let (subject, body) = mail::handoff_message(
             &state.config.public_url,
@@ -218,7 +226,11 @@ async fn create(
         state.mailer.send(to, &subject, &body);
     }
     tracing::info!(handoff = %handoff.id, sender = %principal.user.id, "handoff created");
-    Ok((StatusCode::CREATED, axum::Json(handoff_json(&handoff))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(handoff_json(&handoff, state.clock.now())),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -234,7 +246,7 @@ async fn inbox(State(state): State<AppState>, principal: Principal) -> ApiResult
         .read(move |conn| handoffs::inbox(conn, &id, &email))
         .await?;
     Ok(Json(
-        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
+        json!({"handoffs": list.iter().map(|h| handoff_json(h, state.clock.now())).collect::<Vec<_>>(), "total": list.len()}),
     ))
 }
 
@@ -248,7 +260,7 @@ async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<
     let id = principal.user.id.clone();
     let list = state.db.read(move |conn| handoffs::sent(conn, &id)).await?;
     Ok(Json(
-        json!({"handoffs": list.iter().map(handoff_json).collect::<Vec<_>>(), "total": list.len()}),
+        json!({"handoffs": list.iter().map(|h| handoff_json(h, state.clock.now())).collect::<Vec<_>>(), "total": list.len()}),
     ))
 }
 
@@ -328,7 +340,7 @@ async fn detail(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let h = rules::view(&state.db, &principal.user, &id).await?;
+    let h = rules::view(&state.db, &state.clock, &principal.user, &id).await?;
     let key = h.id.clone();
     let (comments, events) = state
         .db
@@ -339,7 +351,7 @@ async fn detail(
             ))
         })
         .await?;
-    let mut out = handoff_json(&h);
+    let mut out = handoff_json(&h, state.clock.now());
     out["comments"] = comments.iter().map(comment_json).collect();
     out["events"] = events.iter().map(event_json).collect();
     Ok(Json(out))
@@ -364,12 +376,12 @@ async fn claim(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let h = rules::claim(&state.db, &principal.user, &id).await?;
+    let h = rules::claim(&state.db, &state.clock, &principal.user, &id).await?;
     if let Some(copy) = &h.recipient_session_id {
         crate::domain::search::refresh(&state.db, &state.blobs, &state.search, copy).await?;
     }
     tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
-    let mut out = handoff_json(&h);
+    let mut out = handoff_json(&h, state.clock.now());
     out["active_ticket_payload"] = Value::Null;
     out["dropped_attachments"] = json!([]);
     Ok(Json(out))
@@ -403,8 +415,8 @@ async fn revoke(
     let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
         ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
     })?;
-    let h = rules::revoke(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(handoff_json(&h)))
+    let h = rules::revoke(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    Ok(Json(handoff_json(&h, state.clock.now())))
 }
 
 #[derive(Deserialize, Default)]
@@ -433,8 +445,8 @@ async fn decline(
 ) -> ApiResult<Json<Value>> {
     handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(body.reason, "reason", 500, false)?;
-    let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(handoff_json(&h)))
+    let h = rules::decline(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    Ok(Json(handoff_json(&h, state.clock.now())))
 }
 
 #[derive(Deserialize)]
@@ -470,7 +482,7 @@ async fn add_comment(
             Value::Null,
         ));
     }
-    let c = rules::comment(&state.db, &principal.user, &id, body.content).await?;
+    let c = rules::comment(&state.db, &state.clock, &principal.user, &id, body.content).await?;
     Ok((StatusCode::CREATED, axum::Json(comment_json(&c))).into_response())
 }
 
@@ -497,7 +509,7 @@ async fn list_comments(
     Path(id): Path<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let h = rules::load(&state.db, &state.clock, &principal.user, &id).await?;
     let limit = limit_of(&q);
     let list = state
         .db
@@ -522,7 +534,7 @@ async fn list_events(
     Path(id): Path<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let h = rules::load(&state.db, &state.clock, &principal.user, &id).await?;
     let limit = limit_of(&q);
     let list = state
         .db
@@ -551,14 +563,14 @@ async fn preview(
         .get("x-preview-token")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(rules::not_found)?;
-    let h = rules::by_preview_token(&state.db, &id, token).await?;
+    let h = rules::by_preview_token(&state.db, &state.clock, &id, token).await?;
     let messages = serde_json::from_str::<Value>(&h.preview).unwrap_or_else(|_| json!([]));
     Ok(Json(json!({
         "title": h.session_title,
         "sender_email": h.sender_email,
         "tool": h.session_tool,
         "message_count": h.session_message_count,
-        "status": rules::display_status(&h),
+        "status": rules::display_status(&h, state.clock.now()),
         "expires_at": h.expires_at,
         "preview_messages": messages,
     })))
@@ -601,8 +613,9 @@ shown, never the archive or the messages.",
     security(),
 )]
 async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let (_, session) = rules::for_summary(&state.db, &id).await?;
-    let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
+    let (_, session) = rules::for_summary(&state.db, &state.clock, &id).await?;
+    let (s, _) =
+        summaries::for_session(&state.db, &state.clock, &state.blobs, &session, false).await?;
     Ok(Json(handoff_summary_json(&s)))
 }
 
@@ -620,10 +633,12 @@ async fn summary(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     security(),
 )]
 async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let found = match rules::for_summary(&state.db, &id).await {
-        Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)
-            .await
-            .map(|(s, _)| (h, s)),
+    let found = match rules::for_summary(&state.db, &state.clock, &id).await {
+        Ok((h, session)) => {
+            summaries::for_session(&state.db, &state.clock, &state.blobs, &session, false)
+                .await
+                .map(|(s, _)| (h, s))
+        }
         Err(e) => Err(e),
     };
     let (h, s) = match found {

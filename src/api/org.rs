@@ -82,7 +82,7 @@ async fn create(
             Value::from(body.slug),
         ));
     }
-    let org = rules::create(&state.db, &principal, body.name, body.slug).await?;
+    let org = rules::create(&state.db, &state.clock, &principal, body.name, body.slug).await?;
     tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
     Ok(Json(
         json!({"org_id": org.id, "name": org.name, "slug": org.slug}),
@@ -167,6 +167,7 @@ async fn invite_primary(
     .to_string();
     let (inv, org) = rules::invite(
         &state.db,
+        &state.clock,
         &m.org.id,
         &principal.user,
         email,
@@ -205,6 +206,7 @@ async fn invite_named(
     let email = invite_email(&body.email)?;
     let (inv, org) = rules::invite(
         &state.db,
+        &state.clock,
         &org_id,
         &principal.user,
         email,
@@ -240,10 +242,10 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
     );
     match state.mailer.send_now(&inv.email, &subject, &body).await {
         Ok(()) => {
-            let id = inv.id.clone();
+            let (id, now) = (inv.id.clone(), state.clock.now_string());
             let recorded = state
                 .db
-                .write(move |tx| orgs::mark_emailed(tx, &id, &clock::now_string()))
+                .write(move |tx| orgs::mark_emailed(tx, &id, &now))
                 .await;
             recorded.is_ok()
         }
@@ -279,7 +281,8 @@ async fn accept(
     principal: Principal,
     Path(invite_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org_id, role) = rules::accept(&state.db, &principal.user, &invite_id).await?;
+    let (org_id, role) =
+        rules::accept(&state.db, &state.clock, &principal.user, &invite_id).await?;
     tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
     Ok(Json(json!({"org_id": org_id, "role": role})))
 }
@@ -314,7 +317,8 @@ async fn decline(
         .or(body.decline_reason)
         .map(|r| r.trim().chars().take(1000).collect::<String>())
         .filter(|r| !r.is_empty());
-    let (id, at) = rules::decline(&state.db, &principal.user, &invite_id, reason).await?;
+    let (id, at) =
+        rules::decline(&state.db, &state.clock, &principal.user, &invite_id, reason).await?;
     Ok(Json(json!({"invite_id": id, "declined_at": at})))
 }
 
@@ -329,9 +333,10 @@ async fn decline(
 )]
 async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let now = state.clock.now_string();
     let list = state
         .db
-        .read(move |conn| orgs::active_invites(conn, &org_id, &clock::now_string()))
+        .read(move |conn| orgs::active_invites(conn, &org_id, &now))
         .await?;
     let invites: Vec<Value> = list
         .iter()
@@ -346,10 +351,10 @@ async fn pending(State(state): State<AppState>, principal: Principal) -> ApiResu
     responses((status = 200, description = "The invites, newest first", body = docs::MyInvites)),
 )]
 async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    let email = principal.user.email.clone();
+    let (email, now) = (principal.user.email.clone(), state.clock.now_string());
     let list = state
         .db
-        .read(move |conn| orgs::invites_for_me(conn, &email, &clock::now_string()))
+        .read(move |conn| orgs::invites_for_me(conn, &email, &now))
         .await?;
     let invites: Vec<Value> = list
         .iter()
@@ -405,7 +410,7 @@ async fn resend(
     principal: Principal,
     Path((org_id, invite_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let user_id = principal.user.id.clone();
+    let (user_id, now) = (principal.user.id.clone(), state.clock.now());
     let (inv, org) = state
         .db
         .read(move |conn| {
@@ -419,7 +424,7 @@ async fn resend(
             if inv.declined_at.is_some() {
                 return Err(ApiError::conflict("Invite was declined"));
             }
-            if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+            if clock::parse(&inv.expires_at).is_none_or(|t| t <= now) {
                 return Err(ApiError::conflict(
                     "Invite expired — create a fresh invite instead of resending",
                 ));
@@ -429,7 +434,7 @@ async fn resend(
         .await?;
     let sent = mail_invite(&state, &inv, &org.name, &principal.user.email).await;
     let last = if sent {
-        Some(clock::now_string())
+        Some(state.clock.now_string())
     } else {
         inv.last_emailed_at.clone()
     };

@@ -14,7 +14,7 @@ use crate::archive::messages::{for_each_line, is_visible};
 use crate::archive::metadata::redact_secrets;
 use crate::archive::BlobStore;
 use crate::auth::keys::{hash_token, random_hex};
-use crate::clock;
+use crate::clock::{self, Clock, Timestamp};
 use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
 use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
@@ -34,15 +34,16 @@ pub fn not_found() -> DomainError {
     DomainError::NotFound("Handoff not found".into())
 }
 
-fn is_expired(h: &Handoff) -> bool {
-    clock::parse(&h.expires_at).is_none_or(|t| t <= clock::now())
+fn is_expired(h: &Handoff, now: Timestamp) -> bool {
+    clock::parse(&h.expires_at).is_none_or(|t| t <= now)
 }
 
-/// The status shown to clients: `claimed` stays claimed; anything else past its expiry is expired.
-pub fn display_status(h: &Handoff) -> &str {
+/// The status shown to clients at `now`: `claimed` stays claimed; anything else past its expiry
+/// is expired.
+pub fn display_status(h: &Handoff, now: Timestamp) -> &str {
     match h.status.as_str() {
         "claimed" => "claimed",
-        _ if is_expired(h) => "expired",
+        _ if is_expired(h, now) => "expired",
         other => other,
     }
 }
@@ -58,9 +59,9 @@ pub fn is_party(h: &Handoff, user: &User) -> bool {
 }
 
 /// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
-fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> {
+fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff, now: Timestamp) -> DomainResult<()> {
     if h.status == "pending"
-        && is_expired(h)
+        && is_expired(h, now)
         && handoffs::transition(conn, &h.id, "pending", "expired")?
     {
         handoffs::add_event(
@@ -69,31 +70,38 @@ fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> 
             "expired",
             None,
             &json!({}),
-            &clock::now_string(),
+            &clock::format(now),
         )?;
     }
     Ok(())
 }
 
 /// Loads a handoff inside a write transaction for `user` (a party), with its expiry persisted.
-fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> DomainResult<Handoff> {
+fn load_party(
+    conn: &rusqlite::Connection,
+    id: &str,
+    user: &User,
+    now: Timestamp,
+) -> DomainResult<Handoff> {
     let h = handoffs::get(conn, id)?
         .filter(|h| is_party(h, user))
         .ok_or_else(not_found)?;
-    persist_expiry(conn, &h)?;
+    persist_expiry(conn, &h, now)?;
     handoffs::get(conn, id)?.ok_or_else(not_found)
 }
 
 /// A handoff the caller is party to (404 otherwise), expiry persisted when first observed.
-pub async fn load(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
+pub async fn load(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     let h = db
         .read(move |conn| Ok::<_, DbError>(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
         .await?
         .ok_or_else(not_found)?;
-    if h.status == "pending" && is_expired(&h) {
-        let (u, key) = (user.clone(), id.to_string());
-        return db.write(move |tx| load_party(tx, &key, &u)).await;
+    if h.status == "pending" && is_expired(&h, clock.now()) {
+        let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+        return db
+            .write(move |tx| load_party(tx, &key, &u, clock.now()))
+            .await;
     }
     Ok(h)
 }
@@ -144,6 +152,7 @@ fn preview_of(blobs: &BlobStore, hash: &str) -> DomainResult<Value> {
 /// token (shown to the recipient's mail, never stored in clear).
 pub async fn create(
     db: &Db,
+    clock: &Clock,
     blobs: &BlobStore,
     sender: &User,
     tier: Tier,
@@ -172,9 +181,10 @@ pub async fn create(
     let sender_id = sender.id.clone();
     let token_hash = hash_token(&preview_token);
     let tier_name = tier.to_string();
+    let clock = clock.clone();
     let handoff = db
         .write(move |tx| {
-            let now = clock::now();
+            let now = clock.now();
             let at = clock::format(now);
             handoffs::insert(
                 tx,
@@ -207,16 +217,16 @@ pub async fn create(
 }
 
 /// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
-pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
-    let h = load(db, user, id).await?;
-    if display_status(&h) == "expired" {
+pub async fn view(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
+    let h = load(db, clock, user, id).await?;
+    if display_status(&h, clock.now()) == "expired" {
         return Err(DomainError::Gone("Handoff has expired".into()));
     }
     if h.viewed_at.is_none() && h.sender_id != user.id {
-        let (key, uid) = (h.id.clone(), user.id.clone());
+        let (key, uid, clock) = (h.id.clone(), user.id.clone(), clock.clone());
         return db
             .write(move |tx| {
-                let at = clock::now_string();
+                let at = clock.now_string();
                 if handoffs::mark_viewed(tx, &key, &at)? {
                     handoffs::add_event(tx, &key, "viewed", Some(&uid), &json!({}), &at)?;
                 }
@@ -228,12 +238,13 @@ pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 }
 
 /// The recipient claims: a new session of theirs that shares the sender's archive.
-pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn claim(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
+        let at = clock.now();
         let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
-        persist_expiry(tx, &h)?;
-        match display_status(&h) {
+        persist_expiry(tx, &h, at)?;
+        match display_status(&h, at) {
             "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
             "claimed" => return Err(DomainError::Conflict("Handoff already claimed".into())),
             "pending" => {}
@@ -247,7 +258,7 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
         while sessions::get(tx, &new_id)?.is_some() {
             new_id = new_session_id();
         }
-        let now = clock::now_string();
+        let now = clock::format(at);
         if !handoffs::mark_claimed(tx, &key, &u.id, &new_id, &now)? {
             return Err(DomainError::ClaimRaceLost);
         }
@@ -260,14 +271,21 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 }
 
 /// The sender withdraws a pending handoff.
-pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn revoke(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    id: &str,
+    reason: String,
+) -> DomainResult<Handoff> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        let h = load_party(tx, &key, &u)?;
+        let at = clock.now();
+        let h = load_party(tx, &key, &u, at)?;
         if h.sender_id != u.id {
             return Err(not_found());
         }
-        let now = clock::now_string();
+        let now = clock::format(at);
         if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot revoke a {} handoff",
@@ -290,13 +308,15 @@ pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainRes
 /// The recipient turns a pending handoff down.
 pub async fn decline(
     db: &Db,
+    clock: &Clock,
     user: &User,
     id: &str,
     reason: Option<String>,
 ) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        let h = load_party(tx, &key, &u)?;
+        let at = clock.now();
+        let h = load_party(tx, &key, &u, at)?;
         if !is_recipient(&h, &u) {
             return Err(not_found());
         }
@@ -315,7 +335,7 @@ pub async fn decline(
             "declined",
             Some(&u.id),
             &payload,
-            &clock::now_string(),
+            &clock::format(at),
         )?;
         handoffs::get(tx, &key)?.ok_or_else(not_found)
     })
@@ -323,16 +343,23 @@ pub async fn decline(
 }
 
 /// Either party comments, whatever the status.
-pub async fn comment(db: &Db, user: &User, id: &str, content: String) -> DomainResult<Comment> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn comment(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    id: &str,
+    content: String,
+) -> DomainResult<Comment> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        load_party(tx, &key, &u)?;
+        let at = clock.now();
+        load_party(tx, &key, &u, at)?;
         let c = Comment {
             id: format!("hcm_{}", random_hex(8)),
             handoff_id: key.clone(),
             author_user_id: Some(u.id.clone()),
             content,
-            created_at: clock::now_string(),
+            created_at: clock::format(at),
         };
         handoffs::add_comment(tx, &c)?;
         handoffs::add_event(
@@ -370,14 +397,19 @@ pub fn expire_for_session(
 }
 
 /// A handoff by its preview token; every failure is the same 404.
-pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Handoff> {
+pub async fn by_preview_token(
+    db: &Db,
+    clock: &Clock,
+    id: &str,
+    token: &str,
+) -> DomainResult<Handoff> {
     let key = id.to_string();
     let h = db
         .read(move |conn| handoffs::get(conn, &key))
         .await?
         .ok_or_else(not_found)?;
     let matches = h.preview_token_hash.as_deref() == Some(hash_token(token).as_str());
-    if !matches || display_status(&h) != "pending" {
+    if !matches || display_status(&h, clock.now()) != "pending" {
         return Err(not_found());
     }
     Ok(h)
@@ -385,7 +417,11 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Ha
 
 /// The handoff behind a summary link (ruling 8: the id is the capability, no key needed):
 /// gone (410) once revoked, declined or expired; the sender's live session must still exist.
-pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::SessionRow)> {
+pub async fn for_summary(
+    db: &Db,
+    clock: &Clock,
+    id: &str,
+) -> DomainResult<(Handoff, sessions::SessionRow)> {
     let key = id.to_string();
     let (h, session) = db
         .read(move |conn| {
@@ -397,7 +433,7 @@ pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::
         })
         .await?
         .ok_or_else(not_found)?;
-    match display_status(&h) {
+    match display_status(&h, clock.now()) {
         "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
         "revoked" => return Err(DomainError::Gone("Handoff has been revoked".into())),
         "declined" => return Err(DomainError::Gone("Handoff was declined".into())),

@@ -1,5 +1,6 @@
 //! Accounts, keys and Bearer authentication.
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::auth::keys::hash_token;
@@ -313,16 +314,18 @@ async fn personal_keys_revoke_and_expire() {
     // An expired key.
     let res = app
         .request(Method::POST, "/api/v1/auth/me/api-keys", Some(&alice.key))
-        .json(&json!({"name": "old"}))
+        .json(&json!({"name": "old", "expires_in_days": 1}))
         .send()
         .await
         .unwrap();
     let old = json_of(res, StatusCode::CREATED).await;
-    app.sql(
-        "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        old["id"].as_str().unwrap().to_string(),
-    )
-    .await;
+    let res = app
+        .request(Method::GET, "/api/v1/auth/me", old["key"].as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "valid until it expires");
+    app.clock().advance(Duration::days(2));
     let res = app
         .request(Method::GET, "/api/v1/auth/me", old["key"].as_str())
         .send()
@@ -332,11 +335,7 @@ async fn personal_keys_revoke_and_expire() {
     assert_eq!(err["details"]["error"], "api_key_expired");
 
     // A disabled account.
-    app.sql(
-        "UPDATE users SET is_active = 0 WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.disable(&alice).await;
     let res = app.get(&alice, "/api/v1/auth/me").send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
@@ -395,10 +394,7 @@ async fn email_verification_gates_pushes_when_required() {
         body["message"],
         "Account created. Verify your email to enable cloud sync."
     );
-    let user = crate::harness::User {
-        id: body["user_id"].as_str().unwrap().into(),
-        key: body["raw_key"].as_str().unwrap().into(),
-    };
+    let user = crate::harness::User::from_signup("v@example.com", &body);
     let archive =
         sessionfs_server::archive::fixture::session_archive("ses_aaaaaaaaaaaaaaaa", "t", "x", 2);
     let res = app

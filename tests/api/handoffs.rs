@@ -1,6 +1,7 @@
 //! Handoffs: the state machine, claim without copying bytes, comments and events, expiry,
 //! validation, and tenancy (a third user sees nothing).
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -367,11 +368,8 @@ async fn expiry_is_persisted_and_enforced() {
     } = trio().await;
     let h = hand_off(&app, &alice, "bob@example.com").await;
     let id = h["id"].as_str().unwrap().to_string();
-    app.sql(
-        "UPDATE handoffs SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        id.clone(),
-    )
-    .await;
+    // Past the default expiry (168 hours).
+    app.clock().advance(Duration::hours(169));
     let err = error_of(
         app.get(&bob, &format!("/api/v1/handoffs/{id}"))
             .send()

@@ -27,10 +27,7 @@ async fn verification_and_invite_mail() {
         .await
         .unwrap();
     let body = json_of(res, StatusCode::CREATED).await;
-    let alice = User {
-        id: body["user_id"].as_str().unwrap().into(),
-        key: body["raw_key"].as_str().unwrap().into(),
-    };
+    let alice = User::from_signup("alice@example.com", &body);
     let mail = sink.next_mail().await;
     assert_eq!(mail.rcpt_to, vec!["alice@example.com"]);
     let text = mail.body();

@@ -628,11 +628,7 @@ async fn the_org_tier_reaches_its_members() {
     let app = TestApp::spawn_with(|c| c.default_tier = Tier::Free).await;
     let alice = app.signup("alice@example.com").await;
     let bob = app.signup("bob@example.com").await;
-    app.sql(
-        "UPDATE users SET tier = 'team' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "team").await;
     let archive =
         || sessionfs_server::archive::fixture::session_archive("ses_0123456789abcdef", "t", "x", 2);
     let res = app
@@ -721,11 +717,7 @@ async fn platform_admins_mint_keys_for_users() {
         "Admin access required"
     );
 
-    app.sql(
-        "UPDATE users SET tier = 'admin' WHERE id = ?1",
-        root.id.clone(),
-    )
-    .await;
+    app.set_tier(&root, "admin").await;
     error_of(
         call(&app, &root, Method::POST, &path, None).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -778,11 +770,7 @@ async fn platform_admins_mint_keys_for_users() {
         .unwrap();
     assert_eq!(audited, 1);
 
-    app.sql(
-        "UPDATE users SET is_active = 0 WHERE id = ?1",
-        bob.id.clone(),
-    )
-    .await;
+    app.disable(&bob).await;
     let res = call(&app, &root, Method::POST, &path, Some(json!({}))).await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],

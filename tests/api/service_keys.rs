@@ -1,6 +1,7 @@
 //! Service keys: lifecycle, validation, every structured auth code they can provoke, and the
 //! scope matrix (deny by default: a service key reaches only routes that declared its scope).
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -286,7 +287,7 @@ async fn structured_auth_codes() {
         &app,
         &alice,
         &org,
-        json!({"name": "agent", "scopes": ["handoffs:write"]}),
+        json!({"name": "agent", "scopes": ["handoffs:write"], "expires_in_days": 1}),
     )
     .await;
     let reader = mint(
@@ -351,11 +352,7 @@ async fn structured_auth_codes() {
     assert_eq!(err["details"]["error"], "service_key_project_required");
 
     // Expired.
-    app.sql(
-        "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        writer["id"].as_str().unwrap().to_string(),
-    )
-    .await;
+    app.clock().advance(Duration::days(2));
     let err = error_of(
         call(&app, w, Method::POST, "/api/v1/handoffs", None).await,
         StatusCode::UNAUTHORIZED,

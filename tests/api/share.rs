@@ -1,5 +1,6 @@
 //! Share links: create, open (archive, JSON view, page), passwords, revoke, expiry, tenancy.
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
@@ -210,11 +211,7 @@ async fn revoked_expired_and_deleted() {
     let path = format!("/api/v1/sessions/share/{token}");
 
     // Expired.
-    app.sql(
-        "UPDATE share_links SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        link["link_id"].as_str().unwrap().to_string(),
-    )
-    .await;
+    app.clock().advance(Duration::hours(2));
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],

@@ -136,11 +136,7 @@ async fn summary_errors() {
     let app =
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
     let alice = app.signup("alice@example.com").await;
-    app.sql(
-        "UPDATE users SET tier = 'starter' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "starter").await;
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let err = error_of(
@@ -155,11 +151,7 @@ async fn summary_errors() {
         err["message"],
         "Could not generate summary — no messages found"
     );
-    app.sql(
-        "UPDATE users SET tier = 'free' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "free").await;
     let res = app
         .request(
             Method::POST,
