@@ -3,7 +3,6 @@
 mod auth;
 mod autosync;
 mod handoffs;
-mod harness;
 mod mail_flow;
 mod ops;
 mod org;
@@ -14,5 +13,5 @@ mod sessions;
 mod share;
 mod summary;
 
-#[path = "../common/smtp_sink.rs"]
-mod smtp_sink;
+#[path = "../common/mod.rs"]
+mod common;

@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, tar_of, Member};
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -98,15 +99,11 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
     assert_eq!(fresh["packages_installed"], json!(["requests"]));
 
     // By alias; nobody else's.
-    app.request(
-        Method::PUT,
-        &format!("/api/v1/sessions/{ID}/alias"),
-        Some(&alice.key),
-    )
-    .json(&json!({"alias": "login"}))
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::PUT, &paths::session_alias(&ID), Some(&alice.key))
+        .json(&json!({"alias": "login"}))
+        .send()
+        .await
+        .unwrap();
     json_of(
         app.get(&alice, "/api/v1/sessions/login/summary")
             .send()
@@ -140,7 +137,7 @@ async fn summary_errors() {
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let err = error_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}/summary"))
+        app.get(&alice, &paths::session_summary(&ID))
             .send()
             .await
             .unwrap(),
@@ -153,11 +150,7 @@ async fn summary_errors() {
     );
     app.set_tier(&alice, "free").await;
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/summary"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_summary(&ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -178,7 +171,7 @@ async fn handoff_summary_needs_only_the_id() {
     .await;
     let body = json!({"session_id": ID, "recipient_email": "bob@example.com", "message": "please finish the login fix"});
     let h = json_of(
-        app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
+        app.request(Method::POST, paths::HANDOFFS, Some(&alice.key))
             .json(&body)
             .send()
             .await
@@ -190,7 +183,7 @@ async fn handoff_summary_needs_only_the_id() {
 
     let s = json_of(
         app.client
-            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .get(app.url(&paths::handoff_summary(&id)))
             .send()
             .await
             .unwrap(),
@@ -228,18 +221,14 @@ async fn handoff_summary_needs_only_the_id() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.request(
-        Method::POST,
-        &format!("/api/v1/handoffs/{id}/revoke"),
-        Some(&alice.key),
-    )
-    .json(&json!({"reason": "oops"}))
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::POST, &paths::handoff_revoke(&id), Some(&alice.key))
+        .json(&json!({"reason": "oops"}))
+        .send()
+        .await
+        .unwrap();
     let err = error_of(
         app.client
-            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .get(app.url(&paths::handoff_summary(&id)))
             .send()
             .await
             .unwrap(),

@@ -1,5 +1,5 @@
-//! The shared test harness: a real server on 127.0.0.1:0 with a temp data dir, and a
-//! `TestApp` whose methods name what a user does.
+//! The in-process test app: a real server on 127.0.0.1:0 with a temp data dir, and a
+//! `TestApp` whose methods name what a user does. Used by `tests/api/*` and `tests/docs.rs`.
 
 use std::path::PathBuf;
 
