@@ -187,7 +187,7 @@ async fn legacy_keys_create_list_delete() {
     let laptop_id = laptop["key_id"].as_str().unwrap();
     let laptop_key = laptop["raw_key"].as_str().unwrap();
     let res = app
-        .request(Method::DELETE, &paths::key(&laptop_id), Some(&alice.key))
+        .request(Method::DELETE, &paths::key(laptop_id), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -218,7 +218,7 @@ async fn legacy_keys_create_list_delete() {
     let bob = app.signup("bob@example.com").await;
     let other_id = unnamed["key_id"].as_str().unwrap();
     let res = app
-        .request(Method::DELETE, &paths::key(&other_id), Some(&bob.key))
+        .request(Method::DELETE, &paths::key(other_id), Some(&bob.key))
         .send()
         .await
         .unwrap();

@@ -89,7 +89,7 @@ async fn watchlist_and_status() {
     app.push_new(&alice, "ses_other00000000000", "Other").await;
 
     let watch = |user: &crate::common::User, id: &str| {
-        app.request(Method::POST, &paths::watch(&id), Some(&user.key))
+        app.request(Method::POST, &paths::watch(id), Some(&user.key))
             .send()
     };
     assert_eq!(
@@ -109,7 +109,7 @@ async fn watchlist_and_status() {
     error_of(watch(&bob, ID).await.unwrap(), StatusCode::NOT_FOUND).await;
 
     let status = |id: &str, s: &str| {
-        app.request(Method::PUT, &paths::watch_status(&id, &s), Some(&alice.key))
+        app.request(Method::PUT, &paths::watch_status(id, s), Some(&alice.key))
             .send()
     };
     assert_eq!(
@@ -169,7 +169,7 @@ async fn watchlist_and_status() {
     assert_eq!(bob_list["sessions"], json!([]));
 
     let res = app
-        .request(Method::DELETE, &paths::watch(&ID), Some(&alice.key))
+        .request(Method::DELETE, &paths::watch(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();

@@ -303,7 +303,7 @@ async fn decline_revoke_comments_and_events() {
     let h2 = hand_off(&app, &alice, "bob@example.com").await;
     let id2 = h2["id"].as_str().unwrap();
     error_of(
-        post(&app, &alice, &paths::handoff_revoke(&id2), Some(json!({}))).await,
+        post(&app, &alice, &paths::handoff_revoke(id2), Some(json!({}))).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -311,7 +311,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &alice,
-            &paths::handoff_revoke(&id2),
+            &paths::handoff_revoke(id2),
             Some(json!({"reason": "wrong person"})),
         )
         .await,
@@ -321,7 +321,7 @@ async fn decline_revoke_comments_and_events() {
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revoke_reason"], "wrong person");
     let err = error_of(
-        post(&app, &bob, &paths::handoff_claim(&id2), None).await,
+        post(&app, &bob, &paths::handoff_claim(id2), None).await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -506,7 +506,7 @@ async fn undelete_expires_pending_handoffs() {
         .unwrap()
         .trim_matches('"')
         .to_string();
-    app.request(Method::DELETE, &paths::session_cloud(&ID), Some(&alice.key))
+    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();

@@ -82,7 +82,7 @@ async fn verification_and_invite_mail() {
     let resent = json_of(
         app.request(
             Method::POST,
-            &paths::invite_resend(&org, &id),
+            &paths::invite_resend(org, id),
             Some(&alice.key),
         )
         .send()

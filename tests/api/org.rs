@@ -55,7 +55,7 @@ async fn org_with_member(app: &TestApp) -> (User, User, String) {
     .await;
     let id = inv["invite_id"].as_str().unwrap();
     json_of(
-        call(app, &bob, Method::POST, &paths::invite_accept(&id), None).await,
+        call(app, &bob, Method::POST, &paths::invite_accept(id), None).await,
         StatusCode::OK,
     )
     .await;
@@ -373,7 +373,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
     )
     .await;
     assert_eq!(json_of(res, StatusCode::OK).await["revoked"], id);
-    let res = call(&app, &dave, Method::POST, &paths::invite_accept(&id), None).await;
+    let res = call(&app, &dave, Method::POST, &paths::invite_accept(id), None).await;
     error_of(res, StatusCode::NOT_FOUND).await;
     let bobs = call(&app, &bob, Method::GET, paths::ORG_INVITES, None).await;
     assert_eq!(

@@ -174,7 +174,7 @@ async fn malformed_push_requests() {
     assert_eq!(err["message"], "Invalid session ID format");
 
     let raw = app
-        .request(Method::PUT, &paths::session_sync(&ID), Some(&alice.key))
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .header("Content-Type", "application/gzip")
         .body(session_archive(ID, "t", "x", 2))
         .send()
@@ -186,7 +186,7 @@ async fn malformed_push_requests() {
     let wrong_field = reqwest::multipart::Form::new()
         .part("upload", reqwest::multipart::Part::bytes(vec![1, 2, 3]));
     let res = app
-        .request(Method::PUT, &paths::session_sync(&ID), Some(&alice.key))
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .multipart(wrong_field)
         .send()
         .await
@@ -194,7 +194,7 @@ async fn malformed_push_requests() {
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let broken = app
-        .request(Method::PUT, &paths::session_sync(&ID), Some(&alice.key))
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .header("Content-Type", "multipart/form-data; boundary=XYZ")
         .body("--XYZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc")
         .send()
@@ -211,7 +211,7 @@ async fn archive_without_manifest_gets_defaults() {
     let bare = gzip(&tar_of(&[Member::file("notes.txt", b"hello")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let detail = json_of(
-        app.get(&alice, &paths::session(&ID)).send().await.unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

@@ -171,20 +171,20 @@ async fn the_index_follows_deletes_restores_and_renames() {
     let found = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&found), vec![id]);
 
-    app.request(Method::DELETE, &paths::session_cloud(&id), Some(&alice.key))
+    app.request(Method::DELETE, &paths::session_cloud(id), Some(&alice.key))
         .send()
         .await
         .unwrap();
     let gone = search_until(&app, &alice, "q=backoff", |b| b["total"] == 0).await;
     assert_eq!(gone["results"], json!([]));
-    app.request(Method::POST, &paths::session_restore(&id), Some(&alice.key))
+    app.request(Method::POST, &paths::session_restore(id), Some(&alice.key))
         .send()
         .await
         .unwrap();
     let back = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&back), vec![id]);
 
-    app.request(Method::PUT, &paths::session_alias(&id), Some(&alice.key))
+    app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
         .json(&json!({"alias": "zebra-fix"}))
         .send()
         .await

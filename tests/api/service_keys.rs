@@ -73,7 +73,7 @@ async fn mint(app: &TestApp, admin: &User, org: &str, body: Value) -> Value {
             app,
             &admin.key,
             Method::POST,
-            &paths::service_keys(&org),
+            &paths::service_keys(org),
             Some(body),
         )
         .await,

@@ -52,7 +52,7 @@ async fn the_push_pull_loop() {
     assert_eq!(item["etag"], etag.as_str());
     assert_eq!(item["tags"], json!(["generated"]));
     let detail = json_of(
-        app.get(&alice, &paths::session(&ID)).send().await.unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -109,7 +109,7 @@ async fn the_push_pull_loop() {
 
     // Delete; a push then gets 410 and changes nothing; restore; pull works again.
     let res = app
-        .request(Method::DELETE, &paths::session_cloud(&ID), Some(&alice.key))
+        .request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn the_push_pull_loop() {
         StatusCode::NOT_FOUND
     );
     let res = app
-        .request(Method::POST, &paths::session_restore(&ID), Some(&alice.key))
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -139,7 +139,7 @@ async fn the_push_pull_loop() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().to_vec(), second);
     let res = app
-        .request(Method::POST, &paths::session_restore(&ID), Some(&alice.key))
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -155,7 +155,7 @@ async fn undelete_by_push_and_delete_scopes() {
     let alice = app.signup("alice@example.com").await;
     let etag = app.push_new(&alice, ID, "Parser work").await;
     let res = app
-        .request(Method::DELETE, &paths::session(&ID), Some(&alice.key))
+        .request(Method::DELETE, &paths::session(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -201,7 +201,7 @@ async fn undelete_by_push_and_delete_scopes() {
         .await;
     json_of(res, StatusCode::OK).await;
     let detail = json_of(
-        app.get(&alice, &paths::session(&ID)).send().await.unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -218,7 +218,7 @@ async fn undelete_by_push_and_delete_scopes() {
         .unwrap();
     assert_eq!(json_of(res, StatusCode::OK).await["delete_scope"], "both");
     let res = app
-        .request(Method::POST, &paths::session_restore(&ID), Some(&alice.key))
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -255,7 +255,7 @@ async fn another_user_sees_nothing() {
     let bob = app.signup("bob@example.com").await;
     app.push_new(&alice, ID, "Alice's work").await;
     let res = app
-        .request(Method::PUT, &paths::session_alias(&ID), Some(&alice.key))
+        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
         .json(&json!({"alias": "secret-work"}))
         .send()
         .await
@@ -303,7 +303,7 @@ async fn another_user_sees_nothing() {
         let res = app
             .request(
                 Method::POST,
-                &paths::session_restore(&target),
+                &paths::session_restore(target),
                 Some(&bob.key),
             )
             .send()
@@ -327,7 +327,7 @@ async fn another_user_sees_nothing() {
     assert_eq!(list["total"], 0);
     // Alice's session is untouched.
     let detail = json_of(
-        app.get(&alice, &paths::session(&ID)).send().await.unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -440,7 +440,7 @@ async fn aliases_and_renames() {
     app.push_new(&alice, ID, "First").await;
     app.push_new(&alice, "ses_second0000000000", "Second").await;
     let set = |id: &str, alias: &str| {
-        app.request(Method::PUT, &paths::session_alias(&id), Some(&alice.key))
+        app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
             .json(&json!({ "alias": alias }))
             .send()
     };
@@ -487,7 +487,7 @@ async fn aliases_and_renames() {
     assert_eq!(err["message"], "Invalid session ID or alias format");
 
     let res = app
-        .request(Method::PATCH, &paths::session(&ID), Some(&alice.key))
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({"title": "New <b>name</b>", "tags": ["a"]}))
         .send()
         .await
@@ -496,14 +496,14 @@ async fn aliases_and_renames() {
     assert_eq!(patched["title"], "New name");
     assert_eq!(patched["tags"], json!(["a"]));
     let res = app
-        .request(Method::PATCH, &paths::session(&ID), Some(&alice.key))
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     error_of(res, StatusCode::BAD_REQUEST).await;
     let res = app
-        .request(Method::PATCH, &paths::session(&ID), Some(&alice.key))
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({"title": "<i></i>"}))
         .send()
         .await
@@ -511,7 +511,7 @@ async fn aliases_and_renames() {
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let res = app
-        .request(Method::DELETE, &paths::session_alias(&ID), Some(&alice.key))
+        .request(Method::DELETE, &paths::session_alias(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -545,7 +545,7 @@ async fn upload_assigns_a_new_id() {
     let id = body["session_id"].as_str().unwrap();
     assert!(id.starts_with("ses_") && id.len() == 20 && id != ID);
     let detail = json_of(
-        app.get(&alice, &paths::session(&id)).send().await.unwrap(),
+        app.get(&alice, &paths::session(id)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -650,7 +650,7 @@ async fn free_tier_cannot_push_but_can_list() {
     assert_eq!(err["details"]["feature"], "cloud_sync");
     assert_eq!(err["details"]["current_tier"], "free");
     let res = app
-        .request(Method::PUT, &paths::session_alias(&ID), Some(&alice.key))
+        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
         .json(&json!({"alias": "abc"}))
         .send()
         .await

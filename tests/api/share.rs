@@ -11,7 +11,7 @@ use crate::common::{error_of, json_of, TestApp, User};
 const ID: &str = "ses_0123456789abcdef";
 
 async fn share(app: &TestApp, user: &User, id: &str, body: Value) -> reqwest::Response {
-    app.request(Method::POST, &paths::session_share(&id), Some(&user.key))
+    app.request(Method::POST, &paths::session_share(id), Some(&user.key))
         .json(&body)
         .send()
         .await
@@ -222,7 +222,7 @@ async fn revoked_expired_and_deleted() {
     )
     .await;
     let path = format!("/api/v1/sessions/share/{}", token_of(&link));
-    app.request(Method::DELETE, &paths::session_cloud(&ID), Some(&alice.key))
+    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -316,7 +316,7 @@ async fn only_the_owner_shares_and_expiry_is_bounded() {
         .await;
     }
     let res = app
-        .request(Method::POST, &paths::session_share(&ID), Some(&alice.key))
+        .request(Method::POST, &paths::session_share(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();

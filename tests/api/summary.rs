@@ -99,7 +99,7 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
     assert_eq!(fresh["packages_installed"], json!(["requests"]));
 
     // By alias; nobody else's.
-    app.request(Method::PUT, &paths::session_alias(&ID), Some(&alice.key))
+    app.request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
         .json(&json!({"alias": "login"}))
         .send()
         .await
@@ -137,7 +137,7 @@ async fn summary_errors() {
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let err = error_of(
-        app.get(&alice, &paths::session_summary(&ID))
+        app.get(&alice, &paths::session_summary(ID))
             .send()
             .await
             .unwrap(),
@@ -150,7 +150,7 @@ async fn summary_errors() {
     );
     app.set_tier(&alice, "free").await;
     let res = app
-        .request(Method::POST, &paths::session_summary(&ID), Some(&alice.key))
+        .request(Method::POST, &paths::session_summary(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -183,7 +183,7 @@ async fn handoff_summary_needs_only_the_id() {
 
     let s = json_of(
         app.client
-            .get(app.url(&paths::handoff_summary(&id)))
+            .get(app.url(&paths::handoff_summary(id)))
             .send()
             .await
             .unwrap(),
@@ -221,14 +221,14 @@ async fn handoff_summary_needs_only_the_id() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.request(Method::POST, &paths::handoff_revoke(&id), Some(&alice.key))
+    app.request(Method::POST, &paths::handoff_revoke(id), Some(&alice.key))
         .json(&json!({"reason": "oops"}))
         .send()
         .await
         .unwrap();
     let err = error_of(
         app.client
-            .get(app.url(&paths::handoff_summary(&id)))
+            .get(app.url(&paths::handoff_summary(id)))
             .send()
             .await
             .unwrap(),
