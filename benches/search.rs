@@ -62,10 +62,10 @@ async fn main() {
 
     let mut accounts_made = Vec::new();
     for u in 0..users {
-        let made =
-            accounts::create_account(&state.db, &state.config, format!("bench{u}@example.com"))
-                .await
-                .expect("account");
+        let email = format!("bench{u}@example.com");
+        let made = accounts::create_account(&state.db, &state.clock, &state.config, email)
+            .await
+            .expect("account");
         accounts_made.push((made.user_id, made.raw_key));
     }
     let accounts_made = Arc::new(accounts_made);
@@ -112,6 +112,7 @@ async fn main() {
                 };
                 let (_, row) = commit_push(
                     &state.db,
+                    &state.clock,
                     user_id,
                     &id,
                     false,

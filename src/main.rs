@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use sessionfs_server::cli::{AdminCommand, Cli, Command, DataDirArg, LogFormat, ServeArgs};
+use sessionfs_server::clock::Clock;
 use sessionfs_server::config::Config;
 use sessionfs_server::db::Db;
 use sessionfs_server::domain::admin;
@@ -101,14 +102,19 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
     let (db, _lock) = tokio::task::spawn_blocking(move || open_for_admin(&data))
         .await
         .map_err(|e| e.to_string())??;
+    let clock = Clock::system();
     match command {
         AdminCommand::CreateUser { tier, email, .. } => {
-            let (user_id, key) = admin::create_user(&db, &email, &tier).await.map_err(text)?;
+            let (user_id, key) = admin::create_user(&db, &clock, &email, &tier)
+                .await
+                .map_err(text)?;
             println!("created {email} ({user_id}), tier {tier}");
             println!("API key (shown once): {key}");
         }
         AdminCommand::SetTier { email, tier, .. } => {
-            let before = admin::set_tier(&db, &email, &tier).await.map_err(text)?;
+            let before = admin::set_tier(&db, &clock, &email, &tier)
+                .await
+                .map_err(text)?;
             println!("{email}: tier {before} -> {}", tier.to_lowercase());
         }
         AdminCommand::ListUsers { .. } => {
@@ -126,15 +132,21 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
             }
         }
         AdminCommand::DisableUser { email, .. } => {
-            admin::set_active(&db, &email, false).await.map_err(text)?;
+            admin::set_active(&db, &clock, &email, false)
+                .await
+                .map_err(text)?;
             println!("{email} disabled");
         }
         AdminCommand::EnableUser { email, .. } => {
-            admin::set_active(&db, &email, true).await.map_err(text)?;
+            admin::set_active(&db, &clock, &email, true)
+                .await
+                .map_err(text)?;
             println!("{email} enabled");
         }
         AdminCommand::RevokeKeys { email, .. } => {
-            let n = admin::revoke_keys(&db, &email).await.map_err(text)?;
+            let n = admin::revoke_keys(&db, &clock, &email)
+                .await
+                .map_err(text)?;
             println!("{email}: {n} key(s) revoked");
         }
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::archive::BlobStore;
 use crate::auth::rate_limit::Limiters;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub search: SearchIndex,
     pub mailer: Mailer,
+    /// Where every handler, domain rule and background task reads the time.
+    pub clock: Clock,
     /// The data-dir lock, held as long as any clone of the state lives.
     pub data_lock: Arc<DataDirLock>,
 }
@@ -30,6 +33,11 @@ impl AppState {
     /// The data-dir lock comes first: a second server on the same dir is refused before it
     /// opens the database or empties `archives/tmp/` (the first server's uploads in progress).
     pub fn open(config: Config) -> Result<AppState, String> {
+        AppState::open_with_clock(config, Clock::system())
+    }
+
+    /// [`AppState::open`] with a given clock (tests pass one they can move).
+    pub fn open_with_clock(config: Config, clock: Clock) -> Result<AppState, String> {
         let data_lock = Arc::new(DataDirLock::acquire(&config.data_dir)?);
         let db = Db::open(&config.database_path(), config.db_read_connections)?;
         let blobs = BlobStore::open(&config.archive_dir()).map_err(|e| {
@@ -57,6 +65,7 @@ impl AppState {
             metrics: Metrics::new(),
             search,
             mailer,
+            clock,
             data_lock,
         })
     }

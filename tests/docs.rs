@@ -14,78 +14,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+mod common;
+
+use common::TestApp;
 use regex::Regex;
-use reqwest::{Client, Method, RequestBuilder, Response};
+use reqwest::{Client, Method, Response};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
-use sessionfs_server::config::Config;
-use sessionfs_server::state::AppState;
 use sha2::Digest;
-use tokio::net::TcpListener;
 
-/// A server on a free port with a fresh data dir, until dropped.
-struct Server {
-    base: String,
-    client: Client,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// A server with no rate limits (the probes send many requests), from the shared harness.
+async fn start() -> TestApp {
+    TestApp::spawn_with(|c| c.rate_limit_per_minute = 0).await
 }
 
-impl Server {
-    async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::for_data_dir(dir.path().join("data"));
-        config.rate_limit_per_minute = 0;
-        config.signup_rate_limit_per_hour = 0;
-        let state = AppState::open(config).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            sessionfs_server::server::serve(state, listener, None, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            base,
-            client: Client::new(),
-            _dir: dir,
-            _stop: stop,
-        }
-    }
-
-    fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
-        let req = self.client.request(method, format!("{}{path}", self.base));
-        match key {
-            Some(key) => req.bearer_auth(key),
-            None => req,
-        }
-    }
-
-    async fn document(&self) -> Value {
-        let res = self
-            .request(Method::GET, "/api/openapi.json", None)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        assert_eq!(res.headers()["content-type"], "application/json");
-        res.json().await.unwrap()
-    }
-
-    async fn signup(&self, email: &str) -> String {
-        let res = self
-            .request(Method::POST, "/api/v1/auth/signup", None)
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let body: Value = res.json().await.unwrap();
-        body["raw_key"].as_str().unwrap().to_string()
-    }
+/// The served OpenAPI document.
+async fn document(app: &TestApp) -> Value {
+    let res = app
+        .request(Method::GET, "/api/openapi.json", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    res.json().await.unwrap()
 }
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
@@ -205,8 +157,8 @@ fn route_calls_in_source() -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_route_is_documented_and_nothing_else() {
-    let server = Server::start().await;
-    let doc = server.document().await;
+    let server = start().await;
+    let doc = document(&server).await;
     let routes = routed();
 
     let route_paths: BTreeSet<String> = routes.iter().map(|(p, _)| p.clone()).collect();
@@ -252,7 +204,7 @@ fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 
 #[tokio::test]
 async fn document_is_openapi_3_1_with_the_bearer_scheme() {
-    let server = Server::start().await;
+    let server = start().await;
     let raw = server
         .request(Method::GET, "/api/openapi.json", None)
         .send()
@@ -384,9 +336,9 @@ fn is_public(doc: &Value, path: &str, method: &str) -> bool {
 
 #[tokio::test]
 async fn every_documented_operation_answers() {
-    let server = Server::start().await;
-    let doc = server.document().await;
-    let key = server.signup("prober@example.com").await;
+    let server = start().await;
+    let doc = document(&server).await;
+    let key = server.signup("prober@example.com").await.key;
 
     // What the router's fallback says; a documented route must never say it.
     let res = server
@@ -560,7 +512,7 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<
 /// status. Requests are written as the documented template (`/api/v1/sessions/{id}`, with an
 /// optional query); `{…}` are filled from `vars`.
 struct Checker<'a> {
-    server: &'a Server,
+    server: &'a TestApp,
     doc: Value,
     vars: BTreeMap<&'static str, String>,
     errors: Vec<String>,
@@ -630,10 +582,10 @@ fn text(v: &Value) -> String {
 #[tokio::test]
 async fn responses_have_the_documented_fields() {
     use Method as M;
-    let server = Server::start().await;
+    let server = start().await;
     let mut c = Checker {
         server: &server,
-        doc: server.document().await,
+        doc: document(&server).await,
         vars: BTreeMap::new(),
         errors: Vec::new(),
         seen: BTreeSet::new(),
@@ -648,7 +600,7 @@ async fn responses_have_the_documented_fields() {
         .await;
     let alice = text(&signup["raw_key"]);
     let a = Some(alice.as_str());
-    let bob = server.signup("bob@example.com").await;
+    let bob = server.signup("bob@example.com").await.key;
     let b = Some(bob.as_str());
 
     // Errors: the envelope, and a 422 with its issues.
@@ -885,7 +837,7 @@ async fn responses_have_the_documented_fields() {
 
 #[tokio::test]
 async fn docs_pages_are_served_from_the_binary() {
-    let server = Server::start().await;
+    let server = start().await;
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

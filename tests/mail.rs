@@ -7,11 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[path = "common/smtp_sink.rs"]
-mod smtp_sink;
+mod common;
 
+use common::smtp_sink::{Sink, FROM};
 use sessionfs_server::mail::{self, Mailer};
-use smtp_sink::{Sink, FROM};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 

@@ -10,7 +10,6 @@ use serde_json::json;
 use crate::api::extract::Json;
 use crate::auth::keys::{self, new_id};
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::{admin, api_keys, users};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -79,10 +78,11 @@ async fn mint_for_user(
             name.into(),
         ));
     }
-    let admin_id = principal.user.id.clone();
+    let (admin_id, clock) = (principal.user.id.clone(), state.clock.clone());
     let (key, raw, email) = state
         .db
         .write(move |tx| {
+            let now = clock.now_string();
             let user =
                 users::get(tx, &user_id)?.ok_or_else(|| ApiError::not_found("User not found"))?;
             if !user.is_active {
@@ -98,7 +98,7 @@ async fn mint_for_user(
                     key_hash: &raw.hash,
                     key_prefix: Some(&raw.display_prefix()),
                     name: Some(&name),
-                    created_at: &clock::now_string(),
+                    created_at: &now,
                     expires_at: None,
                     created_by_user_id: Some(&admin_id),
                 },
@@ -111,6 +111,7 @@ async fn mint_for_user(
                 &user.id,
                 &json!({"key_id": id, "name": name}),
                 "api",
+                &now,
             )?;
             let key =
                 api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new key vanished"))?;

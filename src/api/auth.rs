@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use crate::api::extract::{Json, OptionalJson, Query};
 use crate::auth::principal::ClientIp;
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::api_keys::{self, ApiKey};
 use crate::domain::accounts::{self, VerifyError};
 use crate::error::{ApiError, ApiResult};
@@ -65,7 +64,7 @@ async fn signup(
         ApiError::invalid_value(&["body", "email"], &msg, Value::from(body.email.clone()))
     })?;
     accounts::signup_allowed(&state.config, &email)?;
-    let created = accounts::create_account(&state.db, &state.config, email).await?;
+    let created = accounts::create_account(&state.db, &state.clock, &state.config, email).await?;
     if let Some(token) = &created.verification_token {
         let (subject, body) = mail::verification_message(&state.config.public_url, token);
         state.mailer.send(&created.email, &subject, &body);
@@ -139,28 +138,30 @@ fn page(status: StatusCode, heading: &str, text: &str) -> Response {
 }
 
 async fn verify(state: &AppState, token: String) -> ApiResult<Response> {
-    Ok(match accounts::verify_email(&state.db, token).await? {
-        Ok(()) => page(
-            StatusCode::OK,
-            "Email Verified!",
-            "Your email is verified. You can now sync sessions.",
-        ),
-        Err(VerifyError::Invalid) => page(
-            StatusCode::BAD_REQUEST,
-            "Verification Failed",
-            "Invalid verification link.",
-        ),
-        Err(VerifyError::Expired) => page(
-            StatusCode::BAD_REQUEST,
-            "Verification Failed",
-            "This verification link has expired. Sign in and ask for a new one.",
-        ),
-        Err(VerifyError::UnknownUser) => page(
-            StatusCode::NOT_FOUND,
-            "Verification Failed",
-            "This account no longer exists.",
-        ),
-    })
+    Ok(
+        match accounts::verify_email(&state.db, &state.clock, token).await? {
+            Ok(()) => page(
+                StatusCode::OK,
+                "Email Verified!",
+                "Your email is verified. You can now sync sessions.",
+            ),
+            Err(VerifyError::Invalid) => page(
+                StatusCode::BAD_REQUEST,
+                "Verification Failed",
+                "Invalid verification link.",
+            ),
+            Err(VerifyError::Expired) => page(
+                StatusCode::BAD_REQUEST,
+                "Verification Failed",
+                "This verification link has expired. Sign in and ask for a new one.",
+            ),
+            Err(VerifyError::UnknownUser) => page(
+                StatusCode::NOT_FOUND,
+                "Verification Failed",
+                "This account no longer exists.",
+            ),
+        },
+    )
 }
 
 #[utoipa::path(
@@ -233,9 +234,16 @@ async fn create_key(
     if let Some(name) = &body.name {
         check_name(name)?;
     }
-    let minted =
-        accounts::mint_user_key(&state.db, &principal.user.id, body.name, None, false, None)
-            .await?;
+    let minted = accounts::mint_user_key(
+        &state.db,
+        &state.clock,
+        &principal.user.id,
+        body.name,
+        None,
+        false,
+        None,
+    )
+    .await?;
     let body = LegacyKeyCreated {
         key_id: minted.key.id,
         raw_key: minted.raw,
@@ -378,6 +386,7 @@ async fn create_my_key(
     }
     let minted = accounts::mint_user_key(
         &state.db,
+        &state.clock,
         &principal.user.id,
         Some(name),
         body.expires_in_days,
@@ -425,10 +434,10 @@ async fn revoke_my_key(
             Value::from(body.reason),
         ));
     }
-    let user_id = principal.user.id.clone();
+    let (user_id, now) = (principal.user.id.clone(), state.clock.now_string());
     let found = state
         .db
-        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &reason, &clock::now_string()))
+        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &reason, &now))
         .await?;
     if found {
         Ok(StatusCode::NO_CONTENT)

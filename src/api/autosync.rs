@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::api::extract::Json;
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::{sessions as rows, sync};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
@@ -145,7 +144,7 @@ async fn watch(
     Path(id): Path<String>,
 ) -> ApiResult<Json<WatchResult>> {
     let user_id = principal.user.id.clone();
-    let session_id = id.clone();
+    let (session_id, clock) = (id.clone(), state.clock.clone());
     state
         .db
         .write(move |tx| {
@@ -154,12 +153,7 @@ async fn watch(
                 Some(row) if row.user_id == user_id && !row.is_deleted() => {}
                 _ => return Err(ApiError::not_found("Session not found")),
             }
-            Ok(sync::watch(
-                tx,
-                &user_id,
-                &session_id,
-                &clock::now_string(),
-            )?)
+            Ok(sync::watch(tx, &user_id, &session_id, &clock.now_string())?)
         })
         .await?;
     Ok(Json(WatchResult {
@@ -215,10 +209,11 @@ async fn set_status(
         )));
     }
     let (user_id, session_id, new_status) = (principal.user.id.clone(), id.clone(), status.clone());
+    let clock = state.clock.clone();
     let watched = state
         .db
         .write(move |tx| {
-            sync::set_status(tx, &user_id, &session_id, &new_status, &clock::now_string())
+            sync::set_status(tx, &user_id, &session_id, &new_status, &clock.now_string())
         })
         .await?;
     let shown = if watched {

@@ -14,6 +14,7 @@ use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::api::pages;
 use crate::auth::principal::{HandoffsWrite, Scoped};
 use crate::auth::Principal;
+use crate::clock::Timestamp;
 use crate::db::handoffs::{self, Comment, Handoff};
 use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
@@ -53,8 +54,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The Handoff object of the contract (02 §1.2).
-impl From<&Handoff> for HandoffView {
-    fn from(h: &Handoff) -> Self {
+impl HandoffView {
+    /// The handoff as seen at `now` (an expired pending handoff shows as `expired`).
+    fn at(h: &Handoff, now: Timestamp) -> Self {
         HandoffView {
             id: h.id.clone(),
             session_id: h.session_id.clone(),
@@ -64,7 +66,7 @@ impl From<&Handoff> for HandoffView {
             recipient_user_id: h.recipient_user_id.clone(),
             recipient_team_id: None,
             message: h.message.clone(),
-            status: rules::display_status(h).to_string(),
+            status: rules::display_status(h, now).to_string(),
             session_title: h.session_title.clone(),
             session_tool: h.session_tool.clone(),
             session_model_id: h.session_model_id.clone(),
@@ -117,9 +119,9 @@ impl From<&handoffs::Event> for HandoffEvent {
     }
 }
 
-fn handoff_list(list: &[Handoff]) -> HandoffList {
+fn handoff_list(list: &[Handoff], now: Timestamp) -> HandoffList {
     HandoffList {
-        handoffs: list.iter().map(HandoffView::from).collect(),
+        handoffs: list.iter().map(|h| HandoffView::at(h, now)).collect(),
         total: list.len() as i64,
     }
 }
@@ -239,8 +241,15 @@ async fn create(
     };
     // The preview token is for the recipient's notification mail; without a mail transport
     // the recipient finds the handoff in their inbox instead.
-    let (handoff, _preview_token) =
-        rules::create(&state.db, &state.blobs, &principal.user, tier, request).await?;
+    let (handoff, _preview_token) = rules::create(
+        &state.db,
+        &state.clock,
+        &state.blobs,
+        &principal.user,
+        tier,
+        request,
+    )
+    .await?;
     if let Some(to) = &handoff.recipient_email {
         let (subject, body) = mail::handoff_message(
             &state.config.public_url,
@@ -252,7 +261,11 @@ async fn create(
         state.mailer.send(to, &subject, &body);
     }
     tracing::info!(handoff = %handoff.id, sender = %principal.user.id, "handoff created");
-    Ok((StatusCode::CREATED, axum::Json(HandoffView::from(&handoff))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(HandoffView::at(&handoff, state.clock.now())),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -270,7 +283,7 @@ async fn inbox(
         .db
         .read(move |conn| handoffs::inbox(conn, &id, &email))
         .await?;
-    Ok(Json(handoff_list(&list)))
+    Ok(Json(handoff_list(&list, state.clock.now())))
 }
 
 #[utoipa::path(
@@ -282,7 +295,7 @@ async fn inbox(
 async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<HandoffList>> {
     let id = principal.user.id.clone();
     let list = state.db.read(move |conn| handoffs::sent(conn, &id)).await?;
-    Ok(Json(handoff_list(&list)))
+    Ok(Json(handoff_list(&list, state.clock.now())))
 }
 
 /// Service keys reach handoffs only inside a project of their org (03 §0.2 step 11). Sessions
@@ -361,7 +374,7 @@ async fn detail(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<HandoffDetail>> {
-    let h = rules::view(&state.db, &principal.user, &id).await?;
+    let h = rules::view(&state.db, &state.clock, &principal.user, &id).await?;
     let key = h.id.clone();
     let (comments, events) = state
         .db
@@ -373,7 +386,7 @@ async fn detail(
         })
         .await?;
     Ok(Json(HandoffDetail {
-        handoff: HandoffView::from(&h),
+        handoff: HandoffView::at(&h, state.clock.now()),
         comments: comments.iter().map(HandoffComment::from).collect(),
         events: events.iter().map(HandoffEvent::from).collect(),
     }))
@@ -398,13 +411,13 @@ async fn claim(
     Path(id): Path<String>,
 ) -> ApiResult<Json<HandoffClaim>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let h = rules::claim(&state.db, &principal.user, &id).await?;
+    let h = rules::claim(&state.db, &state.clock, &principal.user, &id).await?;
     if let Some(copy) = &h.recipient_session_id {
         crate::domain::search::refresh(&state.db, &state.blobs, &state.search, copy).await?;
     }
     tracing::info!(handoff = %h.id, recipient = %principal.user.id, session = ?h.recipient_session_id, "handoff claimed");
     Ok(Json(HandoffClaim {
-        handoff: HandoffView::from(&h),
+        handoff: HandoffView::at(&h, state.clock.now()),
         active_ticket_payload: None,
         dropped_attachments: vec![],
     }))
@@ -439,8 +452,8 @@ async fn revoke(
     let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
         ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
     })?;
-    let h = rules::revoke(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(HandoffView::from(&h)))
+    let h = rules::revoke(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    Ok(Json(HandoffView::at(&h, state.clock.now())))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -469,8 +482,8 @@ async fn decline(
 ) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
     let reason = text_field(body.reason, "reason", 500, false)?;
-    let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
-    Ok(Json(HandoffView::from(&h)))
+    let h = rules::decline(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    Ok(Json(HandoffView::at(&h, state.clock.now())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -507,7 +520,7 @@ async fn add_comment(
             Value::Null,
         ));
     }
-    let c = rules::comment(&state.db, &principal.user, &id, body.content).await?;
+    let c = rules::comment(&state.db, &state.clock, &principal.user, &id, body.content).await?;
     Ok((StatusCode::CREATED, axum::Json(HandoffComment::from(&c))).into_response())
 }
 
@@ -533,7 +546,7 @@ async fn list_comments(
     Path(id): Path<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Vec<HandoffComment>>> {
-    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let h = rules::load(&state.db, &state.clock, &principal.user, &id).await?;
     let limit = limit_of(&q)?;
     let list = state
         .db
@@ -558,7 +571,7 @@ async fn list_events(
     Path(id): Path<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Vec<HandoffEvent>>> {
-    let h = rules::load(&state.db, &principal.user, &id).await?;
+    let h = rules::load(&state.db, &state.clock, &principal.user, &id).await?;
     let limit = limit_of(&q)?;
     let list = state
         .db
@@ -587,10 +600,10 @@ async fn preview(
         .get("x-preview-token")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(rules::not_found)?;
-    let h = rules::by_preview_token(&state.db, &id, token).await?;
+    let h = rules::by_preview_token(&state.db, &state.clock, &id, token).await?;
     let preview_messages = serde_json::from_str(&h.preview).unwrap_or_default();
     Ok(Json(HandoffPreview {
-        status: rules::display_status(&h).to_string(),
+        status: rules::display_status(&h, state.clock.now()).to_string(),
         title: h.session_title,
         sender_email: h.sender_email,
         tool: h.session_tool,
@@ -653,8 +666,9 @@ async fn summary(
         Err(err) if headers.contains_key(axum::http::header::AUTHORIZATION) => return Err(err),
         Err(_) => None,
     };
-    let (_, session) = rules::for_summary(&state.db, &id, viewer.as_ref()).await?;
-    let (s, _) = summaries::for_session(&state.db, &state.blobs, &session, false).await?;
+    let (_, session) = rules::for_summary(&state.db, &state.clock, &id, viewer.as_ref()).await?;
+    let (s, _) =
+        summaries::for_session(&state.db, &state.clock, &state.blobs, &session, false).await?;
     Ok(Json(handoff_summary(s)))
 }
 
@@ -672,10 +686,12 @@ async fn summary(
     security(),
 )]
 async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let found = match rules::for_summary(&state.db, &id, None).await {
-        Ok((h, session)) => summaries::for_session(&state.db, &state.blobs, &session, false)
-            .await
-            .map(|(s, _)| (h, s)),
+    let found = match rules::for_summary(&state.db, &state.clock, &id, None).await {
+        Ok((h, session)) => {
+            summaries::for_session(&state.db, &state.clock, &state.blobs, &session, false)
+                .await
+                .map(|(s, _)| (h, s))
+        }
         Err(e) => Err(e),
     };
     let (h, s) = match found {

@@ -156,6 +156,7 @@ async fn list(
             .any(|s| s == "knowledge:write");
     let (entries, next) = rules::list(
         &state.db,
+        &state.clock,
         access.project.id.clone(),
         ListRequest {
             filter,
@@ -267,7 +268,7 @@ async fn add(
         author_class: body.author_class,
         force_claim: body.force_claim,
     };
-    let added = rules::add(&state.db, access.project.id, who, request).await?;
+    let added = rules::add(&state.db, &state.clock, access.project.id, who, request).await?;
     let e = added.entry;
     let body = AddEntryResponse {
         id: e.id,
@@ -343,6 +344,7 @@ async fn dismiss(
     }
     let entry = rules::set_dismissed(
         &state.db,
+        &state.clock,
         access.project.id,
         id,
         access.principal.user.id.clone(),

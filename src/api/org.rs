@@ -76,7 +76,7 @@ async fn create(
             Value::from(body.slug),
         ));
     }
-    let org = rules::create(&state.db, &principal, body.name, body.slug).await?;
+    let org = rules::create(&state.db, &state.clock, &principal, body.name, body.slug).await?;
     tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
     Ok(Json(OrgCreated {
         org_id: org.id,
@@ -181,6 +181,7 @@ async fn invite_primary(
     .to_string();
     let (inv, org) = rules::invite(
         &state.db,
+        &state.clock,
         &m.org.id,
         &principal.user,
         email,
@@ -219,6 +220,7 @@ async fn invite_named(
     let email = invite_email(&body.email)?;
     let (inv, org) = rules::invite(
         &state.db,
+        &state.clock,
         &org_id,
         &principal.user,
         email,
@@ -254,10 +256,10 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
     );
     match state.mailer.send_now(&inv.email, &subject, &body).await {
         Ok(()) => {
-            let id = inv.id.clone();
+            let (id, now) = (inv.id.clone(), state.clock.now_string());
             let recorded = state
                 .db
-                .write(move |tx| orgs::mark_emailed(tx, &id, &clock::now_string()))
+                .write(move |tx| orgs::mark_emailed(tx, &id, &now))
                 .await;
             recorded.is_ok()
         }
@@ -297,7 +299,8 @@ async fn accept(
     principal: Principal,
     Path(invite_id): Path<String>,
 ) -> ApiResult<Json<InviteAccepted>> {
-    let (org_id, role) = rules::accept(&state.db, &principal.user, &invite_id).await?;
+    let (org_id, role) =
+        rules::accept(&state.db, &state.clock, &principal.user, &invite_id).await?;
     tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
     Ok(Json(InviteAccepted { org_id, role }))
 }
@@ -333,7 +336,8 @@ async fn decline(
         .or(body.decline_reason)
         .map(|r| r.trim().chars().take(1000).collect::<String>())
         .filter(|r| !r.is_empty());
-    let (id, at) = rules::decline(&state.db, &principal.user, &invite_id, reason).await?;
+    let (id, at) =
+        rules::decline(&state.db, &state.clock, &principal.user, &invite_id, reason).await?;
     Ok(Json(InviteDeclined {
         invite_id: id,
         declined_at: at,
@@ -354,9 +358,10 @@ async fn pending(
     principal: Principal,
 ) -> ApiResult<Json<PendingInvites>> {
     let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let now = state.clock.now_string();
     let list = state
         .db
-        .read(move |conn| orgs::active_invites(conn, &org_id, &clock::now_string()))
+        .read(move |conn| orgs::active_invites(conn, &org_id, &now))
         .await?;
     let invites = list
         .into_iter()
@@ -378,9 +383,10 @@ async fn pending(
 )]
 async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MyInvites>> {
     let email = principal.user.email.clone();
+    let now = state.clock.now_string();
     let list = state
         .db
-        .read(move |conn| orgs::invites_for_me(conn, &email, &clock::now_string()))
+        .read(move |conn| orgs::invites_for_me(conn, &email, &now))
         .await?;
     let invites = list
         .into_iter()
@@ -444,6 +450,7 @@ async fn resend(
     Path((org_id, invite_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InviteResent>> {
     let user_id = principal.user.id.clone();
+    let now = state.clock.now();
     let (inv, org) = state
         .db
         .read(move |conn| {
@@ -457,7 +464,7 @@ async fn resend(
             if inv.declined_at.is_some() {
                 return Err(ApiError::conflict("Invite was declined"));
             }
-            if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+            if clock::parse(&inv.expires_at).is_none_or(|t| t <= now) {
                 return Err(ApiError::conflict(
                     "Invite expired — create a fresh invite instead of resending",
                 ));
@@ -467,7 +474,7 @@ async fn resend(
         .await?;
     let sent = mail_invite(&state, &inv, &org.name, &principal.user.email).await;
     let last = if sent {
-        Some(clock::now_string())
+        Some(state.clock.now_string())
     } else {
         inv.last_emailed_at.clone()
     };

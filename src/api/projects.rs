@@ -114,6 +114,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let view = rules::create(
         &state.db,
+        &state.clock,
         principal.actor(),
         principal.tier(),
         NewProject {
@@ -179,8 +180,14 @@ async fn put_context(
     Path(remote): Path<String>,
     Json(body): Json<ContextRequest>,
 ) -> ApiResult<Json<ContextUpdated>> {
-    let size =
-        rules::set_context(&state.db, principal.actor(), remote, body.context_document).await?;
+    let size = rules::set_context(
+        &state.db,
+        &state.clock,
+        principal.actor(),
+        remote,
+        body.context_document,
+    )
+    .await?;
     Ok(Json(ContextUpdated {
         status: "updated",
         size,
@@ -210,7 +217,14 @@ async fn rename(
     Path(project_id): Path<String>,
     Json(body): Json<RenameRequest>,
 ) -> ApiResult<Json<ProjectBody>> {
-    let view = rules::rename(&state.db, principal.actor(), project_id, body.name).await?;
+    let view = rules::rename(
+        &state.db,
+        &state.clock,
+        principal.actor(),
+        project_id,
+        body.name,
+    )
+    .await?;
     Ok(Json(ProjectBody::from(view)))
 }
 

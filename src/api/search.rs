@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sessions::tool_family;
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::sessions::{self as rows, Visibility};
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
@@ -74,7 +73,8 @@ async fn search(
             .filter(|t| !t.is_empty())
             .map(tool_family)
             .unwrap_or_default(),
-        updated_since_micros: days.map(|d| (clock::now() - Duration::days(d)).timestamp_micros()),
+        updated_since_micros: days
+            .map(|d| (state.clock.now() - Duration::days(d)).timestamp_micros()),
         offset: (page - 1) * page_size,
         limit: page_size,
     };

@@ -177,6 +177,7 @@ async fn create(
         ));
     }
     let scope_list = checked_scopes(&principal, &body.scopes)?;
+    let now = state.clock.now();
     let expires_at = match (body.expires_in_days, body.expires_at.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(invalid(
@@ -192,9 +193,9 @@ async fn create(
                 Value::from(days),
             ))
         }
-        (Some(days), None) => Some(clock::from_now(Duration::days(days))),
+        (Some(days), None) => Some(clock::format(now + Duration::days(days))),
         (None, Some(at)) => match clock::parse(at) {
-            Some(t) if t > clock::now() => Some(clock::format(t)),
+            Some(t) if t > now => Some(clock::format(t)),
             Some(_) => {
                 return Err(invalid(
                     "expires_at",
@@ -266,11 +267,11 @@ async fn mint(
     let id = new_id();
     let creator = principal.user.id.clone();
     let scopes_json = json!(spec.scopes).to_string();
-    let secret = raw.raw.clone();
+    let (secret, clock) = (raw.raw.clone(), state.clock.clone());
     let key = state
         .db
         .write(move |tx| {
-            let now = clock::now_string();
+            let now = clock.now_string();
             let minter = replacing
                 .as_ref()
                 .map(|r| r.minter_id.clone())
@@ -373,11 +374,10 @@ async fn revoke(
         ));
     }
     let key = find(&state, &org_id, &key_id).await?;
+    let now = state.clock.now_string();
     state
         .db
-        .write(move |tx| {
-            api_keys::revoke_by_id(tx, &key.id, reason.as_deref(), &clock::now_string())
-        })
+        .write(move |tx| api_keys::revoke_by_id(tx, &key.id, reason.as_deref(), &now))
         .await?;
     tracing::info!(org = %org_id, key = %key_id, by = %principal.user.id, "service key revoked");
     Ok(StatusCode::NO_CONTENT)
@@ -415,7 +415,7 @@ async fn rotate(
         old.expires_at.as_deref().and_then(clock::parse),
         clock::parse(&old.created_at),
     ) {
-        (Some(end), Some(start)) => Some(clock::format(clock::now() + (end - start))),
+        (Some(end), Some(start)) => Some(clock::format(state.clock.now() + (end - start))),
         _ => None,
     };
     let reason = format!("rotated by {}", principal.user.email);

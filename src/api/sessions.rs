@@ -253,7 +253,7 @@ async fn edit(
     id: &str,
     change: Edit,
 ) -> ApiResult<SessionRow> {
-    let row = sessions::edit(&state.db, &principal.user.id, id, change).await?;
+    let row = sessions::edit(&state.db, &state.clock, &principal.user.id, id, change).await?;
     search::refresh(&state.db, &state.blobs, &state.search, &row.id).await?;
     Ok(row)
 }
@@ -407,7 +407,8 @@ async fn soft_delete(
 ) -> ApiResult<Response> {
     let scope_given = q.last("scope");
     let scope = sessions::delete_scope(scope_given)?;
-    let row = sessions::soft_delete(&state.db, &principal.user.id, &id, scope).await?;
+    let row =
+        sessions::soft_delete(&state.db, &state.clock, &principal.user.id, &id, scope).await?;
     state.search.remove(&row.id);
     tracing::info!(session = %row.id, user = %principal.user.id, scope, "session soft-deleted");
     let mut response = Json(SessionDetail::from(&row)).into_response();
@@ -595,7 +596,8 @@ async fn upload(
     }
     let (etag, size) = (archive.hash.clone(), archive.size);
     let text = std::mem::take(&mut archive.meta.messages_text);
-    let row = sessions::create_uploaded(&state.db, &principal.user.id, archive).await?;
+    let row =
+        sessions::create_uploaded(&state.db, &state.clock, &principal.user.id, archive).await?;
     state.search.upsert(search::doc(&row, text));
     tracing::info!(session = %row.id, user = %principal.user.id, bytes = size, "session uploaded");
     let body = UploadResult {
@@ -655,7 +657,8 @@ async fn get_summary(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionSummaryReport>> {
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
-    let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, false).await?;
+    let (summary, at) =
+        summaries::for_session(&state.db, &state.clock, &state.blobs, &row, false).await?;
     Ok(Json(summary_response(summary, at)))
 }
 
@@ -677,7 +680,8 @@ async fn rebuild_summary(
 ) -> ApiResult<Json<SessionSummaryReport>> {
     principal.tier().require(Feature::SummaryDeterministic)?;
     let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
-    let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, true).await?;
+    let (summary, at) =
+        summaries::for_session(&state.db, &state.clock, &state.blobs, &row, true).await?;
     Ok(Json(summary_response(summary, at)))
 }
 

@@ -100,7 +100,14 @@ async fn create(
     }
     let session =
         session_rules::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
-    let link = shares::create(&state.db, &session, body.expires_in_hours, body.password).await?;
+    let link = shares::create(
+        &state.db,
+        &state.clock,
+        &session,
+        body.expires_in_hours,
+        body.password,
+    )
+    .await?;
     tracing::info!(session = %session.id, link = %link.link_id, "share link created");
     let base = &state.config.public_url;
     let body = ShareLink {
@@ -141,7 +148,14 @@ async fn revoke(
         DomainError::NotFound(_) => ApiError::not_found("Share link not found"),
         e => e.into(),
     })?;
-    shares::revoke(&state.db, &principal.user.id, &session.id, &link_id).await?;
+    shares::revoke(
+        &state.db,
+        &state.clock,
+        &principal.user.id,
+        &session.id,
+        &link_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,7 +183,7 @@ async fn archive_open(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
-    let session = shares::open(&state.db, &state.limits, &token, None).await?;
+    let session = shares::open(&state.db, &state.clock, &state.limits, &token, None).await?;
     stream_archive(&state, &session.blob_hash).await
 }
 
@@ -193,7 +207,14 @@ async fn archive_with_password(
     Path(token): Path<String>,
     OptionalJson(body): OptionalJson<SharePasswordRequest>,
 ) -> ApiResult<Response> {
-    let session = shares::open(&state.db, &state.limits, &token, body.password).await?;
+    let session = shares::open(
+        &state.db,
+        &state.clock,
+        &state.limits,
+        &token,
+        body.password,
+    )
+    .await?;
     stream_archive(&state, &session.blob_hash).await
 }
 
@@ -226,7 +247,8 @@ fn private(mut response: Response) -> Response {
 
 /// Failures of the JSON view all look alike (404), so a link reveals nothing about its state.
 async fn view(state: &AppState, token: &str, password: Option<String>) -> ApiResult<Response> {
-    let session = match shares::open(&state.db, &state.limits, token, password).await {
+    let session = match shares::open(&state.db, &state.clock, &state.limits, token, password).await
+    {
         Ok(session) => session,
         Err(
             e @ (DomainError::PasswordRequired
@@ -292,7 +314,8 @@ async fn view_with_password(
 /// The page at a link's `public_url`.
 async fn page(state: &AppState, token: &str, password: Option<String>) -> Response {
     let tried = password.is_some();
-    let session = match shares::open(&state.db, &state.limits, token, password).await {
+    let session = match shares::open(&state.db, &state.clock, &state.limits, token, password).await
+    {
         Ok(session) => session,
         Err(e) => {
             let e = ApiError::from(e);

@@ -218,6 +218,7 @@ async fn push(
     let text = std::mem::take(&mut archive.meta.messages_text);
     let (outcome, row) = sessions::commit_push(
         &state.db,
+        &state.clock,
         &user_id,
         &id,
         existing.is_some(),

@@ -111,7 +111,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     if !key.is_active {
         return Err(ApiError::unauthorized("Invalid API key"));
     }
-    let now = clock::now();
+    let now = state.clock.now();
     if key
         .expires_at
         .as_deref()

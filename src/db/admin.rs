@@ -4,9 +4,9 @@ use rusqlite::{params, Connection};
 
 use super::DbResult;
 use crate::auth::keys::new_id;
-use crate::clock;
 
-/// Records one admin action, in the caller's transaction.
+/// Records one admin action at `at`, in the caller's transaction.
+#[allow(clippy::too_many_arguments)] // one column each
 pub fn record(
     conn: &Connection,
     admin_id: Option<&str>,
@@ -15,11 +15,12 @@ pub fn record(
     target_id: &str,
     details: &serde_json::Value,
     source: &str,
+    at: &str,
 ) -> DbResult<()> {
     conn.execute(
         "INSERT INTO admin_actions (id, admin_id, action, target_type, target_id, details, source, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![new_id(), admin_id, action, target_type, target_id, details.to_string(), source, clock::now_string()],
+        params![new_id(), admin_id, action, target_type, target_id, details.to_string(), source, at],
     )?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use chrono::Duration;
 
 use crate::auth::keys::{self, hash_token};
 use crate::cli::SignupPolicy;
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::db::{api_keys, users, Db};
 use crate::domain::{DomainError, DomainResult};
@@ -57,14 +57,20 @@ pub fn signup_allowed(config: &Config, email: &str) -> DomainResult<()> {
 }
 
 /// Creates an account with its first key (`default`). 409 when the address is taken.
-pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainResult<SignedUp> {
+pub async fn create_account(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    email: String,
+) -> DomainResult<SignedUp> {
     let tier = config.default_tier.to_string();
     let verify = config.require_email_verification;
+    let clock = clock.clone();
     db.write(move |tx| {
         if users::find_by_email(tx, &email)?.is_some() {
             return Err(DomainError::Conflict("Email already registered".into()));
         }
-        let now = clock::now_string();
+        let now = clock.now_string();
         let user_id = keys::new_id();
         users::insert(
             tx,
@@ -92,7 +98,7 @@ pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainRe
             },
         )?;
         let verification_token = if verify {
-            Some(new_verification(tx, &user_id, &email)?)
+            Some(new_verification(tx, &clock, &user_id, &email)?)
         } else {
             None
         };
@@ -111,6 +117,7 @@ pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainRe
 /// Stores a new verification link for the user and returns its token.
 fn new_verification(
     conn: &rusqlite::Connection,
+    clock: &Clock,
     user_id: &str,
     email: &str,
 ) -> DomainResult<String> {
@@ -120,8 +127,8 @@ fn new_verification(
         &hash_token(&token),
         user_id,
         email,
-        &clock::from_now(Duration::hours(VERIFICATION_HOURS)),
-        &clock::now_string(),
+        &clock.from_now(Duration::hours(VERIFICATION_HOURS)),
+        &clock.now_string(),
     )?;
     Ok(token)
 }
@@ -136,6 +143,7 @@ pub struct MintedKey {
 /// `/auth/me/api-keys` family does; the legacy `/auth/keys` does not).
 pub async fn mint_user_key(
     db: &Db,
+    clock: &Clock,
     user_id: &str,
     name: Option<String>,
     expires_in_days: Option<i64>,
@@ -143,11 +151,12 @@ pub async fn mint_user_key(
     created_by: Option<String>,
 ) -> DomainResult<MintedKey> {
     let user_id = user_id.to_string();
+    let clock = clock.clone();
     db.write(move |tx| {
         let raw = keys::generate();
         let id = keys::new_id();
         let prefix = with_prefix.then(|| raw.display_prefix());
-        let expires_at = expires_in_days.map(|d| clock::from_now(Duration::days(d)));
+        let expires_at = expires_in_days.map(|d| clock.from_now(Duration::days(d)));
         api_keys::insert(
             tx,
             &api_keys::NewKey {
@@ -156,7 +165,7 @@ pub async fn mint_user_key(
                 key_hash: &raw.hash,
                 key_prefix: prefix.as_deref(),
                 name: name.as_deref(),
-                created_at: &clock::now_string(),
+                created_at: &clock.now_string(),
                 expires_at: expires_at.as_deref(),
                 created_by_user_id: created_by.as_deref(),
             },
@@ -177,13 +186,18 @@ pub enum VerifyError {
 }
 
 /// Marks the account behind a verification token as verified. Using a link twice is fine.
-pub async fn verify_email(db: &Db, token: String) -> DomainResult<Result<(), VerifyError>> {
+pub async fn verify_email(
+    db: &Db,
+    clock: &Clock,
+    token: String,
+) -> DomainResult<Result<(), VerifyError>> {
+    let clock = clock.clone();
     db.write(move |tx| {
         let Some((user_id, email, expires_at)) = users::find_verification(tx, &hash_token(&token))?
         else {
             return Ok(Err(VerifyError::Invalid));
         };
-        if clock::parse(&expires_at).is_none_or(|t| t <= clock::now()) {
+        if clock::parse(&expires_at).is_none_or(|t| t <= clock.now()) {
             return Ok(Err(VerifyError::Expired));
         }
         let Some(user) = users::get(tx, &user_id)? else {

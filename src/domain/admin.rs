@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::auth::keys::{self, new_id};
-use crate::clock;
+use crate::clock::Clock;
 use crate::db::{admin, api_keys, users, Db};
 use crate::domain::accounts::normalize_email;
 use crate::domain::tiers::Tier;
@@ -30,16 +30,22 @@ fn user_by_email(conn: &rusqlite::Connection, email: &str) -> DomainResult<users
 }
 
 /// Creates a verified account with a first key; returns the user id and the raw key.
-pub async fn create_user(db: &Db, email: &str, tier: &str) -> DomainResult<(String, String)> {
+pub async fn create_user(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    tier: &str,
+) -> DomainResult<(String, String)> {
     let email = normalize_email(email).map_err(DomainError::Malformed)?;
     let tier = valid_tier(tier).map_err(DomainError::Malformed)?;
+    let clock = clock.clone();
     db.write(move |tx| {
         if users::find_by_email(tx, &email)?.is_some() {
             return Err(DomainError::Conflict(format!(
                 "an account with email {email} already exists"
             )));
         }
-        let now = clock::now_string();
+        let now = clock.now_string();
         let user_id = new_id();
         users::insert(
             tx,
@@ -73,17 +79,19 @@ pub async fn create_user(db: &Db, email: &str, tier: &str) -> DomainResult<(Stri
             &user_id,
             &json!({"email": email, "tier": tier}),
             "cli",
+            &now,
         )?;
         Ok((user_id, raw.raw))
     })
     .await
 }
 
-pub async fn set_tier(db: &Db, email: &str, tier: &str) -> DomainResult<String> {
+pub async fn set_tier(db: &Db, clock: &Clock, email: &str, tier: &str) -> DomainResult<String> {
     let (email, tier) = (
         email.trim().to_lowercase(),
         valid_tier(tier).map_err(DomainError::Malformed)?,
     );
+    let clock = clock.clone();
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
         users::set_tier(tx, &user.id, &tier)?;
@@ -95,14 +103,16 @@ pub async fn set_tier(db: &Db, email: &str, tier: &str) -> DomainResult<String> 
             &user.id,
             &json!({"from": user.tier, "to": tier}),
             "cli",
+            &clock.now_string(),
         )?;
         Ok(user.tier)
     })
     .await
 }
 
-pub async fn set_active(db: &Db, email: &str, active: bool) -> DomainResult<()> {
+pub async fn set_active(db: &Db, clock: &Clock, email: &str, active: bool) -> DomainResult<()> {
     let email = email.trim().to_lowercase();
+    let clock = clock.clone();
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
         users::set_active(tx, &user.id, active)?;
@@ -111,22 +121,20 @@ pub async fn set_active(db: &Db, email: &str, active: bool) -> DomainResult<()> 
         } else {
             "disable_user"
         };
-        admin::record(tx, None, action, "user", &user.id, &json!({}), "cli")?;
+        let at = clock.now_string();
+        admin::record(tx, None, action, "user", &user.id, &json!({}), "cli", &at)?;
         Ok(())
     })
     .await
 }
 
-pub async fn revoke_keys(db: &Db, email: &str) -> DomainResult<usize> {
+pub async fn revoke_keys(db: &Db, clock: &Clock, email: &str) -> DomainResult<usize> {
     let email = email.trim().to_lowercase();
+    let clock = clock.clone();
     db.write(move |tx| {
         let user = user_by_email(tx, &email)?;
-        let n = api_keys::revoke_all_for_user(
-            tx,
-            &user.id,
-            "revoked by operator",
-            &clock::now_string(),
-        )?;
+        let now = clock.now_string();
+        let n = api_keys::revoke_all_for_user(tx, &user.id, "revoked by operator", &now)?;
         admin::record(
             tx,
             None,
@@ -135,6 +143,7 @@ pub async fn revoke_keys(db: &Db, email: &str) -> DomainResult<usize> {
             &user.id,
             &json!({"revoked": n}),
             "cli",
+            &now,
         )?;
         Ok(n)
     })

@@ -14,7 +14,7 @@ use crate::archive::messages::{for_each_line, is_visible};
 use crate::archive::metadata::redact_secrets;
 use crate::archive::BlobStore;
 use crate::auth::keys::{hash_token, random_hex};
-use crate::clock;
+use crate::clock::{self, Clock, Timestamp};
 use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
 use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
@@ -34,15 +34,16 @@ pub fn not_found() -> DomainError {
     DomainError::NotFound("Handoff not found".into())
 }
 
-fn is_expired(h: &Handoff) -> bool {
-    clock::parse(&h.expires_at).is_none_or(|t| t <= clock::now())
+fn is_expired(h: &Handoff, now: Timestamp) -> bool {
+    clock::parse(&h.expires_at).is_none_or(|t| t <= now)
 }
 
-/// The status shown to clients: `claimed` stays claimed; anything else past its expiry is expired.
-pub fn display_status(h: &Handoff) -> &str {
+/// The status shown to clients at `now`: `claimed` stays claimed; anything else past its expiry
+/// is expired.
+pub fn display_status(h: &Handoff, now: Timestamp) -> &str {
     match h.status.as_str() {
         "claimed" => "claimed",
-        _ if is_expired(h) => "expired",
+        _ if is_expired(h, now) => "expired",
         other => other,
     }
 }
@@ -58,9 +59,9 @@ pub fn is_party(h: &Handoff, user: &User) -> bool {
 }
 
 /// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
-fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> {
+fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff, now: Timestamp) -> DomainResult<()> {
     if h.status == "pending"
-        && is_expired(h)
+        && is_expired(h, now)
         && handoffs::transition(conn, &h.id, "pending", "expired")?
     {
         handoffs::add_event(
@@ -69,31 +70,38 @@ fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> 
             "expired",
             None,
             &json!({}),
-            &clock::now_string(),
+            &clock::format(now),
         )?;
     }
     Ok(())
 }
 
 /// Loads a handoff inside a write transaction for `user` (a party), with its expiry persisted.
-fn load_party(conn: &rusqlite::Connection, id: &str, user: &User) -> DomainResult<Handoff> {
+fn load_party(
+    conn: &rusqlite::Connection,
+    id: &str,
+    user: &User,
+    now: Timestamp,
+) -> DomainResult<Handoff> {
     let h = handoffs::get(conn, id)?
         .filter(|h| is_party(h, user))
         .ok_or_else(not_found)?;
-    persist_expiry(conn, &h)?;
+    persist_expiry(conn, &h, now)?;
     handoffs::get(conn, id)?.ok_or_else(not_found)
 }
 
 /// A handoff the caller is party to (404 otherwise), expiry persisted when first observed.
-pub async fn load(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
+pub async fn load(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
     let (u, key) = (user.clone(), id.to_string());
     let h = db
         .read(move |conn| Ok::<_, DbError>(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
         .await?
         .ok_or_else(not_found)?;
-    if h.status == "pending" && is_expired(&h) {
-        let (u, key) = (user.clone(), id.to_string());
-        return db.write(move |tx| load_party(tx, &key, &u)).await;
+    if h.status == "pending" && is_expired(&h, clock.now()) {
+        let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+        return db
+            .write(move |tx| load_party(tx, &key, &u, clock.now()))
+            .await;
     }
     Ok(h)
 }
@@ -144,6 +152,7 @@ fn preview_of(blobs: &BlobStore, hash: &str) -> DomainResult<Value> {
 /// token (shown to the recipient's mail, never stored in clear).
 pub async fn create(
     db: &Db,
+    clock: &Clock,
     blobs: &BlobStore,
     sender: &User,
     tier: Tier,
@@ -173,9 +182,10 @@ pub async fn create(
     let sender_id = sender.id.clone();
     let token_hash = hash_token(&preview_token);
     let tier_name = tier.to_string();
+    let clock = clock.clone();
     let handoff = db
         .write(move |tx| {
-            let now = clock::now();
+            let now = clock.now();
             let at = clock::format(now);
             handoffs::insert(
                 tx,
@@ -208,16 +218,16 @@ pub async fn create(
 }
 
 /// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
-pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
-    let h = load(db, user, id).await?;
-    if display_status(&h) == "expired" {
+pub async fn view(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
+    let h = load(db, clock, user, id).await?;
+    if display_status(&h, clock.now()) == "expired" {
         return Err(DomainError::Gone("Handoff has expired".into()));
     }
     if h.viewed_at.is_none() && h.sender_id != user.id {
-        let (key, uid) = (h.id.clone(), user.id.clone());
+        let (key, uid, clock) = (h.id.clone(), user.id.clone(), clock.clone());
         return db
             .write(move |tx| {
-                let at = clock::now_string();
+                let at = clock.now_string();
                 if handoffs::mark_viewed(tx, &key, &at)? {
                     handoffs::add_event(tx, &key, "viewed", Some(&uid), &json!({}), &at)?;
                 }
@@ -229,12 +239,13 @@ pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 }
 
 /// The recipient claims: a new session of theirs that shares the sender's archive.
-pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn claim(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
+        let at = clock.now();
         let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
-        persist_expiry(tx, &h)?;
-        match display_status(&h) {
+        persist_expiry(tx, &h, at)?;
+        match display_status(&h, at) {
             "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
             "claimed" => return Err(DomainError::Conflict("Handoff already claimed".into())),
             "pending" => {}
@@ -248,7 +259,7 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
         while sessions::get(tx, &new_id)?.is_some() {
             new_id = new_session_id();
         }
-        let now = clock::now_string();
+        let now = clock::format(at);
         if !handoffs::mark_claimed(tx, &key, &u.id, &new_id, &now)? {
             return Err(DomainError::ClaimRaceLost);
         }
@@ -261,14 +272,21 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 }
 
 /// The sender withdraws a pending handoff.
-pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn revoke(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    id: &str,
+    reason: String,
+) -> DomainResult<Handoff> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        let h = load_party(tx, &key, &u)?;
+        let at = clock.now();
+        let h = load_party(tx, &key, &u, at)?;
         if h.sender_id != u.id {
             return Err(not_found());
         }
-        let now = clock::now_string();
+        let now = clock::format(at);
         if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot revoke a {} handoff",
@@ -291,13 +309,15 @@ pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainRes
 /// The recipient turns a pending handoff down.
 pub async fn decline(
     db: &Db,
+    clock: &Clock,
     user: &User,
     id: &str,
     reason: Option<String>,
 ) -> DomainResult<Handoff> {
-    let (u, key) = (user.clone(), id.to_string());
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        let h = load_party(tx, &key, &u)?;
+        let at = clock.now();
+        let h = load_party(tx, &key, &u, at)?;
         if !is_recipient(&h, &u) {
             return Err(not_found());
         }
@@ -316,7 +336,7 @@ pub async fn decline(
             "declined",
             Some(&u.id),
             &payload,
-            &clock::now_string(),
+            &clock::format(at),
         )?;
         handoffs::get(tx, &key)?.ok_or_else(not_found)
     })
@@ -324,16 +344,23 @@ pub async fn decline(
 }
 
 /// Either party comments, whatever the status.
-pub async fn comment(db: &Db, user: &User, id: &str, content: String) -> DomainResult<Comment> {
-    let (u, key) = (user.clone(), id.to_string());
+pub async fn comment(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    id: &str,
+    content: String,
+) -> DomainResult<Comment> {
+    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
     db.write(move |tx| {
-        load_party(tx, &key, &u)?;
+        let at = clock.now();
+        load_party(tx, &key, &u, at)?;
         let c = Comment {
             id: format!("hcm_{}", random_hex(8)),
             handoff_id: key.clone(),
             author_user_id: Some(u.id.clone()),
             content,
-            created_at: clock::now_string(),
+            created_at: clock::format(at),
         };
         handoffs::add_comment(tx, &c)?;
         handoffs::add_event(
@@ -371,14 +398,19 @@ pub fn expire_for_session(
 }
 
 /// A handoff by its preview token; every failure is the same 404.
-pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Handoff> {
+pub async fn by_preview_token(
+    db: &Db,
+    clock: &Clock,
+    id: &str,
+    token: &str,
+) -> DomainResult<Handoff> {
     let key = id.to_string();
     let h = db
         .read(move |conn| handoffs::get(conn, &key))
         .await?
         .ok_or_else(not_found)?;
     let matches = h.preview_token_hash.as_deref() == Some(hash_token(token).as_str());
-    if !matches || display_status(&h) != "pending" {
+    if !matches || display_status(&h, clock.now()) != "pending" {
         return Err(not_found());
     }
     Ok(h)
@@ -390,6 +422,7 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Ha
 /// still see it with their key. The sender's live session must still exist.
 pub async fn for_summary(
     db: &Db,
+    clock: &Clock,
     id: &str,
     viewer: Option<&User>,
 ) -> DomainResult<(Handoff, sessions::SessionRow)> {
@@ -405,7 +438,7 @@ pub async fn for_summary(
         .await?
         .ok_or_else(not_found)?;
     let party = viewer.is_some_and(|user| is_party(&h, user));
-    match display_status(&h) {
+    match display_status(&h, clock.now()) {
         _ if party => {}
         "claimed" => return Err(DomainError::Gone("Handoff has already been claimed".into())),
         "expired" => return Err(DomainError::Gone("Handoff has expired".into())),

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use chrono::Duration;
 
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::db::knowledge::{
     self, AuthorClass, ClaimClass, Entry, EntryType, Filter, NewEntry, Sort,
 };
@@ -110,6 +110,7 @@ fn invalid(
 /// Adds an entry (02 §3.4), checks in the contract's order.
 pub async fn add(
     db: &Db,
+    clock: &Clock,
     project_id: String,
     who: Contributor,
     req: AddRequest,
@@ -162,8 +163,9 @@ pub async fn add(
     }
     let limit = hourly_limit(who.tier, who.actor.platform_admin);
     let is_reader = who.service_key.is_none() && !who.standing.edit;
+    let clock = clock.clone();
     db.write(move |tx| {
-        let now = clock::now();
+        let now = clock.now();
         let since = clock::format(now - Duration::hours(1));
         let recent = knowledge::count_by_author_since(tx, &project_id, &who.actor.user_id, &since)?;
         if recent >= limit {
@@ -321,6 +323,7 @@ pub struct ListRequest {
 /// One page and the keyset cursor of the next (default sort and a full page only).
 pub async fn list(
     db: &Db,
+    clock: &Clock,
     project_id: String,
     req: ListRequest,
 ) -> DomainResult<(Vec<Entry>, Option<i64>)> {
@@ -335,7 +338,8 @@ pub async fn list(
     if req.filter.search.is_some() && req.record && !entries.is_empty() {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         let used = req.used_in_answer;
-        db.write(move |tx| knowledge::record_retrieval(tx, &ids, used, &clock::now_string()))
+        let clock = clock.clone();
+        db.write(move |tx| knowledge::record_retrieval(tx, &ids, used, &clock.now_string()))
             .await?;
     }
     let next = (req.sort == Sort::CreatedAtDesc && entries.len() as i64 == req.limit)
@@ -347,15 +351,17 @@ pub async fn list(
 /// Dismisses or undismisses an entry (02 §3.5); a request that changes nothing is a no-op.
 pub async fn set_dismissed(
     db: &Db,
+    clock: &Clock,
     project_id: String,
     id: i64,
     by: String,
     dismissed: bool,
     reason: Option<String>,
 ) -> DomainResult<Entry> {
+    let clock = clock.clone();
     db.write(move |tx| {
         let entry = knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
-        let now = clock::now_string();
+        let now = clock.now_string();
         match (entry.dismissed, dismissed) {
             (false, true) => {
                 knowledge::set_dismissal(tx, id, true, Some(&now), Some(&by), reason.as_deref())?

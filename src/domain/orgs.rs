@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use crate::auth::keys::random_hex;
 use crate::auth::Principal;
-use crate::clock;
+use crate::clock::{self, Clock, Timestamp};
 use crate::db::orgs::{self, Invite, Membership, Org};
 use crate::db::users::{self, User};
 use crate::db::Db;
@@ -65,11 +65,13 @@ pub fn valid_slug(slug: &str) -> bool {
 /// Creates an org with the caller as its owner.
 pub async fn create(
     db: &Db,
+    clock: &Clock,
     principal: &Principal,
     name: String,
     slug: String,
 ) -> DomainResult<Org> {
     let user = principal.user.clone();
+    let clock = clock.clone();
     db.write(move |tx| {
         if !orgs::memberships(tx, &user.id)?.is_empty() {
             return Err(DomainError::Conflict(
@@ -91,7 +93,7 @@ pub async fn create(
             )));
         }
         let seats = if tier == "enterprise" { 25 } else { 5 };
-        let now = clock::now_string();
+        let now = clock.now_string();
         let org = Org {
             id: format!("org_{}", random_hex(8)),
             name,
@@ -119,10 +121,10 @@ fn seat_limit(conn: &rusqlite::Connection, org: &Org) -> DomainResult<()> {
     Ok(())
 }
 
-fn invite_is_active(inv: &Invite) -> bool {
+fn invite_is_active(inv: &Invite, now: Timestamp) -> bool {
     inv.accepted_at.is_none()
         && inv.declined_at.is_none()
-        && clock::parse(&inv.expires_at).is_some_and(|t| t > clock::now())
+        && clock::parse(&inv.expires_at).is_some_and(|t| t > now)
 }
 
 /// Which of the two invite routes is asking (their messages differ slightly).
@@ -138,6 +140,7 @@ pub enum InvitePath {
 /// its org. The caller's admin standing is checked by the caller of this function.
 pub async fn invite(
     db: &Db,
+    clock: &Clock,
     org_id: &str,
     inviter: &User,
     email: String,
@@ -145,12 +148,14 @@ pub async fn invite(
     path: InvitePath,
 ) -> DomainResult<(Invite, Org)> {
     let (org_id, inviter_id) = (org_id.to_string(), inviter.id.clone());
+    let clock = clock.clone();
     db.write(move |tx| {
+        let now = clock.now();
         let org = orgs::get_org(tx, &org_id)?
             .ok_or_else(|| DomainError::NotFound("Org not found".into()))?;
         seat_limit(tx, &org)?;
         let existing = orgs::invite_for_email(tx, &org.id, &email)?;
-        if existing.as_ref().is_some_and(invite_is_active) {
+        if existing.as_ref().is_some_and(|e| invite_is_active(e, now)) {
             return Err(DomainError::Conflict(
                 "An active invite already exists for this email".into(),
             ));
@@ -166,7 +171,6 @@ pub async fn invite(
                 ));
             }
         }
-        let now = clock::now();
         let inv = Invite {
             id: format!("inv_{}", random_hex(8)),
             org_id: org.id.clone(),
@@ -194,6 +198,7 @@ fn open_invite_for(
     invite_id: &str,
     user: &User,
     accepting: bool,
+    now: Timestamp,
 ) -> DomainResult<Invite> {
     let inv = orgs::invite(conn, invite_id)?
         .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
@@ -210,7 +215,7 @@ fn open_invite_for(
             .into(),
         ));
     }
-    if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+    if clock::parse(&inv.expires_at).is_none_or(|t| t <= now) {
         return Err(DomainError::Malformed("Invite has expired".into()));
     }
     if !inv.email.eq_ignore_ascii_case(&user.email) {
@@ -221,10 +226,16 @@ fn open_invite_for(
     Ok(inv)
 }
 
-pub async fn accept(db: &Db, user: &User, invite_id: &str) -> DomainResult<(String, String)> {
-    let (user, invite_id) = (user.clone(), invite_id.to_string());
+pub async fn accept(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    invite_id: &str,
+) -> DomainResult<(String, String)> {
+    let (user, invite_id, clock) = (user.clone(), invite_id.to_string(), clock.clone());
     db.write(move |tx| {
-        let inv = open_invite_for(tx, &invite_id, &user, true)?;
+        let at = clock.now();
+        let inv = open_invite_for(tx, &invite_id, &user, true, at)?;
         if !user.is_active {
             return Err(DomainError::Forbidden("Account is inactive".into()));
         }
@@ -236,7 +247,7 @@ pub async fn accept(db: &Db, user: &User, invite_id: &str) -> DomainResult<(Stri
         let org = orgs::get_org(tx, &inv.org_id)?
             .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
         seat_limit(tx, &org)?;
-        let now = clock::now_string();
+        let now = clock::format(at);
         if !orgs::accept_invite(tx, &inv.id, &now)? {
             return Err(DomainError::Conflict(
                 "Invite state changed concurrently; reload and retry".into(),
@@ -258,14 +269,16 @@ pub async fn accept(db: &Db, user: &User, invite_id: &str) -> DomainResult<(Stri
 
 pub async fn decline(
     db: &Db,
+    clock: &Clock,
     user: &User,
     invite_id: &str,
     reason: Option<String>,
 ) -> DomainResult<(String, String)> {
-    let (user, invite_id) = (user.clone(), invite_id.to_string());
+    let (user, invite_id, clock) = (user.clone(), invite_id.to_string(), clock.clone());
     db.write(move |tx| {
-        let inv = open_invite_for(tx, &invite_id, &user, false)?;
-        let now = clock::now_string();
+        let at = clock.now();
+        let inv = open_invite_for(tx, &invite_id, &user, false, at)?;
+        let now = clock::format(at);
         if !orgs::decline_invite(tx, &inv.id, reason.as_deref(), &now)? {
             return Err(DomainError::Conflict(
                 "Invite state changed concurrently; reload and retry".into(),

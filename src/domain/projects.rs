@@ -12,7 +12,7 @@
 //! contributes, and curates (edit); it never renames or deletes.
 
 use crate::auth::keys::random_hex;
-use crate::clock;
+use crate::clock::Clock;
 use crate::db::projects::{self, Project, Repo};
 use crate::db::{orgs, Db};
 use crate::domain::git_remote;
@@ -257,6 +257,7 @@ pub const TEMPLATE: &str = "# Project Context\n\n\
 /// Creates a project (02 §2.4) with its primary, unverified repository row.
 pub async fn create(
     db: &Db,
+    clock: &Clock,
     actor: Actor,
     caller_tier: Tier,
     new: NewProject,
@@ -279,6 +280,7 @@ pub async fn create(
     let remote = git_remote::normalize(&remote);
     let name = clean_name(&new.name)?;
     let org_id = new.org_id.filter(|o| !o.trim().is_empty());
+    let clock = clock.clone();
     db.write(move |tx| {
         let tier = match &org_id {
             Some(org) => {
@@ -300,7 +302,7 @@ pub async fn create(
                 "Project already exists for this repository".into(),
             ));
         }
-        let now = clock::now_string();
+        let now = clock.now_string();
         let project = Project {
             id: format!("proj_{}", random_hex(8)),
             name,
@@ -349,6 +351,7 @@ pub const MAX_CONTEXT_BYTES: usize = 1024 * 1024;
 /// returns its length in characters.
 pub async fn set_context(
     db: &Db,
+    clock: &Clock,
     actor: Actor,
     remote: String,
     document: String,
@@ -358,10 +361,11 @@ pub async fn set_context(
             "Context document too large (max {MAX_CONTEXT_BYTES} bytes)"
         )));
     }
+    let clock = clock.clone();
     db.write(move |tx| {
         let project = resolve(tx, &remote, false)?.ok_or_else(not_found)?;
         require(standing(tx, &actor, &project)?, Need::Edit)?;
-        projects::set_context(tx, &project.id, &document, &clock::now_string())?;
+        projects::set_context(tx, &project.id, &document, &clock.now_string())?;
         Ok(document.chars().count())
     })
     .await
@@ -370,11 +374,13 @@ pub async fn set_context(
 /// Renames a project (admin standing).
 pub async fn rename(
     db: &Db,
+    clock: &Clock,
     actor: Actor,
     project_id: String,
     name: String,
 ) -> DomainResult<ProjectView> {
     let name = clean_name(&name)?;
+    let clock = clock.clone();
     db.write(move |tx| {
         let project = projects::get(tx, &project_id)?.ok_or_else(not_found)?;
         let standing = standing(tx, &actor, &project)?;
@@ -384,7 +390,7 @@ pub async fn rename(
                 "Only the project owner or an org admin can rename this project".into(),
             ));
         }
-        let now = clock::now_string();
+        let now = clock.now_string();
         projects::rename(tx, &project.id, &name, &now)?;
         let repos = projects::repos(tx, &project.id)?;
         Ok(ProjectView {

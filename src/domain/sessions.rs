@@ -7,7 +7,7 @@ use chrono::Duration;
 use regex::Regex;
 
 use crate::archive::Extracted;
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::db::sessions::{self, Contents, Edit, SessionRow, Visibility};
 use crate::db::shares;
 use crate::db::users::{self, ClientInfo};
@@ -118,8 +118,10 @@ pub struct StoredArchive {
 
 /// Points session `id` at the stored archive, as one compare-and-swap in the writer.
 /// `existed` says whether the row was there when the push began.
+#[allow(clippy::too_many_arguments)] // the push's parts, each already checked by the caller
 pub async fn commit_push(
     db: &Db,
+    clock: &Clock,
     user_id: &str,
     id: &str,
     existed: bool,
@@ -129,6 +131,7 @@ pub async fn commit_push(
 ) -> DomainResult<(PushOutcome, SessionRow)> {
     let (user_id, id) = (user_id.to_string(), id.to_string());
     let _pin = archive.pin.take(); // released once the row is committed (or the push failed)
+    let clock = clock.clone();
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?;
         if row.is_some() && !existed {
@@ -137,7 +140,7 @@ pub async fn commit_push(
             ));
         }
         check_push(row.as_ref(), &user_id, &cond)?;
-        let now = clock::now_string();
+        let now = clock.now_string();
         let remote = git_remote::normalize(&archive.meta.git_remote_url);
         let contents = Contents {
             blob_hash: &archive.hash,
@@ -168,13 +171,15 @@ pub async fn commit_push(
 /// Stores an uploaded archive as a new session with a server-assigned id.
 pub async fn create_uploaded(
     db: &Db,
+    clock: &Clock,
     user_id: &str,
     mut archive: StoredArchive,
 ) -> DomainResult<SessionRow> {
     let user_id = user_id.to_string();
     let _pin = archive.pin.take(); // released once the row is committed (or the upload failed)
+    let clock = clock.clone();
     db.write(move |tx| {
-        let now = clock::now_string();
+        let now = clock.now_string();
         let remote = git_remote::normalize(&archive.meta.git_remote_url);
         let contents = Contents {
             blob_hash: &archive.hash,
@@ -206,19 +211,21 @@ pub fn delete_scope(query: Option<&str>) -> DomainResult<&'static str> {
 /// Soft-deletes the caller's session. 410 when it is already deleted.
 pub async fn soft_delete(
     db: &Db,
+    clock: &Clock,
     user_id: &str,
     id_or_alias: &str,
     scope: &'static str,
 ) -> DomainResult<SessionRow> {
     let row = find_owned(db, user_id, id_or_alias, Visibility::LiveOrDeleted).await?;
     let (user_id, id) = (user_id.to_string(), row.id);
+    let clock = clock.clone();
     db.write(move |tx| {
         let row = sessions::get(tx, &id)?
             .ok_or_else(|| DomainError::NotFound("Session not found".into()))?;
         if row.is_deleted() {
             return Err(DomainError::Gone("Session already deleted".into()));
         }
-        let now = clock::now();
+        let now = clock.now();
         let purge = clock::format(now + Duration::days(PURGE_AFTER_DAYS));
         sessions::soft_delete(tx, &id, &user_id, scope, &clock::format(now), &purge)?;
         reread(tx, &id)
@@ -264,12 +271,14 @@ fn reread(conn: &rusqlite::Connection, id: &str) -> DomainResult<SessionRow> {
 /// caller's other live sessions (409 otherwise).
 pub async fn edit(
     db: &Db,
+    clock: &Clock,
     user_id: &str,
     id_or_alias: &str,
     change: Edit,
 ) -> DomainResult<SessionRow> {
     let row = find_owned(db, user_id, id_or_alias, Visibility::Live).await?;
     let (user_id, id) = (user_id.to_string(), row.id);
+    let clock = clock.clone();
     db.write(move |tx| {
         if let Some(Some(alias)) = &change.alias {
             if sessions::alias_taken(tx, &user_id, alias, &id)? {
@@ -278,7 +287,7 @@ pub async fn edit(
                 )));
             }
         }
-        sessions::edit(tx, &id, &change, &clock::now_string())?;
+        sessions::edit(tx, &id, &change, &clock.now_string())?;
         reread(tx, &id)
     })
     .await

@@ -13,7 +13,7 @@ use rand::RngCore;
 
 use crate::auth::keys::{hash_token, new_id};
 use crate::auth::rate_limit::Limiters;
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::db::sessions::{self, SessionRow};
 use crate::db::shares::{self, NewShareLink};
 use crate::db::{Db, DbError};
@@ -60,6 +60,7 @@ async fn password_matches(stored: String, given: String) -> DomainResult<bool> {
 /// Creates a link to `session` (already checked to be the caller's live session).
 pub async fn create(
     db: &Db,
+    clock: &Clock,
     session: &SessionRow,
     hours: i64,
     password: Option<String>,
@@ -72,10 +73,12 @@ pub async fn create(
     let token = new_token();
     let token_hash = hash_token(&token);
     let link_id = new_id();
-    let expires_at = clock::from_now(Duration::hours(hours));
+    let now = clock.now();
+    let expires_at = clock::format(now + Duration::hours(hours));
     let has_password = password_hash.is_some();
     let (session_id, user_id) = (session.id.clone(), session.user_id.clone());
     let (id, expires) = (link_id.clone(), expires_at.clone());
+    let created_at = clock::format(now);
     db.write(move |tx| {
         shares::insert(
             tx,
@@ -86,7 +89,7 @@ pub async fn create(
                 token_hash: &token_hash,
                 password_hash: password_hash.as_deref(),
                 expires_at: &expires,
-                created_at: &clock::now_string(),
+                created_at: &created_at,
             },
         )
     })
@@ -100,14 +103,21 @@ pub async fn create(
 }
 
 /// Revokes a link of the caller's session.
-pub async fn revoke(db: &Db, user_id: &str, session_id: &str, link_id: &str) -> DomainResult<()> {
+pub async fn revoke(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    session_id: &str,
+    link_id: &str,
+) -> DomainResult<()> {
     let (user_id, session_id, link_id) = (
         user_id.to_string(),
         session_id.to_string(),
         link_id.to_string(),
     );
+    let clock = clock.clone();
     let found = db
-        .write(move |tx| shares::revoke(tx, &user_id, &session_id, &link_id, &clock::now_string()))
+        .write(move |tx| shares::revoke(tx, &user_id, &session_id, &link_id, &clock.now_string()))
         .await?;
     if found {
         Ok(())
@@ -119,6 +129,7 @@ pub async fn revoke(db: &Db, user_id: &str, session_id: &str, link_id: &str) -> 
 /// Opens a link: the shared session, if the link is live and the password (if any) is right.
 pub async fn open(
     db: &Db,
+    clock: &Clock,
     limits: &Limiters,
     token: &str,
     password: Option<String>,
@@ -138,7 +149,7 @@ pub async fn open(
     if link.revoked_at.is_some() {
         return Err(DomainError::Gone("Share link has been revoked".into()));
     }
-    if clock::parse(&link.expires_at).is_none_or(|t| t < clock::now()) {
+    if clock::parse(&link.expires_at).is_none_or(|t| t < clock.now()) {
         return Err(DomainError::Gone("Share link has expired".into()));
     }
     if let Some(stored) = link.password_hash {

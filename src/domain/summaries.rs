@@ -2,7 +2,7 @@
 //! archive on the blocking pool, cached per session and archive, rebuilt on demand.
 
 use crate::archive::BlobStore;
-use crate::clock;
+use crate::clock::Clock;
 use crate::db::sessions::SessionRow;
 use crate::db::{summaries, Db};
 use crate::domain::summary::{summarize, SessionFacts, Summary};
@@ -46,6 +46,7 @@ async fn build(blobs: &BlobStore, row: &SessionRow) -> DomainResult<Summary> {
 /// current archive (unless `rebuild`), else a fresh one, which is then cached.
 pub async fn for_session(
     db: &Db,
+    clock: &Clock,
     blobs: &BlobStore,
     row: &SessionRow,
     rebuild: bool,
@@ -61,7 +62,7 @@ pub async fn for_session(
         }
     }
     let summary = build(blobs, row).await?;
-    let at = clock::now_string();
+    let at = clock.now_string();
     let text = serde_json::to_string(&summary).map_err(|e| DomainError::Fault(e.to_string()))?;
     let (id, hash, when) = (row.id.clone(), row.blob_hash.clone(), at.clone());
     db.write(move |tx| summaries::put(tx, &id, &hash, &text, &when))

@@ -56,7 +56,7 @@ pub async fn demo(data_dir: &Path) -> Result<DemoSummary, String> {
             data_dir.display()
         ));
     }
-    let (user_id, api_key) = admin::create_user(&state.db, DEMO_EMAIL, "enterprise")
+    let (user_id, api_key) = admin::create_user(&state.db, &state.clock, DEMO_EMAIL, "enterprise")
         .await
         .map_err(text)?;
     let limits = Limits {
@@ -90,6 +90,7 @@ pub async fn demo(data_dir: &Path) -> Result<DemoSummary, String> {
         let words = std::mem::take(&mut stored.meta.messages_text);
         let (_, row) = sessions::commit_push(
             &state.db,
+            &state.clock,
             &user_id,
             sample.id,
             false,

@@ -1,18 +1,20 @@
 //! Accounts, keys and Bearer authentication.
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::auth::keys::hash_token;
 use sessionfs_server::cli::SignupPolicy;
 use sessionfs_server::db::users;
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 #[tokio::test]
 async fn signup_creates_a_verified_account_with_a_working_key() {
     let app = TestApp::spawn().await;
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "  Alice@Example.COM "}))
         .send()
         .await
@@ -24,7 +26,7 @@ async fn signup_creates_a_verified_account_with_a_working_key() {
     assert!(key.starts_with("sk_sfs_") && key.len() == 39);
 
     let me = json_of(
-        app.request(Method::GET, "/api/v1/auth/me", Some(key))
+        app.request(Method::GET, paths::ME, Some(key))
             .send()
             .await
             .unwrap(),
@@ -39,7 +41,7 @@ async fn signup_creates_a_verified_account_with_a_working_key() {
     assert!(me["created_at"].as_str().unwrap().ends_with('Z'));
 
     let dup = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "alice@example.com"}))
         .send()
         .await
@@ -54,7 +56,7 @@ async fn signup_creates_a_verified_account_with_a_working_key() {
 async fn signup_validation_and_policy() {
     let app = TestApp::spawn().await;
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({}))
         .send()
         .await
@@ -65,7 +67,7 @@ async fn signup_validation_and_policy() {
     assert_eq!(err["details"]["errors"][0]["type"], "missing");
 
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "nope"}))
         .send()
         .await
@@ -74,7 +76,7 @@ async fn signup_validation_and_policy() {
 
     let closed = TestApp::spawn_with(|c| c.signup_policy = SignupPolicy::Closed).await;
     let res = closed
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "a@b.io"}))
         .send()
         .await
@@ -87,7 +89,7 @@ async fn signup_validation_and_policy() {
     })
     .await;
     let res = domains
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "a@evil.io"}))
         .send()
         .await
@@ -103,7 +105,7 @@ async fn signups_are_rate_limited_per_address() {
         app.signup(&format!("u{i}@example.com")).await;
     }
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "u9@example.com"}))
         .send()
         .await
@@ -115,7 +117,7 @@ async fn signups_are_rate_limited_per_address() {
 #[tokio::test]
 async fn bearer_errors_follow_the_contract() {
     let app = TestApp::spawn().await;
-    let me = "/api/v1/auth/me";
+    let me = paths::ME;
     let res = app.request(Method::GET, me, None).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::UNAUTHORIZED).await["message"],
@@ -151,7 +153,7 @@ async fn legacy_keys_create_list_delete() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let res = app
-        .request(Method::POST, "/api/v1/auth/keys", Some(&alice.key))
+        .request(Method::POST, paths::KEYS, Some(&alice.key))
         .json(&json!({"name": "laptop"}))
         .send()
         .await
@@ -159,7 +161,7 @@ async fn legacy_keys_create_list_delete() {
     let laptop = json_of(res, StatusCode::CREATED).await;
     assert_eq!(laptop["name"], "laptop");
     let res = app
-        .request(Method::POST, "/api/v1/auth/keys", Some(&alice.key))
+        .request(Method::POST, paths::KEYS, Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -167,7 +169,7 @@ async fn legacy_keys_create_list_delete() {
     assert_eq!(unnamed["name"], Value::Null);
 
     let list = json_of(
-        app.get(&alice, "/api/v1/auth/keys").send().await.unwrap(),
+        app.get(&alice, paths::KEYS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -185,17 +187,13 @@ async fn legacy_keys_create_list_delete() {
     let laptop_id = laptop["key_id"].as_str().unwrap();
     let laptop_key = laptop["raw_key"].as_str().unwrap();
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/auth/keys/{laptop_id}"),
-            Some(&alice.key),
-        )
+        .request(Method::DELETE, &paths::key(laptop_id), Some(&alice.key))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app
-        .request(Method::GET, "/api/v1/auth/me", Some(laptop_key))
+        .request(Method::GET, paths::ME, Some(laptop_key))
         .send()
         .await
         .unwrap();
@@ -220,11 +218,7 @@ async fn legacy_keys_create_list_delete() {
     let bob = app.signup("bob@example.com").await;
     let other_id = unnamed["key_id"].as_str().unwrap();
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/auth/keys/{other_id}"),
-            Some(&bob.key),
-        )
+        .request(Method::DELETE, &paths::key(other_id), Some(&bob.key))
         .send()
         .await
         .unwrap();
@@ -236,7 +230,7 @@ async fn personal_keys_revoke_and_expire() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let res = app
-        .request(Method::POST, "/api/v1/auth/me/api-keys", Some(&alice.key))
+        .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
         .json(&json!({"name": " ci ", "expires_in_days": 30}))
         .send()
         .await
@@ -248,10 +242,7 @@ async fn personal_keys_revoke_and_expire() {
     assert!(ci["expires_at"].is_string());
 
     let list = json_of(
-        app.get(&alice, "/api/v1/auth/me/api-keys")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::MY_API_KEYS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -265,7 +256,7 @@ async fn personal_keys_revoke_and_expire() {
         json!({"name": "x", "expires_in_days": 731}),
     ] {
         let res = app
-            .request(Method::POST, "/api/v1/auth/me/api-keys", Some(&alice.key))
+            .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
             .json(&bad)
             .send()
             .await
@@ -302,7 +293,7 @@ async fn personal_keys_revoke_and_expire() {
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     }
     let res = app
-        .request(Method::GET, "/api/v1/auth/me", Some(&raw))
+        .request(Method::GET, paths::ME, Some(&raw))
         .send()
         .await
         .unwrap();
@@ -312,19 +303,21 @@ async fn personal_keys_revoke_and_expire() {
 
     // An expired key.
     let res = app
-        .request(Method::POST, "/api/v1/auth/me/api-keys", Some(&alice.key))
-        .json(&json!({"name": "old"}))
+        .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
+        .json(&json!({"name": "old", "expires_in_days": 1}))
         .send()
         .await
         .unwrap();
     let old = json_of(res, StatusCode::CREATED).await;
-    app.sql(
-        "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        old["id"].as_str().unwrap().to_string(),
-    )
-    .await;
     let res = app
-        .request(Method::GET, "/api/v1/auth/me", old["key"].as_str())
+        .request(Method::GET, paths::ME, old["key"].as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "valid until it expires");
+    app.clock().advance(Duration::days(2));
+    let res = app
+        .request(Method::GET, paths::ME, old["key"].as_str())
         .send()
         .await
         .unwrap();
@@ -332,12 +325,8 @@ async fn personal_keys_revoke_and_expire() {
     assert_eq!(err["details"]["error"], "api_key_expired");
 
     // A disabled account.
-    app.sql(
-        "UPDATE users SET is_active = 0 WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
-    let res = app.get(&alice, "/api/v1/auth/me").send().await.unwrap();
+    app.disable(&alice).await;
+    let res = app.get(&alice, paths::ME).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
         "User account is inactive"
@@ -350,15 +339,11 @@ async fn requests_per_key_are_rate_limited() {
     let alice = app.signup("alice@example.com").await;
     for _ in 0..3 {
         assert_eq!(
-            app.get(&alice, "/api/v1/auth/me")
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            app.get(&alice, paths::ME).send().await.unwrap().status(),
             StatusCode::OK
         );
     }
-    let res = app.get(&alice, "/api/v1/auth/me").send().await.unwrap();
+    let res = app.get(&alice, paths::ME).send().await.unwrap();
     assert!(res.headers().get("retry-after").is_none());
     assert_eq!(
         error_of(res, StatusCode::TOO_MANY_REQUESTS).await["message"],
@@ -367,14 +352,14 @@ async fn requests_per_key_are_rate_limited() {
     // Bad tokens are limited too, by their own hash.
     for _ in 0..3 {
         let res = app
-            .request(Method::GET, "/api/v1/auth/me", Some("wrong"))
+            .request(Method::GET, paths::ME, Some("wrong"))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     let res = app
-        .request(Method::GET, "/api/v1/auth/me", Some("wrong"))
+        .request(Method::GET, paths::ME, Some("wrong"))
         .send()
         .await
         .unwrap();
@@ -385,7 +370,7 @@ async fn requests_per_key_are_rate_limited() {
 async fn email_verification_gates_pushes_when_required() {
     let app = TestApp::spawn_with(|c| c.require_email_verification = true).await;
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "v@example.com"}))
         .send()
         .await
@@ -395,10 +380,7 @@ async fn email_verification_gates_pushes_when_required() {
         body["message"],
         "Account created. Verify your email to enable cloud sync."
     );
-    let user = crate::harness::User {
-        id: body["user_id"].as_str().unwrap().into(),
-        key: body["raw_key"].as_str().unwrap().into(),
-    };
+    let user = crate::common::User::from_signup("v@example.com", &body);
     let archive =
         sessionfs_server::archive::fixture::session_archive("ses_aaaaaaaaaaaaaaaa", "t", "x", 2);
     let res = app
@@ -450,7 +432,7 @@ async fn email_verification_gates_pushes_when_required() {
         assert!(ok.text().await.unwrap().contains("Email Verified!"));
     }
     let me = json_of(
-        app.get(&user, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&user, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

@@ -3,7 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -12,10 +13,7 @@ async fn settings_are_tier_aware_and_validated() {
     let app = TestApp::spawn_with(|c| c.max_member_bytes = 1234).await;
     let alice = app.signup("alice@example.com").await;
     let got = json_of(
-        app.get(&alice, "/api/v1/sync/settings")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::SYNC_SETTINGS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -24,7 +22,7 @@ async fn settings_are_tier_aware_and_validated() {
         json!({"mode": "off", "debounce_seconds": 30, "max_member_bytes": 1234})
     );
     let put = |body: serde_json::Value| {
-        app.request(Method::PUT, "/api/v1/sync/settings", Some(&alice.key))
+        app.request(Method::PUT, paths::SYNC_SETTINGS, Some(&alice.key))
             .json(&body)
             .send()
     };
@@ -61,10 +59,7 @@ async fn settings_are_tier_aware_and_validated() {
     )
     .await;
     let again = json_of(
-        app.get(&alice, "/api/v1/sync/settings")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::SYNC_SETTINGS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -75,7 +70,7 @@ async fn settings_are_tier_aware_and_validated() {
             .await;
     let bob = free.signup("bob@example.com").await;
     let res = free
-        .request(Method::PUT, "/api/v1/sync/settings", Some(&bob.key))
+        .request(Method::PUT, paths::SYNC_SETTINGS, Some(&bob.key))
         .json(&json!({"mode": "bogus"}))
         .send()
         .await
@@ -93,13 +88,9 @@ async fn watchlist_and_status() {
     app.push_new(&alice, ID, "Watched").await;
     app.push_new(&alice, "ses_other00000000000", "Other").await;
 
-    let watch = |user: &crate::harness::User, id: &str| {
-        app.request(
-            Method::POST,
-            &format!("/api/v1/sync/watch/{id}"),
-            Some(&user.key),
-        )
-        .send()
+    let watch = |user: &crate::common::User, id: &str| {
+        app.request(Method::POST, &paths::watch(id), Some(&user.key))
+            .send()
     };
     assert_eq!(
         json_of(watch(&alice, ID).await.unwrap(), StatusCode::OK).await,
@@ -118,12 +109,8 @@ async fn watchlist_and_status() {
     error_of(watch(&bob, ID).await.unwrap(), StatusCode::NOT_FOUND).await;
 
     let status = |id: &str, s: &str| {
-        app.request(
-            Method::PUT,
-            &format!("/api/v1/sync/watch/{id}/{s}"),
-            Some(&alice.key),
-        )
-        .send()
+        app.request(Method::PUT, &paths::watch_status(id, s), Some(&alice.key))
+            .send()
     };
     assert_eq!(
         json_of(status(ID, "queued").await.unwrap(), StatusCode::OK).await["status"],
@@ -144,7 +131,7 @@ async fn watchlist_and_status() {
     );
 
     let overview = json_of(
-        app.get(&alice, "/api/v1/sync/status").send().await.unwrap(),
+        app.get(&alice, paths::SYNC_STATUS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -156,7 +143,7 @@ async fn watchlist_and_status() {
     assert!(overview["storage_used_bytes"].as_i64().unwrap() > 0);
     assert_eq!(overview["storage_limit_bytes"], 0);
     let bobs = json_of(
-        app.get(&bob, "/api/v1/sync/status").send().await.unwrap(),
+        app.get(&bob, paths::SYNC_STATUS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -165,10 +152,7 @@ async fn watchlist_and_status() {
 
     json_of(status(ID, "synced").await.unwrap(), StatusCode::OK).await;
     let list = json_of(
-        app.get(&alice, "/api/v1/sync/watchlist")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::SYNC_WATCHLIST).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -178,30 +162,20 @@ async fn watchlist_and_status() {
     assert_eq!(item["status"], "synced");
     assert!(item["last_synced_at"].is_string());
     let bob_list = json_of(
-        app.get(&bob, "/api/v1/sync/watchlist")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, paths::SYNC_WATCHLIST).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(bob_list["sessions"], json!([]));
 
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sync/watch/{ID}"),
-            Some(&alice.key),
-        )
+        .request(Method::DELETE, &paths::watch(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
     assert_eq!(json_of(res, StatusCode::OK).await["status"], "unwatched");
     let list = json_of(
-        app.get(&alice, "/api/v1/sync/watchlist")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::SYNC_WATCHLIST).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -215,7 +189,7 @@ async fn capture_health_is_reported_back() {
     let report =
         json!({"watchers": [{"name": "claude-code", "health": "ok", "sessions_tracked": 3}]});
     let res = app
-        .request(Method::PUT, "/api/v1/sync/health", Some(&alice.key))
+        .request(Method::PUT, paths::SYNC_HEALTH, Some(&alice.key))
         .json(&report)
         .send()
         .await
@@ -225,13 +199,13 @@ async fn capture_health_is_reported_back() {
         json!({"status": "ok", "watchers": 1})
     );
     let got = json_of(
-        app.get(&alice, "/api/v1/sync/health").send().await.unwrap(),
+        app.get(&alice, paths::SYNC_HEALTH).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(got["watchers"], report["watchers"]);
     let me = json_of(
-        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&alice, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use sessionfs_server::archive::fixture::session_archive;
 use sessionfs_server::server::collect_archives;
 
-use crate::harness::{json_of, TestApp};
+use crate::common::{json_of, TestApp};
 
 const ONE: &str = "ses_0000000000000001";
 const TWO: &str = "ses_0000000000000002";

@@ -1,10 +1,12 @@
 //! Handoffs: the state machine, claim without copying bytes, comments and events, expiry,
 //! validation, and tenancy (a third user sees nothing).
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -19,7 +21,7 @@ async fn post(app: &TestApp, user: &User, path: &str, body: Option<Value>) -> re
 async fn hand_off(app: &TestApp, from: &User, to_email: &str) -> Value {
     let body = json!({"session_id": ID, "recipient_email": format!("  {} ", to_email.to_uppercase()), "message": "over to you"});
     json_of(
-        post(app, from, "/api/v1/handoffs", Some(body)).await,
+        post(app, from, paths::HANDOFFS, Some(body)).await,
         StatusCode::CREATED,
     )
     .await
@@ -64,7 +66,7 @@ async fn create_view_claim_and_pull() {
     assert_eq!(h["session_message_count"], 4);
     assert_eq!(h["handoff_kind"], "individual");
 
-    for path in ["/api/v1/handoffs/inbox", "/api/v1/handoffs/inbox/"] {
+    for path in [paths::HANDOFFS_INBOX, "/api/v1/handoffs/inbox/"] {
         let inbox = json_of(app.get(&bob, path).send().await.unwrap(), StatusCode::OK).await;
         assert_eq!(inbox["total"], 1, "{path}");
         assert_eq!(inbox["handoffs"][0]["id"], id.as_str());
@@ -90,40 +92,31 @@ async fn create_view_claim_and_pull() {
 
     // The sender looking does not mark it viewed; the recipient does, once.
     let seen = json_of(
-        app.get(&alice, &format!("/api/v1/handoffs/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::handoff(&id)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(seen["viewed_at"], Value::Null);
     let seen = json_of(
-        app.get(&bob, &format!("/api/v1/handoffs/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert!(seen["viewed_at"].is_string());
     json_of(
-        app.get(&bob, &format!("/api/v1/handoffs/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
 
     // The sender cannot claim their own handoff.
     error_of(
-        post(&app, &alice, &format!("/api/v1/handoffs/{id}/claim"), None).await,
+        post(&app, &alice, &paths::handoff_claim(&id), None).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     let claimed = json_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/claim"), None).await,
+        post(&app, &bob, &paths::handoff_claim(&id), None).await,
         StatusCode::OK,
     )
     .await;
@@ -142,10 +135,7 @@ async fn create_view_claim_and_pull() {
     assert_eq!(res.bytes().await.unwrap(), original);
     assert_eq!(app.stored_files().len(), 1);
     let detail = json_of(
-        app.get(&bob, &format!("/api/v1/sessions/{copy}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, &paths::session(&copy)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -153,18 +143,14 @@ async fn create_view_claim_and_pull() {
     assert_eq!(detail["original_session_id"], ID);
     assert_eq!(detail["title"], "Half-done refactor");
     // Deleting Bob's copy leaves Alice's session alone.
-    app.request(
-        Method::DELETE,
-        &format!("/api/v1/sessions/{copy}?scope=cloud"),
-        Some(&bob.key),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::DELETE, &paths::session_cloud(&copy), Some(&bob.key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(app.pull(&alice, ID, None).await.status(), StatusCode::OK);
 
     let err = error_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/claim"), None).await,
+        post(&app, &bob, &paths::handoff_claim(&id), None).await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -173,7 +159,7 @@ async fn create_view_claim_and_pull() {
         post(
             &app,
             &alice,
-            &format!("/api/v1/handoffs/{id}/revoke"),
+            &paths::handoff_revoke(&id),
             Some(json!({"reason": "x"})),
         )
         .await,
@@ -213,13 +199,7 @@ async fn decline_revoke_comments_and_events() {
     let h = hand_off(&app, &alice, "bob@example.com").await;
     let id = h["id"].as_str().unwrap().to_string();
     error_of(
-        post(
-            &app,
-            &alice,
-            &format!("/api/v1/handoffs/{id}/decline"),
-            None,
-        )
-        .await,
+        post(&app, &alice, &paths::handoff_decline(&id), None).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -227,7 +207,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &bob,
-            &format!("/api/v1/handoffs/{id}/revoke"),
+            &paths::handoff_revoke(&id),
             Some(json!({"reason": "x"})),
         )
         .await,
@@ -239,7 +219,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &bob,
-            &format!("/api/v1/handoffs/{id}/comments"),
+            &paths::handoff_comments(&id),
             Some(json!({"content": "Which branch?"})),
         )
         .await,
@@ -251,7 +231,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &alice,
-            &format!("/api/v1/handoffs/{id}/comments"),
+            &paths::handoff_comments(&id),
             Some(json!({"content": "main"})),
         )
         .await,
@@ -262,7 +242,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &alice,
-            &format!("/api/v1/handoffs/{id}/comments"),
+            &paths::handoff_comments(&id),
             Some(json!({"content": ""})),
         )
         .await,
@@ -286,32 +266,26 @@ async fn decline_revoke_comments_and_events() {
     assert_eq!(texts, vec!["Which branch?", "main"]);
 
     let declined = json_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/decline"), None).await,
+        post(&app, &bob, &paths::handoff_decline(&id), None).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(declined["status"], "declined");
     let err = error_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/claim"), None).await,
+        post(&app, &bob, &paths::handoff_claim(&id), None).await,
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(err["message"], "Handoff is declined and cannot be claimed");
     let err = error_of(
-        post(
-            &app,
-            &bob,
-            &format!("/api/v1/handoffs/{id}/decline"),
-            Some(json!({})),
-        )
-        .await,
+        post(&app, &bob, &paths::handoff_decline(&id), Some(json!({}))).await,
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(err["message"], "Cannot decline a declined handoff");
 
     let events = json_of(
-        app.get(&bob, &format!("/api/v1/handoffs/{id}/events"))
+        app.get(&bob, &paths::handoff_events(&id))
             .send()
             .await
             .unwrap(),
@@ -329,13 +303,7 @@ async fn decline_revoke_comments_and_events() {
     let h2 = hand_off(&app, &alice, "bob@example.com").await;
     let id2 = h2["id"].as_str().unwrap();
     error_of(
-        post(
-            &app,
-            &alice,
-            &format!("/api/v1/handoffs/{id2}/revoke"),
-            Some(json!({})),
-        )
-        .await,
+        post(&app, &alice, &paths::handoff_revoke(id2), Some(json!({}))).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -343,7 +311,7 @@ async fn decline_revoke_comments_and_events() {
         post(
             &app,
             &alice,
-            &format!("/api/v1/handoffs/{id2}/revoke"),
+            &paths::handoff_revoke(id2),
             Some(json!({"reason": "wrong person"})),
         )
         .await,
@@ -353,7 +321,7 @@ async fn decline_revoke_comments_and_events() {
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revoke_reason"], "wrong person");
     let err = error_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id2}/claim"), None).await,
+        post(&app, &bob, &paths::handoff_claim(id2), None).await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -367,22 +335,16 @@ async fn expiry_is_persisted_and_enforced() {
     } = trio().await;
     let h = hand_off(&app, &alice, "bob@example.com").await;
     let id = h["id"].as_str().unwrap().to_string();
-    app.sql(
-        "UPDATE handoffs SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        id.clone(),
-    )
-    .await;
+    // Past the default expiry (168 hours).
+    app.clock().advance(Duration::hours(169));
     let err = error_of(
-        app.get(&bob, &format!("/api/v1/handoffs/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
         StatusCode::GONE,
     )
     .await;
     assert_eq!(err["message"], "Handoff has expired");
     error_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/claim"), None).await,
+        post(&app, &bob, &paths::handoff_claim(&id), None).await,
         StatusCode::GONE,
     )
     .await;
@@ -390,7 +352,7 @@ async fn expiry_is_persisted_and_enforced() {
         post(
             &app,
             &alice,
-            &format!("/api/v1/handoffs/{id}/revoke"),
+            &paths::handoff_revoke(&id),
             Some(json!({"reason": "late"})),
         )
         .await,
@@ -399,21 +361,18 @@ async fn expiry_is_persisted_and_enforced() {
     .await;
     assert_eq!(err["message"], "Cannot revoke a expired handoff");
     error_of(
-        post(&app, &bob, &format!("/api/v1/handoffs/{id}/decline"), None).await,
+        post(&app, &bob, &paths::handoff_decline(&id), None).await,
         StatusCode::CONFLICT,
     )
     .await;
     let sent = json_of(
-        app.get(&alice, "/api/v1/handoffs/sent")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::HANDOFFS_SENT).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(sent["handoffs"][0]["status"], "expired");
     let events = json_of(
-        app.get(&alice, &format!("/api/v1/handoffs/{id}/events"))
+        app.get(&alice, &paths::handoff_events(&id))
             .send()
             .await
             .unwrap(),
@@ -444,7 +403,7 @@ async fn creation_rules() {
         json!({"session_id": ID, "recipient_email": "b@x.io", "ticket_id": "tk_1"}),
     ] {
         error_of(
-            post(&app, &alice, "/api/v1/handoffs", Some(body.clone())).await,
+            post(&app, &alice, paths::HANDOFFS, Some(body.clone())).await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
@@ -453,7 +412,7 @@ async fn creation_rules() {
         post(
             &app,
             &alice,
-            "/api/v1/handoffs",
+            paths::HANDOFFS,
             Some(json!({"session_id": ID, "recipient_user_id": "no-such-user"})),
         )
         .await,
@@ -465,7 +424,7 @@ async fn creation_rules() {
         post(
             &app,
             &alice,
-            "/api/v1/handoffs",
+            paths::HANDOFFS,
             Some(json!({"session_id": ID, "recipient_team_id": "team_1"})),
         )
         .await,
@@ -477,7 +436,7 @@ async fn creation_rules() {
         post(
             &app,
             &bob,
-            "/api/v1/handoffs",
+            paths::HANDOFFS,
             Some(json!({"session_id": ID, "recipient_email": "c@x.io"})),
         )
         .await,
@@ -490,7 +449,7 @@ async fn creation_rules() {
         post(
             &app,
             &alice,
-            "/api/v1/handoffs",
+            paths::HANDOFFS,
             Some(json!({"session_id": ID, "recipient_user_id": bob.id, "expires_in_hours": 2000})),
         )
         .await,
@@ -498,10 +457,7 @@ async fn creation_rules() {
     )
     .await;
     let inbox = json_of(
-        app.get(&bob, "/api/v1/handoffs/inbox")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, paths::HANDOFFS_INBOX).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -529,7 +485,7 @@ async fn creation_rules() {
     let res = post(
         &starter,
         &dan,
-        "/api/v1/handoffs",
+        paths::HANDOFFS,
         Some(json!({"session_id": ID, "recipient_email": "e@x.io"})),
     )
     .await;
@@ -550,14 +506,10 @@ async fn undelete_expires_pending_handoffs() {
         .unwrap()
         .trim_matches('"')
         .to_string();
-    app.request(
-        Method::DELETE,
-        &format!("/api/v1/sessions/{ID}?scope=cloud"),
-        Some(&alice.key),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
+        .send()
+        .await
+        .unwrap();
     let err = error_of(
         post(
             &app,
@@ -581,10 +533,7 @@ async fn undelete_expires_pending_handoffs() {
     )
     .await;
     let sent = json_of(
-        app.get(&alice, "/api/v1/handoffs/sent")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, paths::HANDOFFS_SENT).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

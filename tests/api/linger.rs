@@ -10,7 +10,7 @@ use sessionfs_server::archive::fixture::{gzip, tar_of, Member};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::TestApp;
+use crate::common::TestApp;
 
 const ID: &str = "ses_0123456789abcdef";
 

@@ -4,8 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{json_of, TestApp, User};
-use crate::smtp_sink::{Sink, FROM};
+use crate::common::paths;
+use crate::common::smtp_sink::{Sink, FROM};
+use crate::common::{json_of, TestApp, User};
 
 #[tokio::test]
 async fn verification_and_invite_mail() {
@@ -21,16 +22,13 @@ async fn verification_and_invite_mail() {
 
     // Signup mails a verification link; following it verifies the account.
     let res = app
-        .request(Method::POST, "/api/v1/auth/signup", None)
+        .request(Method::POST, paths::SIGNUP, None)
         .json(&json!({"email": "alice@example.com"}))
         .send()
         .await
         .unwrap();
     let body = json_of(res, StatusCode::CREATED).await;
-    let alice = User {
-        id: body["user_id"].as_str().unwrap().into(),
-        key: body["raw_key"].as_str().unwrap().into(),
-    };
+    let alice = User::from_signup("alice@example.com", &body);
     let mail = sink.next_mail().await;
     assert_eq!(mail.rcpt_to, vec!["alice@example.com"]);
     let text = mail.body();
@@ -43,7 +41,7 @@ async fn verification_and_invite_mail() {
     let res = app.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let me = json_of(
-        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&alice, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -51,7 +49,7 @@ async fn verification_and_invite_mail() {
 
     // An invite arrives with its accept route; resend sends again and says so.
     json_of(
-        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
+        app.request(Method::POST, paths::ORG, Some(&alice.key))
             .json(&json!({"name": "Acme", "slug": "acme"}))
             .send()
             .await
@@ -60,7 +58,7 @@ async fn verification_and_invite_mail() {
     )
     .await;
     let inv = json_of(
-        app.request(Method::POST, "/api/v1/org/invite", Some(&alice.key))
+        app.request(Method::POST, paths::ORG_INVITE, Some(&alice.key))
             .json(&json!({"email": "bob@example.com"}))
             .send()
             .await
@@ -76,7 +74,7 @@ async fn verification_and_invite_mail() {
         "https://sfs.example.org/api/v1/org/invite/{id}/accept"
     )));
     let me = json_of(
-        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&alice, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -84,7 +82,7 @@ async fn verification_and_invite_mail() {
     let resent = json_of(
         app.request(
             Method::POST,
-            &format!("/api/v1/orgs/{org}/invites/{id}/resend"),
+            &paths::invite_resend(org, id),
             Some(&alice.key),
         )
         .send()

@@ -4,7 +4,6 @@ mod auth;
 mod autosync;
 mod gc;
 mod handoffs;
-mod harness;
 mod linger;
 mod mail_flow;
 mod ops;
@@ -20,5 +19,3 @@ mod summary;
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../common/smtp_sink.rs"]
-mod smtp_sink;

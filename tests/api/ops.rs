@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 #[tokio::test]
 async fn readiness_reports_its_checks() {
@@ -47,7 +48,7 @@ async fn metrics_listener_serves_the_named_series() {
     let alice = app.signup("alice@example.com").await;
     app.push_new(&alice, "ses_0123456789abcdef", "Metered")
         .await;
-    app.get(&alice, "/api/v1/sessions").send().await.unwrap();
+    app.get(&alice, paths::SESSIONS).send().await.unwrap();
     app.get(&alice, "/api/v1/sessions/ses_ffffffffffffffff")
         .send()
         .await
@@ -85,7 +86,7 @@ async fn metrics_listener_serves_the_named_series() {
 #[tokio::test]
 async fn client_addresses_behind_a_trusted_proxy() {
     let signup = |app: &TestApp, email: &str, forwarded: &str| {
-        app.request(Method::POST, "/api/v1/auth/signup", None)
+        app.request(Method::POST, paths::SIGNUP, None)
             .header("X-Forwarded-For", forwarded)
             .json(&json!({ "email": email }))
             .send()

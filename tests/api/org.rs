@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::domain::tiers::Tier;
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp, User};
 
 async fn call(
     app: &TestApp,
@@ -26,7 +27,7 @@ async fn create_org(app: &TestApp, owner: &User, slug: &str) -> String {
         app,
         owner,
         Method::POST,
-        "/api/v1/org",
+        paths::ORG,
         Some(json!({"name": "Acme", "slug": slug})),
     )
     .await;
@@ -45,7 +46,7 @@ async fn org_with_member(app: &TestApp) -> (User, User, String) {
             app,
             &alice,
             Method::POST,
-            "/api/v1/org/invite",
+            paths::ORG_INVITE,
             Some(json!({"email": "Bob@Example.com"})),
         )
         .await,
@@ -54,14 +55,7 @@ async fn org_with_member(app: &TestApp) -> (User, User, String) {
     .await;
     let id = inv["invite_id"].as_str().unwrap();
     json_of(
-        call(
-            app,
-            &bob,
-            Method::POST,
-            &format!("/api/v1/org/invite/{id}/accept"),
-            None,
-        )
-        .await,
+        call(app, &bob, Method::POST, &paths::invite_accept(id), None).await,
         StatusCode::OK,
     )
     .await;
@@ -73,7 +67,7 @@ async fn create_and_read_an_org() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let empty = json_of(
-        app.get(&alice, "/api/v1/org").send().await.unwrap(),
+        app.get(&alice, paths::ORG).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -86,7 +80,7 @@ async fn create_and_read_an_org() {
             &app,
             &alice,
             Method::POST,
-            "/api/v1/org",
+            paths::ORG,
             Some(json!({"name": "A", "slug": bad})),
         )
         .await;
@@ -95,7 +89,7 @@ async fn create_and_read_an_org() {
     let org = create_org(&app, &alice, "acme").await;
     assert!(org.starts_with("org_"));
     let info = json_of(
-        app.get(&alice, "/api/v1/org").send().await.unwrap(),
+        app.get(&alice, paths::ORG).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -105,7 +99,7 @@ async fn create_and_read_an_org() {
     assert_eq!(info["current_user_role"], "owner");
     assert_eq!(info["members"][0]["email"], "alice@example.com");
     let me = json_of(
-        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&alice, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -116,7 +110,7 @@ async fn create_and_read_an_org() {
         &app,
         &alice,
         Method::POST,
-        "/api/v1/org",
+        paths::ORG,
         Some(json!({"name": "B", "slug": "bravo"})),
     )
     .await;
@@ -129,7 +123,7 @@ async fn create_and_read_an_org() {
         &app,
         &bob,
         Method::POST,
-        "/api/v1/org",
+        paths::ORG,
         Some(json!({"name": "B", "slug": "acme"})),
     )
     .await;
@@ -138,7 +132,7 @@ async fn create_and_read_an_org() {
         "Organization slug 'acme' is already taken"
     );
     let orgs = json_of(
-        app.get(&alice, "/api/v1/orgs").send().await.unwrap(),
+        app.get(&alice, paths::ORGS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -153,7 +147,7 @@ async fn create_and_read_an_org() {
         &pro,
         &carol,
         Method::POST,
-        "/api/v1/org",
+        paths::ORG,
         Some(json!({"name": "C", "slug": "carols"})),
     )
     .await;
@@ -175,7 +169,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &alice,
         Method::POST,
-        &format!("/api/v1/orgs/{org}/invite"),
+        &paths::org_invite(&org),
         Some(json!({"email": "bob@example.com"})),
     )
     .await;
@@ -201,7 +195,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
             &app,
             &alice,
             Method::POST,
-            &format!("/api/v1/orgs/{org}/invite"),
+            &paths::org_invite(&org),
             Some(json!({"email": "carol@example.com", "role": "admin"})),
         )
         .await,
@@ -213,7 +207,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &alice,
         Method::POST,
-        "/api/v1/org/invite",
+        paths::ORG_INVITE,
         Some(json!({"email": "carol@example.com"})),
     )
     .await;
@@ -223,10 +217,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
     );
 
     let mine = json_of(
-        app.get(&carol, "/api/v1/org/invites/me")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&carol, paths::MY_INVITES).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -234,7 +225,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
     assert_eq!(mine["invites"][0]["org_name"], "Acme");
     assert_eq!(mine["invites"][0]["invited_by_email"], "alice@example.com");
     let pending = json_of(
-        app.get(&alice, "/api/v1/org/invites").send().await.unwrap(),
+        app.get(&alice, paths::ORG_INVITES).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -245,7 +236,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &dave,
         Method::POST,
-        &format!("/api/v1/org/invite/{first_id}/accept"),
+        &paths::invite_accept(&first_id),
         None,
     )
     .await;
@@ -257,7 +248,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &carol,
         Method::POST,
-        &format!("/api/v1/org/invite/{first_id}/decline"),
+        &paths::invite_decline(&first_id),
         Some(json!({"decline_reason": "not now"})),
     )
     .await;
@@ -267,7 +258,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &carol,
         Method::POST,
-        &format!("/api/v1/org/invite/{first_id}/accept"),
+        &paths::invite_accept(&first_id),
         None,
     )
     .await;
@@ -282,7 +273,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
             &app,
             &alice,
             Method::POST,
-            "/api/v1/org/invite",
+            paths::ORG_INVITE,
             Some(json!({"email": "carol@example.com"})),
         )
         .await,
@@ -295,7 +286,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &carol,
         Method::POST,
-        &format!("/api/v1/org/invite/{first_id}/accept"),
+        &paths::invite_accept(&first_id),
         None,
     )
     .await;
@@ -304,7 +295,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         "Invite not found"
     );
     let pending = json_of(
-        app.get(&alice, "/api/v1/org/invites").send().await.unwrap(),
+        app.get(&alice, paths::ORG_INVITES).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -316,7 +307,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
             &app,
             &alice,
             Method::POST,
-            &format!("/api/v1/orgs/{org}/invites/{new_id}/resend"),
+            &paths::invite_resend(&org, &new_id),
             None,
         )
         .await,
@@ -329,7 +320,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
             &app,
             &carol,
             Method::POST,
-            &format!("/api/v1/org/invite/{new_id}/accept"),
+            &paths::invite_accept(&new_id),
             None,
         )
         .await,
@@ -341,7 +332,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &carol,
         Method::POST,
-        &format!("/api/v1/org/invite/{new_id}/accept"),
+        &paths::invite_accept(&new_id),
         None,
     )
     .await;
@@ -353,7 +344,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
         &app,
         &alice,
         Method::POST,
-        &format!("/api/v1/orgs/{org}/invites/{new_id}/resend"),
+        &paths::invite_resend(&org, &new_id),
         None,
     )
     .await;
@@ -365,7 +356,7 @@ async fn invites_accept_decline_and_upsert_over_stale() {
             &app,
             &alice,
             Method::POST,
-            "/api/v1/org/invite",
+            paths::ORG_INVITE,
             Some(json!({"email": "dave@example.com"})),
         )
         .await,
@@ -382,16 +373,9 @@ async fn invites_accept_decline_and_upsert_over_stale() {
     )
     .await;
     assert_eq!(json_of(res, StatusCode::OK).await["revoked"], id);
-    let res = call(
-        &app,
-        &dave,
-        Method::POST,
-        &format!("/api/v1/org/invite/{id}/accept"),
-        None,
-    )
-    .await;
+    let res = call(&app, &dave, Method::POST, &paths::invite_accept(id), None).await;
     error_of(res, StatusCode::NOT_FOUND).await;
-    let bobs = call(&app, &bob, Method::GET, "/api/v1/org/invites", None).await;
+    let bobs = call(&app, &bob, Method::GET, paths::ORG_INVITES, None).await;
     assert_eq!(
         error_of(bobs, StatusCode::FORBIDDEN).await["details"]["error"],
         "insufficient_role"
@@ -409,7 +393,7 @@ async fn roles_and_removal_keep_an_owner() {
         &app,
         &bob,
         Method::POST,
-        "/api/v1/org/invite",
+        paths::ORG_INVITE,
         Some(json!({"email": "x@example.com"})),
     )
     .await;
@@ -422,7 +406,7 @@ async fn roles_and_removal_keep_an_owner() {
         &app,
         &outsider,
         Method::POST,
-        "/api/v1/org/invite",
+        paths::ORG_INVITE,
         Some(json!({"email": "x@example.com"})),
     )
     .await;
@@ -434,7 +418,7 @@ async fn roles_and_removal_keep_an_owner() {
         &app,
         &outsider,
         Method::POST,
-        &format!("/api/v1/orgs/{org}/invite"),
+        &paths::org_invite(&org),
         Some(json!({"email": "x@example.com"})),
     )
     .await;
@@ -558,7 +542,7 @@ async fn roles_and_removal_keep_an_owner() {
         &app,
         &outsider,
         Method::PUT,
-        "/api/v1/auth/me/default-org",
+        paths::DEFAULT_ORG,
         Some(json!({"org_id": org})),
     )
     .await;
@@ -570,7 +554,7 @@ async fn roles_and_removal_keep_an_owner() {
         &app,
         &bob,
         Method::PUT,
-        "/api/v1/auth/me/default-org",
+        paths::DEFAULT_ORG,
         Some(json!({"org_id": org})),
     )
     .await;
@@ -579,7 +563,7 @@ async fn roles_and_removal_keep_an_owner() {
         org.as_str()
     );
     let me = json_of(
-        app.get(&bob, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&bob, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -600,13 +584,13 @@ async fn roles_and_removal_keep_an_owner() {
         bob.id.as_str()
     );
     let info = json_of(
-        app.get(&bob, "/api/v1/org").send().await.unwrap(),
+        app.get(&bob, paths::ORG).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(info["org"], Value::Null);
     let me = json_of(
-        app.get(&bob, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&bob, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -616,7 +600,7 @@ async fn roles_and_removal_keep_an_owner() {
         StatusCode::OK
     );
     let info = json_of(
-        app.get(&alice, "/api/v1/org").send().await.unwrap(),
+        app.get(&alice, paths::ORG).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -628,11 +612,7 @@ async fn the_org_tier_reaches_its_members() {
     let app = TestApp::spawn_with(|c| c.default_tier = Tier::Free).await;
     let alice = app.signup("alice@example.com").await;
     let bob = app.signup("bob@example.com").await;
-    app.sql(
-        "UPDATE users SET tier = 'team' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "team").await;
     let archive =
         || sessionfs_server::archive::fixture::session_archive("ses_0123456789abcdef", "t", "x", 2);
     let res = app
@@ -649,7 +629,7 @@ async fn the_org_tier_reaches_its_members() {
             &app,
             &alice,
             Method::POST,
-            "/api/v1/org/invite",
+            paths::ORG_INVITE,
             Some(json!({"email": "bob@example.com"})),
         )
         .await,
@@ -668,7 +648,7 @@ async fn the_org_tier_reaches_its_members() {
     )
     .await;
     let me = json_of(
-        app.get(&bob, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&bob, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -682,10 +662,7 @@ async fn the_org_tier_reaches_its_members() {
     );
 
     let billing = json_of(
-        app.get(&bob, "/api/v1/billing/status")
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bob, paths::BILLING_STATUS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -693,7 +670,7 @@ async fn the_org_tier_reaches_its_members() {
     assert_eq!(billing["is_org_member"], true);
     assert_eq!(billing["org_role"], "member");
     assert!(billing["storage_used_bytes"].as_i64().unwrap() > 0);
-    for path in ["/api/v1/billing/checkout", "/api/v1/billing/portal"] {
+    for path in [paths::BILLING_CHECKOUT, "/api/v1/billing/portal"] {
         let res = call(
             &app,
             &bob,
@@ -721,11 +698,7 @@ async fn platform_admins_mint_keys_for_users() {
         "Admin access required"
     );
 
-    app.sql(
-        "UPDATE users SET tier = 'admin' WHERE id = ?1",
-        root.id.clone(),
-    )
-    .await;
+    app.set_tier(&root, "admin").await;
     error_of(
         call(&app, &root, Method::POST, &path, None).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -759,7 +732,7 @@ async fn platform_admins_mint_keys_for_users() {
     assert_eq!(minted["user_email"], "bob@example.com");
     assert_eq!(minted["name"], "recovery");
     let res = app
-        .request(Method::GET, "/api/v1/auth/me", minted["raw_key"].as_str())
+        .request(Method::GET, paths::ME, minted["raw_key"].as_str())
         .send()
         .await
         .unwrap();
@@ -778,11 +751,7 @@ async fn platform_admins_mint_keys_for_users() {
         .unwrap();
     assert_eq!(audited, 1);
 
-    app.sql(
-        "UPDATE users SET is_active = 0 WHERE id = ?1",
-        bob.id.clone(),
-    )
-    .await;
+    app.disable(&bob).await;
     let res = call(&app, &root, Method::POST, &path, Some(json!({}))).await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::{error_of, json_of, TestApp, User};
 
 async fn call(
     app: &TestApp,
@@ -445,11 +445,7 @@ async fn standing_matrix_and_tenancy() {
 
     // A platform admin reads and deletes anything.
     let admin = app.signup("root@example.com").await;
-    app.sql(
-        "UPDATE users SET tier = 'admin' WHERE id = ?1",
-        admin.id.clone(),
-    )
-    .await;
+    app.set_tier(&admin, "admin").await;
     let got = json_of(
         app.get(&admin, &format!("/api/v1/projects/{id}"))
             .send()

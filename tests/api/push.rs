@@ -4,7 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, session_archive, tar_of, Member};
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -110,7 +111,7 @@ async fn hostile_archives_are_refused_and_leave_nothing() {
             target.stored_files()
         );
         let list = json_of(
-            target.get(user, "/api/v1/sessions").send().await.unwrap(),
+            target.get(user, paths::SESSIONS).send().await.unwrap(),
             StatusCode::OK,
         )
         .await;
@@ -173,11 +174,7 @@ async fn malformed_push_requests() {
     assert_eq!(err["message"], "Invalid session ID format");
 
     let raw = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{ID}/sync"),
-            Some(&alice.key),
-        )
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .header("Content-Type", "application/gzip")
         .body(session_archive(ID, "t", "x", 2))
         .send()
@@ -189,11 +186,7 @@ async fn malformed_push_requests() {
     let wrong_field = reqwest::multipart::Form::new()
         .part("upload", reqwest::multipart::Part::bytes(vec![1, 2, 3]));
     let res = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{ID}/sync"),
-            Some(&alice.key),
-        )
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .multipart(wrong_field)
         .send()
         .await
@@ -201,11 +194,7 @@ async fn malformed_push_requests() {
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let broken = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{ID}/sync"),
-            Some(&alice.key),
-        )
+        .request(Method::PUT, &paths::session_sync(ID), Some(&alice.key))
         .header("Content-Type", "multipart/form-data; boundary=XYZ")
         .body("--XYZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc")
         .send()
@@ -222,10 +211,7 @@ async fn archive_without_manifest_gets_defaults() {
     let bare = gzip(&tar_of(&[Member::file("notes.txt", b"hello")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let detail = json_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -282,7 +268,7 @@ async fn concurrent_pushes_all_land() {
     }
     for user in &users {
         let list = json_of(
-            app.get(user, "/api/v1/sessions").send().await.unwrap(),
+            app.get(user, paths::SESSIONS).send().await.unwrap(),
             StatusCode::OK,
         )
         .await;
@@ -341,7 +327,7 @@ async fn errors_use_the_envelope() {
     assert_eq!(err["message"], "Method Not Allowed");
     let res = app
         .client
-        .post(app.url("/api/v1/auth/signup"))
+        .post(app.url(paths::SIGNUP))
         .body("{not json")
         .send()
         .await

@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, session_archive, tar_of, Member};
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp, User};
 
 /// Searches until `expect(results)` holds or 5 s pass; returns the last answer.
 async fn search_until(
@@ -170,36 +171,24 @@ async fn the_index_follows_deletes_restores_and_renames() {
     let found = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&found), vec![id]);
 
-    app.request(
-        Method::DELETE,
-        &format!("/api/v1/sessions/{id}?scope=cloud"),
-        Some(&alice.key),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::DELETE, &paths::session_cloud(id), Some(&alice.key))
+        .send()
+        .await
+        .unwrap();
     let gone = search_until(&app, &alice, "q=backoff", |b| b["total"] == 0).await;
     assert_eq!(gone["results"], json!([]));
-    app.request(
-        Method::POST,
-        &format!("/api/v1/sessions/{id}/restore"),
-        Some(&alice.key),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::POST, &paths::session_restore(id), Some(&alice.key))
+        .send()
+        .await
+        .unwrap();
     let back = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&back), vec![id]);
 
-    app.request(
-        Method::PUT,
-        &format!("/api/v1/sessions/{id}/alias"),
-        Some(&alice.key),
-    )
-    .json(&json!({"alias": "zebra-fix"}))
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
+        .json(&json!({"alias": "zebra-fix"}))
+        .send()
+        .await
+        .unwrap();
     let by_alias = search_until(&app, &alice, "q=zebra", |b| b["total"] == 1).await;
     assert_eq!(by_alias["results"][0]["alias"], "zebra-fix");
 

@@ -1,10 +1,12 @@
 //! Service keys: lifecycle, validation, every structured auth code they can provoke, and the
 //! scope matrix (deny by default: a service key reaches only routes that declared its scope).
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -31,7 +33,7 @@ async fn setup(app: &TestApp) -> (User, User, String) {
             app,
             &alice.key,
             Method::POST,
-            "/api/v1/org",
+            paths::ORG,
             Some(json!({"name": "Acme", "slug": "acme"})),
         )
         .await,
@@ -44,7 +46,7 @@ async fn setup(app: &TestApp) -> (User, User, String) {
             app,
             &alice.key,
             Method::POST,
-            "/api/v1/org/invite",
+            paths::ORG_INVITE,
             Some(json!({"email": "bob@example.com"})),
         )
         .await,
@@ -71,7 +73,7 @@ async fn mint(app: &TestApp, admin: &User, org: &str, body: Value) -> Value {
             app,
             &admin.key,
             Method::POST,
-            &format!("/api/v1/orgs/{org}/service-keys"),
+            &paths::service_keys(org),
             Some(body),
         )
         .await,
@@ -196,13 +198,13 @@ async fn lifecycle_and_validation() {
     assert_eq!(rotated["scopes"], key["scopes"]);
     let new_raw = rotated["key"].as_str().unwrap();
     let err = error_of(
-        call(&app, raw, Method::GET, "/api/v1/auth/me", None).await,
+        call(&app, raw, Method::GET, paths::ME, None).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     assert_eq!(err["details"]["error"], "api_key_revoked");
     let err = error_of(
-        call(&app, new_raw, Method::GET, "/api/v1/auth/me", None).await,
+        call(&app, new_raw, Method::GET, paths::ME, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -258,7 +260,7 @@ async fn lifecycle_and_validation() {
         StatusCode::NO_CONTENT
     );
     let err = error_of(
-        call(&app, new_raw, Method::GET, "/api/v1/auth/me", None).await,
+        call(&app, new_raw, Method::GET, paths::ME, None).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -286,7 +288,7 @@ async fn structured_auth_codes() {
         &app,
         &alice,
         &org,
-        json!({"name": "agent", "scopes": ["handoffs:write"]}),
+        json!({"name": "agent", "scopes": ["handoffs:write"], "expires_in_days": 1}),
     )
     .await;
     let reader = mint(
@@ -303,7 +305,7 @@ async fn structured_auth_codes() {
 
     // A service key on a route that declared no scope.
     let err = error_of(
-        call(&app, w, Method::GET, "/api/v1/sessions", None).await,
+        call(&app, w, Method::GET, paths::SESSIONS, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -316,14 +318,7 @@ async fn structured_auth_codes() {
     // A missing scope names what is required and what the key has.
     let body = json!({"session_id": ID, "recipient_email": "bob@example.com"});
     let err = error_of(
-        call(
-            &app,
-            r,
-            Method::POST,
-            "/api/v1/handoffs",
-            Some(body.clone()),
-        )
-        .await,
+        call(&app, r, Method::POST, paths::HANDOFFS, Some(body.clone())).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -333,7 +328,7 @@ async fn structured_auth_codes() {
 
     // With the scope, the project boundary decides: the session has no registered project…
     let err = error_of(
-        call(&app, w, Method::POST, "/api/v1/handoffs", Some(body)).await,
+        call(&app, w, Method::POST, paths::HANDOFFS, Some(body)).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -344,20 +339,16 @@ async fn structured_auth_codes() {
     // …and a missing session has no project at all.
     let gone = json!({"session_id": "ses_ffffffffffffffff", "recipient_email": "bob@example.com"});
     let err = error_of(
-        call(&app, w, Method::POST, "/api/v1/handoffs", Some(gone)).await,
+        call(&app, w, Method::POST, paths::HANDOFFS, Some(gone)).await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(err["details"]["error"], "service_key_project_required");
 
     // Expired.
-    app.sql(
-        "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        writer["id"].as_str().unwrap().to_string(),
-    )
-    .await;
+    app.clock().advance(Duration::days(2));
     let err = error_of(
-        call(&app, w, Method::POST, "/api/v1/handoffs", None).await,
+        call(&app, w, Method::POST, paths::HANDOFFS, None).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -366,17 +357,17 @@ async fn structured_auth_codes() {
 
 /// Every authenticated route the server answers, as (method, path).
 const USER_ONLY_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/v1/auth/me"),
-    ("POST", "/api/v1/auth/keys"),
-    ("GET", "/api/v1/auth/keys"),
+    ("GET", paths::ME),
+    ("POST", paths::KEYS),
+    ("GET", paths::KEYS),
     ("DELETE", "/api/v1/auth/keys/k1"),
-    ("GET", "/api/v1/auth/me/api-keys"),
-    ("POST", "/api/v1/auth/me/api-keys"),
+    ("GET", paths::MY_API_KEYS),
+    ("POST", paths::MY_API_KEYS),
     ("DELETE", "/api/v1/auth/me/api-keys/k1"),
-    ("GET", "/api/v1/auth/me/default-org"),
-    ("PUT", "/api/v1/auth/me/default-org"),
-    ("GET", "/api/v1/sessions"),
-    ("POST", "/api/v1/sessions"),
+    ("GET", paths::DEFAULT_ORG),
+    ("PUT", paths::DEFAULT_ORG),
+    ("GET", paths::SESSIONS),
+    ("POST", paths::SESSIONS),
     ("GET", "/api/v1/sessions/ses_0123456789abcdef"),
     ("PATCH", "/api/v1/sessions/ses_0123456789abcdef"),
     ("DELETE", "/api/v1/sessions/ses_0123456789abcdef"),
@@ -388,44 +379,44 @@ const USER_ONLY_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/sessions/ses_0123456789abcdef/alias"),
     ("POST", "/api/v1/sessions/ses_0123456789abcdef/share"),
     ("DELETE", "/api/v1/sessions/ses_0123456789abcdef/share/l1"),
-    ("GET", "/api/v1/sync/settings"),
-    ("PUT", "/api/v1/sync/settings"),
-    ("GET", "/api/v1/sync/watchlist"),
+    ("GET", paths::SYNC_SETTINGS),
+    ("PUT", paths::SYNC_SETTINGS),
+    ("GET", paths::SYNC_WATCHLIST),
     ("POST", "/api/v1/sync/watch/ses_0123456789abcdef"),
     ("DELETE", "/api/v1/sync/watch/ses_0123456789abcdef"),
     ("PUT", "/api/v1/sync/watch/ses_0123456789abcdef/synced"),
-    ("GET", "/api/v1/sync/status"),
-    ("GET", "/api/v1/handoffs/inbox"),
-    ("GET", "/api/v1/handoffs/sent"),
+    ("GET", paths::SYNC_STATUS),
+    ("GET", paths::HANDOFFS_INBOX),
+    ("GET", paths::HANDOFFS_SENT),
     ("GET", "/api/v1/handoffs/hnd_0000000000000000"),
     ("GET", "/api/v1/handoffs/hnd_0000000000000000/comments"),
     ("GET", "/api/v1/handoffs/hnd_0000000000000000/events"),
-    ("POST", "/api/v1/org"),
-    ("GET", "/api/v1/org"),
-    ("POST", "/api/v1/org/invite"),
+    ("POST", paths::ORG),
+    ("GET", paths::ORG),
+    ("POST", paths::ORG_INVITE),
     ("POST", "/api/v1/org/invite/i1/accept"),
     ("POST", "/api/v1/org/invite/i1/decline"),
-    ("GET", "/api/v1/org/invites"),
-    ("GET", "/api/v1/org/invites/me"),
+    ("GET", paths::ORG_INVITES),
+    ("GET", paths::MY_INVITES),
     ("DELETE", "/api/v1/org/invites/i1"),
     ("POST", "/api/v1/orgs/o1/invites/i1/resend"),
     ("POST", "/api/v1/orgs/o1/invite"),
     ("PUT", "/api/v1/org/members/u1/role"),
     ("DELETE", "/api/v1/org/members/u1"),
-    ("GET", "/api/v1/orgs"),
+    ("GET", paths::ORGS),
     ("POST", "/api/v1/orgs/o1/service-keys"),
     ("GET", "/api/v1/orgs/o1/service-keys"),
     ("DELETE", "/api/v1/orgs/o1/service-keys/k1"),
     ("POST", "/api/v1/orgs/o1/service-keys/k1/rotate"),
     ("POST", "/api/v1/admin/users/u1/api-keys"),
-    ("GET", "/api/v1/billing/status"),
-    ("POST", "/api/v1/billing/checkout"),
+    ("GET", paths::BILLING_STATUS),
+    ("POST", paths::BILLING_CHECKOUT),
     ("POST", "/api/v1/billing/portal"),
 ];
 
 /// Routes that declared a scope, and the scope.
 const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "/api/v1/handoffs", "handoffs:write"),
+    ("POST", paths::HANDOFFS, "handoffs:write"),
     (
         "POST",
         "/api/v1/handoffs/hnd_0000000000000000/claim",

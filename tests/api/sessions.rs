@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, session_archive, tar_of, Member};
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -30,7 +31,7 @@ async fn the_push_pull_loop() {
     assert_eq!(pushed["blob_size_bytes"], first.len());
     assert!(pushed["synced_at"].as_str().unwrap().ends_with('Z'));
     let me = json_of(
-        app.get(&alice, "/api/v1/auth/me").send().await.unwrap(),
+        app.get(&alice, paths::ME).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -39,7 +40,7 @@ async fn the_push_pull_loop() {
 
     // List and detail.
     let list = json_of(
-        app.get(&alice, "/api/v1/sessions").send().await.unwrap(),
+        app.get(&alice, paths::SESSIONS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -51,10 +52,7 @@ async fn the_push_pull_loop() {
     assert_eq!(item["etag"], etag.as_str());
     assert_eq!(item["tags"], json!(["generated"]));
     let detail = json_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -111,11 +109,7 @@ async fn the_push_pull_loop() {
 
     // Delete; a push then gets 410 and changes nothing; restore; pull works again.
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}?scope=cloud"),
-            Some(&alice.key),
-        )
+        .request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -133,11 +127,7 @@ async fn the_push_pull_loop() {
         StatusCode::NOT_FOUND
     );
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/restore"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -149,11 +139,7 @@ async fn the_push_pull_loop() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().to_vec(), second);
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/restore"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -169,11 +155,7 @@ async fn undelete_by_push_and_delete_scopes() {
     let alice = app.signup("alice@example.com").await;
     let etag = app.push_new(&alice, ID, "Parser work").await;
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}"),
-            Some(&alice.key),
-        )
+        .request(Method::DELETE, &paths::session(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -204,7 +186,7 @@ async fn undelete_by_push_and_delete_scopes() {
     assert_eq!(trash["total"], 1);
     assert_eq!(trash["sessions"][0]["delete_scope"], "cloud");
     let live = json_of(
-        app.get(&alice, "/api/v1/sessions").send().await.unwrap(),
+        app.get(&alice, paths::SESSIONS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -219,10 +201,7 @@ async fn undelete_by_push_and_delete_scopes() {
         .await;
     json_of(res, StatusCode::OK).await;
     let detail = json_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -239,11 +218,7 @@ async fn undelete_by_push_and_delete_scopes() {
         .unwrap();
     assert_eq!(json_of(res, StatusCode::OK).await["delete_scope"], "both");
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/restore"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -280,11 +255,7 @@ async fn another_user_sees_nothing() {
     let bob = app.signup("bob@example.com").await;
     app.push_new(&alice, ID, "Alice's work").await;
     let res = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{ID}/alias"),
-            Some(&alice.key),
-        )
+        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
         .json(&json!({"alias": "secret-work"}))
         .send()
         .await
@@ -332,7 +303,7 @@ async fn another_user_sees_nothing() {
         let res = app
             .request(
                 Method::POST,
-                &format!("/api/v1/sessions/{target}/restore"),
+                &paths::session_restore(target),
                 Some(&bob.key),
             )
             .send()
@@ -349,17 +320,14 @@ async fn another_user_sees_nothing() {
         "Session ID already claimed by another user"
     );
     let list = json_of(
-        app.get(&bob, "/api/v1/sessions").send().await.unwrap(),
+        app.get(&bob, paths::SESSIONS).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(list["total"], 0);
     // Alice's session is untouched.
     let detail = json_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -472,13 +440,9 @@ async fn aliases_and_renames() {
     app.push_new(&alice, ID, "First").await;
     app.push_new(&alice, "ses_second0000000000", "Second").await;
     let set = |id: &str, alias: &str| {
-        app.request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{id}/alias"),
-            Some(&alice.key),
-        )
-        .json(&json!({ "alias": alias }))
-        .send()
+        app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
+            .json(&json!({ "alias": alias }))
+            .send()
     };
     assert_eq!(
         json_of(set(ID, "login-fix").await.unwrap(), StatusCode::OK).await["alias"],
@@ -523,11 +487,7 @@ async fn aliases_and_renames() {
     assert_eq!(err["message"], "Invalid session ID or alias format");
 
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/sessions/{ID}"),
-            Some(&alice.key),
-        )
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({"title": "New <b>name</b>", "tags": ["a"]}))
         .send()
         .await
@@ -536,22 +496,14 @@ async fn aliases_and_renames() {
     assert_eq!(patched["title"], "New name");
     assert_eq!(patched["tags"], json!(["a"]));
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/sessions/{ID}"),
-            Some(&alice.key),
-        )
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     error_of(res, StatusCode::BAD_REQUEST).await;
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/sessions/{ID}"),
-            Some(&alice.key),
-        )
+        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
         .json(&json!({"title": "<i></i>"}))
         .send()
         .await
@@ -559,11 +511,7 @@ async fn aliases_and_renames() {
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}/alias"),
-            Some(&alice.key),
-        )
+        .request(Method::DELETE, &paths::session_alias(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -597,10 +545,7 @@ async fn upload_assigns_a_new_id() {
     let id = body["session_id"].as_str().unwrap();
     assert!(id.starts_with("ses_") && id.len() == 20 && id != ID);
     let detail = json_of(
-        app.get(&alice, &format!("/api/v1/sessions/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&alice, &paths::session(id)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -609,7 +554,7 @@ async fn upload_assigns_a_new_id() {
     assert_eq!(detail["tags"], json!(["x"]));
 
     let res = app
-        .request(Method::POST, "/api/v1/sessions", Some(&alice.key))
+        .request(Method::POST, paths::SESSIONS, Some(&alice.key))
         .multipart(form())
         .send()
         .await
@@ -705,11 +650,7 @@ async fn free_tier_cannot_push_but_can_list() {
     assert_eq!(err["details"]["feature"], "cloud_sync");
     assert_eq!(err["details"]["current_tier"], "free");
     let res = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sessions/{ID}/alias"),
-            Some(&alice.key),
-        )
+        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
         .json(&json!({"alias": "abc"}))
         .send()
         .await
@@ -719,7 +660,7 @@ async fn free_tier_cannot_push_but_can_list() {
         "aliases_cloud"
     );
     assert_eq!(
-        app.get(&alice, "/api/v1/sessions")
+        app.get(&alice, paths::SESSIONS)
             .send()
             .await
             .unwrap()

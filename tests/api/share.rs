@@ -1,23 +1,21 @@
 //! Share links: create, open (archive, JSON view, page), passwords, revoke, expiry, tenancy.
 
+use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
 
 async fn share(app: &TestApp, user: &User, id: &str, body: Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
-        &format!("/api/v1/sessions/{id}/share"),
-        Some(&user.key),
-    )
-    .json(&body)
-    .send()
-    .await
-    .unwrap()
+    app.request(Method::POST, &paths::session_share(id), Some(&user.key))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn token_of(link: &Value) -> String {
@@ -60,7 +58,7 @@ async fn a_public_link_serves_the_archive_view_and_page() {
 
     let res = app
         .client
-        .get(app.url(&format!("/api/v1/sessions/share/{token}")))
+        .get(app.url(&paths::shared(&token)))
         .send()
         .await
         .unwrap();
@@ -210,11 +208,7 @@ async fn revoked_expired_and_deleted() {
     let path = format!("/api/v1/sessions/share/{token}");
 
     // Expired.
-    app.sql(
-        "UPDATE share_links SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        link["link_id"].as_str().unwrap().to_string(),
-    )
-    .await;
+    app.clock().advance(Duration::hours(2));
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
@@ -228,14 +222,10 @@ async fn revoked_expired_and_deleted() {
     )
     .await;
     let path = format!("/api/v1/sessions/share/{}", token_of(&link));
-    app.request(
-        Method::DELETE,
-        &format!("/api/v1/sessions/{ID}?scope=cloud"),
-        Some(&alice.key),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
+        .send()
+        .await
+        .unwrap();
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
@@ -326,11 +316,7 @@ async fn only_the_owner_shares_and_expiry_is_bounded() {
         .await;
     }
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/share"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_share(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{error_of, json_of, TestApp, User};
+use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
 

@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, tar_of, Member};
 
-use crate::harness::{error_of, json_of, TestApp};
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
@@ -98,15 +99,11 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
     assert_eq!(fresh["packages_installed"], json!(["requests"]));
 
     // By alias; nobody else's.
-    app.request(
-        Method::PUT,
-        &format!("/api/v1/sessions/{ID}/alias"),
-        Some(&alice.key),
-    )
-    .json(&json!({"alias": "login"}))
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
+        .json(&json!({"alias": "login"}))
+        .send()
+        .await
+        .unwrap();
     json_of(
         app.get(&alice, "/api/v1/sessions/login/summary")
             .send()
@@ -136,15 +133,11 @@ async fn summary_errors() {
     let app =
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
     let alice = app.signup("alice@example.com").await;
-    app.sql(
-        "UPDATE users SET tier = 'starter' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "starter").await;
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
     json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
     let err = error_of(
-        app.get(&alice, &format!("/api/v1/sessions/{ID}/summary"))
+        app.get(&alice, &paths::session_summary(ID))
             .send()
             .await
             .unwrap(),
@@ -155,17 +148,9 @@ async fn summary_errors() {
         err["message"],
         "Could not generate summary — no messages found"
     );
-    app.sql(
-        "UPDATE users SET tier = 'free' WHERE id = ?1",
-        alice.id.clone(),
-    )
-    .await;
+    app.set_tier(&alice, "free").await;
     let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/summary"),
-            Some(&alice.key),
-        )
+        .request(Method::POST, &paths::session_summary(ID), Some(&alice.key))
         .send()
         .await
         .unwrap();
@@ -186,7 +171,7 @@ async fn handoff_summary_needs_only_the_id() {
     .await;
     let body = json!({"session_id": ID, "recipient_email": "bob@example.com", "message": "please finish the login fix"});
     let h = json_of(
-        app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
+        app.request(Method::POST, paths::HANDOFFS, Some(&alice.key))
             .json(&body)
             .send()
             .await
@@ -198,7 +183,7 @@ async fn handoff_summary_needs_only_the_id() {
 
     let s = json_of(
         app.client
-            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .get(app.url(&paths::handoff_summary(id)))
             .send()
             .await
             .unwrap(),
@@ -236,18 +221,14 @@ async fn handoff_summary_needs_only_the_id() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.request(
-        Method::POST,
-        &format!("/api/v1/handoffs/{id}/revoke"),
-        Some(&alice.key),
-    )
-    .json(&json!({"reason": "oops"}))
-    .send()
-    .await
-    .unwrap();
+    app.request(Method::POST, &paths::handoff_revoke(id), Some(&alice.key))
+        .json(&json!({"reason": "oops"}))
+        .send()
+        .await
+        .unwrap();
     let err = error_of(
         app.client
-            .get(app.url(&format!("/api/v1/handoffs/{id}/summary")))
+            .get(app.url(&paths::handoff_summary(id)))
             .send()
             .await
             .unwrap(),
@@ -323,11 +304,8 @@ async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
     )
     .await;
     let expired = hand_off().await;
-    app.sql(
-        "UPDATE handoffs SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-        expired.clone(),
-    )
-    .await;
+    // Past the longest possible expiry (90 days): the second handoff has expired.
+    app.clock().advance(chrono::Duration::days(91));
     for id in [claimed, expired] {
         error_of(summary(id.clone(), None).await, StatusCode::GONE).await;
         // A third user's key opens nothing more than no key.

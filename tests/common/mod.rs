@@ -1,10 +1,18 @@
-//! The built `sessionfs-server` binary as a child process, for tests that need the real
-//! program (signals, command-line tools, a browser) rather than the in-process harness.
+//! The one test harness. [`app`]: the in-process server and a [`TestApp`] whose helpers name
+//! what users do; [`paths`]: typed request paths; [`smtp_sink`]: a mail catcher. This file:
+//! the built `sessionfs-server` binary as a child process, for tests that need the real program
+//! (signals, command-line tools, a browser).
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod client;
+pub mod paths;
+pub mod smtp_sink;
+
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use app::{error_of, json_of, TestApp, User};
 
 use std::net::TcpListener;
 use std::path::Path;

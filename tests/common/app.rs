@@ -1,12 +1,14 @@
-//! The shared test harness: a real server on 127.0.0.1:0 with a temp data dir, and a
-//! `TestApp` whose methods name what a user does.
+//! The in-process test app: a real server on 127.0.0.1:0 with a temp data dir, and a
+//! `TestApp` whose methods name what a user does. Used by `tests/api/*` and `tests/docs.rs`.
 
 use std::path::PathBuf;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture;
+use sessionfs_server::clock::Clock;
 use sessionfs_server::config::Config;
+use sessionfs_server::domain::admin;
 use sessionfs_server::state::AppState;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,6 +27,18 @@ pub struct TestApp {
 pub struct User {
     pub id: String,
     pub key: String,
+    pub email: String,
+}
+
+impl User {
+    /// The account a signup response (`201`, with `user_id` and `raw_key`) created for `email`.
+    pub fn from_signup(email: &str, body: &Value) -> User {
+        User {
+            id: body["user_id"].as_str().expect("user_id").to_string(),
+            key: body["raw_key"].as_str().expect("raw_key").to_string(),
+            email: email.to_string(),
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -94,10 +108,27 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED, "signup of {email}");
         let body: Value = res.json().await.unwrap();
-        User {
-            id: body["user_id"].as_str().unwrap().to_string(),
-            key: body["raw_key"].as_str().unwrap().to_string(),
-        }
+        User::from_signup(email, &body)
+    }
+
+    /// The server's clock: `app.clock().advance(Duration::days(8))` moves time for every
+    /// request after it (expiry of keys, links, handoffs, invites).
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    /// Sets a user's tier as an operator would (`sessionfs-server admin set-tier`).
+    pub async fn set_tier(&self, user: &User, tier: &str) {
+        admin::set_tier(&self.state.db, &self.state.clock, &user.email, tier)
+            .await
+            .expect("set tier");
+    }
+
+    /// Disables a user's account as an operator would (`sessionfs-server admin disable-user`).
+    pub async fn disable(&self, user: &User) {
+        admin::set_active(&self.state.db, &self.state.clock, &user.email, false)
+            .await
+            .expect("disable user");
     }
 
     /// Pushes `archive` as session `id`, optionally conditional on `if_match`.
@@ -164,18 +195,6 @@ impl TestApp {
     /// Files in the archive store (temp files included), to check nothing was left behind.
     pub fn stored_files(&self) -> Vec<PathBuf> {
         walk(&self.data_dir.join("archives"))
-    }
-
-    /// Runs SQL against the database (for setting up states no route produces, e.g. expiry).
-    pub async fn sql(&self, statement: &'static str, id: String) {
-        self.state
-            .db
-            .write(move |tx| {
-                tx.execute(statement, [id])?;
-                Ok::<_, sessionfs_server::db::DbError>(())
-            })
-            .await
-            .unwrap();
     }
 }
 

@@ -1,0 +1,107 @@
+//! Request paths of the API, typed: `paths::session(id)` instead of a hand-written
+//! `/api/v1/...` string, so a route that moves is changed here once.
+
+pub const SIGNUP: &str = "/api/v1/auth/signup";
+pub const ME: &str = "/api/v1/auth/me";
+pub const KEYS: &str = "/api/v1/auth/keys";
+pub const MY_API_KEYS: &str = "/api/v1/auth/me/api-keys";
+pub const DEFAULT_ORG: &str = "/api/v1/auth/me/default-org";
+pub const SESSIONS: &str = "/api/v1/sessions";
+pub const HANDOFFS: &str = "/api/v1/handoffs";
+pub const HANDOFFS_INBOX: &str = "/api/v1/handoffs/inbox";
+pub const HANDOFFS_SENT: &str = "/api/v1/handoffs/sent";
+pub const ORG: &str = "/api/v1/org";
+pub const ORGS: &str = "/api/v1/orgs";
+pub const ORG_INVITE: &str = "/api/v1/org/invite";
+pub const ORG_INVITES: &str = "/api/v1/org/invites";
+pub const MY_INVITES: &str = "/api/v1/org/invites/me";
+pub const SYNC_SETTINGS: &str = "/api/v1/sync/settings";
+pub const SYNC_STATUS: &str = "/api/v1/sync/status";
+pub const SYNC_WATCHLIST: &str = "/api/v1/sync/watchlist";
+pub const SYNC_HEALTH: &str = "/api/v1/sync/health";
+pub const BILLING_STATUS: &str = "/api/v1/billing/status";
+pub const BILLING_CHECKOUT: &str = "/api/v1/billing/checkout";
+
+pub fn key(id: &str) -> String {
+    format!("{KEYS}/{id}")
+}
+pub fn my_api_key(id: &str) -> String {
+    format!("{MY_API_KEYS}/{id}")
+}
+
+pub fn session(id: &str) -> String {
+    format!("{SESSIONS}/{id}")
+}
+pub fn session_sync(id: &str) -> String {
+    format!("{SESSIONS}/{id}/sync")
+}
+pub fn session_alias(id: &str) -> String {
+    format!("{SESSIONS}/{id}/alias")
+}
+pub fn session_restore(id: &str) -> String {
+    format!("{SESSIONS}/{id}/restore")
+}
+pub fn session_summary(id: &str) -> String {
+    format!("{SESSIONS}/{id}/summary")
+}
+pub fn session_share(id: &str) -> String {
+    format!("{SESSIONS}/{id}/share")
+}
+/// `DELETE` with `?scope=cloud`.
+pub fn session_cloud(id: &str) -> String {
+    format!("{SESSIONS}/{id}?scope=cloud")
+}
+pub fn shared(token: &str) -> String {
+    format!("{SESSIONS}/share/{token}")
+}
+
+pub fn handoff(id: &str) -> String {
+    format!("{HANDOFFS}/{id}")
+}
+pub fn handoff_claim(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/claim")
+}
+pub fn handoff_revoke(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/revoke")
+}
+pub fn handoff_decline(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/decline")
+}
+pub fn handoff_comments(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/comments")
+}
+pub fn handoff_events(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/events")
+}
+pub fn handoff_summary(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/summary")
+}
+
+pub fn invite_accept(id: &str) -> String {
+    format!("{ORG_INVITE}/{id}/accept")
+}
+pub fn invite_decline(id: &str) -> String {
+    format!("{ORG_INVITE}/{id}/decline")
+}
+pub fn member_role(user_id: &str) -> String {
+    format!("{ORG}/members/{user_id}/role")
+}
+pub fn org_member(org_id: &str, user_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members/{user_id}")
+}
+pub fn org_invite(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/invite")
+}
+pub fn invite_resend(org_id: &str, invite_id: &str) -> String {
+    format!("{ORGS}/{org_id}/invites/{invite_id}/resend")
+}
+pub fn service_keys(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/service-keys")
+}
+
+pub fn watch(id: &str) -> String {
+    format!("/api/v1/sync/watch/{id}")
+}
+pub fn watch_status(id: &str, status: &str) -> String {
+    format!("/api/v1/sync/watch/{id}/{status}")
+}
