@@ -208,6 +208,12 @@ impl From<DomainError> for ApiError {
             E::NotFound(_) => ApiError::not_found(message),
             E::Malformed(_) => ApiError::bad_request(message),
             E::Invalid { loc, input, .. } => ApiError::invalid_value(&loc, &message, input),
+            E::Schema {
+                kind, loc, input, ..
+            } => ApiError::validation(kind, &loc, message, input),
+            E::Unprocessable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            E::Refused { code, .. } => ApiError::structured(StatusCode::FORBIDDEN, code, message),
+            E::Clash { code, .. } => ApiError::structured(StatusCode::CONFLICT, code, message),
             E::PasswordRequired | E::WrongPassword => ApiError::unauthorized(message),
             E::Forbidden(_) => ApiError::forbidden(message),
             E::InsufficientRole { current } => {

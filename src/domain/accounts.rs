@@ -6,7 +6,9 @@ use crate::auth::keys::{self, hash_token};
 use crate::cli::SignupPolicy;
 use crate::clock;
 use crate::config::Config;
-use crate::db::{api_keys, users, Db};
+use crate::db::{users, Db};
+pub use crate::domain::keys::MintedKey;
+use crate::domain::keys::{mint, KeyKind, KeySpec};
 use crate::domain::{DomainError, DomainResult};
 
 /// How long an email verification link stays valid.
@@ -76,19 +78,14 @@ pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainRe
                 created_at: &now,
             },
         )?;
-        let key = keys::generate();
-        let key_id = keys::new_id();
-        api_keys::insert(
+        let minted = mint(
             tx,
-            &api_keys::NewKey {
-                id: &key_id,
+            &KeySpec {
                 user_id: &user_id,
-                key_hash: &key.hash,
-                key_prefix: None,
                 name: Some("default"),
-                created_at: &now,
                 expires_at: None,
-                created_by_user_id: None,
+                created_by: None,
+                kind: KeyKind::User { with_prefix: false },
             },
         )?;
         let verification_token = if verify {
@@ -99,8 +96,8 @@ pub async fn create_account(db: &Db, config: &Config, email: String) -> DomainRe
         Ok(SignedUp {
             user_id,
             email,
-            raw_key: key.raw,
-            key_id,
+            raw_key: minted.raw,
+            key_id: minted.key.id,
             verified: !verify,
             verification_token,
         })
@@ -126,12 +123,6 @@ fn new_verification(
     Ok(token)
 }
 
-/// A new user key, as returned once to its owner.
-pub struct MintedKey {
-    pub key: api_keys::ApiKey,
-    pub raw: String,
-}
-
 /// Mints a user key for `user_id`. `with_prefix` records the display prefix (the
 /// `/auth/me/api-keys` family does; the legacy `/auth/keys` does not).
 pub async fn mint_user_key(
@@ -144,26 +135,17 @@ pub async fn mint_user_key(
 ) -> DomainResult<MintedKey> {
     let user_id = user_id.to_string();
     db.write(move |tx| {
-        let raw = keys::generate();
-        let id = keys::new_id();
-        let prefix = with_prefix.then(|| raw.display_prefix());
         let expires_at = expires_in_days.map(|d| clock::from_now(Duration::days(d)));
-        api_keys::insert(
+        mint(
             tx,
-            &api_keys::NewKey {
-                id: &id,
+            &KeySpec {
                 user_id: &user_id,
-                key_hash: &raw.hash,
-                key_prefix: prefix.as_deref(),
                 name: name.as_deref(),
-                created_at: &clock::now_string(),
                 expires_at: expires_at.as_deref(),
-                created_by_user_id: created_by.as_deref(),
+                created_by: created_by.as_deref(),
+                kind: KeyKind::User { with_prefix },
             },
-        )?;
-        let key =
-            api_keys::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new key vanished".into()))?;
-        Ok(MintedKey { key, raw: raw.raw })
+        )
     })
     .await
 }
