@@ -15,6 +15,7 @@ use crate::archive::metadata::redact_secrets;
 use crate::archive::BlobStore;
 use crate::auth::keys::{hash_token, random_hex};
 use crate::clock;
+use crate::db::handoffs::HandoffStatus::{self, Claimed, Declined, Expired, Pending, Revoked};
 use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
 use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
@@ -39,11 +40,61 @@ fn is_expired(h: &Handoff) -> bool {
 }
 
 /// The status shown to clients: `claimed` stays claimed; anything else past its expiry is expired.
-pub fn display_status(h: &Handoff) -> &str {
-    match h.status.as_str() {
-        "claimed" => "claimed",
-        _ if is_expired(h) => "expired",
+pub fn display_status(h: &Handoff) -> HandoffStatus {
+    match h.status {
+        Claimed => Claimed,
+        _ if is_expired(h) => Expired,
         other => other,
+    }
+}
+
+/// The legal moves of a handoff; an illegal one is the error the client sees.
+impl HandoffStatus {
+    /// The recipient claims (from the status shown to clients).
+    pub fn claim(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Claimed),
+            Expired => Err(DomainError::Gone("Handoff has expired".into())),
+            Claimed => Err(DomainError::Conflict("Handoff already claimed".into())),
+            other => Err(DomainError::Conflict(format!(
+                "Handoff is {other} and cannot be claimed"
+            ))),
+        }
+    }
+
+    /// The sender withdraws.
+    pub fn revoke(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Revoked),
+            other => Err(DomainError::Conflict(format!(
+                "Cannot revoke a {other} handoff"
+            ))),
+        }
+    }
+
+    /// The recipient turns it down.
+    pub fn decline(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Declined),
+            other => Err(DomainError::Conflict(format!(
+                "Cannot decline a {other} handoff"
+            ))),
+        }
+    }
+
+    /// Time runs out (or the session came back from the trash): only a pending one expires.
+    pub fn expire(self) -> Option<HandoffStatus> {
+        (self == Pending).then_some(Expired)
+    }
+
+    /// Whether the keyless summary link still answers (not once revoked, declined or expired).
+    pub fn summary_available(self) -> DomainResult<()> {
+        match self {
+            Expired => Err(DomainError::Gone("Handoff has expired".into())),
+            Revoked => Err(DomainError::Gone("Handoff has been revoked".into())),
+            Declined => Err(DomainError::Gone("Handoff was declined".into())),
+            Pending | Claimed => Ok(()),
+        }
     }
 }
 
@@ -59,9 +110,10 @@ pub fn is_party(h: &Handoff, user: &User) -> bool {
 
 /// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
 fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> {
-    if h.status == "pending"
-        && is_expired(h)
-        && handoffs::transition(conn, &h.id, "pending", "expired")?
+    let Some(to) = h.status.expire().filter(|_| is_expired(h)) else {
+        return Ok(());
+    };
+    if handoffs::transition(conn, &h.id, h.status, to)?
     {
         handoffs::add_event(
             conn,
@@ -91,7 +143,7 @@ pub async fn load(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
         .read(move |conn| Ok::<_, DbError>(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
         .await?
         .ok_or_else(not_found)?;
-    if h.status == "pending" && is_expired(&h) {
+    if h.status.expire().is_some() && is_expired(&h) {
         let (u, key) = (user.clone(), id.to_string());
         return db.write(move |tx| load_party(tx, &key, &u)).await;
     }
@@ -209,7 +261,7 @@ pub async fn create(
 /// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
 pub async fn view(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     let h = load(db, user, id).await?;
-    if display_status(&h) == "expired" {
+    if display_status(&h) == Expired {
         return Err(DomainError::Gone("Handoff has expired".into()));
     }
     if h.viewed_at.is_none() && h.sender_id != user.id {
@@ -233,12 +285,7 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     db.write(move |tx| {
         let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
         persist_expiry(tx, &h)?;
-        match display_status(&h) {
-            "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
-            "claimed" => return Err(DomainError::Conflict("Handoff already claimed".into())),
-            "pending" => {}
-            other => return Err(DomainError::Conflict(format!("Handoff is {other} and cannot be claimed"))),
-        }
+        display_status(&h).claim()?;
         match sessions::get(tx, &h.session_id)? {
             Some(s) if !s.is_deleted() && s.user_id == h.sender_id => {}
             _ => return Err(DomainError::NotFound("Source session no longer exists".into())),
@@ -268,6 +315,7 @@ pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainRes
             return Err(not_found());
         }
         let now = clock::now_string();
+        h.status.revoke()?;
         if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot revoke a {} handoff",
@@ -300,7 +348,8 @@ pub async fn decline(
         if !is_recipient(&h, &u) {
             return Err(not_found());
         }
-        if !handoffs::transition(tx, &key, "pending", "declined")? {
+        let to = h.status.decline()?;
+        if !handoffs::transition(tx, &key, h.status, to)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot decline a {} handoff",
                 h.status
@@ -355,7 +404,7 @@ pub fn expire_for_session(
     at: &str,
 ) -> DomainResult<()> {
     for id in handoffs::pending_for_session(conn, session_id)? {
-        if handoffs::transition(conn, &id, "pending", "expired")? {
+        if handoffs::transition(conn, &id, Pending, Expired)? {
             handoffs::add_event(
                 conn,
                 &id,
@@ -377,7 +426,7 @@ pub async fn by_preview_token(db: &Db, id: &str, token: &str) -> DomainResult<Ha
         .await?
         .ok_or_else(not_found)?;
     let matches = h.preview_token_hash.as_deref() == Some(hash_token(token).as_str());
-    if !matches || display_status(&h) != "pending" {
+    if !matches || display_status(&h) != Pending {
         return Err(not_found());
     }
     Ok(h)
@@ -397,12 +446,7 @@ pub async fn for_summary(db: &Db, id: &str) -> DomainResult<(Handoff, sessions::
         })
         .await?
         .ok_or_else(not_found)?;
-    match display_status(&h) {
-        "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
-        "revoked" => return Err(DomainError::Gone("Handoff has been revoked".into())),
-        "declined" => return Err(DomainError::Gone("Handoff was declined".into())),
-        _ => {}
-    }
+    display_status(&h).summary_available()?;
     let session = session
         .filter(|s| s.user_id == h.sender_id && !s.is_deleted())
         .ok_or_else(|| DomainError::NotFound("Session not found".into()))?;
