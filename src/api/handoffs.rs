@@ -19,7 +19,6 @@ use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
 use crate::domain::summaries;
 use crate::domain::summary::Summary;
-use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
@@ -124,32 +123,6 @@ fn handoff_list(list: &[Handoff]) -> HandoffList {
     }
 }
 
-/// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
-fn text_field(
-    value: Option<String>,
-    name: &str,
-    max: usize,
-    lower: bool,
-) -> ApiResult<Option<String>> {
-    let Some(raw) = value else { return Ok(None) };
-    let trimmed = raw.trim();
-    if trimmed.chars().count() > max {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", name],
-            format!("String should have at most {max} characters"),
-            Value::from(raw.clone()),
-        ));
-    }
-    Ok((!trimmed.is_empty()).then(|| {
-        if lower {
-            trimmed.to_lowercase()
-        } else {
-            trimmed.to_string()
-        }
-    }))
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct HandoffRequest {
     /// One of the caller's live sessions.
@@ -189,58 +162,21 @@ async fn create(
     Json(body): Json<HandoffRequest>,
 ) -> ApiResult<Response> {
     service_key_boundary(&state, &principal, Some(&body.session_id)).await?;
-    let tier = principal.tier();
-    tier.require(Feature::Handoff)?;
-    let email = text_field(body.recipient_email, "recipient_email", 255, true)?;
-    let user_id = text_field(body.recipient_user_id, "recipient_user_id", 36, false)?;
-    let team_id = text_field(body.recipient_team_id, "recipient_team_id", 64, false)?;
-    let recipients = [email.is_some(), user_id.is_some(), team_id.is_some()]
-        .iter()
-        .filter(|r| **r)
-        .count();
-    if recipients != 1 {
-        return Err(ApiError::invalid_value(
-            &["body"],
-            "Exactly one of recipient_email, recipient_user_id or recipient_team_id is required",
-            Value::Null,
-        ));
-    }
-    let message = text_field(body.message, "message", 2000, false)?;
-    if let Some(hours) = body.expires_in_hours {
-        if !(1..=2160).contains(&hours) {
-            return Err(ApiError::validation(
-                "less_than_equal",
-                &["body", "expires_in_hours"],
-                "Input should be between 1 and 2160",
-                Value::from(hours),
-            ));
-        }
-    }
-    if team_id.is_some() {
-        return Err(ApiError::not_found("Team not found"));
-    }
-    // Tickets, personas and attachments live in a session's project; this server has no
-    // registered projects for a session to belong to yet.
-    if text_field(body.ticket_id, "ticket_id", 64, false)?.is_some()
-        || text_field(body.persona_name, "persona_name", 50, false)?.is_some()
-        || !body.attachments.is_empty()
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ticket_id, persona_name and attachments need the session's project to be registered",
-        ));
-    }
     let request = CreateRequest {
         session_id: body.session_id,
-        recipient_email: email,
-        recipient_user_id: user_id,
-        message,
+        recipient_email: body.recipient_email,
+        recipient_user_id: body.recipient_user_id,
+        recipient_team_id: body.recipient_team_id,
+        message: body.message,
+        ticket_id: body.ticket_id,
+        persona_name: body.persona_name,
         expires_in_hours: body.expires_in_hours,
+        attachments: body.attachments.len(),
     };
     // The preview token is for the recipient's notification mail; without a mail transport
     // the recipient finds the handoff in their inbox instead.
     let (handoff, _preview_token) =
-        rules::create(&state.db, &state.blobs, &principal.user, tier, request).await?;
+        rules::create(&state.db, &state.blobs, &principal.user, principal.tier(), request).await?;
     if let Some(to) = &handoff.recipient_email {
         let (subject, body) = mail::handoff_message(
             &state.config.public_url,
@@ -436,10 +372,7 @@ async fn revoke(
     Json(body): Json<HandoffRevokeRequest>,
 ) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
-        ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
-    })?;
-    let h = rules::revoke(&state.db, &principal.user, &id, reason).await?;
+    let h = rules::revoke(&state.db, &principal.user, &id, body.reason).await?;
     Ok(Json(HandoffView::from(&h)))
 }
 
@@ -468,8 +401,7 @@ async fn decline(
     OptionalJson(body): OptionalJson<HandoffDeclineRequest>,
 ) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let reason = text_field(body.reason, "reason", 500, false)?;
-    let h = rules::decline(&state.db, &principal.user, &id, reason).await?;
+    let h = rules::decline(&state.db, &principal.user, &id, body.reason).await?;
     Ok(Json(HandoffView::from(&h)))
 }
 

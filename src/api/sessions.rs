@@ -21,6 +21,7 @@ use crate::domain::summaries;
 use crate::domain::summary::Summary;
 use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
+use crate::api::access::OwnedSession;
 use crate::state::AppState;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -186,11 +187,8 @@ async fn list(
     ),
 )]
 async fn detail(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
+    OwnedSession { session: row, .. }: OwnedSession,
 ) -> ApiResult<Json<SessionDetail>> {
-    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     Ok(Json(SessionDetail::from(&row)))
 }
 
@@ -466,8 +464,7 @@ async fn restore(
 )]
 async fn messages(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
+    OwnedSession { session: row, .. }: OwnedSession,
     q: QueryPairs,
 ) -> ApiResult<Json<MessagesPage>> {
     let page = q.int("page", 1, 1, i64::from(u32::MAX))? as usize;
@@ -477,7 +474,6 @@ async fn messages(
         None => None,
     };
     let newest_first = q.last("order") == Some("newest");
-    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     let blobs = state.blobs.clone();
     let hash = row.blob_hash.clone();
     let req = PageRequest {
@@ -651,10 +647,8 @@ fn summary_response(s: Summary, generated_at: String) -> SessionSummaryReport {
 )]
 async fn get_summary(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
+    OwnedSession { session: row, .. }: OwnedSession,
 ) -> ApiResult<Json<SessionSummaryReport>> {
-    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     let (summary, at) = summaries::for_session(&state.db, &state.blobs, &row, false).await?;
     Ok(Json(summary_response(summary, at)))
 }

@@ -21,7 +21,7 @@ use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
 use crate::db::{Db, DbError};
 use crate::domain::sessions::{find_owned, new_session_id};
-use crate::domain::tiers::Tier;
+use crate::domain::tiers::{Feature, Tier};
 use crate::domain::{DomainError, DomainResult};
 
 pub const DEFAULT_EXPIRY_HOURS: i64 = 168;
@@ -150,12 +150,106 @@ pub async fn load(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
     Ok(h)
 }
 
+/// A handoff as asked for, before the rules are applied.
 pub struct CreateRequest {
     pub session_id: String,
     pub recipient_email: Option<String>,
     pub recipient_user_id: Option<String>,
+    pub recipient_team_id: Option<String>,
     pub message: Option<String>,
+    pub ticket_id: Option<String>,
+    pub persona_name: Option<String>,
     pub expires_in_hours: Option<i64>,
+    /// How many attachments were asked for.
+    pub attachments: usize,
+}
+
+/// A handoff request that passed the rules: exactly one (known kind of) recipient.
+struct Checked {
+    session_id: String,
+    recipient_email: Option<String>,
+    recipient_user_id: Option<String>,
+    message: Option<String>,
+    expires_in_hours: Option<i64>,
+}
+
+/// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
+fn text_field(
+    value: Option<String>,
+    name: &'static str,
+    max: usize,
+    lower: bool,
+) -> DomainResult<Option<String>> {
+    let Some(raw) = value else { return Ok(None) };
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > max {
+        return Err(DomainError::Schema {
+            kind: "string_too_long",
+            loc: vec!["body", name],
+            message: format!("String should have at most {max} characters"),
+            input: Value::from(raw.clone()),
+        });
+    }
+    Ok((!trimmed.is_empty()).then(|| {
+        if lower {
+            trimmed.to_lowercase()
+        } else {
+            trimmed.to_string()
+        }
+    }))
+}
+
+/// The recipient and expiry rules: exactly one recipient, a message of at most 2000
+/// characters, 1–2160 hours; no teams, tickets, personas or attachments on this server yet.
+fn check(req: CreateRequest) -> DomainResult<Checked> {
+    let email = text_field(req.recipient_email, "recipient_email", 255, true)?;
+    let user_id = text_field(req.recipient_user_id, "recipient_user_id", 36, false)?;
+    let team_id = text_field(req.recipient_team_id, "recipient_team_id", 64, false)?;
+    let recipients = [email.is_some(), user_id.is_some(), team_id.is_some()]
+        .iter()
+        .filter(|r| **r)
+        .count();
+    if recipients != 1 {
+        return Err(DomainError::Invalid {
+            loc: vec!["body"],
+            message:
+                "Exactly one of recipient_email, recipient_user_id or recipient_team_id is required"
+                    .into(),
+            input: Value::Null,
+        });
+    }
+    let message = text_field(req.message, "message", 2000, false)?;
+    if let Some(hours) = req.expires_in_hours {
+        if !(1..=2160).contains(&hours) {
+            return Err(DomainError::Schema {
+                kind: "less_than_equal",
+                loc: vec!["body", "expires_in_hours"],
+                message: "Input should be between 1 and 2160".into(),
+                input: Value::from(hours),
+            });
+        }
+    }
+    if team_id.is_some() {
+        return Err(DomainError::NotFound("Team not found".into()));
+    }
+    // Tickets, personas and attachments live in a session's project; this server has no
+    // registered projects for a session to belong to yet.
+    if text_field(req.ticket_id, "ticket_id", 64, false)?.is_some()
+        || text_field(req.persona_name, "persona_name", 50, false)?.is_some()
+        || req.attachments > 0
+    {
+        return Err(DomainError::Unprocessable(
+            "ticket_id, persona_name and attachments need the session's project to be registered"
+                .into(),
+        ));
+    }
+    Ok(Checked {
+        session_id: req.session_id,
+        recipient_email: email,
+        recipient_user_id: user_id,
+        message,
+        expires_in_hours: req.expires_in_hours,
+    })
 }
 
 /// The stored preview of a handoff: its first messages with text, redacted and cut short.
@@ -201,6 +295,8 @@ pub async fn create(
     tier: Tier,
     req: CreateRequest,
 ) -> DomainResult<(Handoff, String)> {
+    tier.require(Feature::Handoff)?;
+    let req = check(req)?;
     let session = find_owned(db, &sender.id, &req.session_id, Visibility::Live).await?;
     if let Some(uid) = req.recipient_user_id.clone() {
         if db.read(move |conn| users::get(conn, &uid)).await?.is_none() {
@@ -308,6 +404,13 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 
 /// The sender withdraws a pending handoff.
 pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainResult<Handoff> {
+    let reason = text_field(Some(reason), "reason", 500, false)?.ok_or_else(|| {
+        DomainError::Invalid {
+            loc: vec!["body", "reason"],
+            message: "reason must not be blank".into(),
+            input: Value::Null,
+        }
+    })?;
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = load_party(tx, &key, &u)?;
@@ -342,6 +445,7 @@ pub async fn decline(
     id: &str,
     reason: Option<String>,
 ) -> DomainResult<Handoff> {
+    let reason = text_field(reason, "reason", 500, false)?;
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = load_party(tx, &key, &u)?;
