@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::api;
 use crate::api::extract::{Json, OptionalJson};
+use crate::api::access::{self, OrgAdmin, OwnOrgAdmin};
 use crate::auth::Principal;
 use crate::clock;
 use crate::db::orgs::{self, Invite, Membership, Org};
@@ -76,7 +77,7 @@ async fn create(
             Value::from(body.slug),
         ));
     }
-    let org = rules::create(&state.db, &principal, body.name, body.slug).await?;
+    let org = rules::create(&state.db, &principal.user, body.name, body.slug).await?;
     tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
     Ok(Json(OrgCreated {
         org_id: org.id,
@@ -167,10 +168,9 @@ fn invite_email(raw: &str) -> ApiResult<String> {
 )]
 async fn invite_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
-    let m = rules::primary_as_admin(&principal)?;
     let email = invite_email(&body.email)?;
     // The legacy route quietly turns any other role (owner included) into member.
     let role = if body.role == "admin" {
@@ -208,11 +208,10 @@ async fn invite_primary(
 )]
 async fn invite_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path(org_id): Path<String>,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
-    named_org_admin(&state, &principal, &org_id).await?;
     if body.role != "admin" && body.role != "member" {
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
     }
@@ -227,16 +226,6 @@ async fn invite_named(
     )
     .await?;
     Ok(invited(&state, &principal, inv, org))
-}
-
-/// The org in the path, which the caller must administer (`/orgs/{org_id}/*` routes).
-async fn named_org_admin(state: &AppState, principal: &Principal, org_id: &str) -> ApiResult<Org> {
-    let (org_id, user_id) = (org_id.to_string(), principal.user.id.clone());
-    state
-        .db
-        .read(move |conn| rules::path_org_as_admin(conn, &org_id, &user_id))
-        .await
-        .map_err(ApiError::from)
 }
 
 /// Mails an invite and records when it went out; `false` when it was not sent (no mail
@@ -254,12 +243,7 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
     );
     match state.mailer.send_now(&inv.email, &subject, &body).await {
         Ok(()) => {
-            let id = inv.id.clone();
-            let recorded = state
-                .db
-                .write(move |tx| orgs::mark_emailed(tx, &id, &clock::now_string()))
-                .await;
-            recorded.is_ok()
+            rules::mark_emailed(&state.db, &inv.id).await.is_ok()
         }
         Err(e) => {
             tracing::warn!(invite = %inv.id, error = %e, "invite mail not sent");
@@ -351,9 +335,9 @@ async fn decline(
 )]
 async fn pending(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { membership: m, .. }: OwnOrgAdmin,
 ) -> ApiResult<Json<PendingInvites>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let org_id = m.org.id.clone();
     let list = state
         .db
         .read(move |conn| orgs::active_invites(conn, &org_id, &clock::now_string()))
@@ -411,18 +395,11 @@ async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<
 )]
 async fn revoke_invite(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { membership: m, .. }: OwnOrgAdmin,
     Path(invite_id): Path<String>,
 ) -> ApiResult<Json<InviteRevoked>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
-    let id = invite_id.clone();
-    if !state
-        .db
-        .write(move |tx| orgs::delete_invite(tx, &org_id, &id))
-        .await?
-    {
-        return Err(ApiError::not_found("Invite not found"));
-    }
+    let org_id = m.org.id.clone();
+    rules::delete_invite(&state.db, &org_id, &invite_id).await?;
     Ok(Json(InviteRevoked { revoked: invite_id }))
 }
 
@@ -440,31 +417,10 @@ async fn revoke_invite(
 )]
 async fn resend(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, org }: OrgAdmin,
     Path((org_id, invite_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InviteResent>> {
-    let user_id = principal.user.id.clone();
-    let (inv, org) = state
-        .db
-        .read(move |conn| {
-            let org = rules::path_org_as_admin(conn, &org_id, &user_id)?;
-            let inv = orgs::invite(conn, &invite_id)?
-                .filter(|i| i.org_id == org_id)
-                .ok_or_else(|| ApiError::not_found("Invite not found"))?;
-            if inv.accepted_at.is_some() {
-                return Err(ApiError::conflict("Invite already accepted"));
-            }
-            if inv.declined_at.is_some() {
-                return Err(ApiError::conflict("Invite was declined"));
-            }
-            if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
-                return Err(ApiError::conflict(
-                    "Invite expired — create a fresh invite instead of resending",
-                ));
-            }
-            Ok((inv, org))
-        })
-        .await?;
+    let inv = rules::resendable_invite(&state.db, &org_id, &invite_id).await?;
     let sent = mail_invite(&state, &inv, &org.name, &principal.user.email).await;
     let last = if sent {
         Some(clock::now_string())
@@ -500,11 +456,11 @@ pub struct RoleRequest {
 )]
 async fn role_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
     Path(user_id): Path<String>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Json<RoleChanged>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let org_id = m.org.id.clone();
     rules::change_role(
         &state.db,
         &org_id,
@@ -534,11 +490,10 @@ async fn role_primary(
 )]
 async fn role_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path((org_id, user_id)): Path<(String, String)>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Json<RoleChanged>> {
-    named_org_admin(&state, &principal, &org_id).await?;
     rules::change_role(
         &state.db,
         &org_id,
@@ -575,10 +530,10 @@ fn removed_json(user_id: &str) -> Json<MemberRemoved> {
 )]
 async fn remove_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<MemberRemoved>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let org_id = m.org.id.clone();
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
     Ok(removed_json(&user_id))
@@ -598,10 +553,9 @@ async fn remove_primary(
 )]
 async fn remove_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path((org_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MemberRemoved>> {
-    named_org_admin(&state, &principal, &org_id).await?;
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
     Ok(removed_json(&user_id))
@@ -642,20 +596,9 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
 )]
 async fn members_named(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    access::OrgMember { org, role, .. }: access::OrgMember,
 ) -> ApiResult<Json<OrgMembers>> {
-    let user_id = principal.user.id.clone();
-    let (org, role, list) = state
-        .db
-        .read(move |conn| {
-            let org = orgs::get_org(conn, &org_id)?
-                .ok_or_else(|| ApiError::not_found("Org not found"))?;
-            let role = orgs::role_in(conn, &org_id, &user_id)?
-                .ok_or_else(|| ApiError::forbidden("You are not a member of this org"))?;
-            Ok::<_, ApiError>((org, role, orgs::members(conn, &org_id)?))
-        })
-        .await?;
+    let list = rules::members(&state.db, &org.id).await?;
     Ok(Json(OrgMembers {
         org_id: org.id,
         members: members_view(&list),
@@ -701,18 +644,7 @@ async fn put_default_org(
     principal: Principal,
     Json(body): Json<DefaultOrgRequest>,
 ) -> ApiResult<Json<DefaultOrg>> {
-    let (user_id, org_id) = (principal.user.id.clone(), body.org_id.clone());
-    state
-        .db
-        .write(move |tx| {
-            if let Some(org) = &org_id {
-                if orgs::role_in(tx, org, &user_id)?.is_none() {
-                    return Err(ApiError::forbidden("You are not a member of that org"));
-                }
-            }
-            Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
-        })
-        .await?;
+    rules::set_default_org(&state.db, &principal.user.id, body.org_id.clone()).await?;
     Ok(Json(DefaultOrg {
         default_org_id: body.org_id,
     }))

@@ -7,9 +7,8 @@
 use chrono::Duration;
 
 use crate::auth::keys::random_hex;
-use crate::auth::Principal;
 use crate::clock;
-use crate::db::orgs::{self, Invite, Membership, Org};
+use crate::db::orgs::{self, Invite, Org};
 use crate::db::users::{self, User};
 use crate::db::Db;
 use crate::domain::{DomainError, DomainResult};
@@ -29,30 +28,6 @@ pub fn insufficient_role(current: Option<&str>) -> DomainError {
     }
 }
 
-/// The caller's primary org, if they administer it (legacy `/org/*` routes).
-pub fn primary_as_admin(principal: &Principal) -> DomainResult<&Membership> {
-    match &principal.org {
-        Some(m) if is_admin_role(&m.role) => Ok(m),
-        other => Err(insufficient_role(other.as_ref().map(|m| m.role.as_str()))),
-    }
-}
-
-/// An org named in the path that the caller administers (`/orgs/{org_id}/*` routes).
-pub fn path_org_as_admin(
-    conn: &rusqlite::Connection,
-    org_id: &str,
-    user_id: &str,
-) -> DomainResult<Org> {
-    let org = orgs::get_org(conn, org_id)?
-        .ok_or_else(|| DomainError::NotFound("Org not found".into()))?;
-    match orgs::role_in(conn, org_id, user_id)? {
-        Some(role) if is_admin_role(&role) => Ok(org),
-        _ => Err(DomainError::Forbidden(
-            "Admin or owner role required".into(),
-        )),
-    }
-}
-
 pub fn valid_slug(slug: &str) -> bool {
     let n = slug.chars().count();
     (3..=100).contains(&n)
@@ -65,11 +40,11 @@ pub fn valid_slug(slug: &str) -> bool {
 /// Creates an org with the caller as its owner.
 pub async fn create(
     db: &Db,
-    principal: &Principal,
+    user: &User,
     name: String,
     slug: String,
 ) -> DomainResult<Org> {
-    let user = principal.user.clone();
+    let user = user.clone();
     db.write(move |tx| {
         if !orgs::memberships(tx, &user.id)?.is_empty() {
             return Err(DomainError::Conflict(
@@ -357,4 +332,70 @@ mod tests {
         assert!(!valid_slug("Acme"));
         assert!(!valid_slug("acme_co"));
     }
+}
+
+/// The members of an org.
+pub async fn members(db: &Db, org_id: &str) -> DomainResult<Vec<orgs::Member>> {
+    let org_id = org_id.to_string();
+    Ok(db.read(move |conn| orgs::members(conn, &org_id)).await?)
+}
+
+/// An invite of the org that may be mailed again: not accepted, declined or expired.
+pub async fn resendable_invite(db: &Db, org_id: &str, invite_id: &str) -> DomainResult<Invite> {
+    let (org_id, invite_id) = (org_id.to_string(), invite_id.to_string());
+    db.read(move |conn| {
+        let inv = orgs::invite(conn, &invite_id)?
+            .filter(|i| i.org_id == org_id)
+            .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
+        if inv.accepted_at.is_some() {
+            return Err(DomainError::Conflict("Invite already accepted".into()));
+        }
+        if inv.declined_at.is_some() {
+            return Err(DomainError::Conflict("Invite was declined".into()));
+        }
+        if clock::parse(&inv.expires_at).is_none_or(|t| t <= clock::now()) {
+            return Err(DomainError::Conflict(
+                "Invite expired — create a fresh invite instead of resending".into(),
+            ));
+        }
+        Ok(inv)
+    })
+    .await
+}
+
+/// Deletes an invite of the org (404 when there is none).
+pub async fn delete_invite(db: &Db, org_id: &str, invite_id: &str) -> DomainResult<()> {
+    let (org_id, id) = (org_id.to_string(), invite_id.to_string());
+    if db
+        .write(move |tx| orgs::delete_invite(tx, &org_id, &id))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("Invite not found".into()))
+    }
+}
+
+/// Records that an invite was mailed.
+pub async fn mark_emailed(db: &Db, invite_id: &str) -> DomainResult<()> {
+    let id = invite_id.to_string();
+    db.write(move |tx| orgs::mark_emailed(tx, &id, &clock::now_string()))
+        .await?;
+    Ok(())
+}
+
+/// Chooses the user's default org (one they are a member of), or clears it.
+pub async fn set_default_org(db: &Db, user_id: &str, org_id: Option<String>) -> DomainResult<()> {
+    let user_id = user_id.to_string();
+    db.write(move |tx| {
+        if let Some(org) = &org_id {
+            if orgs::role_in(tx, org, &user_id)?.is_none() {
+                return Err(DomainError::Forbidden(
+                    "You are not a member of that org".into(),
+                ));
+            }
+        }
+        Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
+    })
+    .await
 }
