@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use crate::api::extract::{Json, OptionalJson, Query};
 use crate::auth::principal::ClientIp;
 use crate::auth::Principal;
-use crate::clock;
 use crate::db::api_keys::{self, ApiKey};
 use crate::domain::accounts::{self, VerifyError};
 use crate::error::{ApiError, ApiResult};
@@ -286,16 +285,8 @@ async fn delete_key(
     principal: Principal,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user_id = principal.user.id.clone();
-    let done = state
-        .db
-        .write(move |tx| api_keys::deactivate(tx, &user_id, &key_id))
-        .await?;
-    if done {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("API key not found"))
-    }
+    accounts::deactivate_key(&state.db, &principal.user.id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 impl From<&ApiKey> for PersonalKey {
@@ -416,25 +407,8 @@ async fn revoke_my_key(
     Path(key_id): Path<String>,
     Json(body): Json<RevokeKeyRequest>,
 ) -> ApiResult<StatusCode> {
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", "reason"],
-            "reason must be 1 to 500 characters",
-            Value::from(body.reason),
-        ));
-    }
-    let user_id = principal.user.id.clone();
-    let found = state
-        .db
-        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &reason, &clock::now_string()))
-        .await?;
-    if found {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("Key not found"))
-    }
+    accounts::revoke_key(&state.db, &principal.user.id, &key_id, body.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new account and its first key (shown once).

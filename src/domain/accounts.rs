@@ -6,7 +6,7 @@ use crate::auth::keys::{self, hash_token};
 use crate::cli::SignupPolicy;
 use crate::clock;
 use crate::config::Config;
-use crate::db::{users, Db};
+use crate::db::{api_keys, users, Db};
 pub use crate::domain::keys::MintedKey;
 use crate::domain::keys::{mint, KeyKind, KeySpec};
 use crate::domain::{DomainError, DomainResult};
@@ -148,6 +148,41 @@ pub async fn mint_user_key(
         )
     })
     .await
+}
+
+/// Deactivates one of the user's keys (404 when it is not theirs).
+pub async fn deactivate_key(db: &Db, user_id: &str, key_id: &str) -> DomainResult<()> {
+    let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+    if db
+        .write(move |tx| api_keys::deactivate(tx, &user_id, &key_id))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("API key not found".into()))
+    }
+}
+
+/// Revokes one of the user's keys with a reason of 1–500 characters (404 when not theirs).
+pub async fn revoke_key(db: &Db, user_id: &str, key_id: &str, reason: String) -> DomainResult<()> {
+    let trimmed = reason.trim().to_string();
+    if trimmed.is_empty() || trimmed.chars().count() > 500 {
+        return Err(DomainError::Schema {
+            kind: "string_too_long",
+            loc: vec!["body", "reason"],
+            message: "reason must be 1 to 500 characters".into(),
+            input: serde_json::Value::from(reason),
+        });
+    }
+    let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+    if db
+        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &trimmed, &clock::now_string()))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("Key not found".into()))
+    }
 }
 
 /// Why a verification link was refused.

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod autosync;
 mod error;
 pub mod git_remote;
 pub mod handoffs;
