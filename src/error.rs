@@ -210,7 +210,7 @@ impl From<DomainError> for ApiError {
             E::Invalid { loc, input, .. } => ApiError::invalid_value(&loc, &message, input),
             E::Schema {
                 kind, loc, input, ..
-            } => ApiError::validation(kind, &loc, message, input),
+            } => ApiError::validation(kind, &loc, message, *input),
             E::Unprocessable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             E::Refused { code, .. } => ApiError::structured(StatusCode::FORBIDDEN, code, message),
             E::Clash { code, .. } => ApiError::structured(StatusCode::CONFLICT, code, message),

@@ -152,9 +152,7 @@ impl OwnOrgAdmin {
     ) -> Result<Self, ApiError> {
         let membership = match &principal.org {
             Some(m) if is_admin_role(&m.role) => m.clone(),
-            other => {
-                return Err(insufficient_role(other.as_ref().map(|m| m.role.as_str())).into())
-            }
+            other => return Err(insufficient_role(other.as_ref().map(|m| m.role.as_str())).into()),
         };
         own_org_named(parts, state, &membership).await?;
         Ok(OwnOrgAdmin {
@@ -205,6 +203,8 @@ impl FromRequestParts<AppState> for TeamAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = Principal::from_request_parts(parts, state).await?;
         principal.tier().require(Feature::TeamManagement)?;
-        Ok(TeamAdmin(OwnOrgAdmin::decide(principal, parts, state).await?))
+        Ok(TeamAdmin(
+            OwnOrgAdmin::decide(principal, parts, state).await?,
+        ))
     }
 }

@@ -25,7 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_health, put_health))
 }
 
-
 fn settings_json(
     state: &AppState,
     principal: &Principal,
@@ -242,7 +241,8 @@ async fn put_health(
     principal: Principal,
     Json(body): Json<CaptureHealthRequest>,
 ) -> ApiResult<Json<CaptureHealthStored>> {
-    let count = autosync::store_capture_health(&state.db, &principal.user.id, body.watchers).await?;
+    let count =
+        autosync::store_capture_health(&state.db, &principal.user.id, body.watchers).await?;
     Ok(Json(CaptureHealthStored {
         status: "ok",
         watchers: count as u64,

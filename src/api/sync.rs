@@ -15,6 +15,7 @@ use tokio_util::io::ReaderStream;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::api::access::OwnedSession;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions as rows;
@@ -23,7 +24,6 @@ use crate::domain::search;
 use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, StoredArchive};
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
-use crate::api::access::OwnedSession;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -171,7 +171,7 @@ pub async fn revoke_key(db: &Db, user_id: &str, key_id: &str, reason: String) ->
             kind: "string_too_long",
             loc: vec!["body", "reason"],
             message: "reason must be 1 to 500 characters".into(),
-            input: serde_json::Value::from(reason),
+            input: Box::new(serde_json::Value::from(reason)),
         });
     }
     let (user_id, key_id) = (user_id.to_string(), key_id.to_string());

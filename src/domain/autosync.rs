@@ -46,7 +46,12 @@ pub async fn watch(db: &Db, user_id: &str, session_id: &str) -> DomainResult<()>
             Some(row) if row.user_id == user_id && !row.is_deleted() => {}
             _ => return Err(DomainError::NotFound("Session not found".into())),
         }
-        Ok(sync::watch(tx, &user_id, &session_id, &clock::now_string())?)
+        Ok(sync::watch(
+            tx,
+            &user_id,
+            &session_id,
+            &clock::now_string(),
+        )?)
     })
     .await
 }
@@ -71,12 +76,13 @@ pub async fn set_status(
             WATCH_STATUSES.join(", ")
         )));
     }
-    let (user_id, session_id, status) =
-        (user_id.to_string(), session_id.to_string(), status.to_string());
+    let (user_id, session_id, status) = (
+        user_id.to_string(),
+        session_id.to_string(),
+        status.to_string(),
+    );
     Ok(db
-        .write(move |tx| {
-            sync::set_status(tx, &user_id, &session_id, &status, &clock::now_string())
-        })
+        .write(move |tx| sync::set_status(tx, &user_id, &session_id, &status, &clock::now_string()))
         .await?)
 }
 

@@ -34,7 +34,7 @@ pub enum DomainError {
         kind: &'static str,
         loc: Vec<&'static str>,
         message: String,
-        input: Value,
+        input: Box<Value>,
     },
     /// The request is well formed but cannot be carried out as asked.
     #[error("{0}")]

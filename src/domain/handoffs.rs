@@ -113,8 +113,7 @@ fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff) -> DomainResult<()> 
     let Some(to) = h.status.expire().filter(|_| is_expired(h)) else {
         return Ok(());
     };
-    if handoffs::transition(conn, &h.id, h.status, to)?
-    {
+    if handoffs::transition(conn, &h.id, h.status, to)? {
         handoffs::add_event(
             conn,
             &h.id,
@@ -187,7 +186,7 @@ fn text_field(
             kind: "string_too_long",
             loc: vec!["body", name],
             message: format!("String should have at most {max} characters"),
-            input: Value::from(raw.clone()),
+            input: Box::new(Value::from(raw.clone())),
         });
     }
     Ok((!trimmed.is_empty()).then(|| {
@@ -225,7 +224,7 @@ fn check(req: CreateRequest) -> DomainResult<Checked> {
                 kind: "less_than_equal",
                 loc: vec!["body", "expires_in_hours"],
                 message: "Input should be between 1 and 2160".into(),
-                input: Value::from(hours),
+                input: Box::new(Value::from(hours)),
             });
         }
     }
@@ -404,13 +403,12 @@ pub async fn claim(db: &Db, user: &User, id: &str) -> DomainResult<Handoff> {
 
 /// The sender withdraws a pending handoff.
 pub async fn revoke(db: &Db, user: &User, id: &str, reason: String) -> DomainResult<Handoff> {
-    let reason = text_field(Some(reason), "reason", 500, false)?.ok_or_else(|| {
-        DomainError::Invalid {
+    let reason =
+        text_field(Some(reason), "reason", 500, false)?.ok_or_else(|| DomainError::Invalid {
             loc: vec!["body", "reason"],
             message: "reason must not be blank".into(),
             input: Value::Null,
-        }
-    })?;
+        })?;
     let (u, key) = (user.clone(), id.to_string());
     db.write(move |tx| {
         let h = load_party(tx, &key, &u)?;

@@ -82,6 +82,7 @@ pub fn mint(tx: &Connection, spec: &KeySpec) -> DomainResult<MintedKey> {
             )?;
         }
     }
-    let key = api_keys::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new key vanished".into()))?;
+    let key =
+        api_keys::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new key vanished".into()))?;
     Ok(MintedKey { key, raw: raw.raw })
 }

@@ -38,12 +38,7 @@ pub fn valid_slug(slug: &str) -> bool {
 }
 
 /// Creates an org with the caller as its owner.
-pub async fn create(
-    db: &Db,
-    user: &User,
-    name: String,
-    slug: String,
-) -> DomainResult<Org> {
+pub async fn create(db: &Db, user: &User, name: String, slug: String) -> DomainResult<Org> {
     let user = user.clone();
     db.write(move |tx| {
         if !orgs::memberships(tx, &user.id)?.is_empty() {
@@ -319,21 +314,6 @@ pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) ->
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs() {
-        assert!(valid_slug("acme"));
-        assert!(valid_slug("acme-2"));
-        assert!(!valid_slug("ac"));
-        assert!(!valid_slug("-acme"));
-        assert!(!valid_slug("Acme"));
-        assert!(!valid_slug("acme_co"));
-    }
-}
-
 /// The members of an org.
 pub async fn members(db: &Db, org_id: &str) -> DomainResult<Vec<orgs::Member>> {
     let org_id = org_id.to_string();
@@ -398,4 +378,19 @@ pub async fn set_default_org(db: &Db, user_id: &str, org_id: Option<String>) -> 
         Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(valid_slug("acme"));
+        assert!(valid_slug("acme-2"));
+        assert!(!valid_slug("ac"));
+        assert!(!valid_slug("-acme"));
+        assert!(!valid_slug("Acme"));
+        assert!(!valid_slug("acme_co"));
+    }
 }

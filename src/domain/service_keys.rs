@@ -79,7 +79,10 @@ pub fn checked_scopes(platform_admin: bool, raw: &[String]) -> DomainResult<Vec<
 
 /// When a new key expires: `expires_in_days` (1–730) from now, or `expires_at` (RFC 3339, in
 /// the future), or never; not both.
-pub fn expiry(expires_in_days: Option<i64>, expires_at: Option<&str>) -> DomainResult<Option<String>> {
+pub fn expiry(
+    expires_in_days: Option<i64>,
+    expires_at: Option<&str>,
+) -> DomainResult<Option<String>> {
     match (expires_in_days, expires_at) {
         (Some(_), Some(_)) => Err(invalid(
             "expires_at",
@@ -222,8 +225,15 @@ async fn find(db: &Db, org_id: &str, key_id: &str) -> DomainResult<ApiKey> {
 }
 
 /// Revokes a key of the org, with an optional reason (at most 500 characters).
-pub async fn revoke(db: &Db, org_id: &str, key_id: &str, reason: Option<String>) -> DomainResult<()> {
-    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+pub async fn revoke(
+    db: &Db,
+    org_id: &str,
+    key_id: &str,
+    reason: Option<String>,
+) -> DomainResult<()> {
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(invalid(
             "reason",
@@ -241,7 +251,12 @@ pub async fn revoke(db: &Db, org_id: &str, key_id: &str, reason: Option<String>)
 
 /// A new key with the same name, scopes, projects and lifetime; the old one is revoked in the
 /// same transaction. Returns the new key and the old key's id.
-pub async fn rotate(db: &Db, minter: Minter<'_>, org_id: &str, key_id: &str) -> DomainResult<MintedKey> {
+pub async fn rotate(
+    db: &Db,
+    minter: Minter<'_>,
+    org_id: &str,
+    key_id: &str,
+) -> DomainResult<MintedKey> {
     let old = find(db, org_id, key_id).await?;
     if old.revoked_at.is_some() || !old.is_active {
         return Err(DomainError::Clash {

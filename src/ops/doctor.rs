@@ -547,7 +547,7 @@ fn check_filesystem(data_dir: &Path, report: &mut Report) {
                 mount.mount_point.display()
             );
             let fs_type = mount.fs_type.as_str();
-            if is_network_fs(&fs_type) {
+            if is_network_fs(fs_type) {
                 report.add(
                     "filesystem",
                     Level::Fail,

@@ -2,14 +2,15 @@
 //! and the org-in-path routes (`/orgs/{org_id}/*`), invites on both paths, members and roles,
 //! and the caller's default org. User keys only.
 
+mod types;
+pub use types::*;
+
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::api;
-use crate::api::extract::{Json, OptionalJson};
 use crate::api::access::{self, OrgAdmin, OwnOrgAdmin};
+use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
 use crate::clock;
 use crate::db::orgs::{self, Invite, Membership, Org};
@@ -44,13 +45,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_mine))
         .routes(routes!(members_named))
         .routes(routes!(get_default_org, put_default_org))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct OrgRequest {
-    pub name: String,
-    /// 3–100 of `a-z`, `0-9` and `-`, starting with a letter or digit.
-    pub slug: String,
 }
 
 #[utoipa::path(
@@ -136,19 +130,6 @@ async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct InviteRequest {
-    pub email: String,
-    /// `admin` or `member` (default).
-    #[serde(default = "member")]
-    #[schema(value_type = Option<String>)]
-    pub role: String,
-}
-
-fn member() -> String {
-    "member".into()
-}
-
 fn invite_email(raw: &str) -> ApiResult<String> {
     normalize_email(raw)
         .map_err(|m| ApiError::invalid_value(&["body", "email"], &m, Value::from(raw)))
@@ -168,7 +149,10 @@ fn invite_email(raw: &str) -> ApiResult<String> {
 )]
 async fn invite_primary(
     State(state): State<AppState>,
-    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
     let email = invite_email(&body.email)?;
@@ -242,9 +226,7 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
         &inv.role,
     );
     match state.mailer.send_now(&inv.email, &subject, &body).await {
-        Ok(()) => {
-            rules::mark_emailed(&state.db, &inv.id).await.is_ok()
-        }
+        Ok(()) => rules::mark_emailed(&state.db, &inv.id).await.is_ok(),
         Err(e) => {
             tracing::warn!(invite = %inv.id, error = %e, "invite mail not sent");
             false
@@ -284,13 +266,6 @@ async fn accept(
     let (org_id, role) = rules::accept(&state.db, &principal.user, &invite_id).await?;
     tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
     Ok(Json(InviteAccepted { org_id, role }))
-}
-
-#[derive(Deserialize, Default, ToSchema)]
-pub struct InviteDeclineRequest {
-    pub reason: Option<String>,
-    /// Another name for `reason`.
-    pub decline_reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -435,12 +410,6 @@ async fn resend(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct RoleRequest {
-    /// `admin` or `member`.
-    pub role: String,
-}
-
 #[utoipa::path(
     put, path = "/api/v1/org/members/{user_id}/role", tag = "orgs", operation_id = "set_member_role",
     summary = "Change a member's role in the caller's primary organization",
@@ -456,7 +425,10 @@ pub struct RoleRequest {
 )]
 async fn role_primary(
     State(state): State<AppState>,
-    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Path(user_id): Path<String>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Json<RoleChanged>> {
@@ -530,7 +502,10 @@ fn removed_json(user_id: &str) -> Json<MemberRemoved> {
 )]
 async fn remove_primary(
     State(state): State<AppState>,
-    OwnOrgAdmin { principal, membership: m }: OwnOrgAdmin,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<MemberRemoved>> {
     let org_id = m.org.id.clone();
@@ -619,17 +594,6 @@ async fn get_default_org(principal: Principal) -> Json<DefaultOrg> {
     })
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DefaultOrg {
-    pub default_org_id: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct DefaultOrgRequest {
-    /// An org the caller is a member of, or null to clear.
-    pub org_id: Option<String>,
-}
-
 #[utoipa::path(
     put, path = "/api/v1/auth/me/default-org", tag = "orgs", operation_id = "set_default_org",
     summary = "Choose the caller's default organization",
@@ -648,141 +612,4 @@ async fn put_default_org(
     Ok(Json(DefaultOrg {
         default_org_id: body.org_id,
     }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgCreated {
-    pub org_id: String,
-    pub name: String,
-    pub slug: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = Org)]
-pub struct OrgView {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub tier: String,
-    pub seats_limit: i64,
-    pub seats_used: i64,
-    pub storage_limit_bytes: i64,
-    pub storage_used_bytes: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMember {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
-    pub joined_at: String,
-}
-
-/// The caller's primary org (all null/empty without one).
-#[derive(Serialize, ToSchema)]
-pub struct OrgInfo {
-    pub org: Option<OrgView>,
-    pub members: Vec<OrgMember>,
-    pub current_user_role: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteCreated {
-    pub invite_id: String,
-    pub email: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteAccepted {
-    pub org_id: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteDeclined {
-    pub invite_id: String,
-    pub declined_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PendingInvites {
-    pub invites: Vec<PendingInvite>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PendingInvite {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyInvites {
-    pub invites: Vec<MyInvite>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyInvite {
-    pub invite_id: String,
-    pub org_id: String,
-    pub org_name: String,
-    pub role: String,
-    pub invited_by_email: Option<String>,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteRevoked {
-    /// The invite's id.
-    pub revoked: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteResent {
-    pub invite_id: String,
-    pub email: String,
-    pub last_emailed_at: Option<String>,
-    /// False when no mail transport is configured or the relay refused it.
-    pub sent: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleChanged {
-    pub user_id: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberRemoved {
-    /// The member's user id.
-    pub removed: String,
-    pub projects_transferred: i64,
-    pub pending_transfers_cancelled: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyOrgs {
-    pub orgs: Vec<OrgMembership>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMembership {
-    pub org_id: String,
-    pub name: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMembers {
-    pub org_id: String,
-    pub members: Vec<OrgMember>,
-    pub seats_used: i64,
-    pub seats_limit: i64,
-    pub current_user_role: String,
 }
