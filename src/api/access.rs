@@ -23,9 +23,9 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
 use crate::auth::Principal;
-use crate::db::orgs::{self, Membership, Org};
+use crate::db::orgs::{self, Membership, Org, OrgRole};
 use crate::db::sessions::{SessionRow, Visibility};
-use crate::domain::orgs::{insufficient_role, is_admin_role};
+use crate::domain::orgs::insufficient_role;
 use crate::domain::sessions::find_owned;
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
@@ -62,7 +62,7 @@ pub async fn org_standing(
     state: &AppState,
     user_id: &str,
     org_id: &str,
-) -> DomainResult<(Org, Option<String>)> {
+) -> DomainResult<(Org, Option<OrgRole>)> {
     let (org_id, user_id) = (org_id.to_string(), user_id.to_string());
     state
         .db
@@ -78,7 +78,7 @@ pub async fn org_standing(
 async fn path_org(
     parts: &mut Parts,
     state: &AppState,
-) -> Result<(Principal, Org, Option<String>), ApiError> {
+) -> Result<(Principal, Org, Option<OrgRole>), ApiError> {
     let principal = Principal::from_request_parts(parts, state).await?;
     let org_id = path_param(parts, state, "org_id").await.unwrap_or_default();
     let (org, role) = org_standing(state, &principal.user.id, &org_id).await?;
@@ -89,7 +89,7 @@ async fn path_org(
 pub struct OrgMember {
     pub principal: Principal,
     pub org: Org,
-    pub role: String,
+    pub role: OrgRole,
 }
 
 impl FromRequestParts<AppState> for OrgMember {
@@ -118,7 +118,7 @@ impl FromRequestParts<AppState> for OrgAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (principal, org, role) = path_org(parts, state).await?;
         match role {
-            Some(role) if is_admin_role(&role) => Ok(OrgAdmin { principal, org }),
+            Some(role) if role.is_admin() => Ok(OrgAdmin { principal, org }),
             _ => Err(ApiError::forbidden("Admin or owner role required")),
         }
     }
@@ -151,8 +151,8 @@ impl OwnOrgAdmin {
         state: &AppState,
     ) -> Result<Self, ApiError> {
         let membership = match &principal.org {
-            Some(m) if is_admin_role(&m.role) => m.clone(),
-            other => return Err(insufficient_role(other.as_ref().map(|m| m.role.as_str())).into()),
+            Some(m) if m.role.is_admin() => m.clone(),
+            other => return Err(insufficient_role(other.as_ref().map(|m| m.role)).into()),
         };
         own_org_named(parts, state, &membership).await?;
         Ok(OwnOrgAdmin {

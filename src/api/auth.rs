@@ -184,7 +184,7 @@ async fn me(principal: Principal) -> Json<Me> {
         effective_tier: effective,
         org_id: org.as_ref().map(|m| m.org.id.clone()),
         org_name: org.as_ref().map(|m| m.org.name.clone()),
-        org_role: org.as_ref().map(|m| m.role.clone()),
+        org_role: org.as_ref().map(|m| m.role.to_string()),
         created_at: u.created_at,
         last_client_version: u.last_client_version,
         last_client_platform: u.last_client_platform,

@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use crate::auth::keys::random_hex;
 use crate::clock;
-use crate::db::orgs::{self, Invite, Org};
+use crate::db::orgs::{self, Invite, Org, OrgRole};
 use crate::db::users::{self, User};
 use crate::db::Db;
 use crate::domain::{DomainError, DomainResult};
@@ -17,14 +17,14 @@ use crate::domain::{DomainError, DomainResult};
 pub const INVITE_DAYS: i64 = 7;
 const GIB: i64 = 1024 * 1024 * 1024;
 
-pub fn is_admin_role(role: &str) -> bool {
-    matches!(role, "owner" | "admin")
+pub fn is_admin_role(role: OrgRole) -> bool {
+    role.is_admin()
 }
 
 /// The contract's 403 for a caller without the admin role in their primary org.
-pub fn insufficient_role(current: Option<&str>) -> DomainError {
+pub fn insufficient_role(current: Option<OrgRole>) -> DomainError {
     DomainError::InsufficientRole {
-        current: current.map(str::to_string),
+        current: current.map(|r| r.to_string()),
     }
 }
 
@@ -72,7 +72,7 @@ pub async fn create(db: &Db, user: &User, name: String, slug: String) -> DomainR
             created_at: now.clone(),
         };
         orgs::insert_org(tx, &org)?;
-        orgs::add_member(tx, &org.id, &user.id, "owner", None, None, &now)?;
+        orgs::add_member(tx, &org.id, &user.id, OrgRole::Owner, None, None, &now)?;
         Ok(org)
     })
     .await
@@ -216,7 +216,7 @@ pub async fn accept(db: &Db, user: &User, invite_id: &str) -> DomainResult<(Stri
             tx,
             &org.id,
             &user.id,
-            &inv.role,
+            inv.role.parse().unwrap_or(OrgRole::Member),
             inv.invited_by.as_deref(),
             Some(&inv.created_at),
             &now,
@@ -254,21 +254,24 @@ pub async fn change_role(
     target: &str,
     role: String,
 ) -> DomainResult<()> {
-    if role == "owner" {
-        return Err(DomainError::Malformed(
-            "Ownership cannot be given by a role change".into(),
-        ));
-    }
-    if role != "admin" && role != "member" {
-        return Err(DomainError::Malformed(
-            "Role must be 'admin' or 'member'".into(),
-        ));
-    }
+    let role = match role.parse::<OrgRole>() {
+        Ok(OrgRole::Owner) => {
+            return Err(DomainError::Malformed(
+                "Ownership cannot be given by a role change".into(),
+            ))
+        }
+        Ok(role) => role,
+        Err(_) => {
+            return Err(DomainError::Malformed(
+                "Role must be 'admin' or 'member'".into(),
+            ))
+        }
+    };
     let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
             .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
-        if current == "owner" {
+        if current == OrgRole::Owner {
             return Err(DomainError::Forbidden(
                 "The owner's role cannot be changed; the org must keep its owner".into(),
             ));
@@ -276,12 +279,15 @@ pub async fn change_role(
         if target == actor {
             return Err(DomainError::Malformed("Cannot change your own role".into()));
         }
-        if current == "admin" && role == "member" && orgs::count_administrators(tx, &org_id)? <= 1 {
+        if current == OrgRole::Admin
+            && role == OrgRole::Member
+            && orgs::count_administrators(tx, &org_id)? <= 1
+        {
             return Err(DomainError::Malformed(
                 "Cannot demote the last administrator of the org".into(),
             ));
         }
-        orgs::set_role(tx, &org_id, &target, &role)?;
+        orgs::set_role(tx, &org_id, &target, role)?;
         Ok(())
     })
     .await
@@ -293,7 +299,7 @@ pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) ->
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
             .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
-        if current == "owner" {
+        if current == OrgRole::Owner {
             return Err(DomainError::Conflict(
                 "The owner cannot be removed from the org".into(),
             ));
@@ -303,7 +309,7 @@ pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) ->
                 "Cannot remove yourself from the org".into(),
             ));
         }
-        if is_admin_role(&current) && orgs::count_administrators(tx, &org_id)? <= 1 {
+        if current.is_admin() && orgs::count_administrators(tx, &org_id)? <= 1 {
             return Err(DomainError::Malformed(
                 "Cannot remove the last administrator; promote another member first".into(),
             ));

@@ -126,7 +126,7 @@ async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<
     Ok(Json(OrgInfo {
         org: Some(org_view(&m.org, list.len() as i64)),
         members: members_view(&list),
-        current_user_role: Some(m.role),
+        current_user_role: Some(m.role.to_string()),
     }))
 }
 
@@ -552,7 +552,7 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
         .map(|m: Membership| OrgMembership {
             org_id: m.org.id,
             name: m.org.name,
-            role: m.role,
+            role: m.role.to_string(),
         })
         .collect();
     Ok(Json(MyOrgs { orgs }))
@@ -579,7 +579,7 @@ async fn members_named(
         members: members_view(&list),
         seats_used: list.len() as i64,
         seats_limit: org.seats_limit,
-        current_user_role: role,
+        current_user_role: role.to_string(),
     }))
 }
 
