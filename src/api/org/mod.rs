@@ -13,6 +13,7 @@ use crate::api::access::{self, OrgAdmin, OwnOrgAdmin};
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
 use crate::clock;
+use crate::db::orgs::OrgRole;
 use crate::db::orgs::{self, Invite, Membership, Org};
 use crate::domain::accounts::normalize_email;
 use crate::domain::orgs::{self as rules, InvitePath};
@@ -157,10 +158,9 @@ async fn invite_primary(
 ) -> ApiResult<Json<InviteCreated>> {
     let email = invite_email(&body.email)?;
     // The legacy route quietly turns any other role (owner included) into member.
-    let role = if body.role == "admin" {
-        "admin"
-    } else {
-        "member"
+    let role = match body.role.parse() {
+        Ok(OrgRole::Admin) => OrgRole::Admin,
+        _ => OrgRole::Member,
     }
     .to_string();
     let (inv, org) = rules::invite(
@@ -196,7 +196,7 @@ async fn invite_named(
     Path(org_id): Path<String>,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
-    if body.role != "admin" && body.role != "member" {
+    if !matches!(body.role.parse(), Ok(OrgRole::Admin | OrgRole::Member)) {
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
     }
     let email = invite_email(&body.email)?;
