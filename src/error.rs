@@ -214,6 +214,12 @@ impl From<DomainError> for ApiError {
             E::NotFound(_) => ApiError::not_found(message),
             E::Malformed(_) => ApiError::bad_request(message),
             E::Invalid { loc, input, .. } => ApiError::invalid_value(&loc, &message, input),
+            E::Schema {
+                kind, loc, input, ..
+            } => ApiError::validation(kind, &loc, message, *input),
+            E::Unprocessable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            E::Refused { code, .. } => ApiError::structured(StatusCode::FORBIDDEN, code, message),
+            E::Clash { code, .. } => ApiError::structured(StatusCode::CONFLICT, code, message),
             E::PasswordRequired | E::WrongPassword => ApiError::unauthorized(message),
             E::Forbidden(_) => ApiError::forbidden(message),
             E::InsufficientRole { current } => {
@@ -238,7 +244,6 @@ impl From<DomainError> for ApiError {
             E::EditForbidden => ApiError::forbidden(message)
                 .with_code("project_edit_forbidden")
                 .detail("error", "project_edit_forbidden"),
-            E::Unprocessable(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             E::TooLarge(_) => ApiError::payload_too_large(message),
             E::Conflict(_) => ApiError::conflict(message),
             E::StaleEtag { current, .. } => ApiError::conflict(message)

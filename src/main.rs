@@ -47,8 +47,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     println!("sessionfs-server listening on http://{addr}");
-    if let Some(mount) = sessionfs_server::ops::doctor::filesystem_of(&data_dir) {
-        if sessionfs_server::ops::doctor::is_network_fs(&mount.fs_type) {
+    if let Some(mount) = sessionfs_server::ops::mount::filesystem_of(&data_dir) {
+        if sessionfs_server::ops::mount::is_network_fs(&mount.fs_type) {
             tracing::warn!(
                 fs = %mount.fs_type,
                 mount = %mount.mount_point.display(),

@@ -109,15 +109,28 @@ fn routed() -> BTreeSet<(String, String)> {
     out
 }
 
-/// The path of every route registration in `src/api/*.rs`: the `path = "…"` of each
+/// The `.rs` files below `dir`, its area folders (`src/api/org/…`) included.
+fn rust_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The path of every route registration in `src/api/**/*.rs`: the `path = "…"` of each
 /// `#[utoipa::path]` annotation (registered with `routes!`) and each `api::alias("…", …)`.
 fn route_calls_in_source() -> BTreeSet<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/api");
     let annotated = Regex::new(r#"#\[utoipa::path\([^\]]*?\bpath = "([^"]+)""#).unwrap();
     let alias = Regex::new(r#"api::alias\(\s*"([^"]+)""#).unwrap();
     let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in rust_files(&dir) {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }

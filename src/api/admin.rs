@@ -5,12 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::api::extract::Json;
-use crate::auth::keys::{self, new_id};
 use crate::auth::Principal;
-use crate::db::{admin, api_keys, users};
+use crate::domain::admin;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use utoipa::ToSchema;
@@ -67,57 +65,16 @@ async fn mint_for_user(
     Json(body): Json<AdminKeyRequest>,
 ) -> ApiResult<Response> {
     require_platform_admin(&principal)?;
-    let name = body
-        .name
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "admin-minted".into());
-    if name.chars().count() > 255 {
-        return Err(ApiError::invalid_value(
-            &["body", "name"],
-            "name must be at most 255 characters",
-            name.into(),
-        ));
-    }
-    let (admin_id, clock) = (principal.user.id.clone(), state.clock.clone());
-    let (key, raw, email) = state
-        .db
-        .write(move |tx| {
-            let now = clock.now_string();
-            let user =
-                users::get(tx, &user_id)?.ok_or_else(|| ApiError::not_found("User not found"))?;
-            if !user.is_active {
-                return Err(ApiError::forbidden("Cannot mint key for inactive user"));
-            }
-            let raw = keys::generate();
-            let id = new_id();
-            api_keys::insert(
-                tx,
-                &api_keys::NewKey {
-                    id: &id,
-                    user_id: &user.id,
-                    key_hash: &raw.hash,
-                    key_prefix: Some(&raw.display_prefix()),
-                    name: Some(&name),
-                    created_at: &now,
-                    expires_at: None,
-                    created_by_user_id: Some(&admin_id),
-                },
-            )?;
-            admin::record(
-                tx,
-                Some(&admin_id),
-                "mint_api_key_on_behalf",
-                "user",
-                &user.id,
-                &json!({"key_id": id, "name": name}),
-                "api",
-                &now,
-            )?;
-            let key =
-                api_keys::get(tx, &id)?.ok_or_else(|| ApiError::internal("new key vanished"))?;
-            Ok((key, raw.raw, user.email))
-        })
-        .await?;
+    let (minted, email) = admin::mint_for_user(
+        &state.db,
+        &state.clock,
+        &principal.user.id,
+        &user_id,
+        body.name,
+    )
+    .await?;
+    let key = minted.key;
+    let raw = minted.raw;
     tracing::info!(admin = %principal.user.id, user = %key.user_id, key = %key.id, "admin minted a key for a user");
     let body = AdminMintedKey {
         key_id: key.id,

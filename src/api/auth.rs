@@ -186,7 +186,7 @@ async fn me(principal: Principal) -> Json<Me> {
         effective_tier: effective,
         org_id: org.as_ref().map(|m| m.org.id.clone()),
         org_name: org.as_ref().map(|m| m.org.name.clone()),
-        org_role: org.as_ref().map(|m| m.role.clone()),
+        org_role: org.as_ref().map(|m| m.role.to_string()),
         created_at: u.created_at,
         last_client_version: u.last_client_version,
         last_client_platform: u.last_client_platform,
@@ -294,16 +294,8 @@ async fn delete_key(
     principal: Principal,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user_id = principal.user.id.clone();
-    let done = state
-        .db
-        .write(move |tx| api_keys::deactivate(tx, &user_id, &key_id))
-        .await?;
-    if done {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("API key not found"))
-    }
+    accounts::deactivate_key(&state.db, &principal.user.id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 impl From<&ApiKey> for PersonalKey {
@@ -425,25 +417,15 @@ async fn revoke_my_key(
     Path(key_id): Path<String>,
     Json(body): Json<RevokeKeyRequest>,
 ) -> ApiResult<StatusCode> {
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", "reason"],
-            "reason must be 1 to 500 characters",
-            Value::from(body.reason),
-        ));
-    }
-    let (user_id, now) = (principal.user.id.clone(), state.clock.now_string());
-    let found = state
-        .db
-        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &reason, &now))
-        .await?;
-    if found {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("Key not found"))
-    }
+    accounts::revoke_key(
+        &state.db,
+        &state.clock,
+        &principal.user.id,
+        &key_id,
+        body.reason,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new account and its first key (shown once).

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 
 use crate::api::extract::Json;
 use crate::auth::Principal;
-use crate::db::{sessions as rows, sync};
-use crate::domain::tiers::Feature;
-use crate::error::{ApiError, ApiResult};
+use crate::db::sync;
+use crate::domain::autosync;
+use crate::error::ApiResult;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,9 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(get_health, put_health))
 }
-
-const MODES: [&str; 3] = ["off", "all", "selective"];
-const WATCH_STATUSES: [&str; 4] = ["failed", "pending", "queued", "synced"];
 
 fn settings_json(
     state: &AppState,
@@ -82,22 +79,14 @@ async fn put_settings(
     principal: Principal,
     Json(body): Json<SyncSettingsRequest>,
 ) -> ApiResult<Json<SyncSettings>> {
-    if body.mode != "off" {
-        principal.tier().require(Feature::Autosync)?;
-    }
-    if !MODES.contains(&body.mode.as_str()) {
-        return Err(ApiError::bad_request(
-            "Mode must be 'off', 'all', or 'selective'",
-        ));
-    }
-    let debounce = body.debounce_seconds.map(|d| d.clamp(5, 300));
-    let user_id = principal.user.id.clone();
-    let mode = body.mode.clone();
-    state
-        .db
-        .write(move |tx| sync::set_settings(tx, &user_id, &mode, debounce))
-        .await?;
-    let shown = debounce.unwrap_or(principal.user.sync_debounce);
+    let shown = autosync::set_settings(
+        &state.db,
+        &principal.user,
+        principal.tier(),
+        &body.mode,
+        body.debounce_seconds,
+    )
+    .await?;
     Ok(Json(settings_json(&state, &principal, &body.mode, shown)))
 }
 
@@ -143,19 +132,7 @@ async fn watch(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WatchResult>> {
-    let user_id = principal.user.id.clone();
-    let (session_id, clock) = (id.clone(), state.clock.clone());
-    state
-        .db
-        .write(move |tx| {
-            // Only the caller's live sessions can be watched (by exact id).
-            match rows::get(tx, &session_id)? {
-                Some(row) if row.user_id == user_id && !row.is_deleted() => {}
-                _ => return Err(ApiError::not_found("Session not found")),
-            }
-            Ok(sync::watch(tx, &user_id, &session_id, &clock.now_string())?)
-        })
-        .await?;
+    autosync::watch(&state.db, &state.clock, &principal.user.id, &id).await?;
     Ok(Json(WatchResult {
         status: "watching".into(),
         session_id: id,
@@ -173,12 +150,7 @@ async fn unwatch(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WatchResult>> {
-    let user_id = principal.user.id.clone();
-    let session_id = id.clone();
-    state
-        .db
-        .write(move |tx| sync::unwatch(tx, &user_id, &session_id))
-        .await?;
+    autosync::unwatch(&state.db, &principal.user.id, &id).await?;
     Ok(Json(WatchResult {
         status: "unwatched".into(),
         session_id: id,
@@ -202,20 +174,8 @@ async fn set_status(
     principal: Principal,
     Path((id, status)): Path<(String, String)>,
 ) -> ApiResult<Json<WatchResult>> {
-    if !WATCH_STATUSES.contains(&status.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "Status must be one of: {}",
-            WATCH_STATUSES.join(", ")
-        )));
-    }
-    let (user_id, session_id, new_status) = (principal.user.id.clone(), id.clone(), status.clone());
-    let clock = state.clock.clone();
-    let watched = state
-        .db
-        .write(move |tx| {
-            sync::set_status(tx, &user_id, &session_id, &new_status, &clock.now_string())
-        })
-        .await?;
+    let watched =
+        autosync::set_status(&state.db, &state.clock, &principal.user.id, &id, &status).await?;
     let shown = if watched {
         status
     } else {
@@ -282,23 +242,8 @@ async fn put_health(
     principal: Principal,
     Json(body): Json<CaptureHealthRequest>,
 ) -> ApiResult<Json<CaptureHealthStored>> {
-    if body.watchers.len() > 100 || body.watchers.iter().any(|w| !w.is_object()) {
-        return Err(ApiError::invalid_value(
-            &["body", "watchers"],
-            "At most 100 watcher objects",
-            Value::Null,
-        ));
-    }
-    let count = body.watchers.len();
-    let text = Value::Array(body.watchers).to_string();
-    if text.len() > 64 * 1024 {
-        return Err(ApiError::bad_request("Capture health report is too large"));
-    }
-    let user_id = principal.user.id.clone();
-    state
-        .db
-        .write(move |tx| sync::set_capture_health(tx, &user_id, &text))
-        .await?;
+    let count =
+        autosync::store_capture_health(&state.db, &principal.user.id, body.watchers).await?;
     Ok(Json(CaptureHealthStored {
         status: "ok",
         watchers: count as u64,

@@ -50,7 +50,7 @@ async fn status(
         has_subscription: false,
         has_personal_subscription: false,
         is_org_member: principal.org.is_some(),
-        org_role: principal.org.as_ref().map(|m| m.role.clone()),
+        org_role: principal.org.as_ref().map(|m| m.role.to_string()),
         is_beta: false,
     }))
 }

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area of the API document. Handlers are thin: extract,
 //! authorize, call a domain or db function, shape the response.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod autosync;

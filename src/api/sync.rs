@@ -15,9 +15,10 @@ use tokio_util::io::ReaderStream;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::api::access::OwnedSession;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
-use crate::db::sessions::{self as rows, Visibility};
+use crate::db::sessions as rows;
 use crate::db::users::ClientInfo;
 use crate::domain::search;
 use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, StoredArchive};
@@ -260,11 +261,9 @@ async fn push(
 )]
 async fn pull(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
+    OwnedSession { session: row, .. }: OwnedSession,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let row = sessions::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     if etag_header(&headers, header::IF_NONE_MATCH).as_deref() == Some(row.blob_hash.as_str()) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }

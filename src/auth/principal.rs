@@ -185,7 +185,7 @@ impl<S: RouteScope + Send + Sync> FromRequestParts<AppState> for Scoped<S> {
         let current = principal.key.scope_list();
         if !current
             .iter()
-            .any(|s| s == "*" || S::SCOPES.contains(&s.as_str()))
+            .any(|s| s == crate::auth::scopes::ALL || S::SCOPES.contains(&s.as_str()))
         {
             let mut required: Vec<&str> = S::SCOPES.to_vec();
             required.sort_unstable();

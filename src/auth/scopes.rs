@@ -46,6 +46,13 @@ pub const PLATFORM_ONLY: [&str; 4] = [
     "admin_metrics:read",
 ];
 
+/// The scope of user keys: everything.
+pub const ALL: &str = "*";
+
+pub fn is_platform_only(scope: &str) -> bool {
+    PLATFORM_ONLY.contains(&scope)
+}
+
 pub fn is_known(scope: &str) -> bool {
     VOCABULARY.contains(&scope)
 }

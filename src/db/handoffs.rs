@@ -4,6 +4,66 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::DbResult;
 
+/// Where a handoff stands, stored as its lowercase name. Its legal moves are methods in
+/// `crate::domain::handoffs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandoffStatus {
+    Pending,
+    Claimed,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+impl HandoffStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffStatus::Pending => "pending",
+            HandoffStatus::Claimed => "claimed",
+            HandoffStatus::Declined => "declined",
+            HandoffStatus::Revoked => "revoked",
+            HandoffStatus::Expired => "expired",
+        }
+    }
+}
+
+impl std::fmt::Display for HandoffStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HandoffStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "pending" => HandoffStatus::Pending,
+            "claimed" => HandoffStatus::Claimed,
+            "declined" => HandoffStatus::Declined,
+            "revoked" => HandoffStatus::Revoked,
+            "expired" => HandoffStatus::Expired,
+            other => return Err(format!("unknown handoff status '{other}'")),
+        })
+    }
+}
+
+impl rusqlite::types::ToSql for HandoffStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for HandoffStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Handoff {
     pub id: String,
@@ -15,7 +75,7 @@ pub struct Handoff {
     pub recipient_id: Option<String>,
     pub recipient_session_id: Option<String>,
     pub message: Option<String>,
-    pub status: String,
+    pub status: HandoffStatus,
     pub session_title: Option<String>,
     pub session_tool: Option<String>,
     pub session_model_id: Option<String>,
@@ -150,7 +210,12 @@ pub fn sent(conn: &Connection, user_id: &str) -> DbResult<Vec<Handoff>> {
 }
 
 /// Moves a handoff from `from` to `to` status, only if it is still in `from`. `true` if it moved.
-pub fn transition(conn: &Connection, id: &str, from: &str, to: &str) -> DbResult<bool> {
+pub fn transition(
+    conn: &Connection,
+    id: &str,
+    from: HandoffStatus,
+    to: HandoffStatus,
+) -> DbResult<bool> {
     let n = conn.execute(
         "UPDATE handoffs SET status = ?3 WHERE id = ?1 AND status = ?2",
         params![id, from, to],

@@ -4,6 +4,63 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::DbResult;
 
+/// A member's role in an org: owner > admin > member. Stored as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OrgRole {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl OrgRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::Member => "member",
+            OrgRole::Admin => "admin",
+            OrgRole::Owner => "owner",
+        }
+    }
+
+    /// Admin checks accept the owner too.
+    pub fn is_admin(self) -> bool {
+        self >= OrgRole::Admin
+    }
+}
+
+impl std::fmt::Display for OrgRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OrgRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "member" => Ok(OrgRole::Member),
+            "admin" => Ok(OrgRole::Admin),
+            "owner" => Ok(OrgRole::Owner),
+            other => Err(format!("unknown org role '{other}'")),
+        }
+    }
+}
+
+impl rusqlite::types::ToSql for OrgRole {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for OrgRole {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Org {
     pub id: String,
@@ -59,7 +116,7 @@ pub fn slug_taken(conn: &Connection, slug: &str) -> DbResult<bool> {
 #[derive(Debug, Clone)]
 pub struct Membership {
     pub org: Org,
-    pub role: String,
+    pub role: OrgRole,
     pub joined_at: String,
 }
 
@@ -101,7 +158,7 @@ pub fn memberships(conn: &Connection, user_id: &str) -> DbResult<Vec<Membership>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn role_in(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<Option<String>> {
+pub fn role_in(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<Option<OrgRole>> {
     Ok(conn
         .query_row(
             "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2",
@@ -115,7 +172,7 @@ pub fn add_member(
     conn: &Connection,
     org_id: &str,
     user_id: &str,
-    role: &str,
+    role: OrgRole,
     invited_by: Option<&str>,
     invited_at: Option<&str>,
     joined_at: &str,
@@ -170,7 +227,7 @@ pub fn count_administrators(conn: &Connection, org_id: &str) -> DbResult<i64> {
     )?)
 }
 
-pub fn set_role(conn: &Connection, org_id: &str, user_id: &str, role: &str) -> DbResult<()> {
+pub fn set_role(conn: &Connection, org_id: &str, user_id: &str, role: OrgRole) -> DbResult<()> {
     conn.execute(
         "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id, role],

@@ -7,6 +7,8 @@ use crate::cli::SignupPolicy;
 use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::db::{api_keys, users, Db};
+pub use crate::domain::keys::MintedKey;
+use crate::domain::keys::{mint, KeyKind, KeySpec};
 use crate::domain::{DomainError, DomainResult};
 
 /// How long an email verification link stays valid.
@@ -82,19 +84,15 @@ pub async fn create_account(
                 created_at: &now,
             },
         )?;
-        let key = keys::generate();
-        let key_id = keys::new_id();
-        api_keys::insert(
+        let minted = mint(
             tx,
-            &api_keys::NewKey {
-                id: &key_id,
+            &KeySpec {
                 user_id: &user_id,
-                key_hash: &key.hash,
-                key_prefix: None,
                 name: Some("default"),
-                created_at: &now,
                 expires_at: None,
-                created_by_user_id: None,
+                created_by: None,
+                kind: KeyKind::User { with_prefix: false },
+                created_at: &now,
             },
         )?;
         let verification_token = if verify {
@@ -105,8 +103,8 @@ pub async fn create_account(
         Ok(SignedUp {
             user_id,
             email,
-            raw_key: key.raw,
-            key_id,
+            raw_key: minted.raw,
+            key_id: minted.key.id,
             verified: !verify,
             verification_token,
         })
@@ -133,12 +131,6 @@ fn new_verification(
     Ok(token)
 }
 
-/// A new user key, as returned once to its owner.
-pub struct MintedKey {
-    pub key: api_keys::ApiKey,
-    pub raw: String,
-}
-
 /// Mints a user key for `user_id`. `with_prefix` records the display prefix (the
 /// `/auth/me/api-keys` family does; the legacy `/auth/keys` does not).
 pub async fn mint_user_key(
@@ -153,28 +145,61 @@ pub async fn mint_user_key(
     let user_id = user_id.to_string();
     let clock = clock.clone();
     db.write(move |tx| {
-        let raw = keys::generate();
-        let id = keys::new_id();
-        let prefix = with_prefix.then(|| raw.display_prefix());
         let expires_at = expires_in_days.map(|d| clock.from_now(Duration::days(d)));
-        api_keys::insert(
+        mint(
             tx,
-            &api_keys::NewKey {
-                id: &id,
+            &KeySpec {
                 user_id: &user_id,
-                key_hash: &raw.hash,
-                key_prefix: prefix.as_deref(),
                 name: name.as_deref(),
-                created_at: &clock.now_string(),
                 expires_at: expires_at.as_deref(),
-                created_by_user_id: created_by.as_deref(),
+                created_by: created_by.as_deref(),
+                kind: KeyKind::User { with_prefix },
+                created_at: &clock.now_string(),
             },
-        )?;
-        let key =
-            api_keys::get(tx, &id)?.ok_or_else(|| DomainError::Fault("new key vanished".into()))?;
-        Ok(MintedKey { key, raw: raw.raw })
+        )
     })
     .await
+}
+
+/// Deactivates one of the user's keys (404 when it is not theirs).
+pub async fn deactivate_key(db: &Db, user_id: &str, key_id: &str) -> DomainResult<()> {
+    let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+    if db
+        .write(move |tx| api_keys::deactivate(tx, &user_id, &key_id))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("API key not found".into()))
+    }
+}
+
+/// Revokes one of the user's keys with a reason of 1–500 characters (404 when not theirs).
+pub async fn revoke_key(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    key_id: &str,
+    reason: String,
+) -> DomainResult<()> {
+    let trimmed = reason.trim().to_string();
+    if trimmed.is_empty() || trimmed.chars().count() > 500 {
+        return Err(DomainError::Schema {
+            kind: "string_too_long",
+            loc: vec!["body", "reason"],
+            message: "reason must be 1 to 500 characters".into(),
+            input: Box::new(serde_json::Value::from(reason)),
+        });
+    }
+    let (user_id, key_id, now) = (user_id.to_string(), key_id.to_string(), clock.now_string());
+    if db
+        .write(move |tx| api_keys::revoke(tx, &user_id, &key_id, &trimmed, &now))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("Key not found".into()))
+    }
 }
 
 /// Why a verification link was refused.

@@ -5,10 +5,11 @@
 
 use serde_json::json;
 
-use crate::auth::keys::{self, new_id};
+use crate::auth::keys::new_id;
 use crate::clock::Clock;
 use crate::db::{admin, api_keys, users, Db};
 use crate::domain::accounts::normalize_email;
+use crate::domain::keys::{mint, KeyKind, KeySpec, MintedKey};
 use crate::domain::tiers::Tier;
 use crate::domain::{DomainError, DomainResult};
 
@@ -57,18 +58,15 @@ pub async fn create_user(
                 created_at: &now,
             },
         )?;
-        let raw = keys::generate();
-        api_keys::insert(
+        let minted = mint(
             tx,
-            &api_keys::NewKey {
-                id: &new_id(),
+            &KeySpec {
                 user_id: &user_id,
-                key_hash: &raw.hash,
-                key_prefix: Some(&raw.display_prefix()),
                 name: Some("default"),
-                created_at: &now,
                 expires_at: None,
-                created_by_user_id: None,
+                created_by: None,
+                kind: KeyKind::User { with_prefix: true },
+                created_at: &now,
             },
         )?;
         admin::record(
@@ -81,7 +79,7 @@ pub async fn create_user(
             "cli",
             &now,
         )?;
-        Ok((user_id, raw.raw))
+        Ok((user_id, minted.raw))
     })
     .await
 }
@@ -146,6 +144,64 @@ pub async fn revoke_keys(db: &Db, clock: &Clock, email: &str) -> DomainResult<us
             &now,
         )?;
         Ok(n)
+    })
+    .await
+}
+
+/// Lost-key recovery by a platform admin: a user key for an active user, written to the admin
+/// audit log in the same transaction. Returns the key and the user's email.
+pub async fn mint_for_user(
+    db: &Db,
+    clock: &Clock,
+    admin_id: &str,
+    user_id: &str,
+    name: Option<String>,
+) -> DomainResult<(MintedKey, String)> {
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "admin-minted".into());
+    if name.chars().count() > 255 {
+        return Err(DomainError::Invalid {
+            loc: vec!["body", "name"],
+            message: "name must be at most 255 characters".into(),
+            input: name.into(),
+        });
+    }
+    let (admin_id, user_id, now) = (
+        admin_id.to_string(),
+        user_id.to_string(),
+        clock.now_string(),
+    );
+    db.write(move |tx| {
+        let user = users::get(tx, &user_id)?
+            .ok_or_else(|| DomainError::NotFound("User not found".into()))?;
+        if !user.is_active {
+            return Err(DomainError::Forbidden(
+                "Cannot mint key for inactive user".into(),
+            ));
+        }
+        let minted = mint(
+            tx,
+            &KeySpec {
+                user_id: &user.id,
+                name: Some(&name),
+                expires_at: None,
+                created_by: Some(&admin_id),
+                kind: KeyKind::User { with_prefix: true },
+                created_at: &now,
+            },
+        )?;
+        admin::record(
+            tx,
+            Some(&admin_id),
+            "mint_api_key_on_behalf",
+            "user",
+            &user.id,
+            &json!({"key_id": minted.key.id, "name": name}),
+            "api",
+            &now,
+        )?;
+        Ok((minted, user.email))
     })
     .await
 }

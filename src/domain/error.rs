@@ -29,6 +29,23 @@ pub enum DomainError {
         message: String,
         input: Value,
     },
+    /// A field of the request breaks a schema rule of kind `kind` (pydantic's `string_too_long`, …).
+    #[error("{message}")]
+    Schema {
+        kind: &'static str,
+        loc: Vec<&'static str>,
+        message: String,
+        input: Box<Value>,
+    },
+    /// The request is well formed but cannot be carried out as asked.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The caller may not do this, for the reason named by `code` (`details.error`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// The request collides with the current state, for the reason named by `code`.
+    #[error("{message}")]
+    Clash { code: &'static str, message: String },
     /// A protected resource was asked for without its password.
     #[error("Password required")]
     PasswordRequired,
@@ -59,9 +76,6 @@ pub enum DomainError {
     /// The caller may read the project but not edit it.
     #[error("You do not have edit access to this project")]
     EditForbidden,
-    /// A request the rules refuse with a plain message (422).
-    #[error("{0}")]
-    Unprocessable(String),
     /// A body field is larger than the server accepts.
     #[error("{0}")]
     TooLarge(String),

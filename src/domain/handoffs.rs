@@ -15,12 +15,13 @@ use crate::archive::metadata::redact_secrets;
 use crate::archive::BlobStore;
 use crate::auth::keys::{hash_token, random_hex};
 use crate::clock::{self, Clock, Timestamp};
+use crate::db::handoffs::HandoffStatus::{self, Claimed, Declined, Expired, Pending, Revoked};
 use crate::db::handoffs::{self, Comment, Handoff, NewHandoff};
 use crate::db::sessions::{self, Visibility};
 use crate::db::users::{self, User};
 use crate::db::{Db, DbError};
 use crate::domain::sessions::{find_owned, new_session_id};
-use crate::domain::tiers::Tier;
+use crate::domain::tiers::{Feature, Tier};
 use crate::domain::{DomainError, DomainResult};
 
 pub const DEFAULT_EXPIRY_HOURS: i64 = 168;
@@ -38,13 +39,64 @@ fn is_expired(h: &Handoff, now: Timestamp) -> bool {
     clock::parse(&h.expires_at).is_none_or(|t| t <= now)
 }
 
-/// The status shown to clients at `now`: `claimed` stays claimed; anything else past its expiry
-/// is expired.
-pub fn display_status(h: &Handoff, now: Timestamp) -> &str {
-    match h.status.as_str() {
-        "claimed" => "claimed",
-        _ if is_expired(h, now) => "expired",
+/// The status shown to clients: `claimed` stays claimed; anything else past its expiry is expired.
+pub fn display_status(h: &Handoff, now: Timestamp) -> HandoffStatus {
+    match h.status {
+        Claimed => Claimed,
+        _ if is_expired(h, now) => Expired,
         other => other,
+    }
+}
+
+/// The legal moves of a handoff; an illegal one is the error the client sees.
+impl HandoffStatus {
+    /// The recipient claims (from the status shown to clients).
+    pub fn claim(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Claimed),
+            Expired => Err(DomainError::Gone("Handoff has expired".into())),
+            Claimed => Err(DomainError::Conflict("Handoff already claimed".into())),
+            other => Err(DomainError::Conflict(format!(
+                "Handoff is {other} and cannot be claimed"
+            ))),
+        }
+    }
+
+    /// The sender withdraws.
+    pub fn revoke(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Revoked),
+            other => Err(DomainError::Conflict(format!(
+                "Cannot revoke a {other} handoff"
+            ))),
+        }
+    }
+
+    /// The recipient turns it down.
+    pub fn decline(self) -> DomainResult<HandoffStatus> {
+        match self {
+            Pending => Ok(Declined),
+            other => Err(DomainError::Conflict(format!(
+                "Cannot decline a {other} handoff"
+            ))),
+        }
+    }
+
+    /// Time runs out (or the session came back from the trash): only a pending one expires.
+    pub fn expire(self) -> Option<HandoffStatus> {
+        (self == Pending).then_some(Expired)
+    }
+
+    /// Whether the keyless summary link still answers: only while pending (README ruling 8
+    /// and issue 9: an old link stops revealing anything once the handoff is over).
+    pub fn summary_available(self) -> DomainResult<()> {
+        match self {
+            Claimed => Err(DomainError::Gone("Handoff has already been claimed".into())),
+            Expired => Err(DomainError::Gone("Handoff has expired".into())),
+            Revoked => Err(DomainError::Gone("Handoff has been revoked".into())),
+            Declined => Err(DomainError::Gone("Handoff was declined".into())),
+            Pending => Ok(()),
+        }
     }
 }
 
@@ -60,10 +112,10 @@ pub fn is_party(h: &Handoff, user: &User) -> bool {
 
 /// Records an observed expiry: `pending` → `expired` with an `expired` event (no actor).
 fn persist_expiry(conn: &rusqlite::Connection, h: &Handoff, now: Timestamp) -> DomainResult<()> {
-    if h.status == "pending"
-        && is_expired(h, now)
-        && handoffs::transition(conn, &h.id, "pending", "expired")?
-    {
+    let Some(to) = h.status.expire().filter(|_| is_expired(h, now)) else {
+        return Ok(());
+    };
+    if handoffs::transition(conn, &h.id, h.status, to)? {
         handoffs::add_event(
             conn,
             &h.id,
@@ -97,21 +149,114 @@ pub async fn load(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult
         .read(move |conn| Ok::<_, DbError>(handoffs::get(conn, &key)?.filter(|h| is_party(h, &u))))
         .await?
         .ok_or_else(not_found)?;
-    if h.status == "pending" && is_expired(&h, clock.now()) {
-        let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
-        return db
-            .write(move |tx| load_party(tx, &key, &u, clock.now()))
-            .await;
+    let now = clock.now();
+    if h.status.expire().is_some() && is_expired(&h, now) {
+        let (u, key) = (user.clone(), id.to_string());
+        return db.write(move |tx| load_party(tx, &key, &u, now)).await;
     }
     Ok(h)
 }
 
+/// A handoff as asked for, before the rules are applied.
 pub struct CreateRequest {
     pub session_id: String,
     pub recipient_email: Option<String>,
     pub recipient_user_id: Option<String>,
+    pub recipient_team_id: Option<String>,
     pub message: Option<String>,
+    pub ticket_id: Option<String>,
+    pub persona_name: Option<String>,
     pub expires_in_hours: Option<i64>,
+    /// How many attachments were asked for.
+    pub attachments: usize,
+}
+
+/// A handoff request that passed the rules: exactly one (known kind of) recipient.
+struct Checked {
+    session_id: String,
+    recipient_email: Option<String>,
+    recipient_user_id: Option<String>,
+    message: Option<String>,
+    expires_in_hours: Option<i64>,
+}
+
+/// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
+fn text_field(
+    value: Option<String>,
+    name: &'static str,
+    max: usize,
+    lower: bool,
+) -> DomainResult<Option<String>> {
+    let Some(raw) = value else { return Ok(None) };
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > max {
+        return Err(DomainError::Schema {
+            kind: "string_too_long",
+            loc: vec!["body", name],
+            message: format!("String should have at most {max} characters"),
+            input: Box::new(Value::from(raw.clone())),
+        });
+    }
+    Ok((!trimmed.is_empty()).then(|| {
+        if lower {
+            trimmed.to_lowercase()
+        } else {
+            trimmed.to_string()
+        }
+    }))
+}
+
+/// The recipient and expiry rules: exactly one recipient, a message of at most 2000
+/// characters, 1–2160 hours; no teams, tickets, personas or attachments on this server yet.
+fn check(req: CreateRequest) -> DomainResult<Checked> {
+    let email = text_field(req.recipient_email, "recipient_email", 255, true)?;
+    let user_id = text_field(req.recipient_user_id, "recipient_user_id", 36, false)?;
+    let team_id = text_field(req.recipient_team_id, "recipient_team_id", 64, false)?;
+    let recipients = [email.is_some(), user_id.is_some(), team_id.is_some()]
+        .iter()
+        .filter(|r| **r)
+        .count();
+    if recipients != 1 {
+        return Err(DomainError::Invalid {
+            loc: vec!["body"],
+            message:
+                "Exactly one of recipient_email, recipient_user_id or recipient_team_id is required"
+                    .into(),
+            input: Value::Null,
+        });
+    }
+    let message = text_field(req.message, "message", 2000, false)?;
+    if let Some(hours) = req.expires_in_hours {
+        if !(1..=2160).contains(&hours) {
+            return Err(DomainError::Schema {
+                kind: "less_than_equal",
+                loc: vec!["body", "expires_in_hours"],
+                message: "Input should be between 1 and 2160".into(),
+                input: Box::new(Value::from(hours)),
+            });
+        }
+    }
+    if team_id.is_some() {
+        return Err(DomainError::NotFound("Team not found".into()));
+    }
+    // Tickets, personas and attachments live in a session's project; this server has no
+    // registered projects for a session to belong to yet.
+    if text_field(req.ticket_id, "ticket_id", 64, false)?.is_some()
+        || text_field(req.persona_name, "persona_name", 50, false)?.is_some()
+        || req.attachments > 0
+    {
+        return Err(DomainError::Unprocessable(
+            "ticket_id, persona_name and attachments need the session's project to be registered"
+                .into(),
+        ));
+    }
+    Ok(Checked {
+        session_id: req.session_id,
+        recipient_email: email,
+        recipient_user_id: user_id,
+        message,
+        expires_in_hours: req.expires_in_hours,
+    })
 }
 
 /// The stored preview of a handoff: its first messages with text, redacted and cut short.
@@ -158,6 +303,8 @@ pub async fn create(
     tier: Tier,
     req: CreateRequest,
 ) -> DomainResult<(Handoff, String)> {
+    tier.require(Feature::Handoff)?;
+    let req = check(req)?;
     let session = find_owned(db, &sender.id, &req.session_id, Visibility::Live).await?;
     if let Some(uid) = req.recipient_user_id.clone() {
         if db.read(move |conn| users::get(conn, &uid)).await?.is_none() {
@@ -182,10 +329,9 @@ pub async fn create(
     let sender_id = sender.id.clone();
     let token_hash = hash_token(&preview_token);
     let tier_name = tier.to_string();
-    let clock = clock.clone();
+    let now = clock.now();
     let handoff = db
         .write(move |tx| {
-            let now = clock.now();
             let at = clock::format(now);
             handoffs::insert(
                 tx,
@@ -220,14 +366,15 @@ pub async fn create(
 /// A recipient's first look sets `viewed_at` once (and records a `viewed` event).
 pub async fn view(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
     let h = load(db, clock, user, id).await?;
-    if display_status(&h, clock.now()) == "expired" {
+    let now = clock.now();
+    if display_status(&h, now) == Expired {
         return Err(DomainError::Gone("Handoff has expired".into()));
     }
     if h.viewed_at.is_none() && h.sender_id != user.id {
-        let (key, uid, clock) = (h.id.clone(), user.id.clone(), clock.clone());
+        let (key, uid) = (h.id.clone(), user.id.clone());
         return db
             .write(move |tx| {
-                let at = clock.now_string();
+                let at = clock::format(now);
                 if handoffs::mark_viewed(tx, &key, &at)? {
                     handoffs::add_event(tx, &key, "viewed", Some(&uid), &json!({}), &at)?;
                 }
@@ -240,17 +387,11 @@ pub async fn view(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult
 
 /// The recipient claims: a new session of theirs that shares the sender's archive.
 pub async fn claim(db: &Db, clock: &Clock, user: &User, id: &str) -> DomainResult<Handoff> {
-    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+    let (u, key, at) = (user.clone(), id.to_string(), clock.now());
     db.write(move |tx| {
-        let at = clock.now();
         let h = handoffs::get(tx, &key)?.filter(|h| is_recipient(h, &u)).ok_or_else(not_found)?;
         persist_expiry(tx, &h, at)?;
-        match display_status(&h, at) {
-            "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
-            "claimed" => return Err(DomainError::Conflict("Handoff already claimed".into())),
-            "pending" => {}
-            other => return Err(DomainError::Conflict(format!("Handoff is {other} and cannot be claimed"))),
-        }
+        display_status(&h, at).claim()?;
         match sessions::get(tx, &h.session_id)? {
             Some(s) if !s.is_deleted() && s.user_id == h.sender_id => {}
             _ => return Err(DomainError::NotFound("Source session no longer exists".into())),
@@ -279,14 +420,20 @@ pub async fn revoke(
     id: &str,
     reason: String,
 ) -> DomainResult<Handoff> {
-    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+    let reason =
+        text_field(Some(reason), "reason", 500, false)?.ok_or_else(|| DomainError::Invalid {
+            loc: vec!["body", "reason"],
+            message: "reason must not be blank".into(),
+            input: Value::Null,
+        })?;
+    let (u, key, at) = (user.clone(), id.to_string(), clock.now());
     db.write(move |tx| {
-        let at = clock.now();
         let h = load_party(tx, &key, &u, at)?;
         if h.sender_id != u.id {
             return Err(not_found());
         }
         let now = clock::format(at);
+        h.status.revoke()?;
         if !handoffs::mark_revoked(tx, &key, &u.id, &reason, &now)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot revoke a {} handoff",
@@ -314,14 +461,15 @@ pub async fn decline(
     id: &str,
     reason: Option<String>,
 ) -> DomainResult<Handoff> {
-    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+    let reason = text_field(reason, "reason", 500, false)?;
+    let (u, key, at) = (user.clone(), id.to_string(), clock.now());
     db.write(move |tx| {
-        let at = clock.now();
         let h = load_party(tx, &key, &u, at)?;
         if !is_recipient(&h, &u) {
             return Err(not_found());
         }
-        if !handoffs::transition(tx, &key, "pending", "declined")? {
+        let to = h.status.decline()?;
+        if !handoffs::transition(tx, &key, h.status, to)? {
             return Err(DomainError::Conflict(format!(
                 "Cannot decline a {} handoff",
                 h.status
@@ -351,9 +499,8 @@ pub async fn comment(
     id: &str,
     content: String,
 ) -> DomainResult<Comment> {
-    let (u, key, clock) = (user.clone(), id.to_string(), clock.clone());
+    let (u, key, at) = (user.clone(), id.to_string(), clock.now());
     db.write(move |tx| {
-        let at = clock.now();
         load_party(tx, &key, &u, at)?;
         let c = Comment {
             id: format!("hcm_{}", random_hex(8)),
@@ -383,7 +530,7 @@ pub fn expire_for_session(
     at: &str,
 ) -> DomainResult<()> {
     for id in handoffs::pending_for_session(conn, session_id)? {
-        if handoffs::transition(conn, &id, "pending", "expired")? {
+        if handoffs::transition(conn, &id, Pending, Expired)? {
             handoffs::add_event(
                 conn,
                 &id,
@@ -410,7 +557,7 @@ pub async fn by_preview_token(
         .await?
         .ok_or_else(not_found)?;
     let matches = h.preview_token_hash.as_deref() == Some(hash_token(token).as_str());
-    if !matches || display_status(&h, clock.now()) != "pending" {
+    if !matches || display_status(&h, clock.now()) != Pending {
         return Err(not_found());
     }
     Ok(h)
@@ -437,14 +584,8 @@ pub async fn for_summary(
         })
         .await?
         .ok_or_else(not_found)?;
-    let party = viewer.is_some_and(|user| is_party(&h, user));
-    match display_status(&h, clock.now()) {
-        _ if party => {}
-        "claimed" => return Err(DomainError::Gone("Handoff has already been claimed".into())),
-        "expired" => return Err(DomainError::Gone("Handoff has expired".into())),
-        "revoked" => return Err(DomainError::Gone("Handoff has been revoked".into())),
-        "declined" => return Err(DomainError::Gone("Handoff was declined".into())),
-        _ => {}
+    if !viewer.is_some_and(|user| is_party(&h, user)) {
+        display_status(&h, clock.now()).summary_available()?;
     }
     let session = session
         .filter(|s| s.user_id == h.sender_id && !s.is_deleted())

@@ -2,13 +2,16 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod autosync;
 mod error;
 pub mod git_remote;
 pub mod handoffs;
+pub mod keys;
 pub mod knowledge;
 pub mod orgs;
 pub mod projects;
 pub mod search;
+pub mod service_keys;
 pub mod sessions;
 pub mod shares;
 pub mod summaries;

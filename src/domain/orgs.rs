@@ -7,9 +7,8 @@
 use chrono::Duration;
 
 use crate::auth::keys::random_hex;
-use crate::auth::Principal;
 use crate::clock::{self, Clock, Timestamp};
-use crate::db::orgs::{self, Invite, Membership, Org};
+use crate::db::orgs::{self, Invite, Org, OrgRole};
 use crate::db::users::{self, User};
 use crate::db::Db;
 use crate::domain::{DomainError, DomainResult};
@@ -18,38 +17,14 @@ use crate::domain::{DomainError, DomainResult};
 pub const INVITE_DAYS: i64 = 7;
 const GIB: i64 = 1024 * 1024 * 1024;
 
-pub fn is_admin_role(role: &str) -> bool {
-    matches!(role, "owner" | "admin")
+pub fn is_admin_role(role: OrgRole) -> bool {
+    role.is_admin()
 }
 
 /// The contract's 403 for a caller without the admin role in their primary org.
-pub fn insufficient_role(current: Option<&str>) -> DomainError {
+pub fn insufficient_role(current: Option<OrgRole>) -> DomainError {
     DomainError::InsufficientRole {
-        current: current.map(str::to_string),
-    }
-}
-
-/// The caller's primary org, if they administer it (legacy `/org/*` routes).
-pub fn primary_as_admin(principal: &Principal) -> DomainResult<&Membership> {
-    match &principal.org {
-        Some(m) if is_admin_role(&m.role) => Ok(m),
-        other => Err(insufficient_role(other.as_ref().map(|m| m.role.as_str()))),
-    }
-}
-
-/// An org named in the path that the caller administers (`/orgs/{org_id}/*` routes).
-pub fn path_org_as_admin(
-    conn: &rusqlite::Connection,
-    org_id: &str,
-    user_id: &str,
-) -> DomainResult<Org> {
-    let org = orgs::get_org(conn, org_id)?
-        .ok_or_else(|| DomainError::NotFound("Org not found".into()))?;
-    match orgs::role_in(conn, org_id, user_id)? {
-        Some(role) if is_admin_role(&role) => Ok(org),
-        _ => Err(DomainError::Forbidden(
-            "Admin or owner role required".into(),
-        )),
+        current: current.map(|r| r.to_string()),
     }
 }
 
@@ -66,11 +41,11 @@ pub fn valid_slug(slug: &str) -> bool {
 pub async fn create(
     db: &Db,
     clock: &Clock,
-    principal: &Principal,
+    user: &User,
     name: String,
     slug: String,
 ) -> DomainResult<Org> {
-    let user = principal.user.clone();
+    let user = user.clone();
     let clock = clock.clone();
     db.write(move |tx| {
         if !orgs::memberships(tx, &user.id)?.is_empty() {
@@ -104,7 +79,7 @@ pub async fn create(
             created_at: now.clone(),
         };
         orgs::insert_org(tx, &org)?;
-        orgs::add_member(tx, &org.id, &user.id, "owner", None, None, &now)?;
+        orgs::add_member(tx, &org.id, &user.id, OrgRole::Owner, None, None, &now)?;
         Ok(org)
     })
     .await
@@ -257,7 +232,7 @@ pub async fn accept(
             tx,
             &org.id,
             &user.id,
-            &inv.role,
+            inv.role.parse().unwrap_or(OrgRole::Member),
             inv.invited_by.as_deref(),
             Some(&inv.created_at),
             &now,
@@ -297,21 +272,24 @@ pub async fn change_role(
     target: &str,
     role: String,
 ) -> DomainResult<()> {
-    if role == "owner" {
-        return Err(DomainError::Malformed(
-            "Ownership cannot be given by a role change".into(),
-        ));
-    }
-    if role != "admin" && role != "member" {
-        return Err(DomainError::Malformed(
-            "Role must be 'admin' or 'member'".into(),
-        ));
-    }
+    let role = match role.parse::<OrgRole>() {
+        Ok(OrgRole::Owner) => {
+            return Err(DomainError::Malformed(
+                "Ownership cannot be given by a role change".into(),
+            ))
+        }
+        Ok(role) => role,
+        Err(_) => {
+            return Err(DomainError::Malformed(
+                "Role must be 'admin' or 'member'".into(),
+            ))
+        }
+    };
     let (org_id, actor, target) = (org_id.to_string(), actor.id.clone(), target.to_string());
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
             .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
-        if current == "owner" {
+        if current == OrgRole::Owner {
             return Err(DomainError::Forbidden(
                 "The owner's role cannot be changed; the org must keep its owner".into(),
             ));
@@ -319,12 +297,15 @@ pub async fn change_role(
         if target == actor {
             return Err(DomainError::Malformed("Cannot change your own role".into()));
         }
-        if current == "admin" && role == "member" && orgs::count_administrators(tx, &org_id)? <= 1 {
+        if current == OrgRole::Admin
+            && role == OrgRole::Member
+            && orgs::count_administrators(tx, &org_id)? <= 1
+        {
             return Err(DomainError::Malformed(
                 "Cannot demote the last administrator of the org".into(),
             ));
         }
-        orgs::set_role(tx, &org_id, &target, &role)?;
+        orgs::set_role(tx, &org_id, &target, role)?;
         Ok(())
     })
     .await
@@ -336,7 +317,7 @@ pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) ->
     db.write(move |tx| {
         let current = orgs::role_in(tx, &org_id, &target)?
             .ok_or_else(|| DomainError::NotFound("Member not found in this org".into()))?;
-        if current == "owner" {
+        if current == OrgRole::Owner {
             return Err(DomainError::Conflict(
                 "The owner cannot be removed from the org".into(),
             ));
@@ -346,13 +327,84 @@ pub async fn remove_member(db: &Db, org_id: &str, actor: &User, target: &str) ->
                 "Cannot remove yourself from the org".into(),
             ));
         }
-        if is_admin_role(&current) && orgs::count_administrators(tx, &org_id)? <= 1 {
+        if current.is_admin() && orgs::count_administrators(tx, &org_id)? <= 1 {
             return Err(DomainError::Malformed(
                 "Cannot remove the last administrator; promote another member first".into(),
             ));
         }
         orgs::remove_member(tx, &org_id, &target)?;
         Ok(())
+    })
+    .await
+}
+
+/// The members of an org.
+pub async fn members(db: &Db, org_id: &str) -> DomainResult<Vec<orgs::Member>> {
+    let org_id = org_id.to_string();
+    Ok(db.read(move |conn| orgs::members(conn, &org_id)).await?)
+}
+
+/// An invite of the org that may be mailed again: not accepted, declined or expired.
+pub async fn resendable_invite(
+    db: &Db,
+    clock: &Clock,
+    org_id: &str,
+    invite_id: &str,
+) -> DomainResult<Invite> {
+    let (org_id, invite_id, now) = (org_id.to_string(), invite_id.to_string(), clock.now());
+    db.read(move |conn| {
+        let inv = orgs::invite(conn, &invite_id)?
+            .filter(|i| i.org_id == org_id)
+            .ok_or_else(|| DomainError::NotFound("Invite not found".into()))?;
+        if inv.accepted_at.is_some() {
+            return Err(DomainError::Conflict("Invite already accepted".into()));
+        }
+        if inv.declined_at.is_some() {
+            return Err(DomainError::Conflict("Invite was declined".into()));
+        }
+        if clock::parse(&inv.expires_at).is_none_or(|t| t <= now) {
+            return Err(DomainError::Conflict(
+                "Invite expired — create a fresh invite instead of resending".into(),
+            ));
+        }
+        Ok(inv)
+    })
+    .await
+}
+
+/// Deletes an invite of the org (404 when there is none).
+pub async fn delete_invite(db: &Db, org_id: &str, invite_id: &str) -> DomainResult<()> {
+    let (org_id, id) = (org_id.to_string(), invite_id.to_string());
+    if db
+        .write(move |tx| orgs::delete_invite(tx, &org_id, &id))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound("Invite not found".into()))
+    }
+}
+
+/// Records that an invite was mailed.
+pub async fn mark_emailed(db: &Db, clock: &Clock, invite_id: &str) -> DomainResult<()> {
+    let (id, now) = (invite_id.to_string(), clock.now_string());
+    db.write(move |tx| orgs::mark_emailed(tx, &id, &now))
+        .await?;
+    Ok(())
+}
+
+/// Chooses the user's default org (one they are a member of), or clears it.
+pub async fn set_default_org(db: &Db, user_id: &str, org_id: Option<String>) -> DomainResult<()> {
+    let user_id = user_id.to_string();
+    db.write(move |tx| {
+        if let Some(org) = &org_id {
+            if orgs::role_in(tx, org, &user_id)?.is_none() {
+                return Err(DomainError::Forbidden(
+                    "You are not a member of that org".into(),
+                ));
+            }
+        }
+        Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
     })
     .await
 }

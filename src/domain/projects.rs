@@ -128,7 +128,7 @@ pub fn standing(
         None => None,
     };
     let member = role.is_some();
-    let org_admin = matches!(role.as_deref(), Some("admin" | "owner"));
+    let org_admin = role.is_some_and(|r| r.is_admin());
     let read = owner
         || member
         || actor.platform_admin

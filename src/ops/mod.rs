@@ -33,6 +33,7 @@ pub mod backup;
 pub mod demo;
 pub mod doctor;
 pub mod lock;
+pub mod mount;
 pub mod restore;
 
 use std::io::{self, Read};

@@ -2,12 +2,13 @@
 //! claim, revoke, decline, comments, events, and the token-protected preview. A caller who is
 //! not a party gets 404, never 403.
 
+mod types;
+pub use types::*;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::api;
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
@@ -20,7 +21,6 @@ use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
 use crate::domain::summaries;
 use crate::domain::summary::Summary;
-use crate::domain::tiers::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
@@ -126,51 +126,6 @@ fn handoff_list(list: &[Handoff], now: Timestamp) -> HandoffList {
     }
 }
 
-/// A text field: trimmed, blank → None, at most `max` characters (422 otherwise).
-fn text_field(
-    value: Option<String>,
-    name: &str,
-    max: usize,
-    lower: bool,
-) -> ApiResult<Option<String>> {
-    let Some(raw) = value else { return Ok(None) };
-    let trimmed = raw.trim();
-    if trimmed.chars().count() > max {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", name],
-            format!("String should have at most {max} characters"),
-            Value::from(raw.clone()),
-        ));
-    }
-    Ok((!trimmed.is_empty()).then(|| {
-        if lower {
-            trimmed.to_lowercase()
-        } else {
-            trimmed.to_string()
-        }
-    }))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct HandoffRequest {
-    /// One of the caller's live sessions.
-    pub session_id: String,
-    /// Exactly one of `recipient_email`, `recipient_user_id` and `recipient_team_id`.
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    /// At most 2000 characters.
-    pub message: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    /// 1–2160; default 168.
-    pub expires_in_hours: Option<i64>,
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<Value>>)]
-    pub attachments: Vec<Value>,
-}
-
 #[utoipa::path(
     post, path = "/api/v1/handoffs", tag = "handoffs", operation_id = "create_handoff",
     summary = "Hand a session to a teammate",
@@ -191,53 +146,16 @@ async fn create(
     Json(body): Json<HandoffRequest>,
 ) -> ApiResult<Response> {
     service_key_boundary(&state, &principal, Some(&body.session_id)).await?;
-    let tier = principal.tier();
-    tier.require(Feature::Handoff)?;
-    let email = text_field(body.recipient_email, "recipient_email", 255, true)?;
-    let user_id = text_field(body.recipient_user_id, "recipient_user_id", 36, false)?;
-    let team_id = text_field(body.recipient_team_id, "recipient_team_id", 64, false)?;
-    let recipients = [email.is_some(), user_id.is_some(), team_id.is_some()]
-        .iter()
-        .filter(|r| **r)
-        .count();
-    if recipients != 1 {
-        return Err(ApiError::invalid_value(
-            &["body"],
-            "Exactly one of recipient_email, recipient_user_id or recipient_team_id is required",
-            Value::Null,
-        ));
-    }
-    let message = text_field(body.message, "message", 2000, false)?;
-    if let Some(hours) = body.expires_in_hours {
-        if !(1..=2160).contains(&hours) {
-            return Err(ApiError::validation(
-                "less_than_equal",
-                &["body", "expires_in_hours"],
-                "Input should be between 1 and 2160",
-                Value::from(hours),
-            ));
-        }
-    }
-    if team_id.is_some() {
-        return Err(ApiError::not_found("Team not found"));
-    }
-    // Tickets, personas and attachments live in a session's project; this server has no
-    // registered projects for a session to belong to yet.
-    if text_field(body.ticket_id, "ticket_id", 64, false)?.is_some()
-        || text_field(body.persona_name, "persona_name", 50, false)?.is_some()
-        || !body.attachments.is_empty()
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ticket_id, persona_name and attachments need the session's project to be registered",
-        ));
-    }
     let request = CreateRequest {
         session_id: body.session_id,
-        recipient_email: email,
-        recipient_user_id: user_id,
-        message,
+        recipient_email: body.recipient_email,
+        recipient_user_id: body.recipient_user_id,
+        recipient_team_id: body.recipient_team_id,
+        message: body.message,
+        ticket_id: body.ticket_id,
+        persona_name: body.persona_name,
         expires_in_hours: body.expires_in_hours,
+        attachments: body.attachments.len(),
     };
     // The preview token is for the recipient's notification mail; without a mail transport
     // the recipient finds the handoff in their inbox instead.
@@ -246,7 +164,7 @@ async fn create(
         &state.clock,
         &state.blobs,
         &principal.user,
-        tier,
+        principal.tier(),
         request,
     )
     .await?;
@@ -423,12 +341,6 @@ async fn claim(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct HandoffRevokeRequest {
-    /// 1–500 characters.
-    pub reason: String,
-}
-
 #[utoipa::path(
     post, path = "/api/v1/handoffs/{id}/revoke", tag = "handoffs", operation_id = "revoke_handoff",
     summary = "Revoke a pending handoff (sender)",
@@ -449,16 +361,8 @@ async fn revoke(
     Json(body): Json<HandoffRevokeRequest>,
 ) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let reason = text_field(Some(body.reason), "reason", 500, false)?.ok_or_else(|| {
-        ApiError::invalid_value(&["body", "reason"], "reason must not be blank", Value::Null)
-    })?;
-    let h = rules::revoke(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    let h = rules::revoke(&state.db, &state.clock, &principal.user, &id, body.reason).await?;
     Ok(Json(HandoffView::at(&h, state.clock.now())))
-}
-
-#[derive(Deserialize, Default, ToSchema)]
-pub struct HandoffDeclineRequest {
-    pub reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -481,15 +385,8 @@ async fn decline(
     OptionalJson(body): OptionalJson<HandoffDeclineRequest>,
 ) -> ApiResult<Json<HandoffView>> {
     handoff_boundary(&state, &principal, &id).await?;
-    let reason = text_field(body.reason, "reason", 500, false)?;
-    let h = rules::decline(&state.db, &state.clock, &principal.user, &id, reason).await?;
+    let h = rules::decline(&state.db, &state.clock, &principal.user, &id, body.reason).await?;
     Ok(Json(HandoffView::at(&h, state.clock.now())))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct HandoffCommentRequest {
-    /// 1–10000 characters.
-    pub content: String,
 }
 
 #[utoipa::path(
@@ -759,128 +656,4 @@ async fn summary_page(State(state): State<AppState>, Path(id): Path<String>) -> 
         esc(&h.id)
     );
     pages::respond(StatusCode::OK, pages::facts(&s.title, &rows, &extra))
-}
-
-/// A handoff.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Handoff)]
-pub struct HandoffView {
-    #[schema(example = "hnd_0123456789abcdef0123456789abcdef")]
-    pub id: String,
-    pub session_id: String,
-    /// The recipient's copy, once claimed.
-    pub recipient_session_id: Option<String>,
-    pub sender_email: String,
-    pub recipient_email: Option<String>,
-    pub recipient_user_id: Option<String>,
-    pub recipient_team_id: Option<String>,
-    pub message: Option<String>,
-    /// `pending`, `claimed`, `revoked`, `declined` or `expired`.
-    pub status: String,
-    pub session_title: Option<String>,
-    pub session_tool: Option<String>,
-    pub session_model_id: Option<String>,
-    pub session_message_count: Option<i64>,
-    pub session_total_tokens: Option<i64>,
-    pub created_at: String,
-    pub expires_at: String,
-    pub claimed_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub viewed_at: Option<String>,
-    pub ticket_id: Option<String>,
-    pub persona_name: Option<String>,
-    pub revoked_by_user_id: Option<String>,
-    pub revoke_reason: Option<String>,
-    /// `individual`.
-    pub handoff_kind: String,
-    pub snapshot_persona_name: Option<String>,
-    pub snapshot_ticket_title: Option<String>,
-    pub sender_tier_snapshot: Option<String>,
-    pub source_project_id: Option<String>,
-    pub attachments: Vec<Value>,
-}
-
-/// A handoff with its comments and events (at most 200 each, oldest first).
-#[derive(Serialize, ToSchema)]
-pub struct HandoffDetail {
-    #[serde(flatten)]
-    pub handoff: HandoffView,
-    pub comments: Vec<HandoffComment>,
-    pub events: Vec<HandoffEvent>,
-}
-
-/// A claimed handoff; `recipient_session_id` is the caller's new copy.
-#[derive(Serialize, ToSchema)]
-pub struct HandoffClaim {
-    #[serde(flatten)]
-    pub handoff: HandoffView,
-    pub active_ticket_payload: Option<Value>,
-    pub dropped_attachments: Vec<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HandoffList {
-    pub handoffs: Vec<HandoffView>,
-    pub total: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HandoffComment {
-    pub id: String,
-    pub handoff_id: String,
-    pub author_user_id: Option<String>,
-    pub content: String,
-    pub created_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HandoffEvent {
-    pub id: i64,
-    pub handoff_id: String,
-    /// `created`, `viewed`, `claimed`, `revoked`, `declined`, `commented`, `expired`.
-    pub event_type: String,
-    pub actor_user_id: Option<String>,
-    #[schema(value_type = Option<Map<String, Value>>)]
-    pub payload: Option<Value>,
-    pub created_at: String,
-}
-
-/// What the recipient's mail link shows before they sign in.
-#[derive(Serialize, ToSchema)]
-pub struct HandoffPreview {
-    pub title: Option<String>,
-    pub sender_email: Option<String>,
-    pub tool: Option<String>,
-    pub message_count: Option<i64>,
-    pub status: String,
-    pub expires_at: String,
-    /// The first messages that have text, secrets redacted.
-    pub preview_messages: Vec<PreviewMessage>,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct PreviewMessage {
-    pub role: String,
-    pub text: String,
-    pub index: u64,
-}
-
-/// The summary of a handoff's session (never its archive or messages).
-#[derive(Serialize, ToSchema)]
-pub struct HandoffSummary {
-    pub session_id: String,
-    pub title: String,
-    pub tool: String,
-    pub model: Option<String>,
-    pub message_count: i64,
-    /// At most 10.
-    pub files_modified: Vec<String>,
-    pub commands_executed: i64,
-    pub tests_run: i64,
-    pub tests_passed: i64,
-    pub tests_failed: i64,
-    /// At most 3.
-    pub errors_encountered: Vec<String>,
-    /// At most 3, newest first.
-    pub last_assistant_messages: Vec<String>,
 }

@@ -2,15 +2,17 @@
 //! and the org-in-path routes (`/orgs/{org_id}/*`), invites on both paths, members and roles,
 //! and the caller's default org. User keys only.
 
+mod types;
+pub use types::*;
+
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::api;
+use crate::api::access::{self, OrgAdmin, OwnOrgAdmin};
 use crate::api::extract::{Json, OptionalJson};
 use crate::auth::Principal;
-use crate::clock;
+use crate::db::orgs::OrgRole;
 use crate::db::orgs::{self, Invite, Membership, Org};
 use crate::domain::accounts::normalize_email;
 use crate::domain::orgs::{self as rules, InvitePath};
@@ -45,13 +47,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_default_org, put_default_org))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct OrgRequest {
-    pub name: String,
-    /// 3–100 of `a-z`, `0-9` and `-`, starting with a letter or digit.
-    pub slug: String,
-}
-
 #[utoipa::path(
     post, path = "/api/v1/org", tag = "orgs", operation_id = "create_org",
     summary = "Create an organization",
@@ -76,7 +71,14 @@ async fn create(
             Value::from(body.slug),
         ));
     }
-    let org = rules::create(&state.db, &state.clock, &principal, body.name, body.slug).await?;
+    let org = rules::create(
+        &state.db,
+        &state.clock,
+        &principal.user,
+        body.name,
+        body.slug,
+    )
+    .await?;
     tracing::info!(org = %org.id, owner = %principal.user.id, "organization created");
     Ok(Json(OrgCreated {
         org_id: org.id,
@@ -131,21 +133,8 @@ async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<
     Ok(Json(OrgInfo {
         org: Some(org_view(&m.org, list.len() as i64)),
         members: members_view(&list),
-        current_user_role: Some(m.role),
+        current_user_role: Some(m.role.to_string()),
     }))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct InviteRequest {
-    pub email: String,
-    /// `admin` or `member` (default).
-    #[serde(default = "member")]
-    #[schema(value_type = Option<String>)]
-    pub role: String,
-}
-
-fn member() -> String {
-    "member".into()
 }
 
 fn invite_email(raw: &str) -> ApiResult<String> {
@@ -167,16 +156,17 @@ fn invite_email(raw: &str) -> ApiResult<String> {
 )]
 async fn invite_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
-    let m = rules::primary_as_admin(&principal)?;
     let email = invite_email(&body.email)?;
     // The legacy route quietly turns any other role (owner included) into member.
-    let role = if body.role == "admin" {
-        "admin"
-    } else {
-        "member"
+    let role = match body.role.parse() {
+        Ok(OrgRole::Admin) => OrgRole::Admin,
+        _ => OrgRole::Member,
     }
     .to_string();
     let (inv, org) = rules::invite(
@@ -209,12 +199,11 @@ async fn invite_primary(
 )]
 async fn invite_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path(org_id): Path<String>,
     Json(body): Json<InviteRequest>,
 ) -> ApiResult<Json<InviteCreated>> {
-    named_org_admin(&state, &principal, &org_id).await?;
-    if body.role != "admin" && body.role != "member" {
+    if !matches!(body.role.parse(), Ok(OrgRole::Admin | OrgRole::Member)) {
         return Err(ApiError::bad_request("Role must be 'admin' or 'member'"));
     }
     let email = invite_email(&body.email)?;
@@ -231,16 +220,6 @@ async fn invite_named(
     Ok(invited(&state, &principal, inv, org))
 }
 
-/// The org in the path, which the caller must administer (`/orgs/{org_id}/*` routes).
-async fn named_org_admin(state: &AppState, principal: &Principal, org_id: &str) -> ApiResult<Org> {
-    let (org_id, user_id) = (org_id.to_string(), principal.user.id.clone());
-    state
-        .db
-        .read(move |conn| rules::path_org_as_admin(conn, &org_id, &user_id))
-        .await
-        .map_err(ApiError::from)
-}
-
 /// Mails an invite and records when it went out; `false` when it was not sent (no mail
 /// transport, or the relay refused it — which is logged, never an error for the caller).
 async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &str) -> bool {
@@ -255,14 +234,9 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
         &inv.role,
     );
     match state.mailer.send_now(&inv.email, &subject, &body).await {
-        Ok(()) => {
-            let (id, now) = (inv.id.clone(), state.clock.now_string());
-            let recorded = state
-                .db
-                .write(move |tx| orgs::mark_emailed(tx, &id, &now))
-                .await;
-            recorded.is_ok()
-        }
+        Ok(()) => rules::mark_emailed(&state.db, &state.clock, &inv.id)
+            .await
+            .is_ok(),
         Err(e) => {
             tracing::warn!(invite = %inv.id, error = %e, "invite mail not sent");
             false
@@ -303,13 +277,6 @@ async fn accept(
         rules::accept(&state.db, &state.clock, &principal.user, &invite_id).await?;
     tracing::info!(org = %org_id, user = %principal.user.id, %role, "invite accepted");
     Ok(Json(InviteAccepted { org_id, role }))
-}
-
-#[derive(Deserialize, Default, ToSchema)]
-pub struct InviteDeclineRequest {
-    pub reason: Option<String>,
-    /// Another name for `reason`.
-    pub decline_reason: Option<String>,
 }
 
 #[utoipa::path(
@@ -355,10 +322,9 @@ async fn decline(
 )]
 async fn pending(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { membership: m, .. }: OwnOrgAdmin,
 ) -> ApiResult<Json<PendingInvites>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
-    let now = state.clock.now_string();
+    let (org_id, now) = (m.org.id.clone(), state.clock.now_string());
     let list = state
         .db
         .read(move |conn| orgs::active_invites(conn, &org_id, &now))
@@ -417,18 +383,11 @@ async fn mine(State(state): State<AppState>, principal: Principal) -> ApiResult<
 )]
 async fn revoke_invite(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin { membership: m, .. }: OwnOrgAdmin,
     Path(invite_id): Path<String>,
 ) -> ApiResult<Json<InviteRevoked>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
-    let id = invite_id.clone();
-    if !state
-        .db
-        .write(move |tx| orgs::delete_invite(tx, &org_id, &id))
-        .await?
-    {
-        return Err(ApiError::not_found("Invite not found"));
-    }
+    let org_id = m.org.id.clone();
+    rules::delete_invite(&state.db, &org_id, &invite_id).await?;
     Ok(Json(InviteRevoked { revoked: invite_id }))
 }
 
@@ -446,32 +405,10 @@ async fn revoke_invite(
 )]
 async fn resend(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, org }: OrgAdmin,
     Path((org_id, invite_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InviteResent>> {
-    let user_id = principal.user.id.clone();
-    let now = state.clock.now();
-    let (inv, org) = state
-        .db
-        .read(move |conn| {
-            let org = rules::path_org_as_admin(conn, &org_id, &user_id)?;
-            let inv = orgs::invite(conn, &invite_id)?
-                .filter(|i| i.org_id == org_id)
-                .ok_or_else(|| ApiError::not_found("Invite not found"))?;
-            if inv.accepted_at.is_some() {
-                return Err(ApiError::conflict("Invite already accepted"));
-            }
-            if inv.declined_at.is_some() {
-                return Err(ApiError::conflict("Invite was declined"));
-            }
-            if clock::parse(&inv.expires_at).is_none_or(|t| t <= now) {
-                return Err(ApiError::conflict(
-                    "Invite expired — create a fresh invite instead of resending",
-                ));
-            }
-            Ok((inv, org))
-        })
-        .await?;
+    let inv = rules::resendable_invite(&state.db, &state.clock, &org_id, &invite_id).await?;
     let sent = mail_invite(&state, &inv, &org.name, &principal.user.email).await;
     let last = if sent {
         Some(state.clock.now_string())
@@ -484,12 +421,6 @@ async fn resend(
         last_emailed_at: last,
         sent,
     }))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RoleRequest {
-    /// `admin` or `member`.
-    pub role: String,
 }
 
 #[utoipa::path(
@@ -507,11 +438,14 @@ pub struct RoleRequest {
 )]
 async fn role_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Path(user_id): Path<String>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Json<RoleChanged>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let org_id = m.org.id.clone();
     rules::change_role(
         &state.db,
         &org_id,
@@ -541,11 +475,10 @@ async fn role_primary(
 )]
 async fn role_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path((org_id, user_id)): Path<(String, String)>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Json<RoleChanged>> {
-    named_org_admin(&state, &principal, &org_id).await?;
     rules::change_role(
         &state.db,
         &org_id,
@@ -582,10 +515,13 @@ fn removed_json(user_id: &str) -> Json<MemberRemoved> {
 )]
 async fn remove_primary(
     State(state): State<AppState>,
-    principal: Principal,
+    OwnOrgAdmin {
+        principal,
+        membership: m,
+    }: OwnOrgAdmin,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<MemberRemoved>> {
-    let org_id = rules::primary_as_admin(&principal)?.org.id.clone();
+    let org_id = m.org.id.clone();
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
     Ok(removed_json(&user_id))
@@ -605,10 +541,9 @@ async fn remove_primary(
 )]
 async fn remove_named(
     State(state): State<AppState>,
-    principal: Principal,
+    OrgAdmin { principal, .. }: OrgAdmin,
     Path((org_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MemberRemoved>> {
-    named_org_admin(&state, &principal, &org_id).await?;
     rules::remove_member(&state.db, &org_id, &principal.user, &user_id).await?;
     tracing::info!(org = %org_id, member = %user_id, by = %principal.user.id, "member removed");
     Ok(removed_json(&user_id))
@@ -630,7 +565,7 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
         .map(|m: Membership| OrgMembership {
             org_id: m.org.id,
             name: m.org.name,
-            role: m.role,
+            role: m.role.to_string(),
         })
         .collect();
     Ok(Json(MyOrgs { orgs }))
@@ -649,26 +584,15 @@ async fn list_mine(State(state): State<AppState>, principal: Principal) -> ApiRe
 )]
 async fn members_named(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    access::OrgMember { org, role, .. }: access::OrgMember,
 ) -> ApiResult<Json<OrgMembers>> {
-    let user_id = principal.user.id.clone();
-    let (org, role, list) = state
-        .db
-        .read(move |conn| {
-            let org = orgs::get_org(conn, &org_id)?
-                .ok_or_else(|| ApiError::not_found("Org not found"))?;
-            let role = orgs::role_in(conn, &org_id, &user_id)?
-                .ok_or_else(|| ApiError::forbidden("You are not a member of this org"))?;
-            Ok::<_, ApiError>((org, role, orgs::members(conn, &org_id)?))
-        })
-        .await?;
+    let list = rules::members(&state.db, &org.id).await?;
     Ok(Json(OrgMembers {
         org_id: org.id,
         members: members_view(&list),
         seats_used: list.len() as i64,
         seats_limit: org.seats_limit,
-        current_user_role: role,
+        current_user_role: role.to_string(),
     }))
 }
 
@@ -681,17 +605,6 @@ async fn get_default_org(principal: Principal) -> Json<DefaultOrg> {
     Json(DefaultOrg {
         default_org_id: principal.user.default_org_id,
     })
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DefaultOrg {
-    pub default_org_id: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct DefaultOrgRequest {
-    /// An org the caller is a member of, or null to clear.
-    pub org_id: Option<String>,
 }
 
 #[utoipa::path(
@@ -708,156 +621,8 @@ async fn put_default_org(
     principal: Principal,
     Json(body): Json<DefaultOrgRequest>,
 ) -> ApiResult<Json<DefaultOrg>> {
-    let (user_id, org_id) = (principal.user.id.clone(), body.org_id.clone());
-    state
-        .db
-        .write(move |tx| {
-            if let Some(org) = &org_id {
-                if orgs::role_in(tx, org, &user_id)?.is_none() {
-                    return Err(ApiError::forbidden("You are not a member of that org"));
-                }
-            }
-            Ok(orgs::set_default_org(tx, &user_id, org_id.as_deref())?)
-        })
-        .await?;
+    rules::set_default_org(&state.db, &principal.user.id, body.org_id.clone()).await?;
     Ok(Json(DefaultOrg {
         default_org_id: body.org_id,
     }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgCreated {
-    pub org_id: String,
-    pub name: String,
-    pub slug: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = Org)]
-pub struct OrgView {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub tier: String,
-    pub seats_limit: i64,
-    pub seats_used: i64,
-    pub storage_limit_bytes: i64,
-    pub storage_used_bytes: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMember {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
-    pub joined_at: String,
-}
-
-/// The caller's primary org (all null/empty without one).
-#[derive(Serialize, ToSchema)]
-pub struct OrgInfo {
-    pub org: Option<OrgView>,
-    pub members: Vec<OrgMember>,
-    pub current_user_role: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteCreated {
-    pub invite_id: String,
-    pub email: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteAccepted {
-    pub org_id: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteDeclined {
-    pub invite_id: String,
-    pub declined_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PendingInvites {
-    pub invites: Vec<PendingInvite>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PendingInvite {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyInvites {
-    pub invites: Vec<MyInvite>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyInvite {
-    pub invite_id: String,
-    pub org_id: String,
-    pub org_name: String,
-    pub role: String,
-    pub invited_by_email: Option<String>,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteRevoked {
-    /// The invite's id.
-    pub revoked: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteResent {
-    pub invite_id: String,
-    pub email: String,
-    pub last_emailed_at: Option<String>,
-    /// False when no mail transport is configured or the relay refused it.
-    pub sent: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleChanged {
-    pub user_id: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberRemoved {
-    /// The member's user id.
-    pub removed: String,
-    pub projects_transferred: i64,
-    pub pending_transfers_cancelled: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyOrgs {
-    pub orgs: Vec<OrgMembership>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMembership {
-    pub org_id: String,
-    pub name: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OrgMembers {
-    pub org_id: String,
-    pub members: Vec<OrgMember>,
-    pub seats_used: i64,
-    pub seats_limit: i64,
-    pub current_user_role: String,
 }
