@@ -298,3 +298,23 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(format!("blocking task: {err}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_writer_queue_is_503_with_retry_after() {
+        let answer = ApiError::from(DbError::QueueFull);
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.retry_after, Some(1));
+    }
+
+    #[test]
+    fn our_faults_are_500_without_their_text() {
+        let io = std::io::Error::other("Input/output error (os error 5)");
+        let answer = ApiError::from(ArchiveError::UploadUnreadable(io));
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!answer.message.contains("os error"), "{}", answer.message);
+    }
+}
