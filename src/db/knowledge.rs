@@ -644,3 +644,60 @@ pub fn backlinks(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// The plan's detail lines for `sql` (parameters bound to NULL).
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let nulls = vec![rusqlite::types::Null; n];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Every curation query reads through an index of the project, never a full scan.
+    #[test]
+    fn curation_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("k.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT content FROM knowledge_entries
+                 WHERE project_id = ?1 AND claim_class = 'claim' AND dismissed = 0
+                 ORDER BY id DESC LIMIT ?2",
+                "knowledge_by_claim_class",
+            ),
+            (
+                "SELECT e.id FROM knowledge_entries e
+                 WHERE e.project_id = ?1 AND e.claim_class = 'note' ORDER BY e.id",
+                "knowledge_by_claim_class",
+            ),
+            (
+                "UPDATE knowledge_entries SET dismissed = 1
+                 WHERE project_id = ?1 AND dismissed = 0 AND confidence < 0.5
+                   AND ((last_relevant_at IS NULL AND created_at < ?2) OR last_relevant_at < ?2)",
+                "knowledge_",
+            ),
+            (
+                "SELECT source_type FROM knowledge_links
+                 WHERE project_id = ?1 AND target_type = ?2 AND target_id = ?3 ORDER BY id",
+                "knowledge_links_by_target",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index)
+                    && !plan.contains("SCAN knowledge")
+                    && !plan.contains("SCAN e"),
+                "{sql}\n=> {plan}"
+            );
+        }
+    }
+}
