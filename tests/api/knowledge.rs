@@ -75,6 +75,21 @@ impl<'a> Kb<'a> {
         .await
     }
 
+    /// Calls every route with `key`, expecting `status`; returns the error envelopes.
+    async fn refusals(
+        &self,
+        key: &str,
+        routes: Vec<(Method, String, Option<Value>)>,
+        status: StatusCode,
+    ) -> Vec<Value> {
+        let mut errors = Vec::new();
+        for (method, path, body) in routes {
+            let path = format!("{}/{path}", self.entries);
+            errors.push(error_of(call(self.app, key, method, &path, body).await, status).await);
+        }
+        errors
+    }
+
     fn links(&self, target_type: &str, target_id: &str) -> String {
         format!(
             "/api/v1/projects/{}/links/{target_type}/{target_id}",
@@ -536,8 +551,8 @@ async fn curation_standing_scopes_and_tenancy() {
     let b = kb.add(&w.alice, json!({"content": SECOND})).await;
     let a_id = a["id"].clone();
     let (a, b) = (a["id"].to_string(), b["id"].to_string());
-    let editor_routes = |with_bodies: bool| {
-        let body = |v: Value| with_bodies.then_some(v);
+    let editor_routes = || {
+        let body = Some;
         vec![
             (Method::PUT, format!("{a}/refresh"), None),
             (
@@ -558,19 +573,11 @@ async fn curation_standing_scopes_and_tenancy() {
     let links = kb.links("entry", &a);
 
     // An outsider gets 404 on every route, the links too.
-    for (method, path, body) in editor_routes(true) {
-        let res = call(
-            &app,
-            &w.eve.key,
-            method,
-            &format!("{}/{path}", kb.entries),
-            body,
-        )
-        .await;
-        assert_eq!(
-            error_of(res, StatusCode::NOT_FOUND).await["message"],
-            "Project not found"
-        );
+    for err in kb
+        .refusals(&w.eve.key, editor_routes(), StatusCode::NOT_FOUND)
+        .await
+    {
+        assert_eq!(err["message"], "Project not found");
     }
     error_of(
         app.get(&w.eve, &links).send().await.unwrap(),
@@ -581,19 +588,11 @@ async fn curation_standing_scopes_and_tenancy() {
     // A reader through a captured session reads the links but curates nothing.
     app.push_new(&w.eve, "ses_0123456789abcdef", "work on app")
         .await;
-    for (method, path, body) in editor_routes(true) {
-        let res = call(
-            &app,
-            &w.eve.key,
-            method,
-            &format!("{}/{path}", kb.entries),
-            body,
-        )
-        .await;
-        assert_eq!(
-            error_of(res, StatusCode::FORBIDDEN).await["code"],
-            "project_edit_forbidden"
-        );
+    for err in kb
+        .refusals(&w.eve.key, editor_routes(), StatusCode::FORBIDDEN)
+        .await
+    {
+        assert_eq!(err["code"], "project_edit_forbidden");
     }
     json_of(
         app.get(&w.eve, &links).send().await.unwrap(),
@@ -661,19 +660,9 @@ async fn curation_standing_scopes_and_tenancy() {
         StatusCode::OK,
     )
     .await;
-    for (method, path, body) in editor_routes(true).into_iter().skip(3) {
-        let res = call(
-            &app,
-            &writer,
-            method,
-            &format!("{}/{path}", kb.entries),
-            body,
-        )
-        .await;
-        assert_eq!(
-            error_of(res, StatusCode::FORBIDDEN).await["code"],
-            "service_key_not_allowed"
-        );
+    let user_only = editor_routes().into_iter().skip(3).collect();
+    for err in kb.refusals(&writer, user_only, StatusCode::FORBIDDEN).await {
+        assert_eq!(err["code"], "service_key_not_allowed");
     }
     let res = call(&app, &writer, Method::GET, &links, None).await;
     assert_eq!(
