@@ -1,5 +1,6 @@
-//! Knowledge entries (02 §3.1–3.5): list with filters and keyset pagination, get, add, and
-//! dismiss/undismiss. Service keys reach them with `knowledge:read` / `knowledge:write` inside
+//! Knowledge entries (02 §3.1–3.5): list with filters and keyset pagination, get, add, the
+//! curation routes (dismiss/undismiss, refresh, supersede, promote, confidence, bulk-promote,
+//! dismiss-stale) and backlinks. Service keys reach them with `knowledge:read` / `knowledge:write` inside
 //! their project boundary; entry ids are integers (anything else is 422).
 
 use axum::extract::{Path, State};
@@ -10,9 +11,16 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::extract::{Json, QueryPairs};
-use crate::auth::{KnowledgeRead, KnowledgeWrite, ProjectEditor, ProjectReader};
-use crate::db::knowledge::{AuthorClass, ClaimClass, Entry, EntryType, Filter, Freshness, Sort};
-use crate::domain::knowledge::{self as rules, AddRequest, Contributor, ListRequest};
+use crate::auth::Principal;
+use crate::auth::{KnowledgeRead, KnowledgeWrite, ProjectEditor, ProjectReader, UserOnly};
+use crate::db::knowledge::{
+    AuthorClass, Backlink, ClaimClass, Entry, EntryType, Filter, Freshness, LinkNode, LinkType,
+    Sort,
+};
+use crate::domain::knowledge::{
+    self as rules, AddRequest, BulkPromote, BulkPromoted, Contributor, Curator, ListRequest,
+    SkipCounts,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +31,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(add))
         .routes(routes!(get_entry, dismiss))
+        .routes(routes!(refresh))
+        .routes(routes!(supersede))
+        .routes(routes!(promote))
+        .routes(routes!(set_confidence))
+        .routes(routes!(bulk_promote))
+        .routes(routes!(dismiss_stale))
+        .routes(routes!(backlinks))
 }
 
 /// An entry id from the path: an integer, else the contract's 422.
@@ -353,6 +368,359 @@ async fn dismiss(
     )
     .await?;
     Ok(Json(EntryBody::from(entry)))
+}
+
+fn curator(principal: &Principal) -> Curator {
+    Curator {
+        user_id: principal.user.id.clone(),
+        service_key: principal.service_key_ref(),
+    }
+}
+
+/// The answer to a refresh.
+#[derive(Serialize, ToSchema)]
+pub struct RefreshResponse {
+    pub id: i64,
+    pub freshness_class: Freshness,
+    pub last_relevant_at: String,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project_id}/entries/{entry_id}/refresh", tag = "knowledge",
+    operation_id = "refresh_entry", summary = "Mark an entry still valid",
+    description = "Sets `last_relevant_at` to now and `freshness_class` to `current`. No body.",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("entry_id" = i64, Path, description = "Entry id"),
+    ),
+    responses(
+        (status = 200, description = "The new freshness", body = RefreshResponse),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project or entry not found"),
+        (status = 422, description = "Non-integer entry id"),
+    ),
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    access: ProjectEditor<KnowledgeWrite>,
+    Path((_, raw_id)): Path<(String, String)>,
+) -> ApiResult<Json<RefreshResponse>> {
+    let id = entry_id(&raw_id)?;
+    let done = rules::refresh(
+        &state.db,
+        &state.clock,
+        access.project.id,
+        id,
+        curator(&access.principal),
+    )
+    .await?;
+    Ok(Json(RefreshResponse {
+        id: done.id,
+        freshness_class: done.freshness_class,
+        last_relevant_at: done.last_relevant_at,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SupersedeRequest {
+    /// The entry that replaces this one (same project).
+    pub superseding_id: i64,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SupersedeResponse {
+    pub superseded_entry_id: i64,
+    pub superseding_entry_id: i64,
+    pub reason: String,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project_id}/entries/{entry_id}/supersede", tag = "knowledge",
+    operation_id = "supersede_entry", summary = "Mark an entry superseded by another",
+    description = "Sets `superseded_by`, `supersession_reason` and freshness `superseded`, and \
+        links the superseding entry to this one (`supersedes`). A repeat between the same two \
+        entries is 409 `duplicate_resource` and changes nothing.",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("entry_id" = i64, Path, description = "Entry id"),
+    ),
+    request_body = SupersedeRequest,
+    responses(
+        (status = 200, description = "Superseded", body = SupersedeResponse),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project, entry or superseding entry not found"),
+        (status = 409, description = "These entries are already linked (`duplicate_resource`)"),
+        (status = 422, description = "Non-integer id, an entry superseding itself"),
+    ),
+)]
+async fn supersede(
+    State(state): State<AppState>,
+    access: ProjectEditor<KnowledgeWrite>,
+    Path((_, raw_id)): Path<(String, String)>,
+    Json(body): Json<SupersedeRequest>,
+) -> ApiResult<Json<SupersedeResponse>> {
+    let id = entry_id(&raw_id)?;
+    rules::supersede(
+        &state.db,
+        &state.clock,
+        access.project.id,
+        id,
+        body.superseding_id,
+        body.reason.clone(),
+        curator(&access.principal),
+    )
+    .await?;
+    Ok(Json(SupersedeResponse {
+        superseded_entry_id: id,
+        superseding_entry_id: body.superseding_id,
+        reason: body.reason,
+    }))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project_id}/entries/{entry_id}/promote", tag = "knowledge",
+    operation_id = "promote_entry", summary = "Promote a note to a claim",
+    description = "Gates: confidence ≥ 0.8, content ≥ 50 characters, not a near-duplicate of \
+        the 50 newest active claims. No body.",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("entry_id" = i64, Path, description = "Entry id"),
+    ),
+    responses(
+        (status = 200, description = "The promoted entry", body = EntryBody),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project or entry not found"),
+        (status = 409, description = "Entry is already a claim"),
+        (status = 422, description = "Non-integer id; `Cannot promote: …` with the failed gates"),
+    ),
+)]
+async fn promote(
+    State(state): State<AppState>,
+    access: ProjectEditor<KnowledgeWrite>,
+    Path((_, raw_id)): Path<(String, String)>,
+) -> ApiResult<Json<EntryBody>> {
+    let id = entry_id(&raw_id)?;
+    let entry = rules::promote(
+        &state.db,
+        &state.clock,
+        access.project.id,
+        id,
+        curator(&access.principal),
+    )
+    .await?;
+    Ok(Json(EntryBody::from(entry)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConfidenceRequest {
+    /// 0 to 1.
+    pub confidence: f64,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project_id}/entries/{entry_id}/confidence", tag = "knowledge",
+    operation_id = "set_entry_confidence", summary = "Set an entry's confidence",
+    description = "Never promotes: call `/promote` afterwards. User keys only.",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("entry_id" = i64, Path, description = "Entry id"),
+    ),
+    request_body = ConfidenceRequest,
+    responses(
+        (status = 200, description = "The entry", body = EntryBody),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project or entry not found"),
+        (status = 422, description = "Non-integer id, confidence outside 0..1"),
+    ),
+)]
+async fn set_confidence(
+    State(state): State<AppState>,
+    access: ProjectEditor<UserOnly>,
+    Path((_, raw_id)): Path<(String, String)>,
+    Json(body): Json<ConfidenceRequest>,
+) -> ApiResult<Json<EntryBody>> {
+    let id = entry_id(&raw_id)?;
+    let entry = rules::set_confidence(&state.db, access.project.id, id, body.confidence).await?;
+    Ok(Json(EntryBody::from(entry)))
+}
+
+fn default_min_length() -> i64 {
+    50
+}
+fn default_min_confidence() -> f64 {
+    0.8
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkPromoteRequest {
+    /// 1..10000, default 50.
+    #[serde(default = "default_min_length")]
+    pub min_length: i64,
+    /// 0..1, default 0.8; ignored when `set_confidence` is given.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f64,
+    /// 0..1: raises each promoted note's confidence to this.
+    pub set_confidence: Option<f64>,
+    /// Only notes of this type (≤ 64 characters).
+    pub entry_type: Option<String>,
+    /// Default `true`: answer what would happen, write nothing.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub include_reader_notes: bool,
+}
+
+/// Skipped notes per reason.
+#[derive(Serialize, ToSchema)]
+pub struct SkipReasons {
+    pub already_claim: i64,
+    pub dismissed: i64,
+    pub superseded: i64,
+    pub wrong_type: i64,
+    pub too_short: i64,
+    pub low_confidence: i64,
+    pub duplicate: i64,
+}
+
+impl From<SkipCounts> for SkipReasons {
+    fn from(c: SkipCounts) -> Self {
+        SkipReasons {
+            already_claim: c.already_claim,
+            dismissed: c.dismissed,
+            superseded: c.superseded,
+            wrong_type: c.wrong_type,
+            too_short: c.too_short,
+            low_confidence: c.low_confidence,
+            duplicate: c.duplicate,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkPromoteResponse {
+    pub promoted: i64,
+    pub skipped: i64,
+    pub reasons: SkipReasons,
+    pub promoted_ids: Vec<i64>,
+    pub dry_run: bool,
+    pub reader_notes_excluded: i64,
+}
+
+impl From<BulkPromoted> for BulkPromoteResponse {
+    fn from(r: BulkPromoted) -> Self {
+        BulkPromoteResponse {
+            promoted: r.promoted,
+            skipped: r.skipped,
+            reasons: r.reasons.into(),
+            promoted_ids: r.promoted_ids,
+            dry_run: r.dry_run,
+            reader_notes_excluded: r.reader_notes_excluded,
+        }
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/entries/bulk-promote", tag = "knowledge",
+    operation_id = "bulk_promote_entries", summary = "Promote every eligible note",
+    description = "Skip reasons in order: `already_claim`, `dismissed`, `superseded`, \
+        `wrong_type`, `too_short`, `low_confidence` (without `set_confidence`), `duplicate`. \
+        Readers' notes are left out unless `include_reader_notes`. Writes only with \
+        `dry_run: false`. User keys only.",
+    params(("project_id" = String, Path, description = "Project id")),
+    request_body = BulkPromoteRequest,
+    responses(
+        (status = 200, description = "What was (or would be) promoted", body = BulkPromoteResponse),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project not found"),
+        (status = 422, description = "An option out of range"),
+    ),
+)]
+async fn bulk_promote(
+    State(state): State<AppState>,
+    access: ProjectEditor<UserOnly>,
+    Json(body): Json<BulkPromoteRequest>,
+) -> ApiResult<Json<BulkPromoteResponse>> {
+    let who = curator(&access.principal);
+    let opts = BulkPromote {
+        min_length: body.min_length,
+        min_confidence: body.min_confidence,
+        set_confidence: body.set_confidence,
+        entry_type: body.entry_type,
+        dry_run: body.dry_run,
+        include_reader_notes: body.include_reader_notes,
+    };
+    let result = rules::bulk_promote(&state.db, &state.clock, access.project, who, opts).await?;
+    Ok(Json(result.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DismissStaleResponse {
+    pub dismissed_count: i64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/entries/dismiss-stale", tag = "knowledge",
+    operation_id = "dismiss_stale_entries", summary = "Dismiss stale low-confidence entries",
+    description = "Dismisses active entries with confidence < 0.5 that were never relevant and \
+        are older than 90 days, or last relevant more than 90 days ago. No body. User keys only.",
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "How many were dismissed", body = DismissStaleResponse),
+        (status = 403, description = "Readers may not curate (`project_edit_forbidden`)"),
+        (status = 404, description = "Project not found"),
+    ),
+)]
+async fn dismiss_stale(
+    State(state): State<AppState>,
+    access: ProjectEditor<UserOnly>,
+) -> ApiResult<Json<DismissStaleResponse>> {
+    let dismissed_count = rules::dismiss_stale(&state.db, &state.clock, access.project.id).await?;
+    Ok(Json(DismissStaleResponse { dismissed_count }))
+}
+
+/// A link as its target sees it.
+#[derive(Serialize, ToSchema)]
+pub struct BacklinkBody {
+    pub source_type: LinkNode,
+    pub source_id: String,
+    pub link_type: LinkType,
+    pub confidence: f64,
+}
+
+impl From<Backlink> for BacklinkBody {
+    fn from(l: Backlink) -> Self {
+        BacklinkBody {
+            source_type: l.source_type,
+            source_id: l.source_id,
+            link_type: l.link_type,
+            confidence: l.confidence,
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project_id}/links/{target_type}/{target_id}", tag = "knowledge",
+    operation_id = "list_backlinks", summary = "Links pointing at an entry or a page",
+    description = "`target_type` is `entry` (id as a decimal string) or `page` (page id); any \
+        other type has no links. User keys only.",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("target_type" = String, Path, description = "`entry` or `page`"),
+        ("target_id" = String, Path, description = "Entry id or page id"),
+    ),
+    responses(
+        (status = 200, description = "The backlinks, oldest first", body = Vec<BacklinkBody>),
+        (status = 404, description = "Project not found"),
+    ),
+)]
+async fn backlinks(
+    State(state): State<AppState>,
+    access: ProjectReader<UserOnly>,
+    Path((_, target_type, target_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Vec<BacklinkBody>>> {
+    let links = rules::backlinks(&state.db, access.project.id, target_type, target_id).await?;
+    Ok(Json(links.into_iter().map(BacklinkBody::from).collect()))
 }
 
 /// A knowledge entry (02 §3.2).

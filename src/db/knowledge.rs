@@ -405,3 +405,299 @@ pub fn set_dismissal(
     )?;
     Ok(())
 }
+
+/// The contents of the `limit` newest active (not dismissed) claims: the promote duplicate window.
+pub fn newest_claim_contents(
+    conn: &Connection,
+    project_id: &str,
+    limit: i64,
+) -> DbResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT content FROM knowledge_entries
+         WHERE project_id = ?1 AND claim_class = 'claim' AND dismissed = 0
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Who last wrote a row: `None` for a user key, `(id, name)` for a service key.
+pub type WrittenBy<'a> = Option<(&'a str, &'a str)>;
+
+fn actor_type(by: WrittenBy) -> &'static str {
+    if by.is_some() {
+        "service_key"
+    } else {
+        "user"
+    }
+}
+
+/// Marks an entry still valid: relevant now and `current`.
+pub fn refresh(conn: &Connection, id: i64, at: &str, by: WrittenBy) -> DbResult<()> {
+    conn.execute(
+        "UPDATE knowledge_entries SET last_relevant_at = ?2, freshness_class = 'current',
+            actor_type = ?3, service_key_id = ?4, service_key_name = ?5 WHERE id = ?1",
+        params![id, at, actor_type(by), by.map(|k| k.0), by.map(|k| k.1)],
+    )?;
+    Ok(())
+}
+
+/// Marks `id` superseded by `by_entry` with `reason`.
+pub fn mark_superseded(
+    conn: &Connection,
+    id: i64,
+    by_entry: i64,
+    reason: &str,
+    by: WrittenBy,
+) -> DbResult<()> {
+    conn.execute(
+        "UPDATE knowledge_entries SET superseded_by = ?2, supersession_reason = ?3,
+            freshness_class = 'superseded', actor_type = ?4, service_key_id = ?5,
+            service_key_name = ?6 WHERE id = ?1",
+        params![
+            id,
+            by_entry,
+            reason,
+            actor_type(by),
+            by.map(|k| k.0),
+            by.map(|k| k.1)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Makes a note a claim; `confidence` raises the confidence first when given.
+pub fn promote(
+    conn: &Connection,
+    id: i64,
+    promoted_by: &str,
+    at: &str,
+    raise_confidence_to: Option<f64>,
+    by: WrittenBy,
+) -> DbResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE knowledge_entries SET claim_class = 'claim', promoted_at = ?3, promoted_by = ?2,
+            confidence = CASE WHEN ?4 IS NOT NULL AND confidence < ?4 THEN ?4 ELSE confidence END,
+            actor_type = ?5, service_key_id = ?6, service_key_name = ?7
+         WHERE id = ?1",
+    )?;
+    stmt.execute(params![
+        id,
+        promoted_by,
+        at,
+        raise_confidence_to,
+        actor_type(by),
+        by.map(|k| k.0),
+        by.map(|k| k.1)
+    ])?;
+    Ok(())
+}
+
+pub fn set_confidence(conn: &Connection, id: i64, confidence: f64) -> DbResult<()> {
+    conn.execute(
+        "UPDATE knowledge_entries SET confidence = ?2 WHERE id = ?1",
+        params![id, confidence],
+    )?;
+    Ok(())
+}
+
+/// Dismisses (without audit fields) the active entries with confidence < 0.5 that were never
+/// relevant and created before `before`, or last relevant before `before`.
+pub fn dismiss_stale(conn: &Connection, project_id: &str, before: &str) -> DbResult<i64> {
+    let n = conn.execute(
+        "UPDATE knowledge_entries SET dismissed = 1
+         WHERE project_id = ?1 AND dismissed = 0 AND confidence < 0.5
+           AND ((last_relevant_at IS NULL AND created_at < ?2) OR last_relevant_at < ?2)",
+        params![project_id, before],
+    )?;
+    Ok(n as i64)
+}
+
+/// A note as bulk-promote weighs it (its content is fetched only for the survivors).
+#[derive(Debug, Clone)]
+pub struct NoteGate {
+    pub id: i64,
+    /// Written by the owner, an org member or a service key.
+    pub editor_authored: bool,
+    pub dismissed: bool,
+    pub superseded: bool,
+    pub entry_type: EntryType,
+    pub length: usize,
+    pub confidence: f64,
+}
+
+/// Every note of the project, oldest first.
+pub fn notes(
+    conn: &Connection,
+    project_id: &str,
+    owner_id: &str,
+    org_id: Option<&str>,
+) -> DbResult<Vec<NoteGate>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.id,
+                e.user_id = ?2 OR e.actor_type = 'service_key' OR EXISTS (
+                    SELECT 1 FROM org_members m WHERE m.org_id = ?3 AND m.user_id = e.user_id),
+                e.dismissed, e.superseded_by IS NOT NULL, e.entry_type, length(e.content),
+                e.confidence
+         FROM knowledge_entries e
+         WHERE e.project_id = ?1 AND e.claim_class = 'note'
+         ORDER BY e.id",
+    )?;
+    let rows = stmt.query_map(params![project_id, owner_id, org_id], |r| {
+        Ok(NoteGate {
+            id: r.get(0)?,
+            editor_authored: r.get(1)?,
+            dismissed: r.get(2)?,
+            superseded: r.get(3)?,
+            entry_type: r.get(4)?,
+            length: r.get::<_, i64>(5)? as usize,
+            confidence: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `(id, content)` of the given entries of the project, in id order, in one query.
+pub fn contents(conn: &Connection, project_id: &str, ids: &[i64]) -> DbResult<Vec<(i64, String)>> {
+    let list = format!(
+        "[{}]",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, content FROM knowledge_entries
+         WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+         ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![project_id, list], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+text_enum!(
+    /// What a link joins: an entry (id as a decimal string) or a page (page id).
+    LinkNode { Entry => "entry", Page => "page" }
+);
+text_enum!(
+    /// Link types in use (02 §4).
+    LinkType { Supersedes => "supersedes", Contradicts => "contradicts", Contributes => "contributes" }
+);
+
+pub struct NewLink<'a> {
+    pub project_id: &'a str,
+    pub source: (LinkNode, &'a str),
+    pub target: (LinkNode, &'a str),
+    pub link_type: LinkType,
+    pub confidence: f64,
+    pub created_at: &'a str,
+    pub by: WrittenBy<'a>,
+}
+
+/// Inserts a link; a second link between the same source and target is `DbError::Duplicate`.
+pub fn insert_link(conn: &Connection, l: &NewLink) -> DbResult<i64> {
+    conn.execute(
+        "INSERT INTO knowledge_links (project_id, source_type, source_id, target_type, target_id,
+            link_type, confidence, created_at, actor_type, service_key_id, service_key_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            l.project_id,
+            l.source.0,
+            l.source.1,
+            l.target.0,
+            l.target.1,
+            l.link_type,
+            l.confidence,
+            l.created_at,
+            actor_type(l.by),
+            l.by.map(|k| k.0),
+            l.by.map(|k| k.1)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A link as its target sees it.
+#[derive(Debug, Clone)]
+pub struct Backlink {
+    pub source_type: LinkNode,
+    pub source_id: String,
+    pub link_type: LinkType,
+    pub confidence: f64,
+}
+
+/// Links whose target is (`target_type`, `target_id`), oldest first.
+pub fn backlinks(
+    conn: &Connection,
+    project_id: &str,
+    target_type: LinkNode,
+    target_id: &str,
+) -> DbResult<Vec<Backlink>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source_type, source_id, link_type, confidence FROM knowledge_links
+         WHERE project_id = ?1 AND target_type = ?2 AND target_id = ?3 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![project_id, target_type, target_id], |r| {
+        Ok(Backlink {
+            source_type: r.get(0)?,
+            source_id: r.get(1)?,
+            link_type: r.get(2)?,
+            confidence: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// The plan's detail lines for `sql` (parameters bound to NULL).
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let nulls = vec![rusqlite::types::Null; n];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Every curation query reads through an index of the project, never a full scan.
+    #[test]
+    fn curation_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("k.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT content FROM knowledge_entries
+                 WHERE project_id = ?1 AND claim_class = 'claim' AND dismissed = 0
+                 ORDER BY id DESC LIMIT ?2",
+                "knowledge_by_claim_class",
+            ),
+            (
+                "SELECT e.id FROM knowledge_entries e
+                 WHERE e.project_id = ?1 AND e.claim_class = 'note' ORDER BY e.id",
+                "knowledge_by_claim_class",
+            ),
+            (
+                "UPDATE knowledge_entries SET dismissed = 1
+                 WHERE project_id = ?1 AND dismissed = 0 AND confidence < 0.5
+                   AND ((last_relevant_at IS NULL AND created_at < ?2) OR last_relevant_at < ?2)",
+                "knowledge_",
+            ),
+            (
+                "SELECT source_type FROM knowledge_links
+                 WHERE project_id = ?1 AND target_type = ?2 AND target_id = ?3 ORDER BY id",
+                "knowledge_links_by_target",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index)
+                    && !plan.contains("SCAN knowledge")
+                    && !plan.contains("SCAN e"),
+                "{sql}\n=> {plan}"
+            );
+        }
+    }
+}

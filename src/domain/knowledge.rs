@@ -1,5 +1,6 @@
 //! Knowledge entries (02 §3.2–3.5): add with its validation, quota, duplicate check and
-//! classification; the filtered list with its retrieval side effect; dismissal.
+//! classification; the filtered list with its retrieval side effect; the curation acts
+//! (dismissal, refresh, supersede, promote, confidence, bulk-promote, dismiss-stale) and links.
 //!
 //! Every function takes a project the caller already holds standing on (see
 //! [`crate::domain::projects::open`]); the standing decides what an edit needs.
@@ -10,8 +11,10 @@ use chrono::Duration;
 
 use crate::clock::{self, Clock};
 use crate::db::knowledge::{
-    self, AuthorClass, ClaimClass, Entry, EntryType, Filter, NewEntry, Sort,
+    self, AuthorClass, Backlink, ClaimClass, Entry, EntryType, Filter, Freshness, LinkNode,
+    LinkType, NewEntry, NewLink, Sort,
 };
+use crate::db::projects::Project;
 use crate::db::Db;
 use crate::domain::projects::{Actor, Standing};
 use crate::domain::tiers::Tier;
@@ -380,6 +383,355 @@ pub async fn set_dismissed(
         knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)
     })
     .await
+}
+
+/// Who curates: the user (a service key's backing user) and the key, if it is one.
+#[derive(Debug, Clone)]
+pub struct Curator {
+    pub user_id: String,
+    /// `(id, name)` of a service key.
+    pub service_key: Option<(String, String)>,
+}
+
+impl Curator {
+    fn by(&self) -> knowledge::WrittenBy<'_> {
+        self.service_key
+            .as_ref()
+            .map(|(i, n)| (i.as_str(), n.as_str()))
+    }
+}
+
+fn unit_interval(field: &'static str, value: f64) -> DomainResult<()> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(invalid(
+            field,
+            format!("{field} must be between 0 and 1"),
+            value.into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to a refresh.
+pub struct Refreshed {
+    pub id: i64,
+    pub freshness_class: Freshness,
+    pub last_relevant_at: String,
+}
+
+/// Marks an entry still valid (02 §3.5 refresh): relevant now, `current`.
+pub async fn refresh(
+    db: &Db,
+    clock: &Clock,
+    project_id: String,
+    id: i64,
+    who: Curator,
+) -> DomainResult<Refreshed> {
+    let clock = clock.clone();
+    db.write(move |tx| {
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
+        let now = clock.now_string();
+        knowledge::refresh(tx, id, &now, who.by())?;
+        Ok(Refreshed {
+            id,
+            freshness_class: Freshness::Current,
+            last_relevant_at: now,
+        })
+    })
+    .await
+}
+
+/// Longest supersession reason accepted (the reference has no limit; 02 §9.7).
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// Marks entry `id` superseded by `superseding_id` and links them (02 §3.5 supersede). A second
+/// supersede between the same two entries is a duplicate link: refused, nothing written.
+pub async fn supersede(
+    db: &Db,
+    clock: &Clock,
+    project_id: String,
+    id: i64,
+    superseding_id: i64,
+    reason: String,
+    who: Curator,
+) -> DomainResult<()> {
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(invalid(
+            "reason",
+            format!("reason must be at most {MAX_REASON_CHARS} characters"),
+            reason.into(),
+        ));
+    }
+    let clock = clock.clone();
+    db.write(move |tx| {
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
+        knowledge::get(tx, &project_id, superseding_id)?
+            .ok_or_else(|| DomainError::NotFound("Superseding entry not found".into()))?;
+        if id == superseding_id {
+            return Err(DomainError::Unprocessable(
+                "An entry cannot supersede itself".into(),
+            ));
+        }
+        knowledge::mark_superseded(tx, id, superseding_id, &reason, who.by())?;
+        let (source, target) = (superseding_id.to_string(), id.to_string());
+        knowledge::insert_link(
+            tx,
+            &NewLink {
+                project_id: &project_id,
+                source: (LinkNode::Entry, &source),
+                target: (LinkNode::Entry, &target),
+                link_type: LinkType::Supersedes,
+                confidence: 1.0,
+                created_at: &clock.now_string(),
+                by: who.by(),
+            },
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Promotes a note to a claim when its gates pass (02 §3.5 promote).
+pub async fn promote(
+    db: &Db,
+    clock: &Clock,
+    project_id: String,
+    id: i64,
+    who: Curator,
+) -> DomainResult<Entry> {
+    let clock = clock.clone();
+    db.write(move |tx| {
+        let entry = knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
+        if entry.claim_class == ClaimClass::Claim {
+            return Err(DomainError::Conflict("Entry is already a claim".into()));
+        }
+        let mut failures = Vec::new();
+        if entry.confidence < CLAIM_MIN_CONFIDENCE {
+            failures.push(format!("confidence {:.1} < 0.8", entry.confidence));
+        }
+        let length = entry.content.chars().count();
+        if length < CLAIM_MIN_CHARS {
+            failures.push(format!("content length {length} < 50 chars"));
+        }
+        if knowledge::newest_claim_contents(tx, &project_id, DUPLICATE_WINDOW)?
+            .iter()
+            .any(|c| word_overlap(&entry.content, c) > DUPLICATE_OVERLAP)
+        {
+            failures.push("near-duplicate of existing claim".into());
+        }
+        if !failures.is_empty() {
+            return Err(DomainError::Unprocessable(format!(
+                "Cannot promote: {}",
+                failures.join("; ")
+            )));
+        }
+        knowledge::promote(tx, id, &who.user_id, &clock.now_string(), None, who.by())?;
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)
+    })
+    .await
+}
+
+/// Sets an entry's confidence (02 §3.5); never promotes.
+pub async fn set_confidence(
+    db: &Db,
+    project_id: String,
+    id: i64,
+    confidence: f64,
+) -> DomainResult<Entry> {
+    unit_interval("confidence", confidence)?;
+    db.write(move |tx| {
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)?;
+        knowledge::set_confidence(tx, id, confidence)?;
+        knowledge::get(tx, &project_id, id)?.ok_or_else(entry_not_found)
+    })
+    .await
+}
+
+/// Why bulk-promote passed over a note, in the order the gates run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    AlreadyClaim,
+    Dismissed,
+    Superseded,
+    WrongType,
+    TooShort,
+    LowConfidence,
+    Duplicate,
+}
+
+/// Counts per skip reason (every reason present, zero when unused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipCounts {
+    pub already_claim: i64,
+    pub dismissed: i64,
+    pub superseded: i64,
+    pub wrong_type: i64,
+    pub too_short: i64,
+    pub low_confidence: i64,
+    pub duplicate: i64,
+}
+
+impl SkipCounts {
+    fn bump(&mut self, reason: SkipReason) {
+        *match reason {
+            SkipReason::AlreadyClaim => &mut self.already_claim,
+            SkipReason::Dismissed => &mut self.dismissed,
+            SkipReason::Superseded => &mut self.superseded,
+            SkipReason::WrongType => &mut self.wrong_type,
+            SkipReason::TooShort => &mut self.too_short,
+            SkipReason::LowConfidence => &mut self.low_confidence,
+            SkipReason::Duplicate => &mut self.duplicate,
+        } += 1;
+    }
+}
+
+/// The options of a bulk-promote, already typed.
+#[derive(Debug, Clone)]
+pub struct BulkPromote {
+    pub min_length: i64,
+    pub min_confidence: f64,
+    pub set_confidence: Option<f64>,
+    pub entry_type: Option<String>,
+    pub dry_run: bool,
+    pub include_reader_notes: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BulkPromoted {
+    pub promoted: i64,
+    pub skipped: i64,
+    pub reasons: SkipCounts,
+    pub promoted_ids: Vec<i64>,
+    pub dry_run: bool,
+    pub reader_notes_excluded: i64,
+}
+
+/// The gate a note fails before the duplicate check, if any.
+fn bulk_gate(note: &knowledge::NoteGate, opts: &BulkPromote) -> Option<SkipReason> {
+    if note.dismissed {
+        Some(SkipReason::Dismissed)
+    } else if note.superseded {
+        Some(SkipReason::Superseded)
+    } else if opts
+        .entry_type
+        .as_deref()
+        .is_some_and(|t| t != note.entry_type.as_str())
+    {
+        Some(SkipReason::WrongType)
+    } else if (note.length as i64) < opts.min_length {
+        Some(SkipReason::TooShort)
+    } else if opts.set_confidence.is_none() && note.confidence < opts.min_confidence {
+        Some(SkipReason::LowConfidence)
+    } else {
+        None
+    }
+}
+
+/// Promotes every eligible note at once (02 §3.5 bulk-promote); writes only without `dry_run`.
+/// A dry run answers exactly what the real run would do: an eligible note joins the duplicate
+/// window either way.
+pub async fn bulk_promote(
+    db: &Db,
+    clock: &Clock,
+    project: Project,
+    who: Curator,
+    opts: BulkPromote,
+) -> DomainResult<BulkPromoted> {
+    for (field, value) in [
+        ("min_confidence", Some(opts.min_confidence)),
+        ("set_confidence", opts.set_confidence),
+    ] {
+        if let Some(v) = value {
+            unit_interval(field, v)?;
+        }
+    }
+    if !(1..=10_000).contains(&opts.min_length) {
+        return Err(invalid(
+            "min_length",
+            "min_length must be between 1 and 10000",
+            opts.min_length.into(),
+        ));
+    }
+    if let Some(t) = opts.entry_type.as_ref().filter(|t| t.chars().count() > 64) {
+        return Err(invalid(
+            "entry_type",
+            "entry_type must be at most 64 characters",
+            t.as_str().into(),
+        ));
+    }
+    let clock = clock.clone();
+    db.write(move |tx| {
+        let mut result = BulkPromoted {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
+        let notes = knowledge::notes(
+            tx,
+            &project.id,
+            &project.owner_id,
+            project.org_id.as_deref(),
+        )?;
+        let mut candidates = Vec::new();
+        for note in &notes {
+            if !opts.include_reader_notes && !note.editor_authored {
+                result.reader_notes_excluded += 1;
+            } else if let Some(reason) = bulk_gate(note, &opts) {
+                result.reasons.bump(reason);
+                result.skipped += 1;
+            } else {
+                candidates.push(note.id);
+            }
+        }
+        let mut window = knowledge::newest_claim_contents(tx, &project.id, DUPLICATE_WINDOW)?;
+        for (id, content) in knowledge::contents(tx, &project.id, &candidates)? {
+            if window
+                .iter()
+                .any(|c| word_overlap(&content, c) > DUPLICATE_OVERLAP)
+            {
+                result.reasons.bump(SkipReason::Duplicate);
+                result.skipped += 1;
+                continue;
+            }
+            result.promoted += 1;
+            result.promoted_ids.push(id);
+            window.push(content);
+        }
+        if !opts.dry_run {
+            let now = clock.now_string();
+            for id in &result.promoted_ids {
+                knowledge::promote(tx, *id, &who.user_id, &now, opts.set_confidence, who.by())?;
+            }
+        }
+        Ok(result)
+    })
+    .await
+}
+
+/// Days without relevance after which a low-confidence entry is stale.
+const STALE_AFTER_DAYS: i64 = 90;
+
+/// Dismisses stale low-confidence entries (02 §3.5 dismiss-stale); returns how many.
+pub async fn dismiss_stale(db: &Db, clock: &Clock, project_id: String) -> DomainResult<i64> {
+    let clock = clock.clone();
+    db.write(move |tx| {
+        let before = clock::format(clock.now() - Duration::days(STALE_AFTER_DAYS));
+        Ok(knowledge::dismiss_stale(tx, &project_id, &before)?)
+    })
+    .await
+}
+
+/// Links whose target is (`target_type`, `target_id`); an unknown target type has none.
+pub async fn backlinks(
+    db: &Db,
+    project_id: String,
+    target_type: String,
+    target_id: String,
+) -> DomainResult<Vec<Backlink>> {
+    let Some(node) = LinkNode::parse(&target_type) else {
+        return Ok(Vec::new());
+    };
+    db.read(move |conn| Ok(knowledge::backlinks(conn, &project_id, node, &target_id)?))
+        .await
 }
 
 #[cfg(test)]

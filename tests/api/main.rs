@@ -4,6 +4,7 @@ mod auth;
 mod autosync;
 mod gc;
 mod handoffs;
+mod knowledge;
 mod linger;
 mod mail_flow;
 mod ops;

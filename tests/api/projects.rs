@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::common::{error_of, json_of, TestApp, User};
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: &str,
     method: Method,
@@ -21,12 +21,12 @@ async fn call(
 }
 
 /// Alice owns org `acme` with Bob (member) and Carol (admin); Eve is an outsider.
-struct World {
-    alice: User,
-    bob: User,
-    carol: User,
-    eve: User,
-    org: String,
+pub(crate) struct World {
+    pub alice: User,
+    pub bob: User,
+    pub carol: User,
+    pub eve: User,
+    pub org: String,
 }
 
 async fn join(app: &TestApp, owner: &User, user: &User, email: &str, role: &str) {
@@ -53,7 +53,7 @@ async fn join(app: &TestApp, owner: &User, user: &User, email: &str, role: &str)
     .await;
 }
 
-async fn world(app: &TestApp) -> World {
+pub(crate) async fn world(app: &TestApp) -> World {
     let alice = app.signup("alice@example.com").await;
     let bob = app.signup("bob@example.com").await;
     let carol = app.signup("carol@example.com").await;
@@ -84,7 +84,7 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
-async fn create(app: &TestApp, user: &User, remote: &str, org: Option<&str>) -> Value {
+pub(crate) async fn create(app: &TestApp, user: &User, remote: &str, org: Option<&str>) -> Value {
     let mut body = json!({"name": "app", "git_remote_normalized": remote});
     if let Some(org) = org {
         body["org_id"] = json!(org);
@@ -103,7 +103,13 @@ async fn create(app: &TestApp, user: &User, remote: &str, org: Option<&str>) -> 
     .await
 }
 
-async fn mint(app: &TestApp, admin: &User, org: &str, scopes: Value, project_ids: Value) -> String {
+pub(crate) async fn mint(
+    app: &TestApp,
+    admin: &User,
+    org: &str,
+    scopes: Value,
+    project_ids: Value,
+) -> String {
     let key = json_of(
         call(
             app,
