@@ -17,7 +17,6 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::archive::store::Staged;
 use crate::archive::{self, Limits};
-use tokio::sync::OwnedSemaphorePermit;
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Visibility};
 use crate::db::users::ClientInfo;
@@ -26,6 +25,7 @@ use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, 
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -123,7 +123,11 @@ pub async fn receive_archive(
 
 /// Validates a staged upload as an archive (on the blocking pool) and moves it into the
 /// content-addressed store: the step every push shares, single PUT or chunked.
-pub async fn store_staged(state: &AppState, staged: Staged, tier: Tier) -> ApiResult<StoredArchive> {
+pub async fn store_staged(
+    state: &AppState,
+    staged: Staged,
+    tier: Tier,
+) -> ApiResult<StoredArchive> {
     let limits = Limits {
         member_bytes: state.config.member_cap(tier),
         members: state.config.max_archive_members,

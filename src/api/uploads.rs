@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::api::extract::Json;
 use crate::api::sync::{client_info, finish_push, open_push, store_staged, PushResult};
 use crate::auth::Principal;
-use crate::domain::uploads::{self, Budget, Completion, Upload};
+use crate::domain::uploads::{self, Budget, Completion, Part, Upload};
 use crate::domain::DomainError;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -215,7 +215,14 @@ async fn abort(
     principal: Principal,
     Path(upload_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    uploads::abort(&state.db, &state.blobs, &state.clock, &principal.user.id, &upload_id).await?;
+    uploads::abort(
+        &state.db,
+        &state.blobs,
+        &state.clock,
+        &principal.user.id,
+        &upload_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -258,8 +265,10 @@ async fn put_part(
         &state.clock,
         &principal.user.id,
         &upload_id,
-        n,
-        declared,
+        Part {
+            number: n,
+            sha256: declared,
+        },
         body.into_data_stream(),
     )
     .await?;

@@ -426,4 +426,30 @@ mod tests {
         drop(up);
         assert_eq!(temp_files(&store), 0);
     }
+
+    #[tokio::test]
+    async fn upload_parts_survive_a_restart_and_assemble_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for (n, bytes) in [(2u64, &b"world"[..]), (1, &b"hello "[..])] {
+            let mut part = store.stage_part("upl_x").await.unwrap();
+            part.write(bytes).await.unwrap();
+            store
+                .commit_part("upl_x", n, part.finish().await.unwrap())
+                .unwrap();
+        }
+        let mut stray = store.stage().await.unwrap();
+        stray.write(b"interrupted").await.unwrap();
+        std::mem::forget(stray); // a crash: the temp file stays behind
+        let store = BlobStore::open(dir.path()).unwrap();
+        assert_eq!(temp_files(&store), 0, "the restart empties tmp/");
+        let whole = store.assemble("upl_x", 2).unwrap();
+        assert_eq!(whole.hash, hex::encode(Sha256::digest(b"hello world")));
+        assert_eq!(whole.size, 11);
+        store.remove_upload("upl_x").unwrap();
+        assert!(store
+            .upload_ids_older_than(std::time::Duration::ZERO)
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -83,7 +83,13 @@ pub fn insert(conn: &Connection, row: &UploadRow) -> DbResult<()> {
 }
 
 /// Records a received part (a re-sent part replaces the record).
-pub fn put_part(conn: &Connection, upload_id: &str, n: i64, size: i64, sha256: &str) -> DbResult<()> {
+pub fn put_part(
+    conn: &Connection,
+    upload_id: &str,
+    n: i64,
+    size: i64,
+    sha256: &str,
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO upload_parts (upload_id, part_number, size, sha256) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256",

@@ -196,7 +196,12 @@ pub async fn find_owned(db: &Db, clock: &Clock, user_id: &str, id: &str) -> Doma
 }
 
 /// The caller's upload and the parts received.
-pub async fn status(db: &Db, clock: &Clock, user_id: &str, id: &str) -> DomainResult<(Upload, Vec<i64>)> {
+pub async fn status(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<(Upload, Vec<i64>)> {
     let upload = find_owned(db, clock, user_id, id).await?;
     let key = upload.row.id.clone();
     let parts = db.read(move |conn| rows::parts(conn, &key)).await?;
@@ -216,6 +221,13 @@ async fn lock(id: &str) -> tokio::sync::OwnedMutexGuard<()> {
     lock.lock_owned().await
 }
 
+/// Which part a request sends, and the SHA-256 it claims (`X-Part-SHA256`).
+pub struct Part {
+    /// 1-based; 0 for a number that did not parse.
+    pub number: u64,
+    pub sha256: Option<String>,
+}
+
 /// Receives part `n` of the caller's upload from `body`, streamed to disk and checked against
 /// its expected size and `sha256` (hex) before it is recorded. Re-sending a part replaces it.
 pub async fn receive_part<S, E>(
@@ -224,14 +236,14 @@ pub async fn receive_part<S, E>(
     clock: &Clock,
     user_id: &str,
     id: &str,
-    n: u64,
-    sha256: Option<String>,
+    part: Part,
     mut body: S,
 ) -> DomainResult<(u64, String)>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let Part { number: n, sha256 } = part;
     let upload = find_owned(db, clock, user_id, id).await?;
     let _guard = lock(id).await;
     upload.require_pending()?;
@@ -246,7 +258,8 @@ where
     let expected = upload.part_len(n);
     let mut staged = blobs.stage_part(id).await?;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| DomainError::Malformed(format!("Invalid request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| DomainError::Malformed(format!("Invalid request body: {e}")))?;
         if staged.size() + chunk.len() as u64 > expected {
             return Err(UploadError::PartTooLarge { n, expected }.into());
         }
@@ -288,7 +301,12 @@ pub enum Completion {
 
 /// Starts completing the caller's upload: its stored answer when it was completed before,
 /// otherwise the upload once every part is here.
-pub async fn begin_complete(db: &Db, clock: &Clock, user_id: &str, id: &str) -> DomainResult<Completion> {
+pub async fn begin_complete(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<Completion> {
     find_owned(db, clock, user_id, id).await?;
     let guard = lock(id).await;
     let (upload, received) = status(db, clock, user_id, id).await?;
@@ -343,7 +361,13 @@ pub async fn finish(
 }
 
 /// Aborts the caller's upload: its row and parts are deleted.
-pub async fn abort(db: &Db, blobs: &BlobStore, clock: &Clock, user_id: &str, id: &str) -> DomainResult<()> {
+pub async fn abort(
+    db: &Db,
+    blobs: &BlobStore,
+    clock: &Clock,
+    user_id: &str,
+    id: &str,
+) -> DomainResult<()> {
     let upload = find_owned(db, clock, user_id, id).await?;
     let _guard = lock(id).await;
     let key = upload.row.id.clone();

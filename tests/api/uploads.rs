@@ -21,7 +21,11 @@ async fn spawn() -> TestApp {
 /// An archive of several parts.
 fn big_archive(title: &str) -> Vec<u8> {
     let archive = session_archive(ID, title, "parsers", 40);
-    assert!(archive.len() > 2 * PART && archive.len() < 40 * PART, "{} bytes", archive.len());
+    assert!(
+        archive.len() > 2 * PART && archive.len() < 40 * PART,
+        "{} bytes",
+        archive.len()
+    );
     archive
 }
 
@@ -77,7 +81,11 @@ async fn a_chunked_push_is_stored_like_a_push_and_pulls_back_byte_for_byte() {
         let body = json_of(res, StatusCode::OK).await;
         assert_eq!(body["part_number"], n);
     }
-    json_of(app.put_part(&alice, &id, 2, pieces[1]).await, StatusCode::OK).await;
+    json_of(
+        app.put_part(&alice, &id, 2, pieces[1]).await,
+        StatusCode::OK,
+    )
+    .await;
     let st = status(&app, &alice, &id).await;
     assert_eq!(st["status"], "pending");
     assert_eq!(
@@ -102,7 +110,11 @@ async fn a_chunked_push_is_stored_like_a_push_and_pulls_back_byte_for_byte() {
 
     // A client that lost the answer completes again and gets the same answer.
     assert_eq!(status(&app, &alice, &id).await["status"], "completed");
-    let again = json_of(app.complete_upload(&alice, &id, None).await, StatusCode::CREATED).await;
+    let again = json_of(
+        app.complete_upload(&alice, &id, None).await,
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(again, done);
 
     // The next chunked push of the session, conditional on the etag: 200, like a push.
@@ -110,14 +122,26 @@ async fn a_chunked_push_is_stored_like_a_push_and_pulls_back_byte_for_byte() {
     let init = initiate(&app, &alice, &update, Some(&sha)).await;
     let id = upload_id(&init);
     for (i, piece) in parts(&update).iter().enumerate() {
-        json_of(app.put_part(&alice, &id, i as u64 + 1, piece).await, StatusCode::OK).await;
+        json_of(
+            app.put_part(&alice, &id, i as u64 + 1, piece).await,
+            StatusCode::OK,
+        )
+        .await;
     }
-    let done = json_of(app.complete_upload(&alice, &id, Some(&sha)).await, StatusCode::OK).await;
+    let done = json_of(
+        app.complete_upload(&alice, &id, Some(&sha)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(done["etag"], hex::encode(sha2::Sha256::digest(&update)));
     let pulled = app.pull(&alice, ID, None).await;
     assert_eq!(pulled.bytes().await.unwrap().as_ref(), update.as_slice());
     // The session is searchable like any pushed one.
-    let detail = json_of(app.get(&alice, &paths::session(ID)).send().await.unwrap(), StatusCode::OK).await;
+    let detail = json_of(
+        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(detail["title"], "chunked, continued");
 }
 
@@ -132,7 +156,8 @@ async fn bad_parts_are_refused_and_leave_nothing() {
     // Wrong hash.
     let wrong = "0".repeat(64);
     let err = error_of(
-        app.put_part_claiming(&alice, &id, 1, pieces[0], &wrong).await,
+        app.put_part_claiming(&alice, &id, 1, pieces[0], &wrong)
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -144,24 +169,43 @@ async fn bad_parts_are_refused_and_leave_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(res, StatusCode::BAD_REQUEST).await["code"], "part_sha256_required");
+    assert_eq!(
+        error_of(res, StatusCode::BAD_REQUEST).await["code"],
+        "part_sha256_required"
+    );
     // More bytes than a part may have.
     let oversize = vec![7u8; PART + 1];
-    let err = error_of(app.put_part(&alice, &id, 1, &oversize).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let err = error_of(
+        app.put_part(&alice, &id, 1, &oversize).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_eq!(err["code"], "part_too_large");
     assert_eq!(err["details"]["expected_size"], PART);
     // Fewer bytes than the part must have.
-    let err = error_of(app.put_part(&alice, &id, 1, &pieces[0][..10]).await, StatusCode::BAD_REQUEST).await;
+    let err = error_of(
+        app.put_part(&alice, &id, 1, &pieces[0][..10]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(err["code"], "part_size_mismatch");
     // Beyond the declared total, and part 0.
     let beyond = pieces.len() as u64 + 1;
     for n in [0, beyond] {
-        let err = error_of(app.put_part(&alice, &id, n, pieces[0]).await, StatusCode::BAD_REQUEST).await;
+        let err = error_of(
+            app.put_part(&alice, &id, n, pieces[0]).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         assert_eq!(err["code"], "part_out_of_range");
     }
     // The last part may not be sent at full part size.
     let last = pieces.len() as u64;
-    let err = error_of(app.put_part(&alice, &id, last, &vec![1u8; PART]).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let err = error_of(
+        app.put_part(&alice, &id, last, &vec![1u8; PART]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_eq!(err["code"], "part_too_large");
 
     assert_eq!(status(&app, &alice, &id).await["received"], json!([]));
@@ -176,8 +220,16 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
     let archive = big_archive("complete");
     let pieces = parts(&archive);
     let id = upload_id(&initiate(&app, &alice, &archive, None).await);
-    json_of(app.put_part(&alice, &id, 1, pieces[0]).await, StatusCode::OK).await;
-    let err = error_of(app.complete_upload(&alice, &id, None).await, StatusCode::CONFLICT).await;
+    json_of(
+        app.put_part(&alice, &id, 1, pieces[0]).await,
+        StatusCode::OK,
+    )
+    .await;
+    let err = error_of(
+        app.complete_upload(&alice, &id, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "missing_parts");
     assert_eq!(
         err["details"]["missing"],
@@ -196,12 +248,23 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
         .unwrap();
     let id = upload_id(&json_of(res, StatusCode::CREATED).await);
     for (i, piece) in pieces.iter().enumerate() {
-        json_of(app.put_part(&alice, &id, i as u64 + 1, piece).await, StatusCode::OK).await;
+        json_of(
+            app.put_part(&alice, &id, i as u64 + 1, piece).await,
+            StatusCode::OK,
+        )
+        .await;
     }
-    let err = error_of(app.complete_upload(&alice, &id, None).await, StatusCode::BAD_REQUEST).await;
+    let err = error_of(
+        app.complete_upload(&alice, &id, None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(err["code"], "checksum_mismatch");
     assert_eq!(app.count("sessions").await, 0);
-    assert_eq!(app.pull(&alice, ID, None).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.pull(&alice, ID, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
     // Only the parts remain, and an abort removes them.
     let res = app
         .request(Method::DELETE, &paths::upload(&id), Some(&alice.key))
@@ -211,7 +274,9 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.get(&alice, &paths::upload(&id)).send().await.unwrap();
     error_of(res, StatusCode::NOT_FOUND).await;
-    assert!(leftovers(&app).iter().all(|p| !p.to_string_lossy().contains(&id)));
+    assert!(leftovers(&app)
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(&id)));
 }
 
 #[tokio::test]
@@ -222,21 +287,42 @@ async fn a_stale_if_match_at_complete_is_an_etag_conflict() {
     let archive = big_archive("chunked");
     let id = upload_id(&initiate(&app, &alice, &archive, Some(&first)).await);
     for (i, piece) in parts(&archive).iter().enumerate() {
-        json_of(app.put_part(&alice, &id, i as u64 + 1, piece).await, StatusCode::OK).await;
+        json_of(
+            app.put_part(&alice, &id, i as u64 + 1, piece).await,
+            StatusCode::OK,
+        )
+        .await;
     }
     // Another device pushes meanwhile.
     let res = app
-        .push(&alice, ID, session_archive(ID, "second", "x", 3), Some(&first))
+        .push(
+            &alice,
+            ID,
+            session_archive(ID, "second", "x", 3),
+            Some(&first),
+        )
         .await;
-    let second = json_of(res, StatusCode::OK).await["etag"].as_str().unwrap().to_string();
+    let second = json_of(res, StatusCode::OK).await["etag"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
-    let err = error_of(app.complete_upload(&alice, &id, Some(&first)).await, StatusCode::CONFLICT).await;
+    let err = error_of(
+        app.complete_upload(&alice, &id, Some(&first)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "etag_mismatch");
     assert_eq!(err["details"]["current_etag"], second);
     let pulled = app.pull(&alice, ID, None).await;
     assert_eq!(pulled.headers()["etag"], format!("\"{second}\"").as_str());
     // Initiate fails fast on a stale tag too.
-    let err = error_of(app.initiate_upload(&alice, ID, &archive, Some(&first)).await, StatusCode::CONFLICT).await;
+    let err = error_of(
+        app.initiate_upload(&alice, ID, &archive, Some(&first))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "etag_mismatch");
 }
 
@@ -248,11 +334,27 @@ async fn another_users_upload_is_not_found_on_every_route() {
     let archive = big_archive("mine");
     let pieces = parts(&archive);
     let id = upload_id(&initiate(&app, &alice, &archive, None).await);
-    json_of(app.put_part(&alice, &id, 1, pieces[0]).await, StatusCode::OK).await;
+    json_of(
+        app.put_part(&alice, &id, 1, pieces[0]).await,
+        StatusCode::OK,
+    )
+    .await;
 
-    error_of(app.get(&bob, &paths::upload(&id)).send().await.unwrap(), StatusCode::NOT_FOUND).await;
-    error_of(app.put_part(&bob, &id, 2, pieces[1]).await, StatusCode::NOT_FOUND).await;
-    error_of(app.complete_upload(&bob, &id, None).await, StatusCode::NOT_FOUND).await;
+    error_of(
+        app.get(&bob, &paths::upload(&id)).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    error_of(
+        app.put_part(&bob, &id, 2, pieces[1]).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    error_of(
+        app.complete_upload(&bob, &id, None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let res = app
         .request(Method::DELETE, &paths::upload(&id), Some(&bob.key))
         .send()
@@ -260,7 +362,14 @@ async fn another_users_upload_is_not_found_on_every_route() {
         .unwrap();
     error_of(res, StatusCode::NOT_FOUND).await;
     // Malformed ids are just as unknown.
-    error_of(app.get(&bob, &paths::upload("../../etc")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    error_of(
+        app.get(&bob, &paths::upload("../../etc"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // Bob's session id namespace: alice's id is claimed once she completes.
     assert_eq!(status(&app, &alice, &id).await["received"], json!([1]));
 }
@@ -277,7 +386,10 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(res, StatusCode::PAYLOAD_TOO_LARGE).await["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        error_of(res, StatusCode::PAYLOAD_TOO_LARGE).await["code"],
+        "PAYLOAD_TOO_LARGE"
+    );
     // A malformed declaration.
     let res = app
         .request(Method::POST, &paths::session_uploads(ID), Some(&alice.key))
@@ -286,10 +398,17 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
         .await
         .unwrap();
     let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", "sha256"]));
+    assert_eq!(
+        err["details"]["errors"][0]["loc"],
+        json!(["body", "sha256"])
+    );
     // A bad session id.
     let res = app
-        .request(Method::POST, &paths::session_uploads("nope"), Some(&alice.key))
+        .request(
+            Method::POST,
+            &paths::session_uploads("nope"),
+            Some(&alice.key),
+        )
         .json(&json!({"total_size": 10, "sha256": "a".repeat(64)}))
         .send()
         .await
@@ -309,7 +428,11 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
     for _ in 0..5 {
         ids.push(upload_id(&initiate(&app, &alice, &archive, None).await));
     }
-    let err = error_of(app.initiate_upload(&alice, ID, &archive, None).await, StatusCode::CONFLICT).await;
+    let err = error_of(
+        app.initiate_upload(&alice, ID, &archive, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "too_many_pending_uploads");
     let res = app
         .request(Method::DELETE, &paths::upload(&ids[0]), Some(&alice.key))
@@ -329,10 +452,18 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
         .await
         .unwrap();
     assert!(res.status().is_success());
-    let err = error_of(app.initiate_upload(&bob, OTHER, &archive, None).await, StatusCode::GONE).await;
+    let err = error_of(
+        app.initiate_upload(&bob, OTHER, &archive, None).await,
+        StatusCode::GONE,
+    )
+    .await;
     assert!(err["message"].as_str().unwrap().contains("deleted"));
     // Alice may not upload to bob's session id.
-    error_of(app.initiate_upload(&alice, OTHER, &archive, None).await, StatusCode::CONFLICT).await;
+    error_of(
+        app.initiate_upload(&alice, OTHER, &archive, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -342,21 +473,37 @@ async fn abandoned_uploads_expire_and_their_parts_are_deleted() {
     let archive = big_archive("abandoned");
     let pieces = parts(&archive);
     let id = upload_id(&initiate(&app, &alice, &archive, None).await);
-    json_of(app.put_part(&alice, &id, 1, pieces[0]).await, StatusCode::OK).await;
+    json_of(
+        app.put_part(&alice, &id, 1, pieces[0]).await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(!leftovers(&app).is_empty());
 
     app.clock().advance(Duration::hours(25));
     assert_eq!(status(&app, &alice, &id).await["status"], "expired");
-    let err = error_of(app.put_part(&alice, &id, 2, pieces[1]).await, StatusCode::CONFLICT).await;
+    let err = error_of(
+        app.put_part(&alice, &id, 2, pieces[1]).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "upload_expired");
-    let err = error_of(app.complete_upload(&alice, &id, None).await, StatusCode::CONFLICT).await;
+    let err = error_of(
+        app.complete_upload(&alice, &id, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(err["code"], "upload_expired");
 
     let removed = uploads::sweep(&app.state.db, &app.state.blobs, app.clock())
         .await
         .unwrap();
     assert_eq!(removed, 1);
-    error_of(app.get(&alice, &paths::upload(&id)).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    error_of(
+        app.get(&alice, &paths::upload(&id)).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
     assert_eq!(app.count("sessions").await, 0);
     // Expired uploads no longer count against the pending budget.

@@ -202,7 +202,11 @@ impl TestApp {
     ) -> Response {
         use sha2::Digest;
         let mut req = self
-            .request(Method::POST, &super::paths::session_uploads(id), Some(&user.key))
+            .request(
+                Method::POST,
+                &super::paths::session_uploads(id),
+                Some(&user.key),
+            )
             .json(&json!({
                 "total_size": archive.len(),
                 "sha256": hex::encode(sha2::Sha256::digest(archive)),
@@ -217,7 +221,8 @@ impl TestApp {
     pub async fn put_part(&self, user: &User, upload_id: &str, n: u64, bytes: &[u8]) -> Response {
         use sha2::Digest;
         let sha = hex::encode(sha2::Sha256::digest(bytes));
-        self.put_part_claiming(user, upload_id, n, bytes, &sha).await
+        self.put_part_claiming(user, upload_id, n, bytes, &sha)
+            .await
     }
 
     /// Sends part `n` claiming `sha` as its SHA-256 (true or not).
@@ -229,12 +234,16 @@ impl TestApp {
         bytes: &[u8],
         sha: &str,
     ) -> Response {
-        self.request(Method::PUT, &super::paths::upload_part(upload_id, n), Some(&user.key))
-            .header("X-Part-SHA256", sha)
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap()
+        self.request(
+            Method::PUT,
+            &super::paths::upload_part(upload_id, n),
+            Some(&user.key),
+        )
+        .header("X-Part-SHA256", sha)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Completes an upload, optionally conditional on `if_match`.
