@@ -509,3 +509,39 @@ async fn abandoned_uploads_expire_and_their_parts_are_deleted() {
     // Expired uploads no longer count against the pending budget.
     assert_eq!(app.count("uploads").await, 0);
 }
+
+/// The real client's library pushes a 20 MiB archive through its chunked path, is cut after
+/// one part, resumes without re-sending it, and pulls the archive back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_client_pushes_a_large_session_in_parts_and_resumes() {
+    const TEST: &str = "the_real_client_pushes_a_large_session_in_parts_and_resumes";
+    let Some(client) = crate::common::client::sfs_client(TEST) else {
+        return;
+    };
+    let root = crate::common::client::repo_root();
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("large.sfs");
+    let bytes = sessionfs_server::archive::fixture::incompressible_archive(ID, 20 * 1024 * 1024);
+    std::fs::write(&archive, &bytes).unwrap();
+    let output = tokio::process::Command::new(&client.python)
+        .arg(root.join("tests/e2e/chunked_push.py"))
+        .args([&app.base, &alice.key, ID])
+        .arg(&archive)
+        .arg(dir.path().join("store"))
+        .arg("1")
+        .env("SFS_NO_TELEMETRY", "1")
+        .env("SFS_SKILL_USAGE_REPORTING", "0")
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("run tests/e2e/chunked_push.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ok parts=3 first=1 resumed=2"), "{stdout}");
+    let pulled = app.pull(&alice, ID, None).await;
+    assert_eq!(pulled.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
+}
