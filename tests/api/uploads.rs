@@ -545,3 +545,75 @@ async fn the_real_client_pushes_a_large_session_in_parts_and_resumes() {
     assert_eq!(pulled.bytes().await.unwrap().as_ref(), bytes.as_slice());
     assert!(leftovers(&app).is_empty(), "{:?}", leftovers(&app));
 }
+
+/// The server killed (SIGKILL) after one part and started again on the same data dir: the
+/// upload and its part are still there, the rest is sent and the upload completes.
+#[tokio::test]
+async fn an_upload_survives_a_killed_server() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = crate::common::RunningServer::start(&data, &[]).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}{}", server.base, paths::SIGNUP))
+        .json(&json!({"email": "alice@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let key = json_of(res, StatusCode::CREATED).await["raw_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = sessionfs_server::archive::fixture::incompressible_archive(ID, 17 * 1024 * 1024);
+    let res = http
+        .post(format!("{}{}", server.base, paths::session_uploads(ID)))
+        .bearer_auth(&key)
+        .json(&json!({"total_size": archive.len(), "sha256": hex::encode(sha2::Sha256::digest(&archive))}))
+        .send()
+        .await
+        .unwrap();
+    let init = json_of(res, StatusCode::CREATED).await;
+    let id = upload_id(&init);
+    let part_size = init["part_size"].as_u64().unwrap() as usize;
+    let pieces: Vec<&[u8]> = archive.chunks(part_size).collect();
+    assert_eq!(init["part_count"], pieces.len());
+    let put = |base: String, n: usize| {
+        let sha = hex::encode(sha2::Sha256::digest(pieces[n - 1]));
+        http.put(format!("{base}{}", paths::upload_part(&id, n as u64)))
+            .bearer_auth(&key)
+            .header("X-Part-SHA256", sha)
+            .body(pieces[n - 1].to_vec())
+            .send()
+    };
+    json_of(put(server.base.clone(), 1).await.unwrap(), StatusCode::OK).await;
+    drop(server); // SIGKILL
+
+    let server = crate::common::RunningServer::start(&data, &[]).await;
+    let res = http
+        .get(format!("{}{}", server.base, paths::upload(&id)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let st = json_of(res, StatusCode::OK).await;
+    assert_eq!(st["status"], "pending");
+    assert_eq!(st["received"], json!([1]));
+    for n in 2..=pieces.len() {
+        json_of(put(server.base.clone(), n).await.unwrap(), StatusCode::OK).await;
+    }
+    let res = http
+        .post(format!("{}{}", server.base, paths::upload_complete(&id)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::CREATED).await;
+    let res = http
+        .get(format!("{}{}", server.base, paths::session_sync(ID)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), archive.as_slice());
+}
