@@ -45,6 +45,43 @@ fn upload_id(init: &Value) -> String {
     init["upload_id"].as_str().unwrap().to_string()
 }
 
+/// Sends every part of `archive`, in order, each accepted.
+async fn send_all(app: &TestApp, user: &User, id: &str, archive: &[u8]) {
+    for (i, piece) in parts(archive).iter().enumerate() {
+        json_of(
+            app.put_part(user, id, i as u64 + 1, piece).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+}
+
+/// `DELETE` of an upload.
+async fn abort(app: &TestApp, user: &User, id: &str) -> reqwest::Response {
+    app.request(Method::DELETE, &paths::upload(id), Some(&user.key))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST …/uploads` with a declaration of the test's choosing.
+async fn declare(
+    app: &TestApp,
+    user: Option<&User>,
+    session: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        &paths::session_uploads(session),
+        user.map(|u| u.key.as_str()),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn status(app: &TestApp, user: &User, id: &str) -> Value {
     json_of(
         app.get(user, &paths::upload(id)).send().await.unwrap(),
@@ -121,13 +158,7 @@ async fn a_chunked_push_is_stored_like_a_push_and_pulls_back_byte_for_byte() {
     let update = big_archive("chunked, continued");
     let init = initiate(&app, &alice, &update, Some(&sha)).await;
     let id = upload_id(&init);
-    for (i, piece) in parts(&update).iter().enumerate() {
-        json_of(
-            app.put_part(&alice, &id, i as u64 + 1, piece).await,
-            StatusCode::OK,
-        )
-        .await;
-    }
+    send_all(&app, &alice, &id, &update).await;
     let done = json_of(
         app.complete_upload(&alice, &id, Some(&sha)).await,
         StatusCode::OK,
@@ -240,20 +271,15 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
     // Declared with another archive's hash: every part is right, the whole is not.
     let other = big_archive("other");
     use sha2::Digest;
-    let res = app
-        .request(Method::POST, &paths::session_uploads(ID), Some(&alice.key))
-        .json(&json!({"total_size": archive.len(), "sha256": hex::encode(sha2::Sha256::digest(&other))}))
-        .send()
-        .await
-        .unwrap();
+    let res = declare(
+        &app,
+        Some(&alice),
+        ID,
+        json!({"total_size": archive.len(), "sha256": hex::encode(sha2::Sha256::digest(&other))}),
+    )
+    .await;
     let id = upload_id(&json_of(res, StatusCode::CREATED).await);
-    for (i, piece) in pieces.iter().enumerate() {
-        json_of(
-            app.put_part(&alice, &id, i as u64 + 1, piece).await,
-            StatusCode::OK,
-        )
-        .await;
-    }
+    send_all(&app, &alice, &id, &archive).await;
     let err = error_of(
         app.complete_upload(&alice, &id, None).await,
         StatusCode::BAD_REQUEST,
@@ -266,11 +292,7 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
         StatusCode::NOT_FOUND
     );
     // Only the parts remain, and an abort removes them.
-    let res = app
-        .request(Method::DELETE, &paths::upload(&id), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = abort(&app, &alice, &id).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.get(&alice, &paths::upload(&id)).send().await.unwrap();
     error_of(res, StatusCode::NOT_FOUND).await;
@@ -286,13 +308,7 @@ async fn a_stale_if_match_at_complete_is_an_etag_conflict() {
     let first = app.push_new(&alice, ID, "first").await;
     let archive = big_archive("chunked");
     let id = upload_id(&initiate(&app, &alice, &archive, Some(&first)).await);
-    for (i, piece) in parts(&archive).iter().enumerate() {
-        json_of(
-            app.put_part(&alice, &id, i as u64 + 1, piece).await,
-            StatusCode::OK,
-        )
-        .await;
-    }
+    send_all(&app, &alice, &id, &archive).await;
     // Another device pushes meanwhile.
     let res = app
         .push(
@@ -355,11 +371,7 @@ async fn another_users_upload_is_not_found_on_every_route() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let res = app
-        .request(Method::DELETE, &paths::upload(&id), Some(&bob.key))
-        .send()
-        .await
-        .unwrap();
+    let res = abort(&app, &bob, &id).await;
     error_of(res, StatusCode::NOT_FOUND).await;
     // Malformed ids are just as unknown.
     error_of(
@@ -380,47 +392,47 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
     let alice = app.signup("alice@example.com").await;
     let archive = big_archive("limits");
     // Over the tier's archive cap (300 MiB by default).
-    let res = app
-        .request(Method::POST, &paths::session_uploads(ID), Some(&alice.key))
-        .json(&json!({"total_size": 301u64 * 1024 * 1024, "sha256": "a".repeat(64)}))
-        .send()
-        .await
-        .unwrap();
+    let res = declare(
+        &app,
+        Some(&alice),
+        ID,
+        json!({"total_size": 301u64 * 1024 * 1024, "sha256": "a".repeat(64)}),
+    )
+    .await;
     assert_eq!(
         error_of(res, StatusCode::PAYLOAD_TOO_LARGE).await["code"],
         "PAYLOAD_TOO_LARGE"
     );
     // A malformed declaration.
-    let res = app
-        .request(Method::POST, &paths::session_uploads(ID), Some(&alice.key))
-        .json(&json!({"total_size": 10, "sha256": "nope"}))
-        .send()
-        .await
-        .unwrap();
+    let res = declare(
+        &app,
+        Some(&alice),
+        ID,
+        json!({"total_size": 10, "sha256": "nope"}),
+    )
+    .await;
     let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(
         err["details"]["errors"][0]["loc"],
         json!(["body", "sha256"])
     );
     // A bad session id.
-    let res = app
-        .request(
-            Method::POST,
-            &paths::session_uploads("nope"),
-            Some(&alice.key),
-        )
-        .json(&json!({"total_size": 10, "sha256": "a".repeat(64)}))
-        .send()
-        .await
-        .unwrap();
+    let res = declare(
+        &app,
+        Some(&alice),
+        "nope",
+        json!({"total_size": 10, "sha256": "a".repeat(64)}),
+    )
+    .await;
     error_of(res, StatusCode::BAD_REQUEST).await;
     // No key.
-    let res = app
-        .request(Method::POST, &paths::session_uploads(ID), None)
-        .json(&json!({"total_size": 10, "sha256": "a".repeat(64)}))
-        .send()
-        .await
-        .unwrap();
+    let res = declare(
+        &app,
+        None,
+        ID,
+        json!({"total_size": 10, "sha256": "a".repeat(64)}),
+    )
+    .await;
     error_of(res, StatusCode::UNAUTHORIZED).await;
 
     // Five pending uploads at most; the sixth falls back (409 too_many_pending_uploads).
@@ -434,11 +446,7 @@ async fn initiate_makes_the_checks_of_a_push_and_bounds_pending_uploads() {
     )
     .await;
     assert_eq!(err["code"], "too_many_pending_uploads");
-    let res = app
-        .request(Method::DELETE, &paths::upload(&ids[0]), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = abort(&app, &alice, &ids[0]).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     initiate(&app, &alice, &archive, None).await;
 
