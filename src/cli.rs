@@ -212,6 +212,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SFS_GC_GRACE_SECONDS", default_value_t = 3600)]
     pub gc_grace_seconds: u64,
 
+    /// Hours a resumable (chunked) upload may stay unfinished before its parts are deleted.
+    #[arg(long, env = "SFS_UPLOAD_EXPIRY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub upload_expiry_hours: u64,
+
     /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
     #[arg(long, env = "SFS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

@@ -38,6 +38,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How old an unreferenced archive must be before garbage collection removes it.
     pub gc_grace: Duration,
+    /// How long a resumable upload may stay unfinished before its parts are deleted.
+    pub upload_expiry: Duration,
+    /// Unfinished resumable uploads one user may hold, and the whole server.
+    pub pending_uploads_per_user: i64,
+    pub pending_uploads_total: i64,
+    /// Size of each part of a chunked upload but the last.
+    pub upload_part_size: u64,
     pub cors_origins: Vec<String>,
     pub db_read_connections: u32,
     /// Where Prometheus metrics are served; `None` = not at all.
@@ -92,6 +99,10 @@ impl Config {
             push_slot_wait: Duration::from_secs(30),
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             gc_grace: Duration::from_secs(args.gc_grace_seconds),
+            upload_expiry: Duration::from_secs(args.upload_expiry_hours * 3600),
+            pending_uploads_per_user: 5,
+            pending_uploads_total: 1_000,
+            upload_part_size: crate::domain::uploads::PART_SIZE,
             cors_origins: args.cors_origins.clone(),
             db_read_connections: args.db_read_connections,
             metrics_bind: args.metrics_bind,

@@ -261,6 +261,43 @@ impl From<DomainError> for ApiError {
             E::Db(e) => e.into(),
             E::Archive(e) => e.into(),
             E::Search(e) => e.into(),
+            E::Upload(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::domain::uploads::UploadError> for ApiError {
+    fn from(err: crate::domain::uploads::UploadError) -> Self {
+        use crate::domain::uploads::UploadError as U;
+        let message = err.to_string();
+        match err {
+            U::NotFound => ApiError::not_found(message),
+            U::TooManyPending { limit } => ApiError::conflict(message)
+                .with_code("too_many_pending_uploads")
+                .detail("limit", limit),
+            U::Expired => ApiError::conflict(message).with_code("upload_expired"),
+            U::NotPending => ApiError::conflict(message).with_code("upload_not_pending"),
+            U::PartOutOfRange { n, count } => ApiError::bad_request(message)
+                .with_code("part_out_of_range")
+                .detail("part_number", n)
+                .detail("part_count", count),
+            U::PartTooLarge { n, expected } => ApiError::payload_too_large(message)
+                .with_code("part_too_large")
+                .detail("part_number", n)
+                .detail("expected_size", expected),
+            U::PartSize { n, got, expected } => ApiError::bad_request(message)
+                .with_code("part_size_mismatch")
+                .detail("part_number", n)
+                .detail("size", got)
+                .detail("expected_size", expected),
+            U::PartHashMissing => ApiError::bad_request(message).with_code("part_sha256_required"),
+            U::PartChecksum { n } => ApiError::bad_request(message)
+                .with_code("part_checksum_mismatch")
+                .detail("part_number", n),
+            U::MissingParts { missing } => ApiError::conflict(message)
+                .with_code("missing_parts")
+                .detail("missing", missing),
+            U::Checksum => ApiError::bad_request(message).with_code("checksum_mismatch"),
         }
     }
 }

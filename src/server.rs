@@ -242,6 +242,12 @@ pub async fn serve(
             tick.tick().await;
             upkept.limits.prune();
             repair_search(&upkept).await;
+            let (db, blobs, clock) = (&upkept.db, &upkept.blobs, &upkept.clock);
+            match crate::domain::uploads::sweep(db, blobs, clock).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "removed expired chunked uploads"),
+                Err(err) => tracing::error!(error = %err, "expired upload cleanup failed"),
+            }
         }
     });
     let gc_state = state.clone();

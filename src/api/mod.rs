@@ -20,6 +20,7 @@ pub mod service_keys;
 pub mod sessions;
 pub mod share;
 pub mod sync;
+pub mod uploads;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
@@ -42,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(search::router())
         .merge(sync::router())
+        .merge(uploads::router())
         .merge(autosync::router())
         .merge(share::router())
         .merge(handoffs::router())

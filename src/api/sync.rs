@@ -16,6 +16,7 @@ use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::access::OwnedSession;
+use crate::archive::store::Staged;
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions as rows;
@@ -25,6 +26,7 @@ use crate::domain::sessions::{self, is_session_id, PushConditions, PushOutcome, 
 use crate::domain::tiers::{Feature, Tier};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -66,18 +68,22 @@ impl TooLarge {
         }
     }
 
-    /// Refuses a request whose declared length is already over the cap.
-    fn check_declared(self, state: &AppState, tier: Tier, headers: &HeaderMap) -> ApiResult<()> {
+    /// Refuses a declared size over the cap.
+    fn check_size(self, state: &AppState, tier: Tier, declared: Option<u64>) -> ApiResult<()> {
         let cap = self.cap(state, tier);
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         match declared {
             Some(n) if n > cap => Err(self.error(cap)),
             _ => Ok(()),
         }
     }
+}
+
+/// The request's `Content-Length`, when it is a number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 fn missing_file() -> ApiError {
@@ -113,6 +119,16 @@ pub async fn receive_archive(
         upload = Some(staged.finish().await?);
     }
     let staged = upload.ok_or_else(missing_file)?;
+    store_staged(state, staged, tier).await
+}
+
+/// Validates a staged upload as an archive (on the blocking pool) and moves it into the
+/// content-addressed store: the step every push shares, single PUT or chunked.
+pub async fn store_staged(
+    state: &AppState,
+    staged: Staged,
+    tier: Tier,
+) -> ApiResult<StoredArchive> {
     let limits = Limits {
         member_bytes: state.config.member_cap(tier),
         members: state.config.max_archive_members,
@@ -134,6 +150,93 @@ pub async fn receive_archive(
     .await?
 }
 
+/// A push that passed the checks made before any byte is read; holds the user's push slot.
+pub struct PushGate {
+    pub user_id: String,
+    pub tier: Tier,
+    pub cond: PushConditions,
+    /// Whether the session row existed when the push began.
+    pub existed: bool,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The checks of contract 01 §5.5 steps 1–7, in its order, before any byte is read: verified
+/// email, a push slot, cloud sync, the id's format, the declared size against the tier's cap,
+/// then ownership, trash and `If-Match` against the row as it is now (the writer checks
+/// again under its transaction).
+pub async fn open_push(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    headers: &HeaderMap,
+    declared_size: Option<u64>,
+) -> ApiResult<PushGate> {
+    principal.require_verified()?;
+    let user_id = principal.user.id.clone();
+    let slot = state.limits.push_slot(&user_id).await?;
+    let tier = principal.tier();
+    tier.require(Feature::CloudSync)?;
+    if !is_session_id(id) {
+        return Err(ApiError::bad_request("Invalid session ID format"));
+    }
+    TooLarge::Push.check_size(state, tier, declared_size)?;
+    let cond = PushConditions {
+        if_match: etag_header(headers, header::IF_MATCH),
+        undelete: headers
+            .get("x-sessionfs-undelete")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+    };
+    let lookup = id.to_string();
+    let existing = state.db.read(move |conn| rows::get(conn, &lookup)).await?;
+    sessions::check_push(existing.as_ref(), &user_id, &cond)?;
+    Ok(PushGate {
+        user_id,
+        tier,
+        cond,
+        existed: existing.is_some(),
+        _slot: slot,
+    })
+}
+
+/// The end of every push: points session `id` at the stored archive (the `If-Match`
+/// compare-and-swap inside the writer's transaction), indexes it, and says 201 or 200.
+pub async fn finish_push(
+    state: &AppState,
+    gate: PushGate,
+    id: &str,
+    mut archive: StoredArchive,
+    client: ClientInfo,
+) -> ApiResult<(StatusCode, PushResult)> {
+    let (etag, size) = (archive.hash.clone(), archive.size);
+    let text = std::mem::take(&mut archive.meta.messages_text);
+    let (outcome, row) = sessions::commit_push(
+        &state.db,
+        &state.clock,
+        &gate.user_id,
+        id,
+        gate.existed,
+        gate.cond,
+        archive,
+        client,
+    )
+    .await?;
+    state.search.upsert(search::doc(&row, text));
+    let (status, label) = match outcome {
+        PushOutcome::Created => (StatusCode::CREATED, "created"),
+        PushOutcome::Updated => (StatusCode::OK, "updated"),
+    };
+    state.metrics.record_push(label, size);
+    tracing::info!(session = %id, user = %gate.user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
+    let body = PushResult {
+        session_id: id.to_string(),
+        etag,
+        blob_size_bytes: size,
+        synced_at: row.updated_at,
+    };
+    Ok((status, body))
+}
+
 /// An entity tag as the client sends it: quotes removed; empty means none.
 fn etag_header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     let raw = headers.get(name)?.to_str().ok()?.trim();
@@ -146,7 +249,7 @@ fn header_text(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
     (!value.is_empty()).then(|| value.chars().take(max).collect())
 }
 
-fn client_info(headers: &HeaderMap) -> ClientInfo {
+pub fn client_info(headers: &HeaderMap) -> ClientInfo {
     let version = header_text(headers, "x-client-version", 20).or_else(|| {
         let agent = header_text(headers, "user-agent", 200)?;
         let rest = agent.strip_prefix("sessionfs-cli/")?;
@@ -193,54 +296,9 @@ async fn push(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    principal.require_verified()?;
-    let user_id = principal.user.id.clone();
-    let _slot = state.limits.push_slot(&user_id).await?;
-    let tier = principal.tier();
-    tier.require(Feature::CloudSync)?;
-    if !is_session_id(&id) {
-        return Err(ApiError::bad_request("Invalid session ID format"));
-    }
-    TooLarge::Push.check_declared(&state, tier, &headers)?;
-    let cond = PushConditions {
-        if_match: etag_header(&headers, header::IF_MATCH),
-        undelete: headers
-            .get("x-sessionfs-undelete")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-    };
-    // Fail fast, before the upload is read; the writer checks again under its transaction.
-    let lookup = id.clone();
-    let existing = state.db.read(move |conn| rows::get(conn, &lookup)).await?;
-    sessions::check_push(existing.as_ref(), &user_id, &cond)?;
-
-    let mut archive = receive_archive(&state, multipart, tier, TooLarge::Push).await?;
-    let (etag, size) = (archive.hash.clone(), archive.size);
-    let text = std::mem::take(&mut archive.meta.messages_text);
-    let (outcome, row) = sessions::commit_push(
-        &state.db,
-        &state.clock,
-        &user_id,
-        &id,
-        existing.is_some(),
-        cond,
-        archive,
-        client_info(&headers),
-    )
-    .await?;
-    state.search.upsert(search::doc(&row, text));
-    let (status, label) = match outcome {
-        PushOutcome::Created => (StatusCode::CREATED, "created"),
-        PushOutcome::Updated => (StatusCode::OK, "updated"),
-    };
-    state.metrics.record_push(label, size);
-    tracing::info!(session = %id, user = %user_id, bytes = size, created = outcome == PushOutcome::Created, "session pushed");
-    let body = PushResult {
-        session_id: id,
-        etag,
-        blob_size_bytes: size,
-        synced_at: row.updated_at,
-    };
+    let gate = open_push(&state, &principal, &id, &headers, declared_length(&headers)).await?;
+    let archive = receive_archive(&state, multipart, gate.tier, TooLarge::Push).await?;
+    let (status, body) = finish_push(&state, gate, &id, archive, client_info(&headers)).await?;
     Ok((status, axum::Json(body)).into_response())
 }
 

@@ -116,3 +116,17 @@ pub fn session_archive(session_id: &str, title: &str, topic: &str, messages: usi
         Member::file("workspace.json", workspace.to_string().as_bytes()),
     ]))
 }
+
+/// A valid session archive of about `bytes` bytes that does not compress (random noise in a
+/// workspace file): for large pushes.
+pub fn incompressible_archive(session_id: &str, bytes: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut noise = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut noise);
+    let manifest = json!({"sfs_version": "0.1.0", "session_id": session_id});
+    gzip(&tar_of(&[
+        Member::file("manifest.json", manifest.to_string().as_bytes()),
+        Member::file("messages.jsonl", b""),
+        Member::file("workspace/noise.bin", &noise),
+    ]))
+}

@@ -27,6 +27,9 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
+/// Under `tmp/`: the parts of resumable uploads, kept across restarts.
+pub const UPLOADS_DIR: &str = "uploads";
+
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
@@ -89,9 +92,14 @@ impl BlobStore {
             root: root.to_path_buf(),
             pins: Arc::default(),
         };
-        fs::create_dir_all(store.tmp_dir())?;
+        fs::create_dir_all(store.uploads_dir())?;
         for entry in fs::read_dir(store.tmp_dir())? {
-            let _ = fs::remove_file(entry?.path());
+            let entry = entry?;
+            // The parts of resumable uploads survive a restart (the client resumes them);
+            // everything else in the temp area is an upload a crash interrupted.
+            if entry.file_name() != UPLOADS_DIR {
+                let _ = fs::remove_file(entry.path());
+            }
         }
         let mut created = false;
         for shard in 0..=255u8 {
@@ -124,6 +132,16 @@ impl BlobStore {
         self.root.join("tmp")
     }
 
+    /// `tmp/uploads/`: one directory per resumable upload, holding its received parts.
+    fn uploads_dir(&self) -> PathBuf {
+        self.tmp_dir().join(UPLOADS_DIR)
+    }
+
+    /// The directory of one resumable upload. `upload_id` must be a checked id (no separators).
+    fn upload_dir(&self, upload_id: &str) -> PathBuf {
+        self.uploads_dir().join(upload_id)
+    }
+
     /// Where the archive with this hash lives. `hash` must be 64 lowercase hex characters.
     pub fn path_of(&self, hash: &str) -> PathBuf {
         self.root.join(&hash[..2]).join(hash)
@@ -131,7 +149,81 @@ impl BlobStore {
 
     /// Starts an upload: a temp file the caller streams into with [`StagedUpload::write`].
     pub async fn stage(&self) -> io::Result<StagedUpload> {
-        let dir = self.tmp_dir();
+        Self::stage_in(self.tmp_dir()).await
+    }
+
+    /// Starts one part of resumable upload `upload_id`: a temp file in the upload's directory,
+    /// moved to its place by [`BlobStore::commit_part`].
+    pub async fn stage_part(&self, upload_id: &str) -> io::Result<StagedUpload> {
+        let dir = self.upload_dir(upload_id);
+        let create = dir.clone();
+        tokio::task::spawn_blocking(move || fs::create_dir_all(create))
+            .await
+            .map_err(io::Error::other)??;
+        Self::stage_in(dir).await
+    }
+
+    /// Makes a received part durable as part `n` of its upload (replacing an earlier copy).
+    /// Blocking.
+    pub fn commit_part(&self, upload_id: &str, n: u64, staged: Staged) -> io::Result<()> {
+        let dir = self.upload_dir(upload_id);
+        staged.temp.as_file().sync_all()?;
+        staged
+            .temp
+            .persist(dir.join(n.to_string()))
+            .map_err(|e| e.error)?;
+        File::open(&dir)?.sync_all()
+    }
+
+    /// Concatenates parts `1..=count` of an upload, in order and a buffer at a time, into one
+    /// staged file, hashing and counting it. Blocking.
+    pub fn assemble(&self, upload_id: &str, count: u64) -> io::Result<Staged> {
+        let dir = self.upload_dir(upload_id);
+        let mut temp = NamedTempFile::new_in(self.tmp_dir())?;
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        let mut buf = vec![0u8; 256 * 1024];
+        for n in 1..=count {
+            let mut part = File::open(dir.join(n.to_string()))?;
+            loop {
+                let read = io::Read::read(&mut part, &mut buf)?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buf[..read]);
+                io::Write::write_all(&mut temp, &buf[..read])?;
+                size += read as u64;
+            }
+        }
+        io::Write::flush(&mut temp)?;
+        Ok(Staged {
+            temp,
+            hash: hex::encode(hasher.finalize()),
+            size,
+        })
+    }
+
+    /// Deletes an upload's parts. Blocking.
+    pub fn remove_upload(&self, upload_id: &str) -> io::Result<()> {
+        match fs::remove_dir_all(self.upload_dir(upload_id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The upload directories on disk not changed for `age`. Blocking.
+    pub fn upload_ids_older_than(&self, age: std::time::Duration) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.uploads_dir())? {
+            let entry = entry?;
+            let modified = entry.metadata()?.modified()?;
+            if modified.elapsed().unwrap_or_default() >= age {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stage_in(dir: PathBuf) -> io::Result<StagedUpload> {
         let temp = tokio::task::spawn_blocking(move || NamedTempFile::new_in(dir))
             .await
             .map_err(io::Error::other)??;
@@ -303,6 +395,13 @@ pub fn is_hash(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn temp_files(store: &BlobStore) -> usize {
+        fs::read_dir(store.tmp_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().is_file())
+            .count()
+    }
+
     #[tokio::test]
     async fn staged_upload_lands_under_its_hash_and_dedups() {
         let dir = tempfile::tempdir().unwrap();
@@ -315,7 +414,7 @@ mod tests {
         assert_eq!(hash, hex::encode(Sha256::digest(b"hello world")));
         assert_eq!(fs::read(store.path_of(&hash)).unwrap(), b"hello world");
         assert_eq!(store.put(b"hello world").unwrap(), hash);
-        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        assert_eq!(temp_files(&store), 0);
     }
 
     #[tokio::test]
@@ -325,6 +424,32 @@ mod tests {
         let mut up = store.stage().await.unwrap();
         up.write(b"partial").await.unwrap();
         drop(up);
-        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        assert_eq!(temp_files(&store), 0);
+    }
+
+    #[tokio::test]
+    async fn upload_parts_survive_a_restart_and_assemble_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for (n, bytes) in [(2u64, &b"world"[..]), (1, &b"hello "[..])] {
+            let mut part = store.stage_part("upl_x").await.unwrap();
+            part.write(bytes).await.unwrap();
+            store
+                .commit_part("upl_x", n, part.finish().await.unwrap())
+                .unwrap();
+        }
+        let mut stray = store.stage().await.unwrap();
+        stray.write(b"interrupted").await.unwrap();
+        std::mem::forget(stray); // a crash: the temp file stays behind
+        let store = BlobStore::open(dir.path()).unwrap();
+        assert_eq!(temp_files(&store), 0, "the restart empties tmp/");
+        let whole = store.assemble("upl_x", 2).unwrap();
+        assert_eq!(whole.hash, hex::encode(Sha256::digest(b"hello world")));
+        assert_eq!(whole.size, 11);
+        store.remove_upload("upl_x").unwrap();
+        assert!(store
+            .upload_ids_older_than(std::time::Duration::ZERO)
+            .unwrap()
+            .is_empty());
     }
 }

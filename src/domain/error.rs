@@ -116,6 +116,9 @@ pub enum DomainError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// A chunked-upload request the upload's state refuses.
+    #[error(transparent)]
+    Upload(crate::domain::uploads::UploadError),
 }
 
 fn boundary_message(b: &Boundary) -> &'static str {

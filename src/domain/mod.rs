@@ -17,5 +17,6 @@ pub mod shares;
 pub mod summaries;
 pub mod summary;
 pub mod tiers;
+pub mod uploads;
 
 pub use error::{DomainError, DomainResult};

@@ -448,6 +448,9 @@ fn check_temp_files(tmp: &Path, report: &mut Report) {
     let now = SystemTime::now();
     let (mut fresh, mut stale, mut stale_bytes) = (0u64, 0u64, 0u64);
     for entry in entries.flatten() {
+        if entry.file_name() == crate::archive::store::UPLOADS_DIR {
+            continue; // resumable uploads: their own expiry removes them
+        }
         let Ok(meta) = entry.metadata() else { continue };
         let age = meta
             .modified()

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use rand::RngCore;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sessionfs_server::archive::fixture::{gzip, tar_of, Member};
+use sessionfs_server::archive::fixture::incompressible_archive;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -16,16 +15,7 @@ const ID: &str = "ses_0123456789abcdef";
 
 /// A valid archive of about `mb` MiB that does not compress.
 fn big_archive(mb: usize) -> Vec<u8> {
-    let mut noise = vec![0u8; mb * 1024 * 1024];
-    rand::thread_rng().fill_bytes(&mut noise);
-    gzip(&tar_of(&[
-        Member::file(
-            "manifest.json",
-            br#"{"sfs_version":"0.1.0","session_id":"x"}"#,
-        ),
-        Member::file("messages.jsonl", b""),
-        Member::file("workspace/noise.bin", &noise),
-    ]))
+    incompressible_archive("x", mb * 1024 * 1024)
 }
 
 /// The real client's library, 30 stale pushes of a 3 MiB archive in one process: every one a

@@ -334,19 +334,6 @@ async fn errors_use_the_envelope() {
         .unwrap();
     let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(err["details"]["errors"][0]["type"], "json_invalid");
-    // Features not built yet answer 404 so the client falls back.
-    let alice = app.signup("alice@example.com").await;
-    let res = app
-        .request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/uploads"),
-            Some(&alice.key),
-        )
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    error_of(res, StatusCode::NOT_FOUND).await;
     let health = json_of(
         app.client.get(app.url("/health")).send().await.unwrap(),
         StatusCode::OK,

@@ -192,6 +192,78 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Starts a chunked upload of `archive` as session `id` (the client's first call).
+    pub async fn initiate_upload(
+        &self,
+        user: &User,
+        id: &str,
+        archive: &[u8],
+        if_match: Option<&str>,
+    ) -> Response {
+        use sha2::Digest;
+        let mut req = self
+            .request(
+                Method::POST,
+                &super::paths::session_uploads(id),
+                Some(&user.key),
+            )
+            .json(&json!({
+                "total_size": archive.len(),
+                "sha256": hex::encode(sha2::Sha256::digest(archive)),
+            }));
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", format!("\"{tag}\""));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Sends part `n` of an upload with its SHA-256 in `X-Part-SHA256`.
+    pub async fn put_part(&self, user: &User, upload_id: &str, n: u64, bytes: &[u8]) -> Response {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        self.put_part_claiming(user, upload_id, n, bytes, &sha)
+            .await
+    }
+
+    /// Sends part `n` claiming `sha` as its SHA-256 (true or not).
+    pub async fn put_part_claiming(
+        &self,
+        user: &User,
+        upload_id: &str,
+        n: u64,
+        bytes: &[u8],
+        sha: &str,
+    ) -> Response {
+        self.request(
+            Method::PUT,
+            &super::paths::upload_part(upload_id, n),
+            Some(&user.key),
+        )
+        .header("X-Part-SHA256", sha)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Completes an upload, optionally conditional on `if_match`.
+    pub async fn complete_upload(
+        &self,
+        user: &User,
+        upload_id: &str,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut req = self.request(
+            Method::POST,
+            &super::paths::upload_complete(upload_id),
+            Some(&user.key),
+        );
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", format!("\"{tag}\""));
+        }
+        req.send().await.unwrap()
+    }
+
     /// Files in the archive store (temp files included), to check nothing was left behind.
     pub fn stored_files(&self) -> Vec<PathBuf> {
         walk(&self.data_dir.join("archives"))

@@ -105,3 +105,17 @@ pub fn watch(id: &str) -> String {
 pub fn watch_status(id: &str, status: &str) -> String {
     format!("/api/v1/sync/watch/{id}/{status}")
 }
+
+/// `POST`: start a chunked upload of session `id`.
+pub fn session_uploads(id: &str) -> String {
+    format!("{SESSIONS}/{id}/uploads")
+}
+pub fn upload(upload_id: &str) -> String {
+    format!("/api/v1/uploads/{upload_id}")
+}
+pub fn upload_part(upload_id: &str, n: u64) -> String {
+    format!("/api/v1/uploads/{upload_id}/parts/{n}")
+}
+pub fn upload_complete(upload_id: &str) -> String {
+    format!("/api/v1/uploads/{upload_id}/complete")
+}
