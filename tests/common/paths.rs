@@ -105,3 +105,15 @@ pub fn watch(id: &str) -> String {
 pub fn watch_status(id: &str, status: &str) -> String {
     format!("/api/v1/sync/watch/{id}/{status}")
 }
+
+/// `path` with a trailing slash, for the routes that must answer with or without one.
+pub fn slash(path: &str) -> String {
+    format!("{path}/")
+}
+/// `path` with a query string: `paths::query(&paths::handoff_comments(id), "limit=500")`.
+pub fn query(path: &str, query: &str) -> String {
+    format!("{path}?{query}")
+}
+pub fn handoff_preview(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/preview")
+}
