@@ -197,18 +197,18 @@ impl<'a> Acting<'a> {
 pub struct OrgBuilder<'a> {
     owner: Acting<'a>,
     slug: String,
-    members: Vec<(&'a User, &'static str)>,
+    members: Vec<(&'a User, Option<&'static str>)>,
 }
 
 impl<'a> OrgBuilder<'a> {
-    /// `user` joins as a member (invited, then accepted).
+    /// `user` joins with the default role, member (invited, then accepted).
     pub fn member(mut self, user: &'a User) -> Self {
-        self.members.push((user, "member"));
+        self.members.push((user, None));
         self
     }
     /// `user` joins as an admin (invited, then accepted).
     pub fn admin(mut self, user: &'a User) -> Self {
-        self.members.push((user, "admin"));
+        self.members.push((user, Some("admin")));
         self
     }
 
@@ -228,7 +228,10 @@ impl<'a> OrgBuilder<'a> {
             id: body["org_id"].as_str().unwrap().to_string(),
         };
         for (user, role) in self.members {
-            org.add_as(user, role).await;
+            match role {
+                Some(role) => org.add_as(user, role).await,
+                None => org.add(user).await,
+            }
         }
         org
     }
@@ -242,33 +245,36 @@ pub struct Org<'a> {
 }
 
 impl Org<'_> {
-    /// The owner invites `email` with `role` (`paths::ORG_INVITE`), asserting 200; returns
-    /// the response body.
-    pub async fn invite_email(&self, email: &str, role: &str) -> Value {
+    /// The owner invites `email` (`paths::ORG_INVITE`), with `role` if given (the server's
+    /// default is `member`), asserting 200; returns the response body.
+    pub async fn invite_email(&self, email: &str, role: Option<&str>) -> Value {
+        let mut body = json!({ "email": email });
+        if let Some(role) = role {
+            body["role"] = json!(role);
+        }
         json_of(
-            self.app
-                .as_(self.owner)
-                .post(paths::ORG_INVITE, json!({"email": email, "role": role}))
-                .await,
+            self.app.as_(self.owner).post(paths::ORG_INVITE, body).await,
             StatusCode::OK,
         )
         .await
     }
 
-    /// The owner invites `user` as a member; returns the invite id.
+    /// The owner invites `user` (default role); returns the invite id.
     pub async fn invite(&self, user: &User) -> String {
-        self.invite_as(user, "member").await
+        let inv = self.invite_email(&user.email, None).await;
+        inv["invite_id"].as_str().unwrap().to_string()
     }
 
     /// The owner invites `user` with `role`; returns the invite id.
     pub async fn invite_as(&self, user: &User, role: &str) -> String {
-        let inv = self.invite_email(&user.email, role).await;
+        let inv = self.invite_email(&user.email, Some(role)).await;
         inv["invite_id"].as_str().unwrap().to_string()
     }
 
-    /// `user` joins as a member (invite, then accept).
+    /// `user` joins with the default role, member (invite, then accept).
     pub async fn add(&self, user: &User) {
-        self.add_as(user, "member").await
+        let invite = self.invite(user).await;
+        self.app.as_(user).accept(&invite).await;
     }
 
     /// `user` joins with `role` (invite, then accept).

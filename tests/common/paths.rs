@@ -21,6 +21,7 @@ pub const SYNC_WATCHLIST: &str = "/api/v1/sync/watchlist";
 pub const SYNC_HEALTH: &str = "/api/v1/sync/health";
 pub const BILLING_STATUS: &str = "/api/v1/billing/status";
 pub const BILLING_CHECKOUT: &str = "/api/v1/billing/checkout";
+pub const BILLING_PORTAL: &str = "/api/v1/billing/portal";
 
 pub fn key(id: &str) -> String {
     format!("{KEYS}/{id}")
@@ -116,4 +117,25 @@ pub fn query(path: &str, query: &str) -> String {
 }
 pub fn handoff_preview(id: &str) -> String {
     format!("{HANDOFFS}/{id}/preview")
+}
+
+/// `/api/v1/org/invites/{id}` (revoke an invite of the caller's org).
+pub fn org_invite_by_id(id: &str) -> String {
+    format!("{ORG_INVITES}/{id}")
+}
+/// `/api/v1/org/members/{user_id}`: a member of the caller's org.
+pub fn my_org_member(user_id: &str) -> String {
+    format!("{ORG}/members/{user_id}")
+}
+pub fn org_members(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members")
+}
+pub fn org_members_invite(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members/invite")
+}
+pub fn org_member_role(org_id: &str, user_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members/{user_id}/role")
+}
+pub fn admin_user_api_keys(user_id: &str) -> String {
+    format!("/api/v1/admin/users/{user_id}/api-keys")
 }
