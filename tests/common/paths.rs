@@ -18,6 +18,7 @@ pub const MY_INVITES: &str = "/api/v1/org/invites/me";
 pub const SYNC_SETTINGS: &str = "/api/v1/sync/settings";
 pub const SYNC_STATUS: &str = "/api/v1/sync/status";
 pub const SYNC_WATCHLIST: &str = "/api/v1/sync/watchlist";
+pub const PROJECTS: &str = "/api/v1/projects/";
 pub const SYNC_HEALTH: &str = "/api/v1/sync/health";
 pub const BILLING_STATUS: &str = "/api/v1/billing/status";
 pub const BILLING_CHECKOUT: &str = "/api/v1/billing/checkout";
@@ -138,4 +139,34 @@ pub fn org_member_role(org_id: &str, user_id: &str) -> String {
 }
 pub fn admin_user_api_keys(user_id: &str) -> String {
     format!("/api/v1/admin/users/{user_id}/api-keys")
+}
+pub fn session_messages(id: &str) -> String {
+    format!("{SESSIONS}/{id}/messages")
+}
+/// One share link of a session (`DELETE` revokes it).
+pub fn share_link(id: &str, link_id: &str) -> String {
+    format!("{SESSIONS}/{id}/share/{link_id}")
+}
+pub fn service_key(org_id: &str, key_id: &str) -> String {
+    format!("{ORGS}/{org_id}/service-keys/{key_id}")
+}
+pub fn service_key_rotate(org_id: &str, key_id: &str) -> String {
+    format!("{ORGS}/{org_id}/service-keys/{key_id}/rotate")
+}
+
+/// `project`: an id, or a normalized remote (`acme/app`) that the server resolves.
+pub fn project(project: &str) -> String {
+    format!("{PROJECTS}{project}")
+}
+pub fn project_context(remote: &str) -> String {
+    format!("{PROJECTS}{remote}/context")
+}
+pub fn project_entries(project: &str) -> String {
+    format!("{PROJECTS}{project}/entries")
+}
+pub fn project_entries_add(project: &str) -> String {
+    format!("{PROJECTS}{project}/entries/add")
+}
+pub fn project_entry(project: &str, entry_id: &str) -> String {
+    format!("{PROJECTS}{project}/entries/{entry_id}")
 }
