@@ -100,62 +100,62 @@ impl UserBuilder<'_> {
 
 impl<'a> Acting<'a> {
     /// `method path` with this user's key and an optional JSON body.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+    pub async fn call(self, method: Method, path: &str, body: Option<Value>) -> Response {
         self.app
             .call(Some(&self.user.key), method, path, body)
             .await
     }
-    pub async fn get(&self, path: &str) -> Response {
+    pub async fn get(self, path: &str) -> Response {
         self.call(Method::GET, path, None).await
     }
-    pub async fn post(&self, path: &str, body: Value) -> Response {
+    pub async fn post(self, path: &str, body: Value) -> Response {
         self.call(Method::POST, path, Some(body)).await
     }
     /// `POST` without a body.
-    pub async fn post_empty(&self, path: &str) -> Response {
+    pub async fn post_empty(self, path: &str) -> Response {
         self.call(Method::POST, path, None).await
     }
-    pub async fn put(&self, path: &str, body: Value) -> Response {
+    pub async fn put(self, path: &str, body: Value) -> Response {
         self.call(Method::PUT, path, Some(body)).await
     }
-    pub async fn patch(&self, path: &str, body: Value) -> Response {
+    pub async fn patch(self, path: &str, body: Value) -> Response {
         self.call(Method::PATCH, path, Some(body)).await
     }
-    pub async fn delete(&self, path: &str) -> Response {
+    pub async fn delete(self, path: &str) -> Response {
         self.call(Method::DELETE, path, None).await
     }
 
     /// Pushes `archive` as session `id`, optionally conditional on `if_match`.
-    pub async fn push(&self, id: &str, archive: Vec<u8>, if_match: Option<&str>) -> Response {
+    pub async fn push(self, id: &str, archive: Vec<u8>, if_match: Option<&str>) -> Response {
         self.app.push(self.user, id, archive, if_match).await
     }
 
     /// Pushes a generated session (asserting 201) and returns its etag.
-    pub async fn push_new(&self, id: &str, title: &str) -> String {
+    pub async fn push_new(self, id: &str, title: &str) -> String {
         self.app.push_new(self.user, id, title).await
     }
 
     /// Pulls session `id`, optionally conditional on `if_none_match`.
-    pub async fn pull(&self, id: &str, if_none_match: Option<&str>) -> Response {
+    pub async fn pull(self, id: &str, if_none_match: Option<&str>) -> Response {
         self.app.pull(self.user, id, if_none_match).await
     }
 
     /// Creates org `slug` (named "Acme") owned by this user, asserting 200.
-    pub async fn create_org(&self, slug: &str) -> Org<'a> {
+    pub async fn create_org(self, slug: &str) -> Org<'a> {
         self.org(slug).create().await
     }
 
     /// An org to create, with a builder: `.org("acme").member(&bob).admin(&carol).create()`.
-    pub fn org(&self, slug: &str) -> OrgBuilder<'a> {
+    pub fn org(self, slug: &str) -> OrgBuilder<'a> {
         OrgBuilder {
-            owner: *self,
+            owner: self,
             slug: slug.to_string(),
             members: Vec::new(),
         }
     }
 
     /// Accepts an org invite (asserting 200); returns the response body.
-    pub async fn accept(&self, invite_id: &str) -> Value {
+    pub async fn accept(self, invite_id: &str) -> Value {
         json_of(
             self.post_empty(&paths::invite_accept(invite_id)).await,
             StatusCode::OK,
@@ -164,13 +164,13 @@ impl<'a> Acting<'a> {
     }
 
     /// Asks for a share link to session `id` with `body` (`{}` for a public link).
-    pub async fn share(&self, id: &str, body: Value) -> Response {
+    pub async fn share(self, id: &str, body: Value) -> Response {
         self.post(&paths::session_share(id), body).await
     }
 
     /// Hands session `session_id` off to `recipient_email` with the message "over to you",
     /// asserting 201; returns the handoff.
-    pub async fn handoff(&self, session_id: &str, recipient_email: &str) -> Value {
+    pub async fn handoff(self, session_id: &str, recipient_email: &str) -> Value {
         let body = json!({
             "session_id": session_id,
             "recipient_email": recipient_email,
@@ -180,12 +180,30 @@ impl<'a> Acting<'a> {
     }
 
     /// Claims handoff `id`.
-    pub async fn claim(&self, id: &str) -> Response {
+    pub async fn claim(self, id: &str) -> Response {
         self.post_empty(&paths::handoff_claim(id)).await
     }
 
+    /// Mints a service key named "bot" for `org_id` with `scopes` and `project_ids` (JSON,
+    /// `null` for none), asserting 201; returns the raw key.
+    pub async fn mint_key(self, org_id: &str, scopes: Value, project_ids: Value) -> String {
+        let body = json!({"name": "bot", "scopes": scopes, "project_ids": project_ids});
+        let key = self.mint_service_key(org_id, body).await;
+        key["key"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a project for `git_remote_normalized` (named "app"), in `org_id` if given,
+    /// asserting 201; returns it.
+    pub async fn create_project(self, git_remote_normalized: &str, org_id: Option<&str>) -> Value {
+        let mut body = json!({"name": "app", "git_remote_normalized": git_remote_normalized});
+        if let Some(org) = org_id {
+            body["org_id"] = json!(org);
+        }
+        json_of(self.post(paths::PROJECTS, body).await, StatusCode::CREATED).await
+    }
+
     /// Mints a service key for `org_id` with `body`, asserting 201; returns the response body.
-    pub async fn mint_service_key(&self, org_id: &str, body: Value) -> Value {
+    pub async fn mint_service_key(self, org_id: &str, body: Value) -> Value {
         json_of(
             self.post(&paths::service_keys(org_id), body).await,
             StatusCode::CREATED,
