@@ -3,10 +3,12 @@
 
 pub const SIGNUP: &str = "/api/v1/auth/signup";
 pub const ME: &str = "/api/v1/auth/me";
+pub const VERIFY: &str = "/api/v1/auth/verify";
 pub const KEYS: &str = "/api/v1/auth/keys";
 pub const MY_API_KEYS: &str = "/api/v1/auth/me/api-keys";
 pub const DEFAULT_ORG: &str = "/api/v1/auth/me/default-org";
 pub const SESSIONS: &str = "/api/v1/sessions";
+pub const SESSIONS_SEARCH: &str = "/api/v1/sessions/search";
 pub const HANDOFFS: &str = "/api/v1/handoffs";
 pub const HANDOFFS_INBOX: &str = "/api/v1/handoffs/inbox";
 pub const HANDOFFS_SENT: &str = "/api/v1/handoffs/sent";
@@ -101,13 +103,6 @@ pub fn service_keys(org_id: &str) -> String {
     format!("{ORGS}/{org_id}/service-keys")
 }
 
-pub fn watch(id: &str) -> String {
-    format!("/api/v1/sync/watch/{id}")
-}
-pub fn watch_status(id: &str, status: &str) -> String {
-    format!("/api/v1/sync/watch/{id}/{status}")
-}
-
 /// `path` with a trailing slash, for the routes that must answer with or without one.
 pub fn slash(path: &str) -> String {
     format!("{path}/")
@@ -169,4 +164,19 @@ pub fn project_entries_add(project: &str) -> String {
 }
 pub fn project_entry(project: &str, entry_id: &str) -> String {
     format!("{PROJECTS}{project}/entries/{entry_id}")
+}
+/// `/api/v1/auth/verify/{token}`: the verification link's path form.
+pub fn verify(token: &str) -> String {
+    format!("{VERIFY}/{token}")
+}
+/// The HTML view of a share link.
+pub fn share_view(token: &str) -> String {
+    format!("/api/v1/share/{token}/view")
+}
+
+pub fn watch(id: &str) -> String {
+    format!("/api/v1/sync/watch/{id}")
+}
+pub fn watch_status(id: &str, status: &str) -> String {
+    format!("/api/v1/sync/watch/{id}/{status}")
 }
