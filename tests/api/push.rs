@@ -301,6 +301,7 @@ async fn errors_use_the_envelope() {
     let app = TestApp::spawn().await;
     let err = error_of(
         app.client
+            // A path that is no route: the literal is the data under test.
             .get(app.url("/api/v1/nope"))
             .send()
             .await
@@ -314,7 +315,7 @@ async fn errors_use_the_envelope() {
     );
     let err = error_of(
         app.client
-            .patch(app.url("/api/v1/health"))
+            .patch(app.url(paths::HEALTH))
             .send()
             .await
             .unwrap(),
@@ -333,6 +334,7 @@ async fn errors_use_the_envelope() {
     assert_eq!(err["details"]["errors"][0]["type"], "json_invalid");
     // Features not built yet answer 404 so the client falls back.
     let alice = app.signup("alice@example.com").await;
+    // Literal until the uploads routes land (their branch adds `paths::session_uploads`).
     let res = app
         .as_(&alice)
         .post(&format!("/api/v1/sessions/{ID}/uploads"), json!({}))
@@ -345,11 +347,7 @@ async fn errors_use_the_envelope() {
     .await;
     assert_eq!(health["status"], "healthy");
     let health = json_of(
-        app.client
-            .get(app.url("/api/v1/health"))
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(app.url(paths::HEALTH)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

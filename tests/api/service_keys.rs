@@ -386,10 +386,7 @@ async fn scope_matrix() {
         );
     }
     // The same routes accept user keys (their scopes are ["*"]).
-    let res = app
-        .as_(&alice)
-        .post_empty(&paths::handoff_claim("hnd_0000000000000000"))
-        .await;
+    let res = app.as_(&alice).claim("hnd_0000000000000000").await;
     assert_eq!(
         error_of(res, StatusCode::NOT_FOUND).await["message"],
         "Handoff not found"

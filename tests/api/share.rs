@@ -6,15 +6,9 @@ use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
 
 use crate::common::paths;
-use crate::common::{error_of, json_of, TestApp, User};
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
-
-async fn share(app: &TestApp, user: &User, id: &str, body: Value) -> reqwest::Response {
-    app.as_(&user)
-        .post(&paths::session_share(id), body.clone())
-        .await
-}
 
 fn token_of(link: &Value) -> String {
     link["url"]
@@ -38,7 +32,7 @@ async fn a_public_link_serves_the_archive_view_and_page() {
     .await;
 
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
@@ -112,13 +106,9 @@ async fn password_links_and_attempt_limits() {
     let alice = app.signup("alice@example.com").await;
     app.as_(&alice).push_new(ID, "Secret").await;
     let link = json_of(
-        share(
-            &app,
-            &alice,
-            ID,
-            json!({"expires_in_hours": 48, "password": "hunter2"}),
-        )
-        .await,
+        app.as_(&alice)
+            .share(ID, json!({"expires_in_hours": 48, "password": "hunter2"}))
+            .await,
         StatusCode::CREATED,
     )
     .await;
@@ -198,7 +188,9 @@ async fn revoked_expired_and_deleted() {
     let alice = app.signup("alice@example.com").await;
     let etag = app.as_(&alice).push_new(ID, "Shared").await;
     let link = json_of(
-        share(&app, &alice, ID, json!({"expires_in_hours": 1})).await,
+        app.as_(&alice)
+            .share(ID, json!({"expires_in_hours": 1}))
+            .await,
         StatusCode::CREATED,
     )
     .await;
@@ -215,11 +207,11 @@ async fn revoked_expired_and_deleted() {
 
     // Deleted session; pushing it back from the trash revokes its old links.
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
-    let path = format!("/api/v1/sessions/share/{}", token_of(&link));
+    let path = paths::shared(&token_of(&link));
     app.as_(&alice).delete(&paths::session_cloud(ID)).await;
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
@@ -241,15 +233,12 @@ async fn revoked_expired_and_deleted() {
 
     // Revoked by the owner.
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
-    let path = format!("/api/v1/sessions/share/{}", token_of(&link));
-    let revoke = format!(
-        "/api/v1/sessions/{ID}/share/{}",
-        link["link_id"].as_str().unwrap()
-    );
+    let path = paths::shared(&token_of(&link));
+    let revoke = paths::share_link(ID, link["link_id"].as_str().unwrap());
     let bob = app.signup("bob@example.com").await;
     let res = app.as_(&bob).delete(&revoke).await;
     assert_eq!(
@@ -286,13 +275,15 @@ async fn only_the_owner_shares_and_expiry_is_bounded() {
     let bob = app.signup("bob@example.com").await;
     app.as_(&alice).push_new(ID, "Mine").await;
     error_of(
-        share(&app, &bob, ID, json!({})).await,
+        app.as_(&bob).share(ID, json!({})).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     for hours in [0, -5, 721] {
         error_of(
-            share(&app, &alice, ID, json!({"expires_in_hours": hours})).await,
+            app.as_(&alice)
+                .share(ID, json!({"expires_in_hours": hours}))
+                .await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;

@@ -34,18 +34,6 @@ async fn refused_at(res: reqwest::Response, loc: Value) {
 
 const JSON: &str = "application/json";
 
-/// `alice` creates org `acme`; returns its id.
-async fn create_org(app: &TestApp, alice: &User) -> String {
-    let org = json_of(
-        app.as_(&alice)
-            .post(paths::ORG, json!({"name": "Acme", "slug": "acme"}))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    org["org_id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn share_links_refuse_a_misread_body_and_create_nothing() {
     let app = TestApp::spawn().await;
@@ -134,7 +122,7 @@ async fn personal_keys_refuse_a_name_of_the_wrong_type() {
 async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = Value::from(create_org(&app, &alice).await);
+    let org = Value::from(app.as_(&alice).create_org("acme").await.id);
     let path = paths::DEFAULT_ORG;
     json_of(
         raw(
@@ -170,7 +158,7 @@ async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
 async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = create_org(&app, &alice).await;
+    let org = app.as_(&alice).create_org("acme").await.id;
     let key = json_of(
         app.as_(&alice)
             .post(
@@ -270,19 +258,15 @@ async fn handoff_bodies_and_limits_are_strict() {
     )
     .await;
     assert_eq!(now["status"], "pending", "{now}");
-    for what in ["comments", "events"] {
+    for list in [paths::handoff_comments(&id), paths::handoff_events(&id)] {
         refused_at(
-            app.as_(&alice)
-                .get(&format!("/api/v1/handoffs/{id}/{what}?limit=abc"))
-                .await,
+            app.as_(&alice).get(&paths::query(&list, "limit=abc")).await,
             json!(["query", "limit"]),
         )
         .await;
         // Numbers out of range are clamped (contract 02).
         json_of(
-            app.as_(&alice)
-                .get(&format!("/api/v1/handoffs/{id}/{what}?limit=0"))
-                .await,
+            app.as_(&alice).get(&paths::query(&list, "limit=0")).await,
             StatusCode::OK,
         )
         .await;

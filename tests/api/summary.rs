@@ -255,13 +255,7 @@ async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
         }
     };
     let claimed = hand_off().await;
-    json_of(
-        app.as_(&bob)
-            .post_empty(&paths::handoff_claim(&claimed))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    json_of(app.as_(&bob).claim(&claimed).await, StatusCode::OK).await;
     let expired = hand_off().await;
     // Past the longest possible expiry (90 days): the second handoff has expired.
     app.clock().advance(chrono::Duration::days(91));

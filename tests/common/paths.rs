@@ -1,6 +1,7 @@
 //! Request paths of the API, typed: `paths::session(id)` instead of a hand-written
 //! `/api/v1/...` string, so a route that moves is changed here once.
 
+pub const HEALTH: &str = "/api/v1/health";
 pub const SIGNUP: &str = "/api/v1/auth/signup";
 pub const ME: &str = "/api/v1/auth/me";
 pub const VERIFY: &str = "/api/v1/auth/verify";
