@@ -235,7 +235,7 @@ async fn personal_keys_revoke_and_expire() {
     }
 
     let id = ci["id"].as_str().unwrap();
-    let path = paths::my_api_key(&id);
+    let path = paths::my_api_key(id);
     let res = app.as_(&alice).delete(&path).await;
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let bob = app.signup("bob@example.com").await;

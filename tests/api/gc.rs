@@ -28,7 +28,7 @@ async fn a_replaced_archive_is_collected_after_the_grace_period_and_live_ones_st
         .unwrap()
         .to_string();
     let trashed = app.as_(&alice).push_new(TWO, "trashed").await;
-    let res = app.as_(&alice).delete(&paths::session(&TWO)).await;
+    let res = app.as_(&alice).delete(&paths::session(TWO)).await;
     assert!(res.status().is_success(), "{}", res.status());
 
     let done = collect_archives(&app.state).await.unwrap();

@@ -75,7 +75,7 @@ async fn create_get_context_rename_delete() {
         id,
     ] {
         let got = json_of(
-            app.as_(&bob).get(&paths::project(&path)).await,
+            app.as_(&bob).get(&paths::project(path)).await,
             StatusCode::OK,
         )
         .await;
@@ -162,7 +162,7 @@ async fn create_get_context_rename_delete() {
     error_of(res, StatusCode::PAYLOAD_TOO_LARGE).await;
 
     // Rename: owner and org admin; a member is refused; names are cleaned.
-    let path = paths::project(&id);
+    let path = paths::project(id);
     let res = app.as_(&bob).patch(&path, json!({"name": "B"})).await;
     error_of(res, StatusCode::FORBIDDEN).await;
     let res = app

@@ -22,7 +22,7 @@ async fn search_until(
         let res = app
             .get(
                 user,
-                &paths::query(paths::SESSIONS_SEARCH, &format!("{query}")),
+                &paths::query(paths::SESSIONS_SEARCH, query),
             )
             .send()
             .await
@@ -155,7 +155,7 @@ async fn ranking_snippets_filters_and_tenancy() {
     ] {
         let res = app
             .as_(&alice)
-            .get(&paths::query(paths::SESSIONS_SEARCH, &format!("{bad}")))
+            .get(&paths::query(paths::SESSIONS_SEARCH, bad))
             .await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }

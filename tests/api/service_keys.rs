@@ -96,7 +96,7 @@ async fn lifecycle_and_validation() {
     let id = key["id"].as_str().unwrap();
     let rotated = json_of(
         app.as_(&alice)
-            .post_empty(&paths::service_key_rotate(&org, &id))
+            .post_empty(&paths::service_key_rotate(&org, id))
             .await,
         StatusCode::OK,
     )
@@ -118,7 +118,7 @@ async fn lifecycle_and_validation() {
     assert_eq!(err["code"], "service_key_not_allowed");
     let res = app
         .as_(&alice)
-        .post_empty(&paths::service_key_rotate(&org, &id))
+        .post_empty(&paths::service_key_rotate(&org, id))
         .await;
     assert_eq!(
         error_of(res, StatusCode::CONFLICT).await["details"]["error"],
@@ -141,14 +141,14 @@ async fn lifecycle_and_validation() {
         .as_(&alice)
         .call(
             Method::DELETE,
-            &paths::service_key(&org, &new_id),
+            &paths::service_key(&org, new_id),
             Some(json!({"revoke_reason": "retired"})),
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.as_(&alice)
-            .delete(&paths::service_key(&org, &new_id))
+            .delete(&paths::service_key(&org, new_id))
             .await
             .status(),
         StatusCode::NO_CONTENT

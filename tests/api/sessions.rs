@@ -56,7 +56,7 @@ async fn the_push_pull_loop() {
     let msgs = json_of(
         app.as_(&alice)
             .get(&paths::query(
-                &paths::session_messages(&ID),
+                &paths::session_messages(ID),
                 "page=2&page_size=4",
             ))
             .await,
@@ -145,7 +145,7 @@ async fn undelete_by_push_and_delete_scopes() {
     json_of(res, StatusCode::OK).await;
     let res = app
         .as_(&alice)
-        .delete(&paths::query(&paths::session(&ID), "scope=everywhere"))
+        .delete(&paths::query(&paths::session(ID), "scope=everywhere"))
         .await;
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
@@ -181,7 +181,7 @@ async fn undelete_by_push_and_delete_scopes() {
 
     let res = app
         .as_(&alice)
-        .delete(&paths::query(&paths::session(&ID), "scope=everywhere"))
+        .delete(&paths::query(&paths::session(ID), "scope=everywhere"))
         .await;
     assert_eq!(json_of(res, StatusCode::OK).await["delete_scope"], "both");
     let res = app
@@ -194,7 +194,7 @@ async fn undelete_by_push_and_delete_scopes() {
     );
     let res = app
         .as_(&alice)
-        .delete(&paths::query(&paths::session(&ID), "scope=local"))
+        .delete(&paths::query(&paths::session(ID), "scope=local"))
         .await;
     error_of(res, StatusCode::BAD_REQUEST).await;
     let res = app
@@ -218,23 +218,23 @@ async fn another_user_sees_nothing() {
 
     for target in [ID, "secret-work"] {
         let checks = [
-            (Method::GET, paths::session(&target), None),
-            (Method::GET, paths::session_sync(&target), None),
-            (Method::GET, paths::session_messages(&target), None),
+            (Method::GET, paths::session(target), None),
+            (Method::GET, paths::session_sync(target), None),
+            (Method::GET, paths::session_messages(target), None),
             (
                 Method::DELETE,
-                paths::query(&paths::session(&target), "scope=cloud"),
+                paths::query(&paths::session(target), "scope=cloud"),
                 None,
             ),
             (
                 Method::PUT,
-                paths::session_alias(&target),
+                paths::session_alias(target),
                 Some(json!({"alias": "mine"})),
             ),
-            (Method::DELETE, paths::session_alias(&target), None),
+            (Method::DELETE, paths::session_alias(target), None),
             (
                 Method::PATCH,
-                paths::session(&target),
+                paths::session(target),
                 Some(json!({"title": "hijacked"})),
             ),
         ];
@@ -333,7 +333,7 @@ async fn list_pages_and_filters() {
     ] {
         let body = json_of(
             app.as_(&alice)
-                .get(&paths::query(paths::SESSIONS, &format!("{query}")))
+                .get(&paths::query(paths::SESSIONS, query))
                 .await,
             StatusCode::OK,
         )
@@ -357,7 +357,7 @@ async fn list_pages_and_filters() {
     ] {
         let res = app
             .as_(&alice)
-            .get(&paths::query(paths::SESSIONS, &format!("{bad}")))
+            .get(&paths::query(paths::SESSIONS, bad))
             .await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
@@ -521,7 +521,7 @@ async fn messages_paging_options() {
         app.as_(&alice).push(ID, archive, None).await.status(),
         StatusCode::CREATED
     );
-    let path = paths::session_messages(&ID);
+    let path = paths::session_messages(ID);
     let newest = json_of(
         app.as_(&alice)
             .get(&format!("{path}?order=newest&page_size=1"))

@@ -261,10 +261,7 @@ async fn revoked_expired_and_deleted() {
         error_of(res, StatusCode::GONE).await["message"],
         "Share link has been revoked"
     );
-    let res = app
-        .as_(&alice)
-        .delete(&paths::share_link(&ID, "nope"))
-        .await;
+    let res = app.as_(&alice).delete(&paths::share_link(ID, "nope")).await;
     error_of(res, StatusCode::NOT_FOUND).await;
 }
 

@@ -39,7 +39,7 @@ async fn share_links_refuse_a_misread_body_and_create_nothing() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     app.as_(&alice).push_new(ID, "shared").await;
-    let path = paths::session_share(&ID);
+    let path = paths::session_share(ID);
     let cases = [
         (
             r#"{"expires_in_hours": 1.5, "password": "hunter2"}"#,
@@ -170,7 +170,7 @@ async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
     )
     .await;
     let key_id = key["id"].as_str().or(key["key_id"].as_str()).unwrap();
-    let path = paths::service_key(&org, &key_id);
+    let path = paths::service_key(&org, key_id);
     refused_at(
         raw(
             &app,
@@ -221,7 +221,7 @@ async fn handoff_bodies_and_limits_are_strict() {
             &app,
             &bob,
             Method::POST,
-            &paths::handoff_decline(&id),
+            &paths::handoff_decline(id),
             JSON,
             r#"{"reason": 5}"#,
         )
@@ -234,7 +234,7 @@ async fn handoff_bodies_and_limits_are_strict() {
             &app,
             &alice,
             Method::POST,
-            &paths::handoff_revoke(&id),
+            &paths::handoff_revoke(id),
             JSON,
             r#"{"reason": ["x"]}"#,
         )
@@ -246,19 +246,19 @@ async fn handoff_bodies_and_limits_are_strict() {
         &app,
         &bob,
         Method::POST,
-        &paths::handoff_decline(&id),
+        &paths::handoff_decline(id),
         JSON,
         "{,}",
     )
     .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let now = json_of(
-        app.as_(&alice).get(&paths::handoff(&id)).await,
+        app.as_(&alice).get(&paths::handoff(id)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(now["status"], "pending", "{now}");
-    for list in [paths::handoff_comments(&id), paths::handoff_events(&id)] {
+    for list in [paths::handoff_comments(id), paths::handoff_events(id)] {
         refused_at(
             app.as_(&alice).get(&paths::query(&list, "limit=abc")).await,
             json!(["query", "limit"]),

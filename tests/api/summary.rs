@@ -48,7 +48,7 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
         .as_str()
         .unwrap()
         .to_string();
-    let path = paths::session_summary(&ID);
+    let path = paths::session_summary(ID);
     let s = json_of(app.as_(&alice).get(&path).await, StatusCode::OK).await;
     assert_eq!(s["title"], "Fix login bug");
     assert_eq!(s["tool"], "claude-code");
@@ -299,7 +299,7 @@ async fn a_session_whose_archive_is_missing_is_our_fault() {
     std::fs::remove_file(app.state.blobs.path_of(&etag)).unwrap();
     let err = error_of(
         app.as_(&alice)
-            .post_empty(&paths::session_summary(&ID))
+            .post_empty(&paths::session_summary(ID))
             .await,
         StatusCode::INTERNAL_SERVER_ERROR,
     )
