@@ -45,14 +45,8 @@ fn remote_normalization_table() {
 async fn create_get_context_rename_delete() {
     let app = TestApp::spawn().await;
     let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
-    let org = app
-        .as_(&alice)
-        .org("acme")
-        .member(&bob)
-        .admin(&carol)
-        .create()
-        .await
-        .id;
+    let acme = app.as_(&alice).org("acme");
+    let org = acme.member(&bob).admin(&carol).create().await.id;
     let p = app
         .as_(&alice)
         .create_project("git@github.com:Acme/App.git", Some(&org))
@@ -204,14 +198,8 @@ async fn create_get_context_rename_delete() {
 async fn standing_matrix_and_tenancy() {
     let app = TestApp::spawn().await;
     let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
-    let org = app
-        .as_(&alice)
-        .org("acme")
-        .member(&bob)
-        .admin(&carol)
-        .create()
-        .await
-        .id;
+    let acme = app.as_(&alice).org("acme");
+    let org = acme.member(&bob).admin(&carol).create().await.id;
     let p = app.as_(&alice).create_project("acme/app", Some(&org)).await;
     let id = p["id"].as_str().unwrap().to_string();
     let entries = paths::project_entries(&id);

@@ -20,10 +20,7 @@ async fn search_until(
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let res = app
-            .get(
-                user,
-                &paths::query(paths::SESSIONS_SEARCH, query),
-            )
+            .get(user, &paths::query(paths::SESSIONS_SEARCH, query))
             .send()
             .await
             .unwrap();
