@@ -83,8 +83,7 @@ async fn settings_are_tier_aware_and_validated() {
 #[tokio::test]
 async fn watchlist_and_status() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     app.as_(&alice).push_new(ID, "Watched").await;
     app.as_(&alice)
         .push_new("ses_other00000000000", "Other")

@@ -441,8 +441,7 @@ async fn the_org_tier_reaches_its_members() {
 #[tokio::test]
 async fn platform_admins_mint_keys_for_users() {
     let app = TestApp::spawn().await;
-    let root = app.signup("root@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [root, bob] = app.users(["root", "bob"]).await;
     let path = paths::admin_user_api_keys(&bob.id);
     let res = app.as_(&bob).post(&path, json!({})).await;
     assert_eq!(

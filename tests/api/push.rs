@@ -223,8 +223,7 @@ async fn archive_without_manifest_gets_defaults() {
 #[tokio::test]
 async fn identical_bytes_are_stored_once() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     let bytes = session_archive(ID, "Same", "x", 2);
     let a = json_of(
         app.as_(&alice).push(ID, bytes.clone(), None).await,

@@ -55,8 +55,7 @@ fn session_with(title: &str, tool: &str, lines: &[&str]) -> Vec<u8> {
 #[tokio::test]
 async fn ranking_snippets_filters_and_tenancy() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     let topics = [
         "database migrations",
         "css grid layout",

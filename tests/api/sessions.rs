@@ -207,8 +207,7 @@ async fn undelete_by_push_and_delete_scopes() {
 #[tokio::test]
 async fn another_user_sees_nothing() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     app.as_(&alice).push_new(ID, "Alice's work").await;
     let res = app
         .as_(&alice)

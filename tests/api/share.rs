@@ -268,8 +268,7 @@ async fn revoked_expired_and_deleted() {
 #[tokio::test]
 async fn only_the_owner_shares_and_expiry_is_bounded() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     app.as_(&alice).push_new(ID, "Mine").await;
     error_of(
         app.as_(&bob).share(ID, json!({})).await,

@@ -202,8 +202,7 @@ async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
 #[tokio::test]
 async fn handoff_bodies_and_limits_are_strict() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     app.as_(&alice).push_new(ID, "handed").await;
     let h = json_of(
         app.as_(&alice)

@@ -110,8 +110,7 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
 async fn summary_errors() {
     let app =
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
-    let alice = app.signup("alice@example.com").await;
-    app.set_tier(&alice, "starter").await;
+    let alice = app.user("alice").tier("starter").create().await;
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
     json_of(
         app.as_(&alice).push(ID, bare, None).await,
@@ -222,9 +221,7 @@ async fn handoff_summary_needs_only_the_id() {
 #[tokio::test]
 async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    let carol = app.signup("carol@example.com").await;
+    let [alice, bob, carol] = app.users(["alice", "bob", "carol"]).await;
     json_of(
         app.as_(&alice).push(ID, fixture(None), None).await,
         StatusCode::CREATED,
