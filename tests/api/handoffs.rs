@@ -119,15 +119,9 @@ async fn create_view_claim_and_pull() {
         (Method::POST, "/comments", Some(json!({"content": "hi"}))),
         (Method::GET, "/events", None),
     ] {
-        let mut req = app.request(
-            method.clone(),
-            &format!("{}{suffix}", paths::handoff(&id)),
-            Some(&carol.key),
-        );
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let err = error_of(req.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        let path = format!("{}{suffix}", paths::handoff(&id));
+        let res = app.as_(&carol).call(method.clone(), &path, body).await;
+        let err = error_of(res, StatusCode::NOT_FOUND).await;
         assert_eq!(err["message"], "Handoff not found", "{method} {suffix}");
     }
 }

@@ -260,18 +260,15 @@ async fn concurrent_pushes_all_land() {
             jobs.push((user, format!("ses_conc{n}{s}0000000000")));
         }
     }
-    let tasks = jobs
-        .iter()
-        .map(|(user, id)| app.push(user, id, session_archive(id, id, "concurrency", 4), None));
+    let tasks = jobs.iter().map(|(user, id)| {
+        app.as_(user)
+            .push(id, session_archive(id, id, "concurrency", 4), None)
+    });
     for res in futures_util::future::join_all(tasks).await {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     for user in &users {
-        let list = json_of(
-            app.get(user, paths::SESSIONS).send().await.unwrap(),
-            StatusCode::OK,
-        )
-        .await;
+        let list = json_of(app.as_(user).get(paths::SESSIONS).await, StatusCode::OK).await;
         assert_eq!(list["total"], 3);
     }
 }

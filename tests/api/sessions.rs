@@ -238,11 +238,8 @@ async fn another_user_sees_nothing() {
             ),
         ];
         for (method, path, body) in checks {
-            let mut req = app.request(method.clone(), &path, Some(&bob.key));
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            let err = error_of(req.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+            let res = app.as_(&bob).call(method.clone(), &path, body).await;
+            let err = error_of(res, StatusCode::NOT_FOUND).await;
             assert_eq!(err["message"], "Session not found", "{method} {path}");
         }
         let res = app
