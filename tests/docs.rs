@@ -353,7 +353,8 @@ async fn every_documented_operation_answers() {
     let doc = document(&server).await;
     let key = server.signup("prober@example.com").await.key;
 
-    // What the router's fallback says; a documented route must never say it.
+    // What the router's fallback says; a documented route must never say it. (A path that is
+    // no route, on purpose: the literal is the data under test.)
     let res = server
         .request(Method::GET, "/api/v1/no-such-route-for-the-docs-test", None)
         .send()
@@ -524,6 +525,10 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<
 /// Calls the API and checks each answer against the document's schema for that operation and
 /// status. Requests are written as the documented template (`/api/v1/sessions/{id}`, with an
 /// optional query); `{…}` are filled from `vars`.
+///
+/// The template strings in `responses_have_the_documented_fields` stay literal on purpose: they
+/// are the keys this test looks up in the OpenAPI document (the data under test), not request
+/// paths a helper could build — `tests/common/paths.rs` builds concrete paths, not templates.
 struct Checker<'a> {
     server: &'a TestApp,
     doc: Value,

@@ -153,26 +153,16 @@ async fn legacy_keys_create_list_delete() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let res = app
-        .request(Method::POST, paths::KEYS, Some(&alice.key))
-        .json(&json!({"name": "laptop"}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post(paths::KEYS, json!({"name": "laptop"}))
+        .await;
     let laptop = json_of(res, StatusCode::CREATED).await;
     assert_eq!(laptop["name"], "laptop");
-    let res = app
-        .request(Method::POST, paths::KEYS, Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).post_empty(paths::KEYS).await;
     let unnamed = json_of(res, StatusCode::CREATED).await;
     assert_eq!(unnamed["name"], Value::Null);
 
-    let list = json_of(
-        app.get(&alice, paths::KEYS).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&alice).get(paths::KEYS).await, StatusCode::OK).await;
     let names: Vec<&Value> = list
         .as_array()
         .unwrap()
@@ -186,11 +176,7 @@ async fn legacy_keys_create_list_delete() {
 
     let laptop_id = laptop["key_id"].as_str().unwrap();
     let laptop_key = laptop["raw_key"].as_str().unwrap();
-    let res = app
-        .request(Method::DELETE, &paths::key(laptop_id), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::key(laptop_id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app
         .request(Method::GET, paths::ME, Some(laptop_key))
@@ -200,15 +186,7 @@ async fn legacy_keys_create_list_delete() {
     let err = error_of(res, StatusCode::UNAUTHORIZED).await;
     assert_eq!(err["message"], "Invalid API key");
     assert_eq!(err["details"], json!({}));
-    let res = app
-        .request(
-            Method::DELETE,
-            "/api/v1/auth/keys/nonexistent",
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::key("nonexistent")).await;
     assert_eq!(
         error_of(res, StatusCode::NOT_FOUND).await["message"],
         "API key not found"
@@ -217,11 +195,7 @@ async fn legacy_keys_create_list_delete() {
     // Another user cannot delete Alice's key.
     let bob = app.signup("bob@example.com").await;
     let other_id = unnamed["key_id"].as_str().unwrap();
-    let res = app
-        .request(Method::DELETE, &paths::key(other_id), Some(&bob.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&bob).delete(&paths::key(other_id)).await;
     error_of(res, StatusCode::NOT_FOUND).await;
 }
 
@@ -230,11 +204,12 @@ async fn personal_keys_revoke_and_expire() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let res = app
-        .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
-        .json(&json!({"name": " ci ", "expires_in_days": 30}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post(
+            paths::MY_API_KEYS,
+            json!({"name": " ci ", "expires_in_days": 30}),
+        )
+        .await;
     let ci = json_of(res, StatusCode::CREATED).await;
     assert_eq!(ci["name"], "ci");
     let raw = ci["key"].as_str().unwrap().to_string();
@@ -242,7 +217,7 @@ async fn personal_keys_revoke_and_expire() {
     assert!(ci["expires_at"].is_string());
 
     let list = json_of(
-        app.get(&alice, paths::MY_API_KEYS).send().await.unwrap(),
+        app.as_(&alice).get(paths::MY_API_KEYS).await,
         StatusCode::OK,
     )
     .await;
@@ -255,22 +230,13 @@ async fn personal_keys_revoke_and_expire() {
         json!({"name": "x", "expires_in_days": 0}),
         json!({"name": "x", "expires_in_days": 731}),
     ] {
-        let res = app
-            .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let res = app.as_(&alice).post(paths::MY_API_KEYS, bad.clone()).await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 
     let id = ci["id"].as_str().unwrap();
-    let path = format!("/api/v1/auth/me/api-keys/{id}");
-    let res = app
-        .request(Method::DELETE, &path, Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let path = paths::my_api_key(id);
+    let res = app.as_(&alice).delete(&path).await;
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let bob = app.signup("bob@example.com").await;
     let res = app
@@ -303,11 +269,12 @@ async fn personal_keys_revoke_and_expire() {
 
     // An expired key.
     let res = app
-        .request(Method::POST, paths::MY_API_KEYS, Some(&alice.key))
-        .json(&json!({"name": "old", "expires_in_days": 1}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post(
+            paths::MY_API_KEYS,
+            json!({"name": "old", "expires_in_days": 1}),
+        )
+        .await;
     let old = json_of(res, StatusCode::CREATED).await;
     let res = app
         .request(Method::GET, paths::ME, old["key"].as_str())
@@ -326,7 +293,7 @@ async fn personal_keys_revoke_and_expire() {
 
     // A disabled account.
     app.disable(&alice).await;
-    let res = app.get(&alice, paths::ME).send().await.unwrap();
+    let res = app.as_(&alice).get(paths::ME).await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
         "User account is inactive"
@@ -339,11 +306,11 @@ async fn requests_per_key_are_rate_limited() {
     let alice = app.signup("alice@example.com").await;
     for _ in 0..3 {
         assert_eq!(
-            app.get(&alice, paths::ME).send().await.unwrap().status(),
+            app.as_(&alice).get(paths::ME).await.status(),
             StatusCode::OK
         );
     }
-    let res = app.get(&alice, paths::ME).send().await.unwrap();
+    let res = app.as_(&alice).get(paths::ME).await;
     assert!(res.headers().get("retry-after").is_none());
     assert_eq!(
         error_of(res, StatusCode::TOO_MANY_REQUESTS).await["message"],
@@ -384,7 +351,8 @@ async fn email_verification_gates_pushes_when_required() {
     let archive =
         sessionfs_server::archive::fixture::session_archive("ses_aaaaaaaaaaaaaaaa", "t", "x", 2);
     let res = app
-        .push(&user, "ses_aaaaaaaaaaaaaaaa", archive.clone(), None)
+        .as_(&user)
+        .push("ses_aaaaaaaaaaaaaaaa", archive.clone(), None)
         .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
@@ -393,18 +361,13 @@ async fn email_verification_gates_pushes_when_required() {
 
     let bad = app
         .client
-        .get(app.url("/api/v1/auth/verify?token=garbage"))
+        .get(app.url(&paths::query(paths::VERIFY, "token=garbage")))
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("Verification Failed"));
-    let missing = app
-        .client
-        .get(app.url("/api/v1/auth/verify"))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.client.get(app.url(paths::VERIFY)).send().await.unwrap();
     error_of(missing, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     // A link as the mailer would send it (the token is only stored hashed).
@@ -424,19 +387,18 @@ async fn email_verification_gates_pushes_when_required() {
         .await
         .unwrap();
     for path in [
-        "/api/v1/auth/verify?token=known-token",
-        "/api/v1/auth/verify/known-token",
+        &paths::query(paths::VERIFY, "token=known-token"),
+        &paths::verify("known-token"),
     ] {
         let ok = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(ok.status(), StatusCode::OK);
         assert!(ok.text().await.unwrap().contains("Email Verified!"));
     }
-    let me = json_of(
-        app.get(&user, paths::ME).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = json_of(app.as_(&user).get(paths::ME).await, StatusCode::OK).await;
     assert_eq!(me["email_verified"], true);
-    let res = app.push(&user, "ses_aaaaaaaaaaaaaaaa", archive, None).await;
+    let res = app
+        .as_(&user)
+        .push("ses_aaaaaaaaaaaaaaaa", archive, None)
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }

@@ -13,7 +13,7 @@ async fn settings_are_tier_aware_and_validated() {
     let app = TestApp::spawn_with(|c| c.max_member_bytes = 1234).await;
     let alice = app.signup("alice@example.com").await;
     let got = json_of(
-        app.get(&alice, paths::SYNC_SETTINGS).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_SETTINGS).await,
         StatusCode::OK,
     )
     .await;
@@ -59,7 +59,7 @@ async fn settings_are_tier_aware_and_validated() {
     )
     .await;
     let again = json_of(
-        app.get(&alice, paths::SYNC_SETTINGS).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_SETTINGS).await,
         StatusCode::OK,
     )
     .await;
@@ -83,10 +83,11 @@ async fn settings_are_tier_aware_and_validated() {
 #[tokio::test]
 async fn watchlist_and_status() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    app.push_new(&alice, ID, "Watched").await;
-    app.push_new(&alice, "ses_other00000000000", "Other").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Watched").await;
+    app.as_(&alice)
+        .push_new("ses_other00000000000", "Other")
+        .await;
 
     let watch = |user: &crate::common::User, id: &str| {
         app.request(Method::POST, &paths::watch(id), Some(&user.key))
@@ -131,7 +132,7 @@ async fn watchlist_and_status() {
     );
 
     let overview = json_of(
-        app.get(&alice, paths::SYNC_STATUS).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_STATUS).await,
         StatusCode::OK,
     )
     .await;
@@ -142,17 +143,13 @@ async fn watchlist_and_status() {
     assert_eq!(overview["failed"], 0);
     assert!(overview["storage_used_bytes"].as_i64().unwrap() > 0);
     assert_eq!(overview["storage_limit_bytes"], 0);
-    let bobs = json_of(
-        app.get(&bob, paths::SYNC_STATUS).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let bobs = json_of(app.as_(&bob).get(paths::SYNC_STATUS).await, StatusCode::OK).await;
     assert_eq!(bobs["total_sessions"], 0);
     assert_eq!(bobs["storage_used_bytes"], 0);
 
     json_of(status(ID, "synced").await.unwrap(), StatusCode::OK).await;
     let list = json_of(
-        app.get(&alice, paths::SYNC_WATCHLIST).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_WATCHLIST).await,
         StatusCode::OK,
     )
     .await;
@@ -162,20 +159,16 @@ async fn watchlist_and_status() {
     assert_eq!(item["status"], "synced");
     assert!(item["last_synced_at"].is_string());
     let bob_list = json_of(
-        app.get(&bob, paths::SYNC_WATCHLIST).send().await.unwrap(),
+        app.as_(&bob).get(paths::SYNC_WATCHLIST).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(bob_list["sessions"], json!([]));
 
-    let res = app
-        .request(Method::DELETE, &paths::watch(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::watch(ID)).await;
     assert_eq!(json_of(res, StatusCode::OK).await["status"], "unwatched");
     let list = json_of(
-        app.get(&alice, paths::SYNC_WATCHLIST).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_WATCHLIST).await,
         StatusCode::OK,
     )
     .await;
@@ -189,25 +182,19 @@ async fn capture_health_is_reported_back() {
     let report =
         json!({"watchers": [{"name": "claude-code", "health": "ok", "sessions_tracked": 3}]});
     let res = app
-        .request(Method::PUT, paths::SYNC_HEALTH, Some(&alice.key))
-        .json(&report)
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .put(paths::SYNC_HEALTH, report.clone())
+        .await;
     assert_eq!(
         json_of(res, StatusCode::OK).await,
         json!({"status": "ok", "watchers": 1})
     );
     let got = json_of(
-        app.get(&alice, paths::SYNC_HEALTH).send().await.unwrap(),
+        app.as_(&alice).get(paths::SYNC_HEALTH).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(got["watchers"], report["watchers"]);
-    let me = json_of(
-        app.get(&alice, paths::ME).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = json_of(app.as_(&alice).get(paths::ME).await, StatusCode::OK).await;
     assert_eq!(me["capture_health"], report["watchers"]);
 }

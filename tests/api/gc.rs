@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use sessionfs_server::archive::fixture::session_archive;
 use sessionfs_server::server::collect_archives;
 
+use crate::common::paths;
 use crate::common::{json_of, TestApp};
 
 const ONE: &str = "ses_0000000000000001";
@@ -16,26 +17,18 @@ const TWO: &str = "ses_0000000000000002";
 async fn a_replaced_archive_is_collected_after_the_grace_period_and_live_ones_stay() {
     let app = TestApp::spawn_with(|c| c.gc_grace = Duration::ZERO).await;
     let alice = app.signup("alice@example.com").await;
-    let old = app.push_new(&alice, ONE, "first").await;
+    let old = app.as_(&alice).push_new(ONE, "first").await;
     let newer = session_archive(ONE, "second", "parsers", 6);
     let new = json_of(
-        app.push(&alice, ONE, newer.clone(), Some(&old)).await,
+        app.as_(&alice).push(ONE, newer.clone(), Some(&old)).await,
         StatusCode::OK,
     )
     .await["etag"]
         .as_str()
         .unwrap()
         .to_string();
-    let trashed = app.push_new(&alice, TWO, "trashed").await;
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{TWO}"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+    let trashed = app.as_(&alice).push_new(TWO, "trashed").await;
+    let res = app.as_(&alice).delete(&paths::session(TWO)).await;
     assert!(res.status().is_success(), "{}", res.status());
 
     let done = collect_archives(&app.state).await.unwrap();
@@ -49,7 +42,7 @@ async fn a_replaced_archive_is_collected_after_the_grace_period_and_live_ones_st
         app.state.blobs.contains(&trashed),
         "a trashed session keeps its archive"
     );
-    let pulled = app.pull(&alice, ONE, None).await;
+    let pulled = app.as_(&alice).pull(ONE, None).await;
     assert_eq!(pulled.status(), StatusCode::OK);
     assert_eq!(pulled.bytes().await.unwrap().to_vec(), newer);
     // Nothing more to collect.
@@ -60,14 +53,10 @@ async fn a_replaced_archive_is_collected_after_the_grace_period_and_live_ones_st
 async fn nothing_goes_inside_the_grace_period() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let old = app.push_new(&alice, ONE, "first").await;
-    app.push(
-        &alice,
-        ONE,
-        session_archive(ONE, "second", "x", 5),
-        Some(&old),
-    )
-    .await;
+    let old = app.as_(&alice).push_new(ONE, "first").await;
+    app.as_(&alice)
+        .push(ONE, session_archive(ONE, "second", "x", 5), Some(&old))
+        .await;
     assert_eq!(collect_archives(&app.state).await.unwrap().removed, 0);
     assert!(app.state.blobs.contains(&old));
 }
@@ -94,7 +83,7 @@ async fn collection_running_all_the_time_never_hurts_a_push_of_the_same_bytes() 
     let mut ids = Vec::new();
     for i in 0..20 {
         let id = format!("ses_{i:016}");
-        let res = app.push(&alice, &id, bytes.clone(), None).await;
+        let res = app.as_(&alice).push(&id, bytes.clone(), None).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         // The session replaced right away leaves its archive unreferenced: fair game.
         if i % 2 == 0 {
@@ -102,7 +91,7 @@ async fn collection_running_all_the_time_never_hurts_a_push_of_the_same_bytes() 
             let etag = body["etag"].as_str().unwrap();
             let other = session_archive(&id, &format!("v{i}"), "x", 2);
             assert_eq!(
-                app.push(&alice, &id, other, Some(etag)).await.status(),
+                app.as_(&alice).push(&id, other, Some(etag)).await.status(),
                 StatusCode::OK
             );
         }
@@ -112,7 +101,7 @@ async fn collection_running_all_the_time_never_hurts_a_push_of_the_same_bytes() 
     assert!(collector.await.unwrap() > 0);
     for id in ids {
         assert_eq!(
-            app.pull(&alice, &id, None).await.status(),
+            app.as_(&alice).pull(&id, None).await.status(),
             StatusCode::OK,
             "{id}"
         );

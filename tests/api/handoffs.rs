@@ -6,57 +6,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::paths;
-use crate::common::{error_of, json_of, TestApp, User};
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
 
-async fn post(app: &TestApp, user: &User, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut req = app.request(Method::POST, path, Some(&user.key));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    req.send().await.unwrap()
-}
-
-async fn hand_off(app: &TestApp, from: &User, to_email: &str) -> Value {
-    let body = json!({"session_id": ID, "recipient_email": format!("  {} ", to_email.to_uppercase()), "message": "over to you"});
-    json_of(
-        post(app, from, paths::HANDOFFS, Some(body)).await,
-        StatusCode::CREATED,
-    )
-    .await
-}
-
-struct Trio {
-    app: TestApp,
-    alice: User,
-    bob: User,
-    carol: User,
-}
-
-async fn trio() -> Trio {
-    let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    let carol = app.signup("carol@example.com").await;
-    app.push_new(&alice, ID, "Half-done refactor").await;
-    Trio {
-        app,
-        alice,
-        bob,
-        carol,
-    }
-}
-
 #[tokio::test]
 async fn create_view_claim_and_pull() {
-    let Trio {
-        app,
-        alice,
-        bob,
-        carol,
-    } = trio().await;
-    let h = hand_off(&app, &alice, "bob@example.com").await;
+    let app = TestApp::spawn().await;
+    let [alice, bob, carol] = app.users(["alice", "bob", "carol"]).await;
+    app.as_(&alice).push_new(ID, "Half-done refactor").await;
+    let h = app.as_(&alice).handoff(ID, "  BOB@EXAMPLE.COM ").await;
     let id = h["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("hnd_") && id.len() == 36, "{id}");
     assert_eq!(h["status"], "pending");
@@ -66,25 +25,23 @@ async fn create_view_claim_and_pull() {
     assert_eq!(h["session_message_count"], 4);
     assert_eq!(h["handoff_kind"], "individual");
 
-    for path in [paths::HANDOFFS_INBOX, "/api/v1/handoffs/inbox/"] {
-        let inbox = json_of(app.get(&bob, path).send().await.unwrap(), StatusCode::OK).await;
+    for path in [paths::HANDOFFS_INBOX, &paths::slash(paths::HANDOFFS_INBOX)] {
+        let inbox = json_of(app.as_(&bob).get(path).await, StatusCode::OK).await;
         assert_eq!(inbox["total"], 1, "{path}");
         assert_eq!(inbox["handoffs"][0]["id"], id.as_str());
     }
     let sent = json_of(
-        app.get(&alice, "/api/v1/handoffs/sent/")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::slash(paths::HANDOFFS_SENT))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(sent["total"], 1);
     let none = json_of(
-        app.get(&carol, "/api/v1/handoffs/inbox/")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&carol)
+            .get(&paths::slash(paths::HANDOFFS_INBOX))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -92,34 +49,26 @@ async fn create_view_claim_and_pull() {
 
     // The sender looking does not mark it viewed; the recipient does, once.
     let seen = json_of(
-        app.get(&alice, &paths::handoff(&id)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::handoff(&id)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(seen["viewed_at"], Value::Null);
     let seen = json_of(
-        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
+        app.as_(&bob).get(&paths::handoff(&id)).await,
         StatusCode::OK,
     )
     .await;
     assert!(seen["viewed_at"].is_string());
     json_of(
-        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
+        app.as_(&bob).get(&paths::handoff(&id)).await,
         StatusCode::OK,
     )
     .await;
 
     // The sender cannot claim their own handoff.
-    error_of(
-        post(&app, &alice, &paths::handoff_claim(&id), None).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let claimed = json_of(
-        post(&app, &bob, &paths::handoff_claim(&id), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    error_of(app.as_(&alice).claim(&id).await, StatusCode::NOT_FOUND).await;
+    let claimed = json_of(app.as_(&bob).claim(&id).await, StatusCode::OK).await;
     assert_eq!(claimed["status"], "claimed");
     assert_eq!(claimed["active_ticket_payload"], Value::Null);
     let copy = claimed["recipient_session_id"]
@@ -129,13 +78,13 @@ async fn create_view_claim_and_pull() {
     assert!(copy.starts_with("ses_") && copy != ID);
 
     // Bob owns a session that shares Alice's archive: same bytes, one file on disk.
-    let original = app.pull(&alice, ID, None).await.bytes().await.unwrap();
-    let res = app.pull(&bob, &copy, None).await;
+    let original = app.as_(&alice).pull(ID, None).await.bytes().await.unwrap();
+    let res = app.as_(&bob).pull(&copy, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), original);
     assert_eq!(app.stored_files().len(), 1);
     let detail = json_of(
-        app.get(&bob, &paths::session(&copy)).send().await.unwrap(),
+        app.as_(&bob).get(&paths::session(&copy)).await,
         StatusCode::OK,
     )
     .await;
@@ -143,26 +92,18 @@ async fn create_view_claim_and_pull() {
     assert_eq!(detail["original_session_id"], ID);
     assert_eq!(detail["title"], "Half-done refactor");
     // Deleting Bob's copy leaves Alice's session alone.
-    app.request(Method::DELETE, &paths::session_cloud(&copy), Some(&bob.key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(app.pull(&alice, ID, None).await.status(), StatusCode::OK);
+    app.as_(&bob).delete(&paths::session_cloud(&copy)).await;
+    assert_eq!(
+        app.as_(&alice).pull(ID, None).await.status(),
+        StatusCode::OK
+    );
 
-    let err = error_of(
-        post(&app, &bob, &paths::handoff_claim(&id), None).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = error_of(app.as_(&bob).claim(&id).await, StatusCode::CONFLICT).await;
     assert_eq!(err["message"], "Handoff already claimed");
     let err = error_of(
-        post(
-            &app,
-            &alice,
-            &paths::handoff_revoke(&id),
-            Some(json!({"reason": "x"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(&paths::handoff_revoke(&id), json!({"reason": "x"}))
+            .await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -178,82 +119,64 @@ async fn create_view_claim_and_pull() {
         (Method::POST, "/comments", Some(json!({"content": "hi"}))),
         (Method::GET, "/events", None),
     ] {
-        let mut req = app.request(
-            method.clone(),
-            &format!("/api/v1/handoffs/{id}{suffix}"),
-            Some(&carol.key),
-        );
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let err = error_of(req.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        let path = format!("{}{suffix}", paths::handoff(&id));
+        let res = app.as_(&carol).call(method.clone(), &path, body).await;
+        let err = error_of(res, StatusCode::NOT_FOUND).await;
         assert_eq!(err["message"], "Handoff not found", "{method} {suffix}");
     }
 }
 
 #[tokio::test]
 async fn decline_revoke_comments_and_events() {
-    let Trio {
-        app, alice, bob, ..
-    } = trio().await;
-    let h = hand_off(&app, &alice, "bob@example.com").await;
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Half-done refactor").await;
+    let h = app.as_(&alice).handoff(ID, "  BOB@EXAMPLE.COM ").await;
     let id = h["id"].as_str().unwrap().to_string();
     error_of(
-        post(&app, &alice, &paths::handoff_decline(&id), None).await,
+        app.as_(&alice)
+            .post_empty(&paths::handoff_decline(&id))
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
     error_of(
-        post(
-            &app,
-            &bob,
-            &paths::handoff_revoke(&id),
-            Some(json!({"reason": "x"})),
-        )
-        .await,
+        app.as_(&bob)
+            .post(&paths::handoff_revoke(&id), json!({"reason": "x"}))
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
 
     let c1 = json_of(
-        post(
-            &app,
-            &bob,
-            &paths::handoff_comments(&id),
-            Some(json!({"content": "Which branch?"})),
-        )
-        .await,
+        app.as_(&bob)
+            .post(
+                &paths::handoff_comments(&id),
+                json!({"content": "Which branch?"}),
+            )
+            .await,
         StatusCode::CREATED,
     )
     .await;
     assert!(c1["id"].as_str().unwrap().starts_with("hcm_"));
     json_of(
-        post(
-            &app,
-            &alice,
-            &paths::handoff_comments(&id),
-            Some(json!({"content": "main"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(&paths::handoff_comments(&id), json!({"content": "main"}))
+            .await,
         StatusCode::CREATED,
     )
     .await;
     error_of(
-        post(
-            &app,
-            &alice,
-            &paths::handoff_comments(&id),
-            Some(json!({"content": ""})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(&paths::handoff_comments(&id), json!({"content": ""}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     let comments = json_of(
-        app.get(&alice, &format!("/api/v1/handoffs/{id}/comments?limit=500"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(&paths::handoff_comments(&id), "limit=500"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -266,29 +189,24 @@ async fn decline_revoke_comments_and_events() {
     assert_eq!(texts, vec!["Which branch?", "main"]);
 
     let declined = json_of(
-        post(&app, &bob, &paths::handoff_decline(&id), None).await,
+        app.as_(&bob).post_empty(&paths::handoff_decline(&id)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(declined["status"], "declined");
-    let err = error_of(
-        post(&app, &bob, &paths::handoff_claim(&id), None).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = error_of(app.as_(&bob).claim(&id).await, StatusCode::CONFLICT).await;
     assert_eq!(err["message"], "Handoff is declined and cannot be claimed");
     let err = error_of(
-        post(&app, &bob, &paths::handoff_decline(&id), Some(json!({}))).await,
+        app.as_(&bob)
+            .post(&paths::handoff_decline(&id), json!({}))
+            .await,
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(err["message"], "Cannot decline a declined handoff");
 
     let events = json_of(
-        app.get(&bob, &paths::handoff_events(&id))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&bob).get(&paths::handoff_events(&id)).await,
         StatusCode::OK,
     )
     .await;
@@ -300,82 +218,68 @@ async fn decline_revoke_comments_and_events() {
         .collect();
     assert_eq!(kinds, vec!["created", "commented", "commented", "declined"]);
 
-    let h2 = hand_off(&app, &alice, "bob@example.com").await;
+    let h2 = app.as_(&alice).handoff(ID, "  BOB@EXAMPLE.COM ").await;
     let id2 = h2["id"].as_str().unwrap();
     error_of(
-        post(&app, &alice, &paths::handoff_revoke(id2), Some(json!({}))).await,
+        app.as_(&alice)
+            .post(&paths::handoff_revoke(id2), json!({}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     let revoked = json_of(
-        post(
-            &app,
-            &alice,
-            &paths::handoff_revoke(id2),
-            Some(json!({"reason": "wrong person"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(
+                &paths::handoff_revoke(id2),
+                json!({"reason": "wrong person"}),
+            )
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revoke_reason"], "wrong person");
-    let err = error_of(
-        post(&app, &bob, &paths::handoff_claim(id2), None).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = error_of(app.as_(&bob).claim(id2).await, StatusCode::CONFLICT).await;
     assert_eq!(err["message"], "Handoff is revoked and cannot be claimed");
 }
 
 #[tokio::test]
 async fn expiry_is_persisted_and_enforced() {
-    let Trio {
-        app, alice, bob, ..
-    } = trio().await;
-    let h = hand_off(&app, &alice, "bob@example.com").await;
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Half-done refactor").await;
+    let h = app.as_(&alice).handoff(ID, "  BOB@EXAMPLE.COM ").await;
     let id = h["id"].as_str().unwrap().to_string();
     // Past the default expiry (168 hours).
     app.clock().advance(Duration::hours(169));
     let err = error_of(
-        app.get(&bob, &paths::handoff(&id)).send().await.unwrap(),
+        app.as_(&bob).get(&paths::handoff(&id)).await,
         StatusCode::GONE,
     )
     .await;
     assert_eq!(err["message"], "Handoff has expired");
-    error_of(
-        post(&app, &bob, &paths::handoff_claim(&id), None).await,
-        StatusCode::GONE,
-    )
-    .await;
+    error_of(app.as_(&bob).claim(&id).await, StatusCode::GONE).await;
     let err = error_of(
-        post(
-            &app,
-            &alice,
-            &paths::handoff_revoke(&id),
-            Some(json!({"reason": "late"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(&paths::handoff_revoke(&id), json!({"reason": "late"}))
+            .await,
         StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(err["message"], "Cannot revoke a expired handoff");
     error_of(
-        post(&app, &bob, &paths::handoff_decline(&id), None).await,
+        app.as_(&bob).post_empty(&paths::handoff_decline(&id)).await,
         StatusCode::CONFLICT,
     )
     .await;
     let sent = json_of(
-        app.get(&alice, paths::HANDOFFS_SENT).send().await.unwrap(),
+        app.as_(&alice).get(paths::HANDOFFS_SENT).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(sent["handoffs"][0]["status"], "expired");
     let events = json_of(
-        app.get(&alice, &paths::handoff_events(&id))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::handoff_events(&id)).await,
         StatusCode::OK,
     )
     .await;
@@ -391,9 +295,9 @@ async fn expiry_is_persisted_and_enforced() {
 
 #[tokio::test]
 async fn creation_rules() {
-    let Trio {
-        app, alice, bob, ..
-    } = trio().await;
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Half-done refactor").await;
     for body in [
         json!({"session_id": ID}),
         json!({"session_id": ID, "recipient_email": "b@x.io", "recipient_user_id": bob.id}),
@@ -403,71 +307,64 @@ async fn creation_rules() {
         json!({"session_id": ID, "recipient_email": "b@x.io", "ticket_id": "tk_1"}),
     ] {
         error_of(
-            post(&app, &alice, paths::HANDOFFS, Some(body.clone())).await,
+            app.as_(&alice).post(paths::HANDOFFS, body.clone()).await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     }
     let err = error_of(
-        post(
-            &app,
-            &alice,
-            paths::HANDOFFS,
-            Some(json!({"session_id": ID, "recipient_user_id": "no-such-user"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(
+                paths::HANDOFFS,
+                json!({"session_id": ID, "recipient_user_id": "no-such-user"}),
+            )
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(err["message"], "Recipient user not found");
     error_of(
-        post(
-            &app,
-            &alice,
-            paths::HANDOFFS,
-            Some(json!({"session_id": ID, "recipient_team_id": "team_1"})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(
+                paths::HANDOFFS,
+                json!({"session_id": ID, "recipient_team_id": "team_1"}),
+            )
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
     // Bob cannot hand off Alice's session.
     let err = error_of(
-        post(
-            &app,
-            &bob,
-            paths::HANDOFFS,
-            Some(json!({"session_id": ID, "recipient_email": "c@x.io"})),
-        )
-        .await,
+        app.as_(&bob)
+            .post(
+                paths::HANDOFFS,
+                json!({"session_id": ID, "recipient_email": "c@x.io"}),
+            )
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(err["message"], "Session not found");
     // By user id; the expiry is clamped below enterprise.
     let by_id = json_of(
-        post(
-            &app,
-            &alice,
-            paths::HANDOFFS,
-            Some(json!({"session_id": ID, "recipient_user_id": bob.id, "expires_in_hours": 2000})),
-        )
-        .await,
+        app.as_(&alice)
+            .post(
+                paths::HANDOFFS,
+                json!({"session_id": ID, "recipient_user_id": bob.id, "expires_in_hours": 2000}),
+            )
+            .await,
         StatusCode::CREATED,
     )
     .await;
     let inbox = json_of(
-        app.get(&bob, paths::HANDOFFS_INBOX).send().await.unwrap(),
+        app.as_(&bob).get(paths::HANDOFFS_INBOX).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(inbox["handoffs"][0]["id"], by_id["id"]);
     let res = app
         .client
-        .get(app.url(&format!(
-            "/api/v1/handoffs/{}/preview",
-            by_id["id"].as_str().unwrap()
-        )))
+        .get(app.url(&paths::handoff_preview(by_id["id"].as_str().unwrap())))
         .header("X-Preview-Token", "hpr_wrong")
         .send()
         .await
@@ -481,14 +378,14 @@ async fn creation_rules() {
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Starter)
             .await;
     let dan = starter.signup("dan@example.com").await;
-    starter.push_new(&dan, ID, "t").await;
-    let res = post(
-        &starter,
-        &dan,
-        paths::HANDOFFS,
-        Some(json!({"session_id": ID, "recipient_email": "e@x.io"})),
-    )
-    .await;
+    starter.as_(&dan).push_new(ID, "t").await;
+    let res = starter
+        .as_(&dan)
+        .post(
+            paths::HANDOFFS,
+            json!({"session_id": ID, "recipient_email": "e@x.io"}),
+        )
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["details"]["feature"],
         "handoff"
@@ -497,27 +394,18 @@ async fn creation_rules() {
 
 #[tokio::test]
 async fn undelete_expires_pending_handoffs() {
-    let Trio {
-        app, alice, bob, ..
-    } = trio().await;
-    let h = hand_off(&app, &alice, "bob@example.com").await;
-    let etag = app.pull(&alice, ID, None).await.headers()["etag"]
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Half-done refactor").await;
+    let h = app.as_(&alice).handoff(ID, "  BOB@EXAMPLE.COM ").await;
+    let etag = app.as_(&alice).pull(ID, None).await.headers()["etag"]
         .to_str()
         .unwrap()
         .trim_matches('"')
         .to_string();
-    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice).delete(&paths::session_cloud(ID)).await;
     let err = error_of(
-        post(
-            &app,
-            &bob,
-            &format!("/api/v1/handoffs/{}/claim", h["id"].as_str().unwrap()),
-            None,
-        )
-        .await,
+        app.as_(&bob).claim(h["id"].as_str().unwrap()).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -533,7 +421,7 @@ async fn undelete_expires_pending_handoffs() {
     )
     .await;
     let sent = json_of(
-        app.get(&alice, paths::HANDOFFS_SENT).send().await.unwrap(),
+        app.as_(&alice).get(paths::HANDOFFS_SENT).await,
         StatusCode::OK,
     )
     .await;

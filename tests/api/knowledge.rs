@@ -7,7 +7,53 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{error_of, json_of, TestApp, User};
-use crate::projects::{call, create, mint, world};
+
+/// `key` calls `method path` with an optional JSON body (user and service keys alike).
+async fn call(
+    app: &TestApp,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    app.call(Some(key), method, path, body).await
+}
+
+/// A project for `remote`, created by `user` (in `org`, if given).
+async fn create(app: &TestApp, user: &User, remote: &str, org: Option<&str>) -> Value {
+    app.as_(user).create_project(remote, org).await
+}
+
+/// A service key of `org`, minted by its admin `admin`.
+async fn mint(app: &TestApp, admin: &User, org: &str, scopes: Value, project_ids: Value) -> String {
+    app.as_(admin).mint_key(org, scopes, project_ids).await
+}
+
+/// Alice owns org `acme` with Bob (member) and Carol (admin); Eve is an outsider.
+struct World {
+    alice: User,
+    bob: User,
+    eve: User,
+    org: String,
+}
+
+async fn world(app: &TestApp) -> World {
+    let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
+    let org = app
+        .as_(&alice)
+        .org("acme")
+        .member(&bob)
+        .admin(&carol)
+        .create()
+        .await
+        .id;
+    World {
+        alice,
+        bob,
+        eve,
+        org,
+    }
+}
 
 /// The project's entries path and a way to add one as `user` (asserting 201).
 struct Kb<'a> {

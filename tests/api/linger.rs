@@ -30,7 +30,7 @@ async fn the_real_client_sees_every_conflict_at_the_first_attempt() {
     let root = crate::common::client::repo_root();
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    app.push_new(&alice, ID, "first").await;
+    app.as_(&alice).push_new(ID, "first").await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("stale.sfs");
     std::fs::write(&archive, big_archive(3)).unwrap();
@@ -113,7 +113,7 @@ async fn slow_stale_push(base: &str, key: &str, body_len: usize) -> (u16, Value)
 async fn a_slow_stale_push_over_a_raw_socket_reads_the_409_envelope_every_time() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let etag = app.push_new(&alice, ID, "first").await;
+    let etag = app.as_(&alice).push_new(ID, "first").await;
     for _ in 0..5 {
         let (status, body) = slow_stale_push(&app.base, &alice.key, 1024 * 1024).await;
         assert_eq!(status, StatusCode::CONFLICT.as_u16(), "{body}");

@@ -40,29 +40,21 @@ async fn verification_and_invite_mail() {
     let path = link.trim_start_matches("https://sfs.example.org");
     let res = app.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let me = json_of(
-        app.get(&alice, paths::ME).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = json_of(app.as_(&alice).get(paths::ME).await, StatusCode::OK).await;
     assert_eq!(me["email_verified"], true);
 
     // An invite arrives with its accept route; resend sends again and says so.
     json_of(
-        app.request(Method::POST, paths::ORG, Some(&alice.key))
-            .json(&json!({"name": "Acme", "slug": "acme"}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .post(paths::ORG, json!({"name": "Acme", "slug": "acme"}))
+            .await,
         StatusCode::OK,
     )
     .await;
     let inv = json_of(
-        app.request(Method::POST, paths::ORG_INVITE, Some(&alice.key))
-            .json(&json!({"email": "bob@example.com"}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .post(paths::ORG_INVITE, json!({"email": "bob@example.com"}))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -73,21 +65,12 @@ async fn verification_and_invite_mail() {
     assert!(mail.body().contains(&format!(
         "https://sfs.example.org/api/v1/org/invite/{id}/accept"
     )));
-    let me = json_of(
-        app.get(&alice, paths::ME).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = json_of(app.as_(&alice).get(paths::ME).await, StatusCode::OK).await;
     let org = me["org_id"].as_str().unwrap();
     let resent = json_of(
-        app.request(
-            Method::POST,
-            &paths::invite_resend(org, id),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .post_empty(&paths::invite_resend(org, id))
+            .await,
         StatusCode::OK,
     )
     .await;

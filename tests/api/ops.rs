@@ -46,13 +46,13 @@ async fn metrics_listener_serves_the_named_series() {
     let metrics = sessionfs_server::server::metrics_app(app.state.clone());
     tokio::spawn(async move { axum::serve(listener, metrics).await });
     let alice = app.signup("alice@example.com").await;
-    app.push_new(&alice, "ses_0123456789abcdef", "Metered")
+    app.as_(&alice)
+        .push_new("ses_0123456789abcdef", "Metered")
         .await;
-    app.get(&alice, paths::SESSIONS).send().await.unwrap();
-    app.get(&alice, "/api/v1/sessions/ses_ffffffffffffffff")
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice).get(paths::SESSIONS).await;
+    app.as_(&alice)
+        .get(&paths::session("ses_ffffffffffffffff"))
+        .await;
 
     let res = app.client.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -61,6 +61,8 @@ async fn metrics_listener_serves_the_named_series() {
         .unwrap()
         .starts_with("text/plain"));
     let text = res.text().await.unwrap();
+    // The route labels are route templates as the metrics name them: data under test, kept
+    // literal.
     for expected in [
         r#"sessionfs_http_requests_total{method="GET",route="/api/v1/sessions",status="200"} 1"#,
         r#"sessionfs_http_requests_total{method="GET",route="/api/v1/sessions/{id}",status="404"} 1"#,
@@ -141,7 +143,8 @@ async fn a_failed_index_commit_is_reported_stale_and_repaired() {
     // The index files vanish under the writer: its next commit fails.
     let tantivy = app.data_dir.join("index/tantivy");
     std::fs::remove_dir_all(&tantivy).unwrap();
-    app.push_new(&alice, "ses_0000000000000001", "quokka notes")
+    app.as_(&alice)
+        .push_new("ses_0000000000000001", "quokka notes")
         .await;
     let search = app.state.search.clone();
     tokio::task::spawn_blocking(move || search.flush())

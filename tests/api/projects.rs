@@ -4,126 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, json_of, TestApp, User};
-
-pub(crate) async fn call(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = app.request(method, path, Some(key));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    req.send().await.unwrap()
-}
-
-/// Alice owns org `acme` with Bob (member) and Carol (admin); Eve is an outsider.
-pub(crate) struct World {
-    pub alice: User,
-    pub bob: User,
-    pub carol: User,
-    pub eve: User,
-    pub org: String,
-}
-
-async fn join(app: &TestApp, owner: &User, user: &User, email: &str, role: &str) {
-    let inv = json_of(
-        call(
-            app,
-            &owner.key,
-            Method::POST,
-            "/api/v1/org/invite",
-            Some(json!({"email": email, "role": role})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    let path = format!(
-        "/api/v1/org/invite/{}/accept",
-        inv["invite_id"].as_str().unwrap()
-    );
-    json_of(
-        call(app, &user.key, Method::POST, &path, None).await,
-        StatusCode::OK,
-    )
-    .await;
-}
-
-pub(crate) async fn world(app: &TestApp) -> World {
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    let carol = app.signup("carol@example.com").await;
-    let eve = app.signup("eve@example.com").await;
-    let org = json_of(
-        call(
-            app,
-            &alice.key,
-            Method::POST,
-            "/api/v1/org",
-            Some(json!({"name": "Acme", "slug": "acme"})),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await["org_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    join(app, &alice, &bob, "bob@example.com", "member").await;
-    join(app, &alice, &carol, "carol@example.com", "admin").await;
-    World {
-        alice,
-        bob,
-        carol,
-        eve,
-        org,
-    }
-}
-
-pub(crate) async fn create(app: &TestApp, user: &User, remote: &str, org: Option<&str>) -> Value {
-    let mut body = json!({"name": "app", "git_remote_normalized": remote});
-    if let Some(org) = org {
-        body["org_id"] = json!(org);
-    }
-    json_of(
-        call(
-            app,
-            &user.key,
-            Method::POST,
-            "/api/v1/projects/",
-            Some(body),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await
-}
-
-pub(crate) async fn mint(
-    app: &TestApp,
-    admin: &User,
-    org: &str,
-    scopes: Value,
-    project_ids: Value,
-) -> String {
-    let key = json_of(
-        call(
-            app,
-            &admin.key,
-            Method::POST,
-            &format!("/api/v1/orgs/{org}/service-keys"),
-            Some(json!({"name": "bot", "scopes": scopes, "project_ids": project_ids})),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    key["key"].as_str().unwrap().to_string()
-}
+use crate::common::paths;
+use crate::common::{error_of, json_of, TestApp};
 
 const CONTENT: &str = "The parser in src/parse.rs rejects tabs in keys since v2.3";
 
@@ -162,8 +44,13 @@ fn remote_normalization_table() {
 #[tokio::test]
 async fn create_get_context_rename_delete() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let p = create(&app, &w.alice, "git@github.com:Acme/App.git", Some(&w.org)).await;
+    let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
+    let acme = app.as_(&alice).org("acme");
+    let org = acme.member(&bob).admin(&carol).create().await.id;
+    let p = app
+        .as_(&alice)
+        .create_project("git@github.com:Acme/App.git", Some(&org))
+        .await;
     let id = p["id"].as_str().unwrap();
     assert!(id.starts_with("proj_") && id.len() == 21);
     assert_eq!(p["git_remote_normalized"], "acme/app");
@@ -182,10 +69,7 @@ async fn create_get_context_rename_delete() {
         id,
     ] {
         let got = json_of(
-            app.get(&w.bob, &format!("/api/v1/projects/{path}"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&bob).get(&paths::project(path)).await,
             StatusCode::OK,
         )
         .await;
@@ -195,183 +79,146 @@ async fn create_get_context_rename_delete() {
         assert_eq!(got["groups"], json!([]));
     }
     let err = error_of(
-        app.get(&w.bob, "/api/v1/projects/acme/other")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&bob).get(&paths::project("acme/other")).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(err["message"], "No project context found");
 
     // Duplicate remote, blank and reclaimed remotes.
-    let dup = call(
-        &app,
-        &w.bob.key,
-        Method::POST,
-        "/api/v1/projects/",
-        Some(json!({"name": "x", "git_remote_normalized": "https://github.com/ACME/app"})),
-    )
-    .await;
+    let dup = app
+        .as_(&bob)
+        .post(
+            paths::PROJECTS,
+            json!({"name": "x", "git_remote_normalized": "https://github.com/ACME/app"}),
+        )
+        .await;
     assert_eq!(
         error_of(dup, StatusCode::CONFLICT).await["message"],
         "Project already exists for this repository"
     );
     for remote in ["  ", "reclaimed:acme/app"] {
-        let res = call(
-            &app,
-            &w.bob.key,
-            Method::POST,
-            "/api/v1/projects/",
-            Some(json!({"name": "x", "git_remote_normalized": remote})),
-        )
-        .await;
+        let res = app
+            .as_(&bob)
+            .post(
+                paths::PROJECTS,
+                json!({"name": "x", "git_remote_normalized": remote}),
+            )
+            .await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let res = call(
-        &app,
-        &w.eve.key,
-        Method::POST,
-        "/api/v1/projects/",
-        Some(json!({"name": "x", "git_remote_normalized": "eve/x", "org_id": w.org})),
-    )
-    .await;
+    let res = app
+        .as_(&eve)
+        .post(
+            paths::PROJECTS,
+            json!({"name": "x", "git_remote_normalized": "eve/x", "org_id": org}),
+        )
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
         "You are not a member of the requested org"
     );
 
     // Context: members edit; the size is in characters.
-    let res = call(
-        &app,
-        &w.bob.key,
-        Method::PUT,
-        "/api/v1/projects/acme/app/context",
-        Some(json!({"context_document": "# Ctx — ü"})),
-    )
-    .await;
+    let res = app
+        .as_(&bob)
+        .put(
+            &paths::project_context("acme/app"),
+            json!({"context_document": "# Ctx — ü"}),
+        )
+        .await;
     assert_eq!(
         json_of(res, StatusCode::OK).await,
         json!({"status": "updated", "size": 9})
     );
     let got = json_of(
-        app.get(&w.alice, "/api/v1/projects/acme/app")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::project("acme/app")).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(got["context_document"], "# Ctx — ü");
-    let res = call(
-        &app,
-        &w.bob.key,
-        Method::PUT,
-        "/api/v1/projects/nobody/app/context",
-        Some(json!({"context_document": "x"})),
-    )
-    .await;
+    let res = app
+        .as_(&bob)
+        .put(
+            &paths::project_context("nobody/app"),
+            json!({"context_document": "x"}),
+        )
+        .await;
     error_of(res, StatusCode::NOT_FOUND).await;
     let big = "x".repeat(1024 * 1024 + 1);
-    let res = call(
-        &app,
-        &w.bob.key,
-        Method::PUT,
-        "/api/v1/projects/acme/app/context",
-        Some(json!({"context_document": big})),
-    )
-    .await;
+    let res = app
+        .as_(&bob)
+        .put(
+            &paths::project_context("acme/app"),
+            json!({"context_document": big}),
+        )
+        .await;
     error_of(res, StatusCode::PAYLOAD_TOO_LARGE).await;
 
     // Rename: owner and org admin; a member is refused; names are cleaned.
-    let path = format!("/api/v1/projects/{id}");
-    let res = call(
-        &app,
-        &w.bob.key,
-        Method::PATCH,
-        &path,
-        Some(json!({"name": "B"})),
-    )
-    .await;
+    let path = paths::project(id);
+    let res = app.as_(&bob).patch(&path, json!({"name": "B"})).await;
     error_of(res, StatusCode::FORBIDDEN).await;
-    let res = call(
-        &app,
-        &w.carol.key,
-        Method::PATCH,
-        &path,
-        Some(json!({"name": " <b>App</b> 2 "})),
-    )
-    .await;
+    let res = app
+        .as_(&carol)
+        .patch(&path, json!({"name": " <b>App</b> 2 "}))
+        .await;
     let renamed = json_of(res, StatusCode::OK).await;
     assert_eq!(renamed["name"], "App 2");
     assert!(renamed["repos"].is_array());
-    let res = call(
-        &app,
-        &w.alice.key,
-        Method::PATCH,
-        &path,
-        Some(json!({"name": "<i></i>"})),
-    )
-    .await;
+    let res = app
+        .as_(&alice)
+        .patch(&path, json!({"name": "<i></i>"}))
+        .await;
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     // List: members see it; the outsider does not.
-    let list = json_of(
-        app.get(&w.bob, "/api/v1/projects/").send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&bob).get(paths::PROJECTS).await, StatusCode::OK).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["can_edit"], true);
     assert_eq!(list[0]["can_admin"], false);
-    let list = json_of(
-        app.get(&w.eve, "/api/v1/projects/").send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&eve).get(paths::PROJECTS).await, StatusCode::OK).await;
     assert_eq!(list, json!([]));
 
     // Delete: org admins do not qualify; the owner does, and the project is gone.
-    let res = call(&app, &w.carol.key, Method::DELETE, &path, None).await;
+    let res = app.as_(&carol).delete(&path).await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["message"],
         "Only the project owner or an admin can delete this project"
     );
-    let res = call(&app, &w.alice.key, Method::DELETE, &path, None).await;
+    let res = app.as_(&alice).delete(&path).await;
     assert_eq!(
         json_of(res, StatusCode::OK).await,
         json!({"status": "deleted", "id": id})
     );
-    error_of(
-        app.get(&w.alice, &path).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    error_of(app.as_(&alice).get(&path).await, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
 async fn standing_matrix_and_tenancy() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let p = create(&app, &w.alice, "acme/app", Some(&w.org)).await;
+    let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
+    let acme = app.as_(&alice).org("acme");
+    let org = acme.member(&bob).admin(&carol).create().await.id;
+    let p = app.as_(&alice).create_project("acme/app", Some(&org)).await;
     let id = p["id"].as_str().unwrap().to_string();
-    let entries = format!("/api/v1/projects/{id}/entries");
+    let entries = paths::project_entries(&id);
 
     // The outsider gets 404 on every project route.
     for (method, path, body) in [
-        (Method::GET, format!("/api/v1/projects/{id}"), None),
-        (Method::GET, "/api/v1/projects/acme/app".to_string(), None),
+        (Method::GET, paths::project(&id), None),
+        (Method::GET, paths::project("acme/app"), None),
         (
             Method::PUT,
-            "/api/v1/projects/acme/app/context".to_string(),
+            paths::project_context("acme/app"),
             Some(json!({"context_document": "x"})),
         ),
         (
             Method::PATCH,
-            format!("/api/v1/projects/{id}"),
+            paths::project(&id),
             Some(json!({"name": "x"})),
         ),
-        (Method::DELETE, format!("/api/v1/projects/{id}"), None),
+        (Method::DELETE, paths::project(&id), None),
         (Method::GET, entries.clone(), None),
         (Method::GET, format!("{entries}/1"), None),
         (
@@ -381,69 +228,55 @@ async fn standing_matrix_and_tenancy() {
         ),
         (Method::PUT, format!("{entries}/1"), Some(json!({}))),
     ] {
-        let res = call(&app, &w.eve.key, method.clone(), &path, body).await;
+        let res = app.as_(&eve).call(method.clone(), &path, body).await;
         error_of(res, StatusCode::NOT_FOUND).await;
     }
 
     // A user with a session on the remote reads and contributes but does not edit.
-    app.push_new(&w.eve, "ses_0123456789abcdef", "work on app")
+    app.as_(&eve)
+        .push_new("ses_0123456789abcdef", "work on app")
         .await;
     let got = json_of(
-        app.get(&w.eve, &format!("/api/v1/projects/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&eve).get(&paths::project(&id)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(got["can_edit"], false);
-    let list = json_of(
-        app.get(&w.eve, "/api/v1/projects/").send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&eve).get(paths::PROJECTS).await, StatusCode::OK).await;
     assert_eq!(list[0]["session_count"], 1);
-    let res = call(
-        &app,
-        &w.eve.key,
-        Method::PUT,
-        "/api/v1/projects/acme/app/context",
-        Some(json!({"context_document": "x"})),
-    )
-    .await;
+    let res = app
+        .as_(&eve)
+        .put(
+            &paths::project_context("acme/app"),
+            json!({"context_document": "x"}),
+        )
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["code"],
         "project_edit_forbidden"
     );
     let added = json_of(
-        call(
-            &app,
-            &w.eve.key,
-            Method::POST,
-            &format!("{entries}/add"),
-            Some(json!({"content": CONTENT, "confidence": 0.95})),
-        )
-        .await,
+        app.as_(&eve)
+            .post(
+                &format!("{entries}/add"),
+                json!({"content": CONTENT, "confidence": 0.95}),
+            )
+            .await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(added["confidence"], 0.7);
     assert_eq!(added["claim_class"], "note");
     assert!(added["tip"].is_string());
-    let res = call(
-        &app,
-        &w.eve.key,
-        Method::PUT,
-        &format!("{entries}/{}", added["id"]),
-        Some(json!({})),
-    )
-    .await;
+    let res = app
+        .as_(&eve)
+        .put(&format!("{entries}/{}", added["id"]), json!({}))
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["code"],
         "project_edit_forbidden"
     );
-    let res = call(&app, &w.eve.key, Method::POST, &format!("{entries}/add"),
-        Some(json!({"content": "an upsert by a reader of the project", "upsert": true, "entity_ref": "x"}))).await;
+    let res = app.as_(&eve).post(&format!("{entries}/add"), json!({"content": "an upsert by a reader of the project", "upsert": true, "entity_ref": "x"})).await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["code"],
         "project_edit_forbidden"
@@ -453,10 +286,7 @@ async fn standing_matrix_and_tenancy() {
     let admin = app.signup("root@example.com").await;
     app.set_tier(&admin, "admin").await;
     let got = json_of(
-        app.get(&admin, &format!("/api/v1/projects/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&admin).get(&paths::project(&id)).await,
         StatusCode::OK,
     )
     .await;
@@ -464,108 +294,86 @@ async fn standing_matrix_and_tenancy() {
     assert_eq!(got["can_edit"], false);
 
     // Service keys: user-only routes refuse them; scopes and the boundary decide the rest.
-    let reader = mint(
-        &app,
-        &w.alice,
-        &w.org,
-        json!(["knowledge:read"]),
-        Value::Null,
-    )
-    .await;
-    let res = call(
-        &app,
-        &reader,
-        Method::GET,
-        &format!("/api/v1/projects/{id}"),
-        None,
-    )
-    .await;
+    let reader = app
+        .as_(&alice)
+        .mint_key(&org, json!(["knowledge:read"]), Value::Null)
+        .await;
+    let res = app
+        .call(Some(&reader), Method::GET, &paths::project(&id), None)
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["code"],
         "service_key_not_allowed"
     );
     json_of(
-        call(&app, &reader, Method::GET, &entries, None).await,
+        app.call(Some(&reader), Method::GET, &entries, None).await,
         StatusCode::OK,
     )
     .await;
-    let res = call(
-        &app,
-        &reader,
-        Method::POST,
-        &format!("{entries}/add"),
-        Some(json!({"content": CONTENT})),
-    )
-    .await;
+    let res = app
+        .call(
+            Some(&reader),
+            Method::POST,
+            &format!("{entries}/add"),
+            Some(json!({"content": CONTENT})),
+        )
+        .await;
     let err = error_of(res, StatusCode::FORBIDDEN).await;
     assert_eq!(err["details"]["error"], "insufficient_scope");
     assert_eq!(err["details"]["required"], json!(["knowledge:write"]));
 
-    let writer = mint(
-        &app,
-        &w.alice,
-        &w.org,
-        json!(["knowledge:write"]),
-        Value::Null,
-    )
-    .await;
-    let added = json_of(call(&app, &writer, Method::POST, &format!("{entries}/add"),
-        Some(json!({"content": "Deploys run from .github/workflows/deploy.yml on tag push", "session_id": "ses_x"}))).await,
+    let writer = app
+        .as_(&alice)
+        .mint_key(&org, json!(["knowledge:write"]), Value::Null)
+        .await;
+    let added = json_of(app.call(Some(&writer), Method::POST, &format!("{entries}/add"), Some(json!({"content": "Deploys run from .github/workflows/deploy.yml on tag push", "session_id": "ses_x"}))).await,
         StatusCode::CREATED).await;
     assert_eq!(added["author_class"], "agent");
     assert_eq!(added["claim_class"], "claim");
 
     // Allowlist and another org.
-    let listed = mint(
-        &app,
-        &w.alice,
-        &w.org,
-        json!(["knowledge:read"]),
-        json!(["proj_0000000000000000"]),
-    )
-    .await;
+    let listed = app
+        .as_(&alice)
+        .mint_key(
+            &org,
+            json!(["knowledge:read"]),
+            json!(["proj_0000000000000000"]),
+        )
+        .await;
     let err = error_of(
-        call(&app, &listed, Method::GET, &entries, None).await,
+        app.call(Some(&listed), Method::GET, &entries, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(err["details"]["error"], "project_not_in_allowlist");
     assert_eq!(err["details"]["requested_project_id"], id.as_str());
     let other = json_of(
-        call(
-            &app,
-            &w.eve.key,
-            Method::POST,
-            "/api/v1/org",
-            Some(json!({"name": "Evil", "slug": "evil"})),
-        )
-        .await,
+        app.as_(&eve)
+            .post(paths::ORG, json!({"name": "Evil", "slug": "evil"}))
+            .await,
         StatusCode::OK,
     )
     .await;
-    let foreign = mint(
-        &app,
-        &w.eve,
-        other["org_id"].as_str().unwrap(),
-        json!(["knowledge:read"]),
-        Value::Null,
-    )
-    .await;
+    let foreign = app
+        .as_(&eve)
+        .mint_key(
+            other["org_id"].as_str().unwrap(),
+            json!(["knowledge:read"]),
+            Value::Null,
+        )
+        .await;
     let err = error_of(
-        call(&app, &foreign, Method::GET, &entries, None).await,
+        app.call(Some(&foreign), Method::GET, &entries, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(err["details"]["error"], "cross_org_denied");
-    assert_eq!(err["details"]["project_org_id"], w.org.as_str());
+    assert_eq!(err["details"]["project_org_id"], org.as_str());
     // A personal project is outside every org.
-    let personal = create(&app, &w.alice, "alice/solo", None).await;
-    let path = format!(
-        "/api/v1/projects/{}/entries",
-        personal["id"].as_str().unwrap()
-    );
+    let personal = app.as_(&alice).create_project("alice/solo", None).await;
+    let path = paths::project_entries(personal["id"].as_str().unwrap());
     let err = error_of(
-        call(&app, &reader, Method::GET, &path, None).await,
+        app.call(Some(&reader), Method::GET, &path, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -577,36 +385,26 @@ async fn standing_matrix_and_tenancy() {
 async fn routing_precedence_sends_sub_resource_names_to_the_sub_resource() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    create(&app, &alice, "acme/entries", None).await;
+    app.as_(&alice).create_project("acme/entries", None).await;
     // `acme/entries` is the entries route of a project `acme`.
     let err = error_of(
-        app.get(&alice, "/api/v1/projects/acme/entries")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::project_entries("acme")).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(err["message"], "Project not found");
     // Percent-encoded, it is one segment and reaches the remote lookup.
     let got = json_of(
-        app.get(&alice, "/api/v1/projects/acme%2Fentries")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::project("acme%2Fentries")).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(got["git_remote_normalized"], "acme/entries");
     // PUT on the catch-all must end in /context.
-    let res = call(
-        &app,
-        &alice.key,
-        Method::PUT,
-        "/api/v1/projects/acme/x/y",
-        Some(json!({"context_document": ""})),
-    )
-    .await;
+    let res = app
+        .as_(&alice)
+        .put(&paths::project("acme/x/y"), json!({"context_document": ""}))
+        .await;
     error_of(res, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
@@ -614,10 +412,10 @@ async fn routing_precedence_sends_sub_resource_names_to_the_sub_resource() {
 async fn entries_add_list_get_dismiss() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let p = create(&app, &alice, "acme/app", None).await;
-    let entries = format!("/api/v1/projects/{}/entries", p["id"].as_str().unwrap());
+    let p = app.as_(&alice).create_project("acme/app", None).await;
+    let entries = paths::project_entries(p["id"].as_str().unwrap());
     let add_path = format!("{entries}/add");
-    let add = |body: Value| call(&app, &alice.key, Method::POST, &add_path, Some(body));
+    let add = |body: Value| app.as_(&alice).post(&add_path, body);
 
     // Validation in the contract's order and words.
     let err = error_of(
@@ -658,10 +456,9 @@ async fn entries_add_list_get_dismiss() {
         "entity_ref": "parser", "confidence": 0.9})).await, StatusCode::CREATED).await;
     assert_eq!(second["upserted_from"], json!([first["id"]]));
     let old = json_of(
-        app.get(&alice, &format!("{entries}/{}", first["id"]))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}/{}", first["id"]))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -674,19 +471,13 @@ async fn entries_add_list_get_dismiss() {
 
     // Get: integer ids only; entries of other projects are not found.
     error_of(
-        app.get(&alice, &format!("{entries}/abc"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&format!("{entries}/abc")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(
         error_of(
-            app.get(&alice, &format!("{entries}/9999"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice).get(&format!("{entries}/9999")).await,
             StatusCode::NOT_FOUND
         )
         .await["message"],
@@ -694,46 +485,32 @@ async fn entries_add_list_get_dismiss() {
     );
 
     // List: filters, sort, keyset and offset pagination.
-    let res = app
-        .get(&alice, &format!("{entries}?limit=2"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).get(&format!("{entries}?limit=2")).await;
     let cursor = res.headers()["x-next-cursor"].to_str().unwrap().to_string();
     let page = json_of(res, StatusCode::OK).await;
     assert_eq!(page.as_array().unwrap().len(), 2);
     assert_eq!(cursor, page[1]["id"].to_string());
     let res = app
-        .get(&alice, &format!("{entries}?limit=2&cursor={cursor}"))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .get(&format!("{entries}?limit=2&cursor={cursor}"))
+        .await;
     assert!(res.headers().get("x-next-cursor").is_some());
     let next = json_of(res, StatusCode::OK).await;
     assert!(next[0]["id"].as_i64().unwrap() < cursor.parse::<i64>().unwrap());
     let offset = json_of(
-        app.get(&alice, &format!("{entries}?limit=2&page=2"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?limit=2&page=2"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(offset, next);
-    let res = app
-        .get(&alice, &format!("{entries}?limit=50"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).get(&format!("{entries}?limit=50")).await;
     assert!(res.headers().get("x-next-cursor").is_none());
     let convs = json_of(
-        app.get(
-            &alice,
-            &format!("{entries}?type=convention&sort=confidence_desc"),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?type=convention&sort=confidence_desc"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -746,10 +523,9 @@ async fn entries_add_list_get_dismiss() {
     assert_eq!(conf.len(), 3);
     assert!(conf.windows(2).all(|w| w[0] >= w[1]));
     let dismissed = json_of(
-        app.get(&alice, &format!("{entries}?dismissed=true"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?dismissed=true"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -765,59 +541,48 @@ async fn entries_add_list_get_dismiss() {
         "author_class=robot",
     ] {
         error_of(
-            app.get(&alice, &format!("{entries}?{bad}"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice).get(&format!("{entries}?{bad}")).await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     }
     // A search records retrieval; `used_in_answer` marks relevance.
     let found = json_of(
-        app.get(&alice, &format!("{entries}?search=TABS%20in"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?search=TABS%20in"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(found.as_array().unwrap().len(), 2);
     let e = json_of(
-        app.get(&alice, &format!("{entries}/{}", second["id"]))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}/{}", second["id"]))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(e["retrieved_count"], 1);
     json_of(
-        app.get(
-            &alice,
-            &format!("{entries}?search=tabs&used_in_answer=true"),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?search=tabs&used_in_answer=true"))
+            .await,
         StatusCode::OK,
     )
     .await;
     let e = json_of(
-        app.get(&alice, &format!("{entries}/{}", second["id"]))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}/{}", second["id"]))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(e["used_in_answer_count"], 1);
     assert!(e["last_relevant_at"].is_string());
     let literal = json_of(
-        app.get(&alice, &format!("{entries}?source_filter=%25"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{entries}?source_filter=%25"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -825,60 +590,37 @@ async fn entries_add_list_get_dismiss() {
 
     // Dismiss / undismiss.
     let path = format!("{entries}/{}", second["id"]);
-    let d = json_of(
-        call(&app, &alice.key, Method::PUT, &path, Some(json!({}))).await,
-        StatusCode::OK,
-    )
-    .await;
+    let d = json_of(app.as_(&alice).put(&path, json!({})).await, StatusCode::OK).await;
     assert_eq!(d["dismissed"], true);
     assert_eq!(d["dismissed_by"], alice.id.as_str());
     let first_at = d["dismissed_at"].clone();
     let d = json_of(
-        call(
-            &app,
-            &alice.key,
-            Method::PUT,
-            &path,
-            Some(json!({"dismissed": true, "reason": " dup "})),
-        )
-        .await,
+        app.as_(&alice)
+            .put(&path, json!({"dismissed": true, "reason": " dup "}))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(d["dismissed_reason"], "dup");
     assert_eq!(d["dismissed_at"], first_at);
     let d = json_of(
-        call(
-            &app,
-            &alice.key,
-            Method::PUT,
-            &path,
-            Some(json!({"dismissed": false})),
-        )
-        .await,
+        app.as_(&alice)
+            .put(&path, json!({"dismissed": false}))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(d["dismissed"], false);
     assert!(d["dismissed_at"].is_null() && d["dismissed_reason"].is_null());
-    let res = call(
-        &app,
-        &alice.key,
-        Method::PUT,
-        &path,
-        Some(json!({"reason": "x".repeat(501)})),
-    )
-    .await;
+    let res = app
+        .as_(&alice)
+        .put(&path, json!({"reason": "x".repeat(501)}))
+        .await;
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     error_of(
-        call(
-            &app,
-            &alice.key,
-            Method::PUT,
-            &format!("{entries}/1.5"),
-            Some(json!({})),
-        )
-        .await,
+        app.as_(&alice)
+            .put(&format!("{entries}/1.5"), json!({}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;

@@ -130,7 +130,7 @@ async fn size_caps() {
     // A member over the per-file cap.
     let member = gzip(&tar_of(&[Member::file("messages.jsonl", &[b'x'; 6000])]));
     let err = error_of(
-        app.push(&alice, ID, member, None).await,
+        app.as_(&alice).push(ID, member, None).await,
         StatusCode::PAYLOAD_TOO_LARGE,
     )
     .await;
@@ -148,7 +148,7 @@ async fn size_caps() {
     ]));
     assert!(big.len() > 6000);
     let err = error_of(
-        app.push(&alice, ID, big, None).await,
+        app.as_(&alice).push(ID, big, None).await,
         StatusCode::PAYLOAD_TOO_LARGE,
     )
     .await;
@@ -161,13 +161,9 @@ async fn malformed_push_requests() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let err = error_of(
-        app.push(
-            &alice,
-            "not-a-session",
-            session_archive(ID, "t", "x", 2),
-            None,
-        )
-        .await,
+        app.as_(&alice)
+            .push("not-a-session", session_archive(ID, "t", "x", 2), None)
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -209,9 +205,13 @@ async fn archive_without_manifest_gets_defaults() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let bare = gzip(&tar_of(&[Member::file("notes.txt", b"hello")]));
-    json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
+    json_of(
+        app.as_(&alice).push(ID, bare, None).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let detail = json_of(
-        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::session(ID)).await,
         StatusCode::OK,
     )
     .await;
@@ -223,23 +223,23 @@ async fn archive_without_manifest_gets_defaults() {
 #[tokio::test]
 async fn identical_bytes_are_stored_once() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     let bytes = session_archive(ID, "Same", "x", 2);
     let a = json_of(
-        app.push(&alice, ID, bytes.clone(), None).await,
+        app.as_(&alice).push(ID, bytes.clone(), None).await,
         StatusCode::CREATED,
     )
     .await;
     let b = json_of(
-        app.push(&bob, "ses_bobsession000001", bytes.clone(), None)
+        app.as_(&bob)
+            .push("ses_bobsession000001", bytes.clone(), None)
             .await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(a["etag"], b["etag"]);
     let again = json_of(
-        app.push(&alice, ID, bytes, a["etag"].as_str()).await,
+        app.as_(&alice).push(ID, bytes, a["etag"].as_str()).await,
         StatusCode::OK,
     )
     .await;
@@ -260,18 +260,15 @@ async fn concurrent_pushes_all_land() {
             jobs.push((user, format!("ses_conc{n}{s}0000000000")));
         }
     }
-    let tasks = jobs
-        .iter()
-        .map(|(user, id)| app.push(user, id, session_archive(id, id, "concurrency", 4), None));
+    let tasks = jobs.iter().map(|(user, id)| {
+        app.as_(user)
+            .push(id, session_archive(id, id, "concurrency", 4), None)
+    });
     for res in futures_util::future::join_all(tasks).await {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     for user in &users {
-        let list = json_of(
-            app.get(user, paths::SESSIONS).send().await.unwrap(),
-            StatusCode::OK,
-        )
-        .await;
+        let list = json_of(app.as_(user).get(paths::SESSIONS).await, StatusCode::OK).await;
         assert_eq!(list["total"], 3);
     }
 }
@@ -280,15 +277,11 @@ async fn concurrent_pushes_all_land() {
 async fn racing_conditional_pushes_let_exactly_one_win() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let etag = app.push_new(&alice, ID, "Base").await;
-    let a = app.push(
-        &alice,
-        ID,
-        session_archive(ID, "A", "first writer", 4),
-        Some(&etag),
-    );
-    let b = app.push(
-        &alice,
+    let etag = app.as_(&alice).push_new(ID, "Base").await;
+    let a = app
+        .as_(&alice)
+        .push(ID, session_archive(ID, "A", "first writer", 4), Some(&etag));
+    let b = app.as_(&alice).push(
         ID,
         session_archive(ID, "B", "second writer", 4),
         Some(&etag),
@@ -304,6 +297,7 @@ async fn errors_use_the_envelope() {
     let app = TestApp::spawn().await;
     let err = error_of(
         app.client
+            // A path that is no route: the literal is the data under test.
             .get(app.url("/api/v1/nope"))
             .send()
             .await
@@ -317,7 +311,7 @@ async fn errors_use_the_envelope() {
     );
     let err = error_of(
         app.client
-            .patch(app.url("/api/v1/health"))
+            .patch(app.url(paths::HEALTH))
             .send()
             .await
             .unwrap(),
@@ -341,11 +335,7 @@ async fn errors_use_the_envelope() {
     .await;
     assert_eq!(health["status"], "healthy");
     let health = json_of(
-        app.client
-            .get(app.url("/api/v1/health"))
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(app.url(paths::HEALTH)).send().await.unwrap(),
         StatusCode::OK,
     )
     .await;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::{gzip, session_archive, tar_of, Member};
 
@@ -20,7 +20,7 @@ async fn search_until(
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let res = app
-            .get(user, &format!("/api/v1/sessions/search?{query}"))
+            .get(user, &paths::query(paths::SESSIONS_SEARCH, query))
             .send()
             .await
             .unwrap();
@@ -55,8 +55,7 @@ fn session_with(title: &str, tool: &str, lines: &[&str]) -> Vec<u8> {
 #[tokio::test]
 async fn ranking_snippets_filters_and_tenancy() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
     let topics = [
         "database migrations",
         "css grid layout",
@@ -76,7 +75,7 @@ async fn ranking_snippets_filters_and_tenancy() {
             ],
         );
         assert_eq!(
-            app.push(&alice, &id, archive, None).await.status(),
+            app.as_(&alice).push(&id, archive, None).await.status(),
             StatusCode::CREATED
         );
     }
@@ -94,20 +93,23 @@ async fn ranking_snippets_filters_and_tenancy() {
             "and more things",
         ],
     );
-    app.push(&alice, "ses_titled0000000001", titled, None).await;
-    app.push(&alice, "ses_mention000000001", mentioned, None)
+    app.as_(&alice)
+        .push("ses_titled0000000001", titled, None)
         .await;
-    app.push(
-        &bob,
-        "ses_bobtokenizer0001",
-        session_with(
-            "Tokenizer crash for bob",
-            "codex",
-            &["bob's tokenizer crash"],
-        ),
-        None,
-    )
-    .await;
+    app.as_(&alice)
+        .push("ses_mention000000001", mentioned, None)
+        .await;
+    app.as_(&bob)
+        .push(
+            "ses_bobtokenizer0001",
+            session_with(
+                "Tokenizer crash for bob",
+                "codex",
+                &["bob's tokenizer crash"],
+            ),
+            None,
+        )
+        .await;
 
     let body = search_until(&app, &alice, "q=tokenizer%20crash", |b| b["total"] == 2).await;
     assert_eq!(
@@ -148,10 +150,9 @@ async fn ranking_snippets_filters_and_tenancy() {
         "q=a&days=0",
     ] {
         let res = app
-            .get(&alice, &format!("/api/v1/sessions/search?{bad}"))
-            .send()
-            .await
-            .unwrap();
+            .as_(&alice)
+            .get(&paths::query(paths::SESSIONS_SEARCH, bad))
+            .await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 }
@@ -161,34 +162,28 @@ async fn the_index_follows_deletes_restores_and_renames() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let id = "ses_0123456789abcdef";
-    app.push(
-        &alice,
-        id,
-        session_archive(id, "Flaky retries", "exponential backoff", 4),
-        None,
-    )
-    .await;
+    app.as_(&alice)
+        .push(
+            id,
+            session_archive(id, "Flaky retries", "exponential backoff", 4),
+            None,
+        )
+        .await;
     let found = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&found), vec![id]);
 
-    app.request(Method::DELETE, &paths::session_cloud(id), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice).delete(&paths::session_cloud(id)).await;
     let gone = search_until(&app, &alice, "q=backoff", |b| b["total"] == 0).await;
     assert_eq!(gone["results"], json!([]));
-    app.request(Method::POST, &paths::session_restore(id), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice)
+        .post_empty(&paths::session_restore(id))
+        .await;
     let back = search_until(&app, &alice, "q=backoff", |b| b["total"] == 1).await;
     assert_eq!(ids(&back), vec![id]);
 
-    app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
-        .json(&json!({"alias": "zebra-fix"}))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice)
+        .put(&paths::session_alias(id), json!({"alias": "zebra-fix"}))
+        .await;
     let by_alias = search_until(&app, &alice, "q=zebra", |b| b["total"] == 1).await;
     assert_eq!(by_alias["results"][0]["alias"], "zebra-fix");
 
@@ -196,7 +191,7 @@ async fn the_index_follows_deletes_restores_and_renames() {
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
     let carol = free.signup("carol@example.com").await;
     let res = free
-        .get(&carol, "/api/v1/sessions/search?q=x")
+        .get(&carol, &paths::query(paths::SESSIONS_SEARCH, "q=x"))
         .send()
         .await
         .unwrap();

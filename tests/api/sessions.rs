@@ -30,20 +30,12 @@ async fn the_push_pull_loop() {
     assert_eq!(pushed["session_id"], ID);
     assert_eq!(pushed["blob_size_bytes"], first.len());
     assert!(pushed["synced_at"].as_str().unwrap().ends_with('Z'));
-    let me = json_of(
-        app.get(&alice, paths::ME).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = json_of(app.as_(&alice).get(paths::ME).await, StatusCode::OK).await;
     assert_eq!(me["last_client_version"], "0.26.0");
     assert_eq!(me["last_client_device"], "laptop");
 
     // List and detail.
-    let list = json_of(
-        app.get(&alice, paths::SESSIONS).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&alice).get(paths::SESSIONS).await, StatusCode::OK).await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["has_more"], false);
     let item = &list["sessions"][0];
@@ -52,7 +44,7 @@ async fn the_push_pull_loop() {
     assert_eq!(item["etag"], etag.as_str());
     assert_eq!(item["tags"], json!(["generated"]));
     let detail = json_of(
-        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::session(ID)).await,
         StatusCode::OK,
     )
     .await;
@@ -62,13 +54,12 @@ async fn the_push_pull_loop() {
 
     // Messages.
     let msgs = json_of(
-        app.get(
-            &alice,
-            &format!("/api/v1/sessions/{ID}/messages?page=2&page_size=4"),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(
+                &paths::session_messages(ID),
+                "page=2&page_size=4",
+            ))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -81,68 +72,63 @@ async fn the_push_pull_loop() {
     );
 
     // Pull, then a conditional pull.
-    let res = app.pull(&alice, ID, None).await;
+    let res = app.as_(&alice).pull(ID, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["etag"], format!("\"{etag}\"").as_str());
     assert_eq!(res.headers()["content-type"], "application/gzip");
     assert_eq!(res.bytes().await.unwrap().to_vec(), first);
-    let res = app.pull(&alice, ID, Some(&etag)).await;
+    let res = app.as_(&alice).pull(ID, Some(&etag)).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert!(res.headers().get("etag").is_none());
 
     // A stale push is refused with the current etag; a push on top of it succeeds.
     let second = session_archive(ID, "Fix login bug", "authentication and sessions", 8);
     let res = app
-        .push(&alice, ID, second.clone(), Some(&"0".repeat(64)))
+        .as_(&alice)
+        .push(ID, second.clone(), Some(&"0".repeat(64)))
         .await;
     let err = error_of(res, StatusCode::CONFLICT).await;
     assert_eq!(err["code"], "etag_mismatch");
     assert_eq!(err["details"]["current_etag"], etag.as_str());
-    let res = app.push(&alice, ID, second.clone(), Some(&etag)).await;
+    let res = app.as_(&alice).push(ID, second.clone(), Some(&etag)).await;
     let updated = json_of(res, StatusCode::OK).await;
     let etag2 = updated["etag"].as_str().unwrap().to_string();
     assert_ne!(etag2, etag);
     assert_eq!(
-        app.pull(&alice, ID, Some(&etag)).await.status(),
+        app.as_(&alice).pull(ID, Some(&etag)).await.status(),
         StatusCode::OK
     );
 
     // Delete; a push then gets 410 and changes nothing; restore; pull works again.
-    let res = app
-        .request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::session_cloud(ID)).await;
     let deleted = json_of(res, StatusCode::OK).await;
     assert_eq!(deleted["is_deleted"], true);
     assert_eq!(deleted["delete_scope"], "cloud");
     assert!(deleted["purge_after"].is_string());
-    let res = app.push(&alice, ID, first.clone(), None).await;
+    let res = app.as_(&alice).push(ID, first.clone(), None).await;
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
         "Session is deleted. Send X-SessionFS-Undelete: true to restore."
     );
     assert_eq!(
-        app.pull(&alice, ID, None).await.status(),
+        app.as_(&alice).pull(ID, None).await.status(),
         StatusCode::NOT_FOUND
     );
     let res = app
-        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::session_restore(ID))
+        .await;
     let restored = json_of(res, StatusCode::OK).await;
     assert_eq!(restored["is_deleted"], false);
     assert_eq!(restored["restored_from_scope"], "cloud");
     assert_eq!(restored["local_copy_may_be_missing"], false);
-    let res = app.pull(&alice, ID, None).await;
+    let res = app.as_(&alice).pull(ID, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().to_vec(), second);
     let res = app
-        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::session_restore(ID))
+        .await;
     assert_eq!(
         error_of(res, StatusCode::CONFLICT).await["message"],
         "Session is not deleted"
@@ -153,43 +139,29 @@ async fn the_push_pull_loop() {
 async fn undelete_by_push_and_delete_scopes() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let etag = app.push_new(&alice, ID, "Parser work").await;
-    let res = app
-        .request(Method::DELETE, &paths::session(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let etag = app.as_(&alice).push_new(ID, "Parser work").await;
+    let res = app.as_(&alice).delete(&paths::session(ID)).await;
     assert!(res.headers().get("x-deprecation-warning").is_some());
     json_of(res, StatusCode::OK).await;
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}?scope=everywhere"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .delete(&paths::query(&paths::session(ID), "scope=everywhere"))
+        .await;
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
         "Session already deleted"
     );
 
     let trash = json_of(
-        app.get(&alice, "/api/v1/sessions?deleted=true&page_size=100")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "deleted=true&page_size=100"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(trash["total"], 1);
     assert_eq!(trash["sessions"][0]["delete_scope"], "cloud");
-    let live = json_of(
-        app.get(&alice, paths::SESSIONS).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let live = json_of(app.as_(&alice).get(paths::SESSIONS).await, StatusCode::OK).await;
     assert_eq!(live["total"], 0);
 
     let again = session_archive(ID, "Parser work", "parsers again", 4);
@@ -201,133 +173,95 @@ async fn undelete_by_push_and_delete_scopes() {
         .await;
     json_of(res, StatusCode::OK).await;
     let detail = json_of(
-        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::session(ID)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(detail["is_deleted"], false);
 
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}?scope=everywhere"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .delete(&paths::query(&paths::session(ID), "scope=everywhere"))
+        .await;
     assert_eq!(json_of(res, StatusCode::OK).await["delete_scope"], "both");
     let res = app
-        .request(Method::POST, &paths::session_restore(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::session_restore(ID))
+        .await;
     assert_eq!(
         json_of(res, StatusCode::OK).await["local_copy_may_be_missing"],
         true
     );
     let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}?scope=local"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .delete(&paths::query(&paths::session(ID), "scope=local"))
+        .await;
     error_of(res, StatusCode::BAD_REQUEST).await;
     let res = app
-        .request(
-            Method::POST,
-            "/api/v1/sessions/ses_ffffffffffffffff/restore",
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::session_restore("ses_ffffffffffffffff"))
+        .await;
     error_of(res, StatusCode::GONE).await;
 }
 
 #[tokio::test]
 async fn another_user_sees_nothing() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    app.push_new(&alice, ID, "Alice's work").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Alice's work").await;
     let res = app
-        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
-        .json(&json!({"alias": "secret-work"}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .put(&paths::session_alias(ID), json!({"alias": "secret-work"}))
+        .await;
     json_of(res, StatusCode::OK).await;
 
     for target in [ID, "secret-work"] {
         let checks = [
-            (Method::GET, format!("/api/v1/sessions/{target}"), None),
-            (Method::GET, format!("/api/v1/sessions/{target}/sync"), None),
-            (
-                Method::GET,
-                format!("/api/v1/sessions/{target}/messages"),
-                None,
-            ),
+            (Method::GET, paths::session(target), None),
+            (Method::GET, paths::session_sync(target), None),
+            (Method::GET, paths::session_messages(target), None),
             (
                 Method::DELETE,
-                format!("/api/v1/sessions/{target}?scope=cloud"),
+                paths::query(&paths::session(target), "scope=cloud"),
                 None,
             ),
             (
                 Method::PUT,
-                format!("/api/v1/sessions/{target}/alias"),
+                paths::session_alias(target),
                 Some(json!({"alias": "mine"})),
             ),
-            (
-                Method::DELETE,
-                format!("/api/v1/sessions/{target}/alias"),
-                None,
-            ),
+            (Method::DELETE, paths::session_alias(target), None),
             (
                 Method::PATCH,
-                format!("/api/v1/sessions/{target}"),
+                paths::session(target),
                 Some(json!({"title": "hijacked"})),
             ),
         ];
         for (method, path, body) in checks {
-            let mut req = app.request(method.clone(), &path, Some(&bob.key));
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            let err = error_of(req.send().await.unwrap(), StatusCode::NOT_FOUND).await;
+            let res = app.as_(&bob).call(method.clone(), &path, body).await;
+            let err = error_of(res, StatusCode::NOT_FOUND).await;
             assert_eq!(err["message"], "Session not found", "{method} {path}");
         }
         let res = app
-            .request(
-                Method::POST,
-                &paths::session_restore(target),
-                Some(&bob.key),
-            )
-            .send()
-            .await
-            .unwrap();
+            .as_(&bob)
+            .post_empty(&paths::session_restore(target))
+            .await;
         error_of(res, StatusCode::GONE).await;
     }
     // Bob cannot take over the id by pushing to it.
     let res = app
-        .push(&bob, ID, session_archive(ID, "Bob", "x", 2), None)
+        .as_(&bob)
+        .push(ID, session_archive(ID, "Bob", "x", 2), None)
         .await;
     assert_eq!(
         error_of(res, StatusCode::CONFLICT).await["message"],
         "Session ID already claimed by another user"
     );
-    let list = json_of(
-        app.get(&bob, paths::SESSIONS).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = json_of(app.as_(&bob).get(paths::SESSIONS).await, StatusCode::OK).await;
     assert_eq!(list["total"], 0);
     // Alice's session is untouched.
     let detail = json_of(
-        app.get(&alice, &paths::session(ID)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::session(ID)).await,
         StatusCode::OK,
     )
     .await;
@@ -340,29 +274,26 @@ async fn list_pages_and_filters() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     for i in 0..5 {
-        app.push_new(
-            &alice,
-            &format!("ses_list000000000{i}"),
-            &format!("Session {i}"),
-        )
-        .await;
+        app.as_(&alice)
+            .push_new(&format!("ses_list000000000{i}"), &format!("Session {i}"))
+            .await;
     }
     let gemini = gzip(&tar_of(&[Member::file(
         "manifest.json",
         br#"{"source":{"tool":"gemini-cli"},"tags":["infra"],"model":{"model_id":"gemini-2"}}"#,
     )]));
     assert_eq!(
-        app.push(&alice, "ses_gemini0000000001", gemini, None)
+        app.as_(&alice)
+            .push("ses_gemini0000000001", gemini, None)
             .await
             .status(),
         StatusCode::CREATED
     );
 
     let page = json_of(
-        app.get(&alice, "/api/v1/sessions?page=1&page_size=2")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "page=1&page_size=2"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -370,19 +301,17 @@ async fn list_pages_and_filters() {
     assert_eq!(page["has_more"], true);
     assert_eq!(page["sessions"][0]["id"], "ses_gemini0000000001");
     let last = json_of(
-        app.get(&alice, "/api/v1/sessions?page=3&page_size=2")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "page=3&page_size=2"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(last["has_more"], false);
     let asc = json_of(
-        app.get(&alice, "/api/v1/sessions?order=asc&page_size=1")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "order=asc&page_size=1"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -399,20 +328,18 @@ async fn list_pages_and_filters() {
         ("page_size=100", 6),
     ] {
         let body = json_of(
-            app.get(&alice, &format!("/api/v1/sessions?{query}"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice)
+                .get(&paths::query(paths::SESSIONS, query))
+                .await,
             StatusCode::OK,
         )
         .await;
         assert_eq!(body["total"], total, "{query}");
     }
     let sorted = json_of(
-        app.get(&alice, "/api/v1/sessions?sort=model&order=asc")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "sort=model&order=asc"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -425,10 +352,9 @@ async fn list_pages_and_filters() {
         "sort=title",
     ] {
         let res = app
-            .get(&alice, &format!("/api/v1/sessions?{bad}"))
-            .send()
-            .await
-            .unwrap();
+            .as_(&alice)
+            .get(&paths::query(paths::SESSIONS, bad))
+            .await;
         error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 }
@@ -437,8 +363,10 @@ async fn list_pages_and_filters() {
 async fn aliases_and_renames() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    app.push_new(&alice, ID, "First").await;
-    app.push_new(&alice, "ses_second0000000000", "Second").await;
+    app.as_(&alice).push_new(ID, "First").await;
+    app.as_(&alice)
+        .push_new("ses_second0000000000", "Second")
+        .await;
     let set = |id: &str, alias: &str| {
         app.request(Method::PUT, &paths::session_alias(id), Some(&alice.key))
             .json(&json!({ "alias": alias }))
@@ -467,60 +395,44 @@ async fn aliases_and_renames() {
     .await;
 
     let by_alias = json_of(
-        app.get(&alice, "/api/v1/sessions/login-fix")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::session("login-fix")).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(by_alias["id"], ID);
     assert_eq!(
-        app.pull(&alice, "login-fix", None).await.status(),
+        app.as_(&alice).pull("login-fix", None).await.status(),
         StatusCode::OK
     );
     let err = error_of(
-        app.get(&alice, "/api/v1/sessions/x!").send().await.unwrap(),
+        app.as_(&alice).get(&paths::session("x!")).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     assert_eq!(err["message"], "Invalid session ID or alias format");
 
     let res = app
-        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
-        .json(&json!({"title": "New <b>name</b>", "tags": ["a"]}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .patch(
+            &paths::session(ID),
+            json!({"title": "New <b>name</b>", "tags": ["a"]}),
+        )
+        .await;
     let patched = json_of(res, StatusCode::OK).await;
     assert_eq!(patched["title"], "New name");
     assert_eq!(patched["tags"], json!(["a"]));
-    let res = app
-        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).patch(&paths::session(ID), json!({})).await;
     error_of(res, StatusCode::BAD_REQUEST).await;
     let res = app
-        .request(Method::PATCH, &paths::session(ID), Some(&alice.key))
-        .json(&json!({"title": "<i></i>"}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .patch(&paths::session(ID), json!({"title": "<i></i>"}))
+        .await;
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
-    let res = app
-        .request(Method::DELETE, &paths::session_alias(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::session_alias(ID)).await;
     assert_eq!(json_of(res, StatusCode::OK).await["alias"], Value::Null);
     error_of(
-        app.get(&alice, "/api/v1/sessions/login-fix")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::session("login-fix")).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -536,7 +448,14 @@ async fn upload_assigns_a_new_id() {
         reqwest::multipart::Form::new().part("file", part)
     };
     let res = app
-        .request(Method::POST, "/api/v1/sessions?source_tool=codex&title=Uploaded%20%3Cb%3Evia%3C%2Fb%3E%20POST&tags=%5B%22x%22%5D", Some(&alice.key))
+        .request(
+            Method::POST,
+            &paths::query(
+                paths::SESSIONS,
+                "source_tool=codex&title=Uploaded%20%3Cb%3Evia%3C%2Fb%3E%20POST&tags=%5B%22x%22%5D",
+            ),
+            Some(&alice.key),
+        )
         .multipart(form())
         .send()
         .await
@@ -545,7 +464,7 @@ async fn upload_assigns_a_new_id() {
     let id = body["session_id"].as_str().unwrap();
     assert!(id.starts_with("ses_") && id.len() == 20 && id != ID);
     let detail = json_of(
-        app.get(&alice, &paths::session(id)).send().await.unwrap(),
+        app.as_(&alice).get(&paths::session(id)).await,
         StatusCode::OK,
     )
     .await;
@@ -567,7 +486,7 @@ async fn upload_assigns_a_new_id() {
     let res = app
         .request(
             Method::POST,
-            "/api/v1/sessions?source_tool=Bad%20Tool",
+            &paths::query(paths::SESSIONS, "source_tool=Bad%20Tool"),
             Some(&alice.key),
         )
         .multipart(form())
@@ -576,14 +495,9 @@ async fn upload_assigns_a_new_id() {
         .unwrap();
     error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let res = app
-        .request(
-            Method::POST,
-            "/api/v1/sessions?source_tool=codex",
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::query(paths::SESSIONS, "source_tool=codex"))
+        .await;
     let err = error_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", "file"]));
 }
@@ -600,25 +514,23 @@ async fn messages_paging_options() {
     .join("\n");
     let archive = gzip(&tar_of(&[Member::file("messages.jsonl", lines.as_bytes())]));
     assert_eq!(
-        app.push(&alice, ID, archive, None).await.status(),
+        app.as_(&alice).push(ID, archive, None).await.status(),
         StatusCode::CREATED
     );
-    let path = format!("/api/v1/sessions/{ID}/messages");
+    let path = paths::session_messages(ID);
     let newest = json_of(
-        app.get(&alice, &format!("{path}?order=newest&page_size=1"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{path}?order=newest&page_size=1"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(newest["messages"][0]["content"], "second");
     assert_eq!(newest["total"], 2);
     let around = json_of(
-        app.get(&alice, &format!("{path}?around=1&page_size=1"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .get(&format!("{path}?around=1&page_size=1"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -628,10 +540,7 @@ async fn messages_paging_options() {
     );
     assert_eq!(around["message_indexes"], json!([0]));
     error_of(
-        app.get(&alice, &format!("{path}?page_size=101"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&format!("{path}?page_size=101")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -643,28 +552,23 @@ async fn free_tier_cannot_push_but_can_list() {
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
     let alice = app.signup("alice@example.com").await;
     let res = app
-        .push(&alice, ID, session_archive(ID, "t", "x", 2), None)
+        .as_(&alice)
+        .push(ID, session_archive(ID, "t", "x", 2), None)
         .await;
     let err = error_of(res, StatusCode::FORBIDDEN).await;
     assert_eq!(err["details"]["error"], "upgrade_required");
     assert_eq!(err["details"]["feature"], "cloud_sync");
     assert_eq!(err["details"]["current_tier"], "free");
     let res = app
-        .request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
-        .json(&json!({"alias": "abc"}))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .put(&paths::session_alias(ID), json!({"alias": "abc"}))
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["details"]["feature"],
         "aliases_cloud"
     );
     assert_eq!(
-        app.get(&alice, paths::SESSIONS)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.as_(&alice).get(paths::SESSIONS).await.status(),
         StatusCode::OK
     );
 }

@@ -1,22 +1,14 @@
 //! Share links: create, open (archive, JSON view, page), passwords, revoke, expiry, tenancy.
 
 use chrono::Duration;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
 
 use crate::common::paths;
-use crate::common::{error_of, json_of, TestApp, User};
+use crate::common::{error_of, json_of, TestApp};
 
 const ID: &str = "ses_0123456789abcdef";
-
-async fn share(app: &TestApp, user: &User, id: &str, body: Value) -> reqwest::Response {
-    app.request(Method::POST, &paths::session_share(id), Some(&user.key))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
 
 fn token_of(link: &Value) -> String {
     link["url"]
@@ -34,13 +26,13 @@ async fn a_public_link_serves_the_archive_view_and_page() {
     let alice = app.signup("alice@example.com").await;
     let archive = session_archive(ID, "Shared work", "tokenizers", 4);
     json_of(
-        app.push(&alice, ID, archive.clone(), None).await,
+        app.as_(&alice).push(ID, archive.clone(), None).await,
         StatusCode::CREATED,
     )
     .await;
 
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
@@ -68,7 +60,7 @@ async fn a_public_link_serves_the_archive_view_and_page() {
 
     let res = app
         .client
-        .get(app.url(&format!("/api/v1/share/{token}/view")))
+        .get(app.url(&paths::share_view(&token)))
         .send()
         .await
         .unwrap();
@@ -98,7 +90,7 @@ async fn a_public_link_serves_the_archive_view_and_page() {
 
     let unknown = app
         .client
-        .get(app.url("/api/v1/sessions/share/doesnotexist"))
+        .get(app.url(&paths::shared("doesnotexist")))
         .send()
         .await
         .unwrap();
@@ -112,21 +104,17 @@ async fn a_public_link_serves_the_archive_view_and_page() {
 async fn password_links_and_attempt_limits() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    app.push_new(&alice, ID, "Secret").await;
+    app.as_(&alice).push_new(ID, "Secret").await;
     let link = json_of(
-        share(
-            &app,
-            &alice,
-            ID,
-            json!({"expires_in_hours": 48, "password": "hunter2"}),
-        )
-        .await,
+        app.as_(&alice)
+            .share(ID, json!({"expires_in_hours": 48, "password": "hunter2"}))
+            .await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(link["has_password"], true);
     let token = token_of(&link);
-    let path = format!("/api/v1/sessions/share/{token}");
+    let path = paths::shared(&token);
 
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
@@ -198,14 +186,16 @@ async fn password_links_and_attempt_limits() {
 async fn revoked_expired_and_deleted() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let etag = app.push_new(&alice, ID, "Shared").await;
+    let etag = app.as_(&alice).push_new(ID, "Shared").await;
     let link = json_of(
-        share(&app, &alice, ID, json!({"expires_in_hours": 1})).await,
+        app.as_(&alice)
+            .share(ID, json!({"expires_in_hours": 1}))
+            .await,
         StatusCode::CREATED,
     )
     .await;
     let token = token_of(&link);
-    let path = format!("/api/v1/sessions/share/{token}");
+    let path = paths::shared(&token);
 
     // Expired.
     app.clock().advance(Duration::hours(2));
@@ -217,15 +207,12 @@ async fn revoked_expired_and_deleted() {
 
     // Deleted session; pushing it back from the trash revokes its old links.
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
-    let path = format!("/api/v1/sessions/share/{}", token_of(&link));
-    app.request(Method::DELETE, &paths::session_cloud(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let path = paths::shared(&token_of(&link));
+    app.as_(&alice).delete(&paths::session_cloud(ID)).await;
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
@@ -246,21 +233,14 @@ async fn revoked_expired_and_deleted() {
 
     // Revoked by the owner.
     let link = json_of(
-        share(&app, &alice, ID, json!({})).await,
+        app.as_(&alice).share(ID, json!({})).await,
         StatusCode::CREATED,
     )
     .await;
-    let path = format!("/api/v1/sessions/share/{}", token_of(&link));
-    let revoke = format!(
-        "/api/v1/sessions/{ID}/share/{}",
-        link["link_id"].as_str().unwrap()
-    );
+    let path = paths::shared(&token_of(&link));
+    let revoke = paths::share_link(ID, link["link_id"].as_str().unwrap());
     let bob = app.signup("bob@example.com").await;
-    let res = app
-        .request(Method::DELETE, &revoke, Some(&bob.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&bob).delete(&revoke).await;
     assert_eq!(
         error_of(res, StatusCode::NOT_FOUND).await["message"],
         "Share link not found"
@@ -274,52 +254,37 @@ async fn revoked_expired_and_deleted() {
             .status(),
         StatusCode::OK
     );
-    let res = app
-        .request(Method::DELETE, &revoke, Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&revoke).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(
         error_of(res, StatusCode::GONE).await["message"],
         "Share link has been revoked"
     );
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/sessions/{ID}/share/nope"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).delete(&paths::share_link(ID, "nope")).await;
     error_of(res, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
 async fn only_the_owner_shares_and_expiry_is_bounded() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    app.push_new(&alice, ID, "Mine").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "Mine").await;
     error_of(
-        share(&app, &bob, ID, json!({})).await,
+        app.as_(&bob).share(ID, json!({})).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     for hours in [0, -5, 721] {
         error_of(
-            share(&app, &alice, ID, json!({"expires_in_hours": hours})).await,
+            app.as_(&alice)
+                .share(ID, json!({"expires_in_hours": hours}))
+                .await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     }
-    let res = app
-        .request(Method::POST, &paths::session_share(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+    let res = app.as_(&alice).post_empty(&paths::session_share(ID)).await;
     let link = json_of(res, StatusCode::CREATED).await;
     assert!(link["expires_at"].as_str().unwrap().ends_with('Z'));
 }

@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::paths;
 use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
@@ -33,26 +34,12 @@ async fn refused_at(res: reqwest::Response, loc: Value) {
 
 const JSON: &str = "application/json";
 
-/// `alice` creates org `acme`; returns its id.
-async fn create_org(app: &TestApp, alice: &User) -> String {
-    let org = json_of(
-        app.request(Method::POST, "/api/v1/org", Some(&alice.key))
-            .json(&json!({"name": "Acme", "slug": "acme"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    org["org_id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn share_links_refuse_a_misread_body_and_create_nothing() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    app.push_new(&alice, ID, "shared").await;
-    let path = format!("/api/v1/sessions/{ID}/share");
+    app.as_(&alice).push_new(ID, "shared").await;
+    let path = paths::session_share(ID);
     let cases = [
         (
             r#"{"expires_in_hours": 1.5, "password": "hunter2"}"#,
@@ -123,7 +110,7 @@ async fn personal_keys_refuse_a_name_of_the_wrong_type() {
         (r#"{"name": "#, json!(["body", "9"])),
     ] {
         refused_at(
-            raw(&app, &alice, Method::POST, "/api/v1/auth/keys", JSON, body).await,
+            raw(&app, &alice, Method::POST, paths::KEYS, JSON, body).await,
             loc,
         )
         .await;
@@ -135,8 +122,8 @@ async fn personal_keys_refuse_a_name_of_the_wrong_type() {
 async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = Value::from(create_org(&app, &alice).await);
-    let path = "/api/v1/auth/me/default-org";
+    let org = Value::from(app.as_(&alice).create_org("acme").await.id);
+    let path = paths::DEFAULT_ORG;
     json_of(
         raw(
             &app,
@@ -163,7 +150,7 @@ async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
             "{content_type} {body:?}"
         );
     }
-    let now = json_of(app.get(&alice, path).send().await.unwrap(), StatusCode::OK).await;
+    let now = json_of(app.as_(&alice).get(path).await, StatusCode::OK).await;
     assert_eq!(now["default_org_id"], org);
 }
 
@@ -171,22 +158,19 @@ async fn default_org_is_not_cleared_by_a_body_that_does_not_parse() {
 async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let org = create_org(&app, &alice).await;
+    let org = app.as_(&alice).create_org("acme").await.id;
     let key = json_of(
-        app.request(
-            Method::POST,
-            &format!("/api/v1/orgs/{org}/service-keys"),
-            Some(&alice.key),
-        )
-        .json(&json!({"name": "ci", "scopes": ["handoffs:write"]}))
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .post(
+                &paths::service_keys(&org),
+                json!({"name": "ci", "scopes": ["handoffs:write"]}),
+            )
+            .await,
         StatusCode::CREATED,
     )
     .await;
     let key_id = key["id"].as_str().or(key["key_id"].as_str()).unwrap();
-    let path = format!("/api/v1/orgs/{org}/service-keys/{key_id}");
+    let path = paths::service_key(&org, key_id);
     refused_at(
         raw(
             &app,
@@ -203,10 +187,7 @@ async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
     let res = raw(&app, &alice, Method::DELETE, &path, JSON, "not json").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let listed = json_of(
-        app.get(&alice, &format!("/api/v1/orgs/{org}/service-keys"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::service_keys(&org)).await,
         StatusCode::OK,
     )
     .await;
@@ -221,15 +202,15 @@ async fn service_key_revoke_refuses_a_reason_of_the_wrong_type() {
 #[tokio::test]
 async fn handoff_bodies_and_limits_are_strict() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    app.push_new(&alice, ID, "handed").await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.as_(&alice).push_new(ID, "handed").await;
     let h = json_of(
-        app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
-            .json(&json!({"session_id": ID, "recipient_email": "bob@example.com"}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice)
+            .post(
+                paths::HANDOFFS,
+                json!({"session_id": ID, "recipient_email": "bob@example.com"}),
+            )
+            .await,
         StatusCode::CREATED,
     )
     .await;
@@ -239,7 +220,7 @@ async fn handoff_bodies_and_limits_are_strict() {
             &app,
             &bob,
             Method::POST,
-            &format!("/api/v1/handoffs/{id}/decline"),
+            &paths::handoff_decline(id),
             JSON,
             r#"{"reason": 5}"#,
         )
@@ -252,7 +233,7 @@ async fn handoff_bodies_and_limits_are_strict() {
             &app,
             &alice,
             Method::POST,
-            &format!("/api/v1/handoffs/{id}/revoke"),
+            &paths::handoff_revoke(id),
             JSON,
             r#"{"reason": ["x"]}"#,
         )
@@ -264,36 +245,27 @@ async fn handoff_bodies_and_limits_are_strict() {
         &app,
         &bob,
         Method::POST,
-        &format!("/api/v1/handoffs/{id}/decline"),
+        &paths::handoff_decline(id),
         JSON,
         "{,}",
     )
     .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let now = json_of(
-        app.get(&alice, &format!("/api/v1/handoffs/{id}"))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::handoff(id)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(now["status"], "pending", "{now}");
-    for what in ["comments", "events"] {
+    for list in [paths::handoff_comments(id), paths::handoff_events(id)] {
         refused_at(
-            app.get(&alice, &format!("/api/v1/handoffs/{id}/{what}?limit=abc"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice).get(&paths::query(&list, "limit=abc")).await,
             json!(["query", "limit"]),
         )
         .await;
         // Numbers out of range are clamped (contract 02).
         json_of(
-            app.get(&alice, &format!("/api/v1/handoffs/{id}/{what}?limit=0"))
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice).get(&paths::query(&list, "limit=0")).await,
             StatusCode::OK,
         )
         .await;

@@ -41,15 +41,15 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     let etag = json_of(
-        app.push(&alice, ID, fixture(None), None).await,
+        app.as_(&alice).push(ID, fixture(None), None).await,
         StatusCode::CREATED,
     )
     .await["etag"]
         .as_str()
         .unwrap()
         .to_string();
-    let path = format!("/api/v1/sessions/{ID}/summary");
-    let s = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    let path = paths::session_summary(ID);
+    let s = json_of(app.as_(&alice).get(&path).await, StatusCode::OK).await;
     assert_eq!(s["title"], "Fix login bug");
     assert_eq!(s["tool"], "claude-code");
     assert_eq!(s["model"], "claude-sonnet-4-6");
@@ -76,71 +76,49 @@ async fn session_summary_is_correct_cached_and_rebuilt() {
     let generated = s["generated_at"].clone();
 
     // Cached until the archive changes; POST always rebuilds.
-    let again = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    let again = json_of(app.as_(&alice).get(&path).await, StatusCode::OK).await;
     assert_eq!(again["generated_at"], generated);
-    let rebuilt = json_of(
-        app.request(Method::POST, &path, Some(&alice.key))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let rebuilt = json_of(app.as_(&alice).post_empty(&path).await, StatusCode::OK).await;
     assert_ne!(rebuilt["generated_at"], generated);
     let extra = json!({"role": "assistant", "content": [{"type": "tool_use", "id": "tu2", "name": "Bash", "input": {"command": "pip install requests==2.0"}}]});
     json_of(
-        app.push(&alice, ID, fixture(Some(&extra.to_string())), Some(&etag))
+        app.as_(&alice)
+            .push(ID, fixture(Some(&extra.to_string())), Some(&etag))
             .await,
         StatusCode::OK,
     )
     .await;
-    let fresh = json_of(app.get(&alice, &path).send().await.unwrap(), StatusCode::OK).await;
+    let fresh = json_of(app.as_(&alice).get(&path).await, StatusCode::OK).await;
     assert_eq!(fresh["tool_call_count"], 2);
     assert_eq!(fresh["packages_installed"], json!(["requests"]));
 
     // By alias; nobody else's.
-    app.request(Method::PUT, &paths::session_alias(ID), Some(&alice.key))
-        .json(&json!({"alias": "login"}))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice)
+        .put(&paths::session_alias(ID), json!({"alias": "login"}))
+        .await;
     json_of(
-        app.get(&alice, "/api/v1/sessions/login/summary")
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::session_summary("login")).await,
         StatusCode::OK,
     )
     .await;
     let bob = app.signup("bob@example.com").await;
-    error_of(
-        app.get(&bob, &path).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    error_of(
-        app.request(Method::POST, &path, Some(&bob.key))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    error_of(app.as_(&bob).get(&path).await, StatusCode::NOT_FOUND).await;
+    error_of(app.as_(&bob).post_empty(&path).await, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
 async fn summary_errors() {
     let app =
         TestApp::spawn_with(|c| c.default_tier = sessionfs_server::domain::tiers::Tier::Free).await;
-    let alice = app.signup("alice@example.com").await;
-    app.set_tier(&alice, "starter").await;
+    let alice = app.user("alice").tier("starter").create().await;
     let bare = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
-    json_of(app.push(&alice, ID, bare, None).await, StatusCode::CREATED).await;
+    json_of(
+        app.as_(&alice).push(ID, bare, None).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let err = error_of(
-        app.get(&alice, &paths::session_summary(ID))
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).get(&paths::session_summary(ID)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -150,10 +128,9 @@ async fn summary_errors() {
     );
     app.set_tier(&alice, "free").await;
     let res = app
-        .request(Method::POST, &paths::session_summary(ID), Some(&alice.key))
-        .send()
-        .await
-        .unwrap();
+        .as_(&alice)
+        .post_empty(&paths::session_summary(ID))
+        .await;
     assert_eq!(
         error_of(res, StatusCode::FORBIDDEN).await["details"]["feature"],
         "summary_deterministic"
@@ -165,17 +142,13 @@ async fn handoff_summary_needs_only_the_id() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
     json_of(
-        app.push(&alice, ID, fixture(None), None).await,
+        app.as_(&alice).push(ID, fixture(None), None).await,
         StatusCode::CREATED,
     )
     .await;
     let body = json!({"session_id": ID, "recipient_email": "bob@example.com", "message": "please finish the login fix"});
     let h = json_of(
-        app.request(Method::POST, paths::HANDOFFS, Some(&alice.key))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+        app.as_(&alice).post(paths::HANDOFFS, body.clone()).await,
         StatusCode::CREATED,
     )
     .await;
@@ -214,18 +187,16 @@ async fn handoff_summary_needs_only_the_id() {
 
     error_of(
         app.client
-            .get(app.url("/api/v1/handoffs/hnd_0000000000000000/summary"))
+            .get(app.url(&paths::handoff_summary("hnd_0000000000000000")))
             .send()
             .await
             .unwrap(),
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.request(Method::POST, &paths::handoff_revoke(id), Some(&alice.key))
-        .json(&json!({"reason": "oops"}))
-        .send()
-        .await
-        .unwrap();
+    app.as_(&alice)
+        .post(&paths::handoff_revoke(id), json!({"reason": "oops"}))
+        .await;
     let err = error_of(
         app.client
             .get(app.url(&paths::handoff_summary(id)))
@@ -250,22 +221,16 @@ async fn handoff_summary_needs_only_the_id() {
 #[tokio::test]
 async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    let carol = app.signup("carol@example.com").await;
+    let [alice, bob, carol] = app.users(["alice", "bob", "carol"]).await;
     json_of(
-        app.push(&alice, ID, fixture(None), None).await,
+        app.as_(&alice).push(ID, fixture(None), None).await,
         StatusCode::CREATED,
     )
     .await;
     let hand_off = || async {
         let body = json!({"session_id": ID, "recipient_email": "bob@example.com"});
         let h = json_of(
-            app.request(Method::POST, "/api/v1/handoffs", Some(&alice.key))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
+            app.as_(&alice).post(paths::HANDOFFS, body.clone()).await,
             StatusCode::CREATED,
         )
         .await;
@@ -280,29 +245,14 @@ async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
     let summary = |id: String, key: Option<String>| {
         let app = &app;
         async move {
-            app.request(
-                Method::GET,
-                &format!("/api/v1/handoffs/{id}/summary"),
-                key.as_deref(),
-            )
-            .send()
-            .await
-            .unwrap()
+            app.request(Method::GET, &paths::handoff_summary(&id), key.as_deref())
+                .send()
+                .await
+                .unwrap()
         }
     };
     let claimed = hand_off().await;
-    json_of(
-        app.request(
-            Method::POST,
-            &format!("/api/v1/handoffs/{claimed}/claim"),
-            Some(&bob.key),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    json_of(app.as_(&bob).claim(&claimed).await, StatusCode::OK).await;
     let expired = hand_off().await;
     // Past the longest possible expiry (90 days): the second handoff has expired.
     app.clock().advance(chrono::Duration::days(91));
@@ -342,17 +292,12 @@ async fn a_finished_handoff_is_gone_without_a_key_but_not_for_its_parties() {
 async fn a_session_whose_archive_is_missing_is_our_fault() {
     let app = TestApp::spawn().await;
     let alice = app.signup("alice@example.com").await;
-    let etag = app.push_new(&alice, ID, "lost").await;
+    let etag = app.as_(&alice).push_new(ID, "lost").await;
     std::fs::remove_file(app.state.blobs.path_of(&etag)).unwrap();
     let err = error_of(
-        app.request(
-            Method::POST,
-            &format!("/api/v1/sessions/{ID}/summary"),
-            Some(&alice.key),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.as_(&alice)
+            .post_empty(&paths::session_summary(ID))
+            .await,
         StatusCode::INTERNAL_SERVER_ERROR,
     )
     .await;

@@ -101,7 +101,7 @@ impl TestApp {
 
     pub async fn signup(&self, email: &str) -> User {
         let res = self
-            .request(Method::POST, "/api/v1/auth/signup", None)
+            .request(Method::POST, super::paths::SIGNUP, None)
             .json(&json!({ "email": email }))
             .send()
             .await
@@ -162,7 +162,7 @@ impl TestApp {
         let req = self
             .request(
                 Method::PUT,
-                &format!("/api/v1/sessions/{id}/sync"),
+                &super::paths::session_sync(id),
                 Some(&user.key),
             )
             .multipart(form);
@@ -185,7 +185,7 @@ impl TestApp {
     }
 
     pub async fn pull(&self, user: &User, id: &str, if_none_match: Option<&str>) -> Response {
-        let mut req = self.get(user, &format!("/api/v1/sessions/{id}/sync"));
+        let mut req = self.get(user, &super::paths::session_sync(id));
         if let Some(tag) = if_none_match {
             req = req.header("If-None-Match", format!("\"{tag}\""));
         }

@@ -6,12 +6,15 @@
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+pub mod acting;
 pub mod app;
 pub mod client;
 pub mod paths;
 pub mod smtp_sink;
 
 #[allow(unused_imports)] // each test binary uses part of the harness
+pub use acting::{Acting, Org};
+#[allow(unused_imports)]
 pub use app::{error_of, json_of, TestApp, User};
 
 use std::net::TcpListener;

@@ -1,12 +1,15 @@
 //! Request paths of the API, typed: `paths::session(id)` instead of a hand-written
 //! `/api/v1/...` string, so a route that moves is changed here once.
 
+pub const HEALTH: &str = "/api/v1/health";
 pub const SIGNUP: &str = "/api/v1/auth/signup";
 pub const ME: &str = "/api/v1/auth/me";
+pub const VERIFY: &str = "/api/v1/auth/verify";
 pub const KEYS: &str = "/api/v1/auth/keys";
 pub const MY_API_KEYS: &str = "/api/v1/auth/me/api-keys";
 pub const DEFAULT_ORG: &str = "/api/v1/auth/me/default-org";
 pub const SESSIONS: &str = "/api/v1/sessions";
+pub const SESSIONS_SEARCH: &str = "/api/v1/sessions/search";
 pub const HANDOFFS: &str = "/api/v1/handoffs";
 pub const HANDOFFS_INBOX: &str = "/api/v1/handoffs/inbox";
 pub const HANDOFFS_SENT: &str = "/api/v1/handoffs/sent";
@@ -18,9 +21,11 @@ pub const MY_INVITES: &str = "/api/v1/org/invites/me";
 pub const SYNC_SETTINGS: &str = "/api/v1/sync/settings";
 pub const SYNC_STATUS: &str = "/api/v1/sync/status";
 pub const SYNC_WATCHLIST: &str = "/api/v1/sync/watchlist";
+pub const PROJECTS: &str = "/api/v1/projects/";
 pub const SYNC_HEALTH: &str = "/api/v1/sync/health";
 pub const BILLING_STATUS: &str = "/api/v1/billing/status";
 pub const BILLING_CHECKOUT: &str = "/api/v1/billing/checkout";
+pub const BILLING_PORTAL: &str = "/api/v1/billing/portal";
 
 pub fn key(id: &str) -> String {
     format!("{KEYS}/{id}")
@@ -97,6 +102,77 @@ pub fn invite_resend(org_id: &str, invite_id: &str) -> String {
 }
 pub fn service_keys(org_id: &str) -> String {
     format!("{ORGS}/{org_id}/service-keys")
+}
+
+/// `path` with a trailing slash, for the routes that must answer with or without one.
+pub fn slash(path: &str) -> String {
+    format!("{path}/")
+}
+/// `path` with a query string: `paths::query(&paths::handoff_comments(id), "limit=500")`.
+pub fn query(path: &str, query: &str) -> String {
+    format!("{path}?{query}")
+}
+pub fn handoff_preview(id: &str) -> String {
+    format!("{HANDOFFS}/{id}/preview")
+}
+
+/// `/api/v1/org/invites/{id}` (revoke an invite of the caller's org).
+pub fn org_invite_by_id(id: &str) -> String {
+    format!("{ORG_INVITES}/{id}")
+}
+/// `/api/v1/org/members/{user_id}`: a member of the caller's org.
+pub fn my_org_member(user_id: &str) -> String {
+    format!("{ORG}/members/{user_id}")
+}
+pub fn org_members(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members")
+}
+pub fn org_members_invite(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members/invite")
+}
+pub fn org_member_role(org_id: &str, user_id: &str) -> String {
+    format!("{ORGS}/{org_id}/members/{user_id}/role")
+}
+pub fn admin_user_api_keys(user_id: &str) -> String {
+    format!("/api/v1/admin/users/{user_id}/api-keys")
+}
+pub fn session_messages(id: &str) -> String {
+    format!("{SESSIONS}/{id}/messages")
+}
+/// One share link of a session (`DELETE` revokes it).
+pub fn share_link(id: &str, link_id: &str) -> String {
+    format!("{SESSIONS}/{id}/share/{link_id}")
+}
+pub fn service_key(org_id: &str, key_id: &str) -> String {
+    format!("{ORGS}/{org_id}/service-keys/{key_id}")
+}
+pub fn service_key_rotate(org_id: &str, key_id: &str) -> String {
+    format!("{ORGS}/{org_id}/service-keys/{key_id}/rotate")
+}
+
+/// `project`: an id, or a normalized remote (`acme/app`) that the server resolves.
+pub fn project(project: &str) -> String {
+    format!("{PROJECTS}{project}")
+}
+pub fn project_context(remote: &str) -> String {
+    format!("{PROJECTS}{remote}/context")
+}
+pub fn project_entries(project: &str) -> String {
+    format!("{PROJECTS}{project}/entries")
+}
+pub fn project_entries_add(project: &str) -> String {
+    format!("{PROJECTS}{project}/entries/add")
+}
+pub fn project_entry(project: &str, entry_id: &str) -> String {
+    format!("{PROJECTS}{project}/entries/{entry_id}")
+}
+/// `/api/v1/auth/verify/{token}`: the verification link's path form.
+pub fn verify(token: &str) -> String {
+    format!("{VERIFY}/{token}")
+}
+/// The HTML view of a share link.
+pub fn share_view(token: &str) -> String {
+    format!("/api/v1/share/{token}/view")
 }
 
 pub fn watch(id: &str) -> String {
