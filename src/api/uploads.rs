@@ -318,12 +318,27 @@ async fn complete(
             }
             Completion::Ready { upload, guard } => (upload, guard),
         };
-    // The push path, step for step, with the assembled parts as the upload.
+    // The push path, step for step, with the assembled parts as the upload — unless the push
+    // already landed and only its answer was lost.
     let id = upload.row.session_id.clone();
-    let gate = open_push(&state, &principal, &id, &headers, Some(upload.total_size())).await?;
-    let staged = uploads::assemble(&state.blobs, &upload).await?;
-    let archive = store_staged(&state, staged, gate.tier).await?;
-    let (status, body) = finish_push(&state, gate, &id, archive, client_info(&headers)).await?;
+    let (status, body) = match uploads::landed(&state.db, &upload).await? {
+        Some(row) => (
+            StatusCode::OK,
+            PushResult {
+                session_id: row.id,
+                etag: row.blob_hash,
+                blob_size_bytes: row.blob_size_bytes as u64,
+                synced_at: row.updated_at,
+            },
+        ),
+        None => {
+            let gate =
+                open_push(&state, &principal, &id, &headers, Some(upload.total_size())).await?;
+            let staged = uploads::assemble(&state.blobs, &upload).await?;
+            let archive = store_staged(&state, staged, gate.tier).await?;
+            finish_push(&state, gate, &id, archive, client_info(&headers)).await?
+        }
+    };
     let json = serde_json::to_value(&body).map_err(|e| DomainError::Fault(e.to_string()))?;
     uploads::finish(
         &state.db,

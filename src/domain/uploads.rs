@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::archive::store::Staged;
 use crate::archive::BlobStore;
 use crate::clock::Clock;
+use crate::db::sessions::{self, SessionRow};
 use crate::db::uploads::{self as rows, UploadRow};
 use crate::db::Db;
 use crate::domain::{DomainError, DomainResult};
@@ -339,6 +340,22 @@ pub async fn assemble(blobs: &BlobStore, upload: &Upload) -> DomainResult<Staged
         return Err(UploadError::Checksum.into());
     }
     Ok(staged)
+}
+
+/// The session already names exactly this upload's bytes (their SHA-256 is the session's
+/// ETag): the push landed, but its answer was lost or the server stopped before the upload was
+/// marked completed. A repeated complete then answers the push's success instead of a
+/// conflict with its own result.
+pub async fn landed(db: &Db, upload: &Upload) -> DomainResult<Option<SessionRow>> {
+    let (session_id, user_id, hash) = (
+        upload.row.session_id.clone(),
+        upload.row.user_id.clone(),
+        upload.row.sha256.clone(),
+    );
+    let row = db
+        .read(move |conn| sessions::get(conn, &session_id))
+        .await?;
+    Ok(row.filter(|r| r.user_id == user_id && !r.is_deleted() && r.blob_hash == hash))
 }
 
 /// Marks the upload completed with the push's answer (kept for a replay until it expires) and

@@ -301,6 +301,34 @@ async fn complete_refuses_missing_parts_and_a_wrong_whole() {
         .all(|p| !p.to_string_lossy().contains(&id)));
 }
 
+/// The push of a complete landed but its answer was lost (or the server stopped before the
+/// upload was marked completed): the repeated complete answers the push's success, not a
+/// conflict with its own result.
+#[tokio::test]
+async fn a_complete_whose_push_already_landed_answers_its_success() {
+    let app = spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let first = app.push_new(&alice, ID, "first").await;
+    let archive = big_archive("landed");
+    let id = upload_id(&initiate(&app, &alice, &archive, Some(&first)).await);
+    send_all(&app, &alice, &id, &archive).await;
+    // The same bytes reach the session first (what the lost complete had done).
+    let landed = json_of(
+        app.push(&alice, ID, archive.clone(), Some(&first)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let body = json_of(
+        app.complete_upload(&alice, &id, Some(&first)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["etag"], landed["etag"]);
+    assert_eq!(body["session_id"], ID);
+    let pulled = app.pull(&alice, ID, None).await.bytes().await.unwrap();
+    assert_eq!(pulled.as_ref(), archive.as_slice());
+}
+
 #[tokio::test]
 async fn a_stale_if_match_at_complete_is_an_etag_conflict() {
     let app = spawn().await;
