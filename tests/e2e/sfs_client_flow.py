@@ -252,14 +252,14 @@ class User:
 
     # -- running the CLI -------------------------------------------------
 
-    def sfs(self, *args: str, stdin: str | None = None) -> Result:
+    def sfs(self, *args: str, stdin: str | None = None, cwd: Path | None = None) -> Result:
         argv = [self.sfs_bin, *args]
         print(f"    [{self.label}] $ sfs {' '.join(args)}", flush=True)
         try:
             proc = subprocess.run(
                 argv,
                 env=self.env,
-                cwd=self.home,
+                cwd=cwd or self.home,
                 input=stdin,
                 # No stdin by default: an unexpected prompt must fail, not hang.
                 stdin=None if stdin is not None else subprocess.DEVNULL,
@@ -1400,6 +1400,33 @@ class Flow:
               f"the signup key's prefix is {rows[0][2]!r}", r)
         return rows[0]
 
+    def alice_keeps_a_project_context(self) -> None:
+        repo = self.alice.home / "work" / "app"
+        repo.mkdir(parents=True)
+        for git in (["git", "init", "-q"],
+                    ["git", "remote", "add", "origin", "git@github.com:Acme/App.git"]):
+            subprocess.run(git, cwd=repo, check=True, env=self.alice.env)
+        expect(self.alice.sfs("project", "init", cwd=repo),
+               contains=("Project created for acme/app (personal)",))
+        r = expect(self.alice.sfs("project", "list", cwd=repo))
+        row = table_row(r.stdout, "acme/app")
+        check(row[:1] != [] and row[0].startswith("proj_") and row[1:3] == ["app", "acme/app"],
+              f"`sfs project list` row for acme/app is {row}", r)
+        context = repo / "CONTEXT.md"
+        context.write_text("# App\n\nKeys never contain tabs; the parser rejects them.\n")
+        expect(self.alice.sfs("project", "set-context", str(context), cwd=repo),
+               contains=("Project context updated",))
+        expect(self.alice.sfs("project", "get-context", cwd=repo),
+               contains=("Keys never contain tabs",))
+        expect(self.alice.sfs("project", "entries", cwd=repo),
+               contains=("No knowledge entries found.",))
+        # The server holds it under the normalized remote, and only alice reads it.
+        status, body = api_call(self.url, self.alice.api_key(), "GET", "/api/v1/projects/acme/app")
+        check(status == 200 and "never contain tabs" in str(body.get("context_document")),
+              f"GET /api/v1/projects/acme/app as alice answered {status} {body}")
+        status, body = api_call(self.url, self.bob.api_key(), "GET", "/api/v1/projects/acme/app")
+        check(status == 404, f"bob reading alice's personal project answered {status} {body}")
+
     def alice_manages_personal_keys(self) -> None:
         r = expect(self.alice.sfs("auth", "keys", "list"), contains=("Personal API keys",))
         check(self.signup_key_row(r)[-1] == "yes", "alice's signup key is not active", r)
@@ -1491,6 +1518,8 @@ class Flow:
         steps.run("18d. alice: sfs admin service-keys rotate", self.alice_rotates_the_service_key)
         steps.run("18e. alice: sfs admin service-keys revoke", self.alice_revokes_the_service_key)
         steps.run("19. alice: sfs auth keys create / list / revoke", self.alice_manages_personal_keys)
+        steps.run("19b. alice: sfs project init / list / set-context / get-context / entries "
+                  "in a git checkout; bob cannot read it", self.alice_keeps_a_project_context)
         steps.run("20. no client warnings in any command's output", self.no_client_warnings)
 
     def cleanup(self) -> None:
