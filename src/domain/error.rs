@@ -70,6 +70,14 @@ pub enum DomainError {
         current: Tier,
         required: Tier,
     },
+    /// The project's paying plan does not include the feature (02 §0.5).
+    #[error("This feature requires the project's plan to be {required} or above.")]
+    ProjectUpgradeRequired {
+        feature: &'static str,
+        current: Tier,
+        required: Tier,
+        project_id: String,
+    },
     /// A service key outside the project boundary (02 §0.3).
     #[error("{}", boundary_message(.0))]
     Boundary(Boundary),

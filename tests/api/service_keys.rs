@@ -303,6 +303,11 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("GET", paths::BILLING_STATUS.to_string()),
         ("POST", paths::BILLING_CHECKOUT.to_string()),
         ("POST", paths::BILLING_PORTAL.to_string()),
+        ("GET", paths::org_personas("o1")),
+        ("POST", paths::org_personas("o1")),
+        ("GET", paths::org_persona("o1", "atlas")),
+        ("PUT", paths::org_persona("o1", "atlas")),
+        ("DELETE", paths::org_persona("o1", "atlas")),
     ]
 }
 
@@ -330,8 +335,16 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
             paths::handoff_comments("hnd_0000000000000000"),
             "handoffs:write",
         ),
+        ("GET", paths::personas(PROJECT), "personas:read"),
+        ("GET", paths::persona(PROJECT, "atlas"), "personas:read"),
+        ("POST", paths::personas(PROJECT), "personas:write"),
+        ("PUT", paths::persona(PROJECT, "atlas"), "personas:write"),
+        ("DELETE", paths::persona(PROJECT, "atlas"), "personas:write"),
     ]
 }
+
+/// A project id that names no project.
+const PROJECT: &str = "proj_0000000000000000";
 
 #[tokio::test]
 async fn scope_matrix() {
