@@ -240,6 +240,18 @@ impl From<DomainError> for ApiError {
                 .detail("feature", feature)
                 .detail("current_tier", current.to_string())
                 .detail("required_tier", required.to_string()),
+            E::ProjectUpgradeRequired {
+                feature,
+                current,
+                required,
+                project_id,
+            } => ApiError::structured(StatusCode::FORBIDDEN, "upgrade_required", message)
+                .detail("feature", feature)
+                .detail("current_tier", current.to_string())
+                .detail("required_tier", required.to_string())
+                .detail("upgrade_url", UPGRADE_URL)
+                .detail("plan_scope", "project")
+                .detail("project_id", project_id),
             E::Boundary(b) => boundary(b, message),
             E::EditForbidden => ApiError::forbidden(message)
                 .with_code("project_edit_forbidden")
@@ -258,6 +270,15 @@ impl From<DomainError> for ApiError {
             } => ApiError::too_many(message).retry_after(seconds),
             E::TooMany { .. } => ApiError::too_many(message),
             E::Fault(_) | E::Io(_) | E::Task(_) => ApiError::internal(message),
+            E::StaleLease { passed, current } => {
+                ApiError::structured(StatusCode::CONFLICT, "stale_lease_epoch", message)
+                    .detail("passed_lease_epoch", passed)
+                    .detail("current_lease_epoch", current)
+            }
+            E::EditForbiddenFields(fields) => ApiError::forbidden(message)
+                .with_code("project_edit_forbidden")
+                .detail("error", "project_edit_forbidden")
+                .detail("fields", fields),
             E::Db(e) => e.into(),
             E::Archive(e) => e.into(),
             E::Search(e) => e.into(),
@@ -301,6 +322,9 @@ impl From<crate::domain::uploads::UploadError> for ApiError {
         }
     }
 }
+
+/// Where an `upgrade_required` answer sends the user.
+const UPGRADE_URL: &str = "https://sessionfs.dev/pricing";
 
 /// The service-key boundary codes of 03 §3.7, in `details.error`.
 fn boundary(b: Boundary, message: String) -> ApiError {

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod agent_context;
 pub mod autosync;
 mod error;
 pub mod git_remote;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod shares;
 pub mod summaries;
 pub mod summary;
+pub mod tickets;
 pub mod tiers;
 pub mod uploads;
 

@@ -146,6 +146,35 @@ pub fn standing(
     })
 }
 
+/// The project's paying plan (02 §0.5): its org's tier for an org project, else its owner's
+/// effective tier (their primary org's, or their own; platform admins are enterprise).
+pub fn plan_tier(conn: &rusqlite::Connection, project: &Project) -> DomainResult<Tier> {
+    if let Some(org) = &project.org_id {
+        if let Some(org) = orgs::get_org(conn, org)? {
+            return Ok(org.tier.parse().unwrap_or(Tier::Team));
+        }
+    }
+    let Some(owner) = crate::db::users::get(conn, &project.owner_id)? else {
+        return Ok(Tier::Free);
+    };
+    if owner.tier == "admin" {
+        return Ok(Tier::Enterprise);
+    }
+    Ok(match orgs::primary_membership(conn, &owner.id)? {
+        Some(m) => m.org.tier.parse().unwrap_or(Tier::Team),
+        None => crate::domain::tiers::effective(&owner.tier),
+    })
+}
+
+/// `Ok` when the project's plan has `feature`, else 403 `upgrade_required` for the project.
+pub fn require_plan(
+    conn: &rusqlite::Connection,
+    project: &Project,
+    feature: Feature,
+) -> DomainResult<()> {
+    plan_tier(conn, project)?.require_for_project(feature, &project.id)
+}
+
 /// Loads a project by id for a caller who needs `need`: missing or unreadable → 404,
 /// readable but not editable → 403 `project_edit_forbidden`.
 pub async fn open(

@@ -58,6 +58,9 @@ pub enum Feature {
     Handoff,
     TeamManagement,
     ProjectContext,
+    AgentPersonas,
+    AgentTickets,
+    AgentRuns,
 }
 
 impl Feature {
@@ -71,6 +74,9 @@ impl Feature {
             Feature::Handoff => "handoff",
             Feature::TeamManagement => "team_management",
             Feature::ProjectContext => "project_context",
+            Feature::AgentPersonas => "agent_personas",
+            Feature::AgentTickets => "agent_tickets",
+            Feature::AgentRuns => "agent_runs",
         }
     }
 
@@ -83,8 +89,9 @@ impl Feature {
             Feature::Autosync
             | Feature::SummaryNarrative
             | Feature::Handoff
-            | Feature::ProjectContext => Tier::Pro,
-            Feature::TeamManagement => Tier::Team,
+            | Feature::ProjectContext
+            | Feature::AgentPersonas => Tier::Pro,
+            Feature::TeamManagement | Feature::AgentTickets | Feature::AgentRuns => Tier::Team,
         }
     }
 }
@@ -103,6 +110,24 @@ impl Tier {
             feature: feature.name(),
             current: self,
             required: feature.minimum(),
+        })
+    }
+
+    /// `Ok` when a project on this plan has the feature, else the contract's 403
+    /// `upgrade_required` worded for the project's plan (02 §0.5).
+    pub fn require_for_project(
+        self,
+        feature: Feature,
+        project_id: &str,
+    ) -> Result<(), DomainError> {
+        if self.has(feature) {
+            return Ok(());
+        }
+        Err(DomainError::ProjectUpgradeRequired {
+            feature: feature.name(),
+            current: self,
+            required: feature.minimum(),
+            project_id: project_id.to_string(),
         })
     }
 
