@@ -55,6 +55,18 @@ macro_rules! scoped_auth {
 }
 scoped_auth!(KnowledgeRead, KnowledgeWrite);
 
+/// Routes that read tickets (`tickets:read`).
+pub struct TicketsRead;
+impl RouteScope for TicketsRead {
+    const SCOPES: &'static [&'static str] = &["tickets:read"];
+}
+/// Routes that write tickets (`tickets:write`).
+pub struct TicketsWrite;
+impl RouteScope for TicketsWrite {
+    const SCOPES: &'static [&'static str] = &["tickets:write"];
+}
+scoped_auth!(TicketsRead, TicketsWrite);
+
 impl Principal {
     /// The caller as the project rules see it.
     pub fn actor(&self) -> Actor {
