@@ -1322,7 +1322,12 @@ pub async fn escalate(
                 session_id: None,
                 source: "sessionfs".into(),
                 verdict_trusted: false,
-                created_at: clock.now_string(),
+                // After the diff comment, even within one clock tick.
+                created_at: crate::clock::format(
+                    crate::clock::parse(&view.ticket.updated_at)
+                        .map(|t| t + chrono::Duration::microseconds(1))
+                        .map_or_else(|| clock.now(), |t| t.max(clock.now())),
+                ),
             },
             caller.key(),
         )?;

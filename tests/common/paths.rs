@@ -195,3 +195,20 @@ pub fn upload_part(upload_id: &str, n: u64) -> String {
 pub fn upload_complete(upload_id: &str) -> String {
     format!("/api/v1/uploads/{upload_id}/complete")
 }
+
+/// `/api/v1/projects/{project}/tickets`: list (GET) and create (POST).
+pub fn tickets(project: &str) -> String {
+    format!("{PROJECTS}{project}/tickets")
+}
+/// One ticket of a project (GET, PUT).
+pub fn ticket(project: &str, ticket: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}")
+}
+/// A sub-route of a ticket: `start`, `complete`, `accept`, `resolve`, `comments`, `watch`, …
+pub fn ticket_action(project: &str, ticket: &str, action: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}/{action}")
+}
+/// A ticket by id alone.
+pub fn ticket_by_id(ticket: &str) -> String {
+    format!("/api/v1/tickets/{ticket}")
+}
