@@ -258,6 +258,7 @@ without security are public. Every error uses one envelope: \
         (name = "handoffs", description = "Handing a session to a teammate: create, inbox, claim, revoke, decline, comments, events."),
         (name = "projects", description = "Per-repository projects: found by git remote, with a context document agents read."),
         (name = "knowledge", description = "A project's knowledge entries: add, list, get, dismiss."),
+        (name = "tickets", description = "Agent tickets: both status machines, the start lease, the audited update, comments."),
         (name = "orgs", description = "Organizations: members, roles, invites, the default org."),
         (name = "service-keys", description = "Org-scoped, scope-restricted keys for CI runners and agents."),
         (name = "admin", description = "Platform-admin routes."),

@@ -304,6 +304,25 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("POST", paths::BILLING_CHECKOUT.to_string()),
         ("POST", paths::BILLING_PORTAL.to_string()),
     ]
+    .into_iter()
+    .chain(ticket_user_only_routes())
+    .collect()
+}
+
+const PROJECT: &str = "proj_0000000000000000";
+const TICKET: &str = "tk_0000000000000000";
+
+/// Ticket routes for user keys only (02 §5.1).
+fn ticket_user_only_routes() -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> =
+        ["reopen", "block", "unblock", "approve", "dismiss", "close"]
+            .iter()
+            .map(|a| ("POST", paths::ticket_action(PROJECT, TICKET, a)))
+            .collect();
+    out.push(("PUT", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("DELETE", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("GET", paths::ticket_action(PROJECT, TICKET, "watchers")));
+    out
 }
 
 /// Routes that declared a scope, and the scope.
@@ -330,7 +349,40 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
             paths::handoff_comments("hnd_0000000000000000"),
             "handoffs:write",
         ),
+        ("GET", paths::tickets(PROJECT), "tickets:read"),
+        ("POST", paths::tickets(PROJECT), "tickets:write"),
+        ("GET", paths::ticket(PROJECT, TICKET), "tickets:read"),
+        ("PUT", paths::ticket(PROJECT, TICKET), "tickets:write"),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:read",
+        ),
+        (
+            "POST",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:write",
+        ),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "review-state"),
+            "tickets:read",
+        ),
+        ("GET", paths::ticket_by_id(TICKET), "tickets:read"),
     ]
+    .into_iter()
+    .chain(
+        ["start", "complete", "accept", "resolve", "escalate"]
+            .iter()
+            .map(|a| {
+                (
+                    "POST",
+                    paths::ticket_action(PROJECT, TICKET, a),
+                    "tickets:write",
+                )
+            }),
+    )
+    .collect()
 }
 
 #[tokio::test]

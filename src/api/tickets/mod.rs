@@ -365,79 +365,147 @@ async fn accept(
     ticket_of(run_move(&state, access, ticket_id, Move::Accept, req).await?)
 }
 
-macro_rules! plain_move {
-    ($name:ident, $path:literal, $op:literal, $mv:expr, $summary:literal, $refusals:literal) => {
-        #[utoipa::path(
-            post, path = $path, tag = "tickets", operation_id = $op, summary = $summary,
-            params(
-                ("project_id" = String, Path, description = "Project id"),
-                ("ticket_id" = String, Path, description = "Ticket id"),
-            ),
-            responses(
-                (status = 200, body = TicketBody),
-                (status = 400, description = $refusals),
-                (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-                (status = 404, description = "Project or ticket not found"),
-            ),
-        )]
-        async fn $name(
-            State(state): State<AppState>,
-            access: TicketAccess<UserOnly>,
-            Path((_, ticket_id)): Path<(String, String)>,
-        ) -> Res<TicketBody> {
-            ticket_of(run_move(&state, access, ticket_id, $mv, MoveRequest::default()).await?)
-        }
-    };
+/// A lifecycle move without a body, for user keys.
+async fn plain(
+    state: &AppState,
+    access: TicketAccess<UserOnly>,
+    ticket_id: String,
+    mv: Move,
+) -> Res<TicketBody> {
+    ticket_of(run_move(state, access, ticket_id, mv, MoveRequest::default()).await?)
 }
 
-plain_move!(
-    reopen,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/reopen",
-    "reopen_ticket",
-    Move::Reopen,
-    "Send back: review → open (task), in_progress → open (issue)",
-    "Illegal transition"
-);
-plain_move!(
-    block,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/block",
-    "block_ticket",
-    Move::Block,
-    "in_progress → blocked (tasks)",
-    "Illegal transition"
-);
-plain_move!(
-    unblock,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/unblock",
-    "unblock_ticket",
-    Move::Unblock,
-    "blocked → in_progress (tasks)",
-    "Illegal transition"
-);
-plain_move!(
-    approve,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/approve",
-    "approve_ticket",
-    Move::Approve,
-    "suggested → open (tasks; editors only)",
-    "Illegal transition"
-);
-plain_move!(
-    dismiss,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/dismiss",
-    "dismiss_ticket",
-    Move::Dismiss,
-    "→ cancelled: suggested/open tasks, open/in_progress issues",
-    "Illegal transition"
-);
-plain_move!(
-    close,
-    "/api/v1/projects/{project_id}/tickets/{ticket_id}/close",
-    "close_ticket",
-    Move::Close,
-    "in_progress → closed (issues; project admins)",
-    "A task, or an illegal transition"
-);
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/reopen", tag = "tickets", operation_id = "reopen_ticket",
+    summary = "Send back: review → open (task), in_progress → open (issue)",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "Illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn reopen(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Reopen).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/block", tag = "tickets", operation_id = "block_ticket",
+    summary = "in_progress → blocked (tasks)",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "Illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn block(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Block).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/unblock", tag = "tickets", operation_id = "unblock_ticket",
+    summary = "blocked → in_progress (tasks)",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "Illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn unblock(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Unblock).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/approve", tag = "tickets", operation_id = "approve_ticket",
+    summary = "suggested → open (tasks; editors only)",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "Illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn approve(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Approve).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/dismiss", tag = "tickets", operation_id = "dismiss_ticket",
+    summary = "→ cancelled: suggested/open tasks, open/in_progress issues",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "Illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn dismiss(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Dismiss).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/close", tag = "tickets", operation_id = "close_ticket",
+    summary = "in_progress → closed (issues; project admins)",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("ticket_id" = String, Path, description = "Ticket id"),
+    ),
+    responses(
+        (status = 200, body = TicketBody),
+        (status = 400, description = "A task, or an illegal transition"),
+        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
+        (status = 404, description = "Project or ticket not found"),
+    ),
+)]
+async fn close(
+    State(state): State<AppState>,
+    access: TicketAccess<UserOnly>,
+    Path((_, ticket_id)): Path<(String, String)>,
+) -> Res<TicketBody> {
+    plain(&state, access, ticket_id, Move::Close).await
+}
 
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/escalate", tag = "tickets", operation_id = "escalate_ticket",
