@@ -270,6 +270,15 @@ impl From<DomainError> for ApiError {
             } => ApiError::too_many(message).retry_after(seconds),
             E::TooMany { .. } => ApiError::too_many(message),
             E::Fault(_) | E::Io(_) | E::Task(_) => ApiError::internal(message),
+            E::StaleLease { passed, current } => {
+                ApiError::structured(StatusCode::CONFLICT, "stale_lease_epoch", message)
+                    .detail("passed_lease_epoch", passed)
+                    .detail("current_lease_epoch", current)
+            }
+            E::EditForbiddenFields(fields) => ApiError::forbidden(message)
+                .with_code("project_edit_forbidden")
+                .detail("error", "project_edit_forbidden")
+                .detail("fields", fields),
             E::Db(e) => e.into(),
             E::Archive(e) => e.into(),
             E::Search(e) => e.into(),

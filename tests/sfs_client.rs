@@ -37,3 +37,29 @@ fn the_sfs_client_flow_works_end_to_end() {
     );
     println!("{stdout}");
 }
+
+/// Every `sfs ticket` command of the client against the server: `tests/e2e/ticket_flow.py`.
+#[test]
+fn the_sfs_ticket_commands_work_end_to_end() {
+    let root = repo_root();
+    let Some(client) = sfs_client("the_sfs_ticket_commands_work_end_to_end") else {
+        return;
+    };
+    let output = Command::new("python3")
+        .arg(root.join("tests/e2e/ticket_flow.py"))
+        .arg("--server-bin")
+        .arg(env!("CARGO_BIN_EXE_sessionfs-server"))
+        .arg("--sfs")
+        .arg(&client.sfs)
+        .env("SFS_NO_TELEMETRY", "1")
+        .env("SFS_SKILL_USAGE_REPORTING", "0")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/e2e/ticket_flow.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sfs ticket flow failed (its step log is above, on stderr):\n{stdout}"
+    );
+    println!("{stdout}");
+}

@@ -21,6 +21,7 @@ pub mod service_keys;
 pub mod sessions;
 pub mod share;
 pub mod sync;
+pub mod tickets;
 pub mod uploads;
 
 use axum::body::{to_bytes, Body};
@@ -51,6 +52,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(knowledge::router())
         .merge(personas::router())
+        .merge(tickets::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())

@@ -43,6 +43,9 @@ macro_rules! text_enum {
     };
 }
 
+/// Shared with the other areas that store vocabularies as text.
+pub(crate) use text_enum;
+
 text_enum!(
     /// The six kinds of knowledge (02 §3.2).
     EntryType {

@@ -70,6 +70,7 @@ pub mod sessions;
 pub mod shares;
 pub mod summaries;
 pub mod sync;
+pub mod tickets;
 pub mod uploads;
 pub mod users;
 mod writer;

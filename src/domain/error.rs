@@ -124,6 +124,12 @@ pub enum DomainError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// A fenced ticket write whose `lease_epoch` is behind the ticket's (02 §5.5).
+    #[error("Ticket lease_epoch has advanced since you read it. Re-fetch the ticket and retry.")]
+    StaleLease { passed: i64, current: i64 },
+    /// A reader may no longer change these fields of a ticket under way (02 §5.5).
+    #[error("You do not have edit access to change {} on this ticket", .0.join(", "))]
+    EditForbiddenFields(Vec<&'static str>),
     /// A chunked-upload request the upload's state refuses.
     #[error(transparent)]
     Upload(crate::domain::uploads::UploadError),

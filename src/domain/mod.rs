@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod shares;
 pub mod summaries;
 pub mod summary;
+pub mod tickets;
 pub mod tiers;
 pub mod uploads;
 

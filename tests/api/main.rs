@@ -18,6 +18,7 @@ mod sessions;
 mod share;
 mod strict_bodies;
 mod summary;
+mod tickets;
 mod uploads;
 
 #[path = "../common/mod.rs"]

@@ -309,6 +309,25 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("PUT", paths::org_persona("o1", "atlas")),
         ("DELETE", paths::org_persona("o1", "atlas")),
     ]
+    .into_iter()
+    .chain(ticket_user_only_routes())
+    .collect()
+}
+
+const PROJECT: &str = "proj_0000000000000000";
+const TICKET: &str = "tk_0000000000000000";
+
+/// Ticket routes for user keys only (02 §5.1).
+fn ticket_user_only_routes() -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> =
+        ["reopen", "block", "unblock", "approve", "dismiss", "close"]
+            .iter()
+            .map(|a| ("POST", paths::ticket_action(PROJECT, TICKET, a)))
+            .collect();
+    out.push(("PUT", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("DELETE", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("GET", paths::ticket_action(PROJECT, TICKET, "watchers")));
+    out
 }
 
 /// Routes that declared a scope, and the scope.
@@ -340,11 +359,41 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
         ("POST", paths::personas(PROJECT), "personas:write"),
         ("PUT", paths::persona(PROJECT, "atlas"), "personas:write"),
         ("DELETE", paths::persona(PROJECT, "atlas"), "personas:write"),
+        ("GET", paths::tickets(PROJECT), "tickets:read"),
+        ("POST", paths::tickets(PROJECT), "tickets:write"),
+        ("GET", paths::ticket(PROJECT, TICKET), "tickets:read"),
+        ("PUT", paths::ticket(PROJECT, TICKET), "tickets:write"),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:read",
+        ),
+        (
+            "POST",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:write",
+        ),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "review-state"),
+            "tickets:read",
+        ),
+        ("GET", paths::ticket_by_id(TICKET), "tickets:read"),
     ]
+    .into_iter()
+    .chain(
+        ["start", "complete", "accept", "resolve", "escalate"]
+            .iter()
+            .map(|a| {
+                (
+                    "POST",
+                    paths::ticket_action(PROJECT, TICKET, a),
+                    "tickets:write",
+                )
+            }),
+    )
+    .collect()
 }
-
-/// A project id that names no project.
-const PROJECT: &str = "proj_0000000000000000";
 
 #[tokio::test]
 async fn scope_matrix() {

@@ -226,3 +226,19 @@ pub fn agent_run_complete(project: &str, run_id: &str) -> String {
 pub fn agent_run_cancel(project: &str, run_id: &str) -> String {
     format!("{PROJECTS}{project}/agent-runs/{run_id}/cancel")
 }
+/// `/api/v1/projects/{project}/tickets`: list (GET) and create (POST).
+pub fn tickets(project: &str) -> String {
+    format!("{PROJECTS}{project}/tickets")
+}
+/// One ticket of a project (GET, PUT).
+pub fn ticket(project: &str, ticket: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}")
+}
+/// A sub-route of a ticket: `start`, `complete`, `accept`, `resolve`, `comments`, `watch`, …
+pub fn ticket_action(project: &str, ticket: &str, action: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}/{action}")
+}
+/// A ticket by id alone.
+pub fn ticket_by_id(ticket: &str) -> String {
+    format!("/api/v1/tickets/{ticket}")
+}
