@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod compile;
 mod error;
 pub mod handoffs;
 pub mod knowledge;
@@ -22,6 +23,7 @@ pub mod summaries;
 pub mod sync;
 pub mod uploads;
 pub mod users;
+pub mod wiki;
 mod writer;
 
 pub use error::{DbError, DbResult};
