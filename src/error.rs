@@ -240,6 +240,21 @@ impl From<DomainError> for ApiError {
                 .detail("feature", feature)
                 .detail("current_tier", current.to_string())
                 .detail("required_tier", required.to_string()),
+            E::SectionNotFound { slug, available } => ApiError::not_found(message)
+                .detail("error", format!("Section '{slug}' not found"))
+                .detail("available_slugs", available),
+            E::ProjectUpgradeRequired {
+                feature,
+                current,
+                required,
+                project_id,
+            } => ApiError::structured(StatusCode::FORBIDDEN, "upgrade_required", message)
+                .detail("feature", feature)
+                .detail("current_tier", current.to_string())
+                .detail("required_tier", required.to_string())
+                .detail("upgrade_url", "https://sessionfs.dev/pricing")
+                .detail("plan_scope", "project")
+                .detail("project_id", project_id),
             E::Boundary(b) => boundary(b, message),
             E::EditForbidden => ApiError::forbidden(message)
                 .with_code("project_edit_forbidden")

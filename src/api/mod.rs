@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
+pub mod compile;
 pub mod docs;
 pub mod errors;
 pub mod extract;
@@ -21,6 +22,7 @@ pub mod sessions;
 pub mod share;
 pub mod sync;
 pub mod uploads;
+pub mod wiki;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
@@ -49,6 +51,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(handoffs::router())
         .merge(projects::router())
         .merge(knowledge::router())
+        .merge(compile::router())
+        .merge(wiki::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())

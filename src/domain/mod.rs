@@ -19,5 +19,6 @@ pub mod summaries;
 pub mod summary;
 pub mod tiers;
 pub mod uploads;
+pub mod wiki;
 
 pub use error::{DomainError, DomainResult};
