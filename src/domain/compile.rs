@@ -1587,3 +1587,7 @@ pub async fn restore_from_compilation(
         db.write(move |tx| work(tx, true)).await
     }
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;
