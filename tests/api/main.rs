@@ -2,6 +2,7 @@
 
 mod auth;
 mod autosync;
+mod compile;
 mod gc;
 mod handoffs;
 mod knowledge;
@@ -18,6 +19,7 @@ mod share;
 mod strict_bodies;
 mod summary;
 mod uploads;
+mod wiki;
 
 #[path = "../common/mod.rs"]
 mod common;
