@@ -491,3 +491,64 @@ pub async fn update_settings(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ProjectSettings {
+        ProjectSettings {
+            auto_narrative: false,
+            kb_retention_days: 180,
+            kb_max_context_words: 2000,
+            kb_section_page_limit: 30,
+            compile_schedule: "nightly".into(),
+            compile_after_claims: Some(5),
+            last_scheduled_compile_at: None,
+        }
+    }
+
+    #[test]
+    fn only_turning_the_schedule_off_is_free() {
+        let now = settings();
+        let with = |f: &dyn Fn(&mut ProjectSettings)| {
+            let mut s = settings();
+            f(&mut s);
+            s
+        };
+        assert!(!settings_need_feature(&now, &now));
+        let off = with(&|s| s.compile_schedule = "off".into());
+        assert!(!settings_need_feature(&now, &off));
+        let off_cleared = with(&|s| {
+            s.compile_schedule = "off".into();
+            s.compile_after_claims = None;
+        });
+        assert!(!settings_need_feature(&now, &off_cleared));
+        // Anything else needs the feature: clearing alone, weekly, narrative, a budget.
+        for next in [
+            with(&|s| s.compile_after_claims = None),
+            with(&|s| s.compile_schedule = "weekly".into()),
+            with(&|s| s.auto_narrative = true),
+            with(&|s| {
+                s.compile_schedule = "off".into();
+                s.kb_max_context_words = 10;
+            }),
+            with(&|s| {
+                s.compile_schedule = "off".into();
+                s.compile_after_claims = Some(9);
+            }),
+        ] {
+            assert!(settings_need_feature(&now, &next), "{next:?}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        for ok in ["a", "guides/setup", "concept/rate-limit"] {
+            assert!(check_slug(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "a\nb", &"x".repeat(201)] {
+            assert!(check_slug(bad).is_err(), "{bad:?}");
+        }
+    }
+}
