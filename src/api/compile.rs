@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 
 use crate::api::extract::{Json, OptionalJson, QueryPairs};
 use crate::auth::{KnowledgeRead, Principal, ProjectEditor, ProjectReader, UserOnly};
-use crate::domain::compile::{
-    self as rules, Compiler, HistoryItem, LlmConfig, MergeMode, Outcome,
-};
+use crate::domain::compile::{self as rules, Compiler, HistoryItem, LlmConfig, MergeMode, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;

@@ -4,8 +4,8 @@
 //! page of that name, as 02 §0.7 says), everything else is the page itself. Writes need edit
 //! standing and `project_context` on the project's plan; user keys only.
 
-use axum::extract::{Path, Request, State};
 use axum::extract::FromRequest;
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -26,7 +26,13 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_pages))
-        .routes(routes!(get_page, put_page, patch_page, delete_page, post_page))
+        .routes(routes!(
+            get_page,
+            put_page,
+            patch_page,
+            delete_page,
+            post_page
+        ))
         .routes(routes!(put_settings))
 }
 
@@ -179,8 +185,14 @@ async fn get_page(
             None => None,
             Some(_) => Some(q.int("cursor", 1, 1, i64::MAX)?),
         };
-        let (revisions, next_cursor) =
-            rules::history(&state.db, access.project.id, page.to_string(), cursor, limit).await?;
+        let (revisions, next_cursor) = rules::history(
+            &state.db,
+            access.project.id,
+            page.to_string(),
+            cursor,
+            limit,
+        )
+        .await?;
         let body = HistoryBody {
             slug: page.to_string(),
             count: revisions.len() as i64,

@@ -291,7 +291,11 @@ pub fn insert_compilation(conn: &Connection, c: &NewCompilation) -> DbResult<i64
             c.kind.as_str(),
             c.page_slug,
             c.compiled_at,
-            if c.by.is_some() { "service_key" } else { "user" },
+            if c.by.is_some() {
+                "service_key"
+            } else {
+                "user"
+            },
             c.by.map(|k| k.0),
             c.by.map(|k| k.1)
         ],

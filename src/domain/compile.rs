@@ -630,9 +630,9 @@ const STOPWORDS: &[&str] = &[
     "uses", "using", "with", "this", "that", "from", "they", "will", "would", "there", "their",
     "what", "about", "which", "when", "make", "like", "time", "just", "know", "take", "into",
     "your", "some", "could", "them", "than", "then", "also", "only", "other", "these", "those",
-    "because", "been", "being", "were", "does", "should", "must", "each", "every", "such",
-    "over", "under", "after", "before", "while", "where", "here", "more", "most", "very",
-    "always", "never", "instead", "without", "within", "through", "between", "need", "needs",
+    "because", "been", "being", "were", "does", "should", "must", "each", "every", "such", "over",
+    "under", "after", "before", "while", "where", "here", "more", "most", "very", "always",
+    "never", "instead", "without", "within", "through", "between", "need", "needs",
 ];
 
 fn content_words(text: &str) -> Vec<String> {
@@ -664,7 +664,10 @@ pub fn title_case(text: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -1247,7 +1250,11 @@ fn history_item(c: rows::Compilation) -> HistoryItem {
 }
 
 /// The newest `limit` compilations (page regenerates included, 02 §9.5).
-pub async fn compilations(db: &Db, project_id: String, limit: i64) -> DomainResult<Vec<HistoryItem>> {
+pub async fn compilations(
+    db: &Db,
+    project_id: String,
+    limit: i64,
+) -> DomainResult<Vec<HistoryItem>> {
     db.read(move |conn| {
         Ok(rows::compilations(conn, &project_id, limit)?
             .into_iter()
@@ -1299,7 +1306,10 @@ pub async fn status(db: &Db, clock: &Clock, project_id: String) -> DomainResult<
             .is_none_or(|t| now - t > Duration::hours(24));
         let next = match (
             settings.compile_schedule.as_str(),
-            settings.last_scheduled_compile_at.as_deref().and_then(clock::parse),
+            settings
+                .last_scheduled_compile_at
+                .as_deref()
+                .and_then(clock::parse),
         ) {
             ("nightly", Some(t)) => Some(clock::format(t + Duration::hours(24))),
             ("weekly", Some(t)) => Some(clock::format(t + Duration::days(7))),
@@ -1459,7 +1469,10 @@ pub fn document_sections(document: &str) -> Vec<(String, String, String)> {
             let mut rest = body.as_str();
             loop {
                 rest = rest.trim_start();
-                match rest.strip_prefix("<!--").and_then(|r| r.find("-->").map(|i| &r[i + 3..])) {
+                match rest
+                    .strip_prefix("<!--")
+                    .and_then(|r| r.find("-->").map(|i| &r[i + 3..]))
+                {
                     Some(after) => rest = after,
                     None => break,
                 }
@@ -1486,8 +1499,7 @@ pub async fn section(db: &Db, project_id: String, slug: String) -> DomainResult<
     db.read(move |conn| {
         let settings = rows::settings(conn, &project_id)?.ok_or_else(not_found)?;
         let sections = document_sections(&settings.context_document);
-        let Some((slug, _, content)) = sections.iter().find(|(s, _, _)| *s == slug).cloned()
-        else {
+        let Some((slug, _, content)) = sections.iter().find(|(s, _, _)| *s == slug).cloned() else {
             return Err(DomainError::SectionNotFound {
                 slug,
                 available: sections.into_iter().map(|(s, _, _)| s).collect(),
@@ -1533,7 +1545,9 @@ pub async fn restore_from_compilation(
     let clock = clock.clone();
     let work = move |tx: &Connection, write: bool| -> DomainResult<Restored> {
         if rows::settings(tx, &project_id)?.is_none() {
-            return Err(DomainError::NotFound(format!("Project {project_id} not found")));
+            return Err(DomainError::NotFound(format!(
+                "Project {project_id} not found"
+            )));
         }
         let c = rows::compilation(tx, &project_id, compilation_id)?.ok_or_else(|| {
             DomainError::NotFound(format!(

@@ -65,7 +65,11 @@ fn step2_auto_supersede_and_contradicts() {
     let mut rows = vec![
         entry(1, EntryType::Decision, base),
         entry(2, EntryType::Decision, base),
-        entry(3, EntryType::Decision, "the cache layer uses memcached with no ttl at all here"),
+        entry(
+            3,
+            EntryType::Decision,
+            "the cache layer uses memcached with no ttl at all here",
+        ),
         entry(4, EntryType::Pattern, base),
     ];
     for (i, e) in rows.iter_mut().enumerate() {
@@ -75,12 +79,17 @@ fn step2_auto_supersede_and_contradicts() {
     let (changed, links) = auto_supersede(&mut rows, &HashSet::new());
     assert_eq!(changed, BTreeSet::from([1]));
     assert_eq!(rows[0].superseded_by, Some(2));
-    assert_eq!(rows[0].supersession_reason.as_deref(), Some("auto-superseded"));
+    assert_eq!(
+        rows[0].supersession_reason.as_deref(),
+        Some("auto-superseded")
+    );
     assert_eq!(rows[0].freshness_class, Freshness::Superseded);
     // Entry 4 is another type: a different group, untouched.
     assert_eq!(rows[3].superseded_by, None);
-    let kinds: Vec<(i64, i64, LinkType)> =
-        links.iter().map(|l| (l.source, l.target, l.link_type)).collect();
+    let kinds: Vec<(i64, i64, LinkType)> = links
+        .iter()
+        .map(|l| (l.source, l.target, l.link_type))
+        .collect();
     assert_eq!(
         kinds,
         vec![(2, 1, LinkType::Supersedes), (3, 2, LinkType::Contradicts)]
@@ -110,12 +119,18 @@ fn step2_needs_a_confident_editor() {
     rows[1].confidence = 0.7;
     assert!(auto_supersede(&mut rows, &HashSet::new()).0.is_empty());
     rows[1].confidence = 0.8;
-    assert_eq!(auto_supersede(&mut rows, &HashSet::new()).0, BTreeSet::from([1]));
+    assert_eq!(
+        auto_supersede(&mut rows, &HashSet::new()).0,
+        BTreeSet::from([1])
+    );
 }
 
 #[test]
 fn step3_decay_once_per_thirty_days_for_idle_entries() {
-    let mut rows = vec![entry(1, EntryType::Decision, "idle"), entry(2, EntryType::Decision, "used")];
+    let mut rows = vec![
+        entry(1, EntryType::Decision, "idle"),
+        entry(2, EntryType::Decision, "used"),
+    ];
     let now = t0() + Duration::days(100);
     rows[1].last_relevant_at = Some(format(now - Duration::days(5)));
     let (changed, ran) = decay(&mut rows, None, now);
@@ -135,7 +150,10 @@ fn step3_decay_once_per_thirty_days_for_idle_entries() {
 
 #[test]
 fn step4_retention_dismisses_old_low_confidence_entries() {
-    let mut rows = vec![entry(1, EntryType::Bug, "low"), entry(2, EntryType::Bug, "high")];
+    let mut rows = vec![
+        entry(1, EntryType::Bug, "low"),
+        entry(2, EntryType::Bug, "high"),
+    ];
     rows[0].confidence = 0.2;
     assert!(retention(&mut rows, 180, t0() + Duration::days(179)).is_empty());
     assert_eq!(
@@ -229,7 +247,10 @@ fn step9_word_budget_trims_the_longest_section() {
     let before = word_count(&doc);
     let out = enforce_budget(&doc, before - 5);
     assert!(word_count(&out) <= before - 5, "{out}");
-    assert!(!out.contains("a5") && !out.contains("a4") && out.contains("a3"), "{out}");
+    assert!(
+        !out.contains("a5") && !out.contains("a4") && out.contains("a3"),
+        "{out}"
+    );
     // Sections with three bullets or fewer are never cut: the loop stops.
     let out = enforce_budget(&doc, 1);
     assert!(out.contains("- a2") && out.contains("- b2"), "{out}");
@@ -237,12 +258,18 @@ fn step9_word_budget_trims_the_longest_section() {
 
 #[test]
 fn step10_manifest_by_section_slug() {
-    let mut rows = vec![entry(1, EntryType::Pattern, "p"), entry(2, EntryType::Pattern, "q")];
+    let mut rows = vec![
+        entry(1, EntryType::Pattern, "p"),
+        entry(2, EntryType::Pattern, "q"),
+    ];
     rows[1].dismissed = true;
     let m = manifest(&rows);
     assert_eq!(m["patterns_conventions"][0]["kb_entry_id"], 1);
     assert_eq!(m["patterns_conventions"].as_array().unwrap().len(), 1);
-    assert_eq!(section_slug("Known Issues & Workarounds"), "known_issues_workarounds");
+    assert_eq!(
+        section_slug("Known Issues & Workarounds"),
+        "known_issues_workarounds"
+    );
 }
 
 #[test]
@@ -265,14 +292,27 @@ fn step11_section_pages_cap_and_unverified() {
     );
     let all = section_pages(&rows, 30);
     let bugs = all.iter().find(|p| p.slug == "known-issues").unwrap();
-    assert!(bugs.content.as_deref().unwrap().contains("- bug number 1 *(unverified)*"));
-    assert!(all.iter().filter(|p| p.slug != "known-issues").all(|p| p.content.is_none()));
+    assert!(bugs
+        .content
+        .as_deref()
+        .unwrap()
+        .contains("- bug number 1 *(unverified)*"));
+    assert!(all
+        .iter()
+        .filter(|p| p.slug != "known-issues")
+        .all(|p| p.content.is_none()));
 }
 
 #[test]
 fn step12_concept_clusters_are_deterministic() {
     let mut rows: Vec<CompileEntry> = (1..=16)
-        .map(|i| entry(i, EntryType::Pattern, &format!("item{i} alpha{i} gamma{i} delta{i}")))
+        .map(|i| {
+            entry(
+                i,
+                EntryType::Pattern,
+                &format!("item{i} alpha{i} gamma{i} delta{i}"),
+            )
+        })
         .collect();
     for e in rows.iter_mut().take(6) {
         e.content = format!("The rate limiter budget resets hourly ({})", e.id);
@@ -302,7 +342,10 @@ fn health_flags_claims_the_document_does_not_know() {
     let h = health_of(&rows, "# P\n## A\nnothing", 2000, 0, None, t0());
     assert!(h.potentially_stale);
     assert_eq!((h.pending_entries, h.section_count), (1, 1));
-    assert!(h.recommendations.iter().any(|r| r.contains("No compilation yet")));
+    assert!(h
+        .recommendations
+        .iter()
+        .any(|r| r.contains("No compilation yet")));
     let h = health_of(&rows, "# P\nwebsocket reconnects", 2000, 1, None, t0());
     assert!(!h.potentially_stale);
 }
@@ -339,7 +382,16 @@ struct Seed {
 }
 
 fn seed_text(s: &Seed) -> String {
-    const WORDS: [&str; 8] = ["cache", "redis", "deploy", "pipeline", "schema", "migration", "token", "budget"];
+    const WORDS: [&str; 8] = [
+        "cache",
+        "redis",
+        "deploy",
+        "pipeline",
+        "schema",
+        "migration",
+        "token",
+        "budget",
+    ];
     let mut out: Vec<&str> = s.words.iter().map(|w| WORDS[*w as usize % 8]).collect();
     out.extend(["is", "described", "here", "in", "detail"]);
     out.join(" ")
@@ -421,7 +473,10 @@ fn run(
 fn compile_then_noop_then_rebuild_on_a_database() {
     let (_dir, mut conn) = database();
     let now = t0();
-    for (i, t) in [EntryType::Decision, EntryType::Bug, EntryType::Bug].iter().enumerate() {
+    for (i, t) in [EntryType::Decision, EntryType::Bug, EntryType::Bug]
+        .iter()
+        .enumerate()
+    {
         insert(
             &conn,
             &Seed {
@@ -440,7 +495,9 @@ fn compile_then_noop_then_rebuild_on_a_database() {
     let out = run(&mut conn, now, false, &|_| Ok(())).unwrap();
     assert_eq!(out.entries_compiled, 3);
     assert!(out.compilation_id.is_some());
-    assert!(out.context_after.contains("## Key Decisions\n- cache redis deploy"));
+    assert!(out
+        .context_after
+        .contains("## Key Decisions\n- cache redis deploy"));
     assert!(out.context_after.contains("## Known Issues & Workarounds"));
     let pages: Vec<String> = wiki::list(&conn, "proj_1")
         .unwrap()
@@ -467,7 +524,9 @@ fn compile_then_noop_then_rebuild_on_a_database() {
     // Rebuild: every active claim again, from an empty document.
     let out = run(&mut conn, later, true, &|_| Ok(())).unwrap();
     assert_eq!(out.entries_compiled, 3);
-    assert!(out.context_after.starts_with("# Project Context\n\n## Known Issues"));
+    assert!(out
+        .context_after
+        .starts_with("# Project Context\n\n## Known Issues"));
     assert_eq!(rows::count_compilations(&conn, "proj_1").unwrap(), 2);
 }
 
@@ -476,7 +535,11 @@ fn seed() -> impl Strategy<Value = Seed> {
         prop::sample::select(EntryType::ALL.to_vec()),
         prop::collection::vec(0u8..8, 3..8),
         0.05f64..1.0,
-        prop::sample::select(vec![ClaimClass::Claim, ClaimClass::Note, ClaimClass::Evidence]),
+        prop::sample::select(vec![
+            ClaimClass::Claim,
+            ClaimClass::Note,
+            ClaimClass::Evidence,
+        ]),
         prop::option::of(0u8..3),
         0i64..400,
         any::<bool>(),

@@ -108,7 +108,8 @@ pub fn check_slug(slug: &str) -> DomainResult<()> {
 }
 
 pub async fn list(db: &Db, project_id: String) -> DomainResult<Vec<Page>> {
-    db.read(move |conn| Ok(wiki::list(conn, &project_id)?)).await
+    db.read(move |conn| Ok(wiki::list(conn, &project_id)?))
+        .await
 }
 
 /// A page with the links pointing at it.

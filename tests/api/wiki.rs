@@ -37,7 +37,12 @@ async fn pages_with_slashes_revisions_publish_delete() {
     let slug = "guides/deploy-notes";
 
     let created = json_of(
-        app.as_(&w.alice).put(&paths::page(pid, slug), json!({"content": "# Deploy\n\nRun make."})).await,
+        app.as_(&w.alice)
+            .put(
+                &paths::page(pid, slug),
+                json!({"content": "# Deploy\n\nRun make."}),
+            )
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -50,7 +55,12 @@ async fn pages_with_slashes_revisions_publish_delete() {
     assert_eq!(created["word_count"], 4);
     assert_eq!(created["backlinks"], json!([]));
     let simple = json_of(
-        app.as_(&w.bob).put(&paths::page(pid, "getting-started"), json!({"content": "hello"})).await,
+        app.as_(&w.bob)
+            .put(
+                &paths::page(pid, "getting-started"),
+                json!({"content": "hello"}),
+            )
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -59,18 +69,32 @@ async fn pages_with_slashes_revisions_publish_delete() {
     // Update: content replaced, title when given, a second revision.
     let updated = json_of(
         app.as_(&w.bob)
-            .put(&paths::page(pid, slug), json!({"content": "new words here", "title": "Deploying"}))
+            .put(
+                &paths::page(pid, slug),
+                json!({"content": "new words here", "title": "Deploying"}),
+            )
             .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!((updated["id"].clone(), updated["title"].clone()), (created["id"].clone(), json!("Deploying")));
-    let got = json_of(app.as_(&w.alice).get(&paths::page(pid, slug)).await, StatusCode::OK).await;
+    assert_eq!(
+        (updated["id"].clone(), updated["title"].clone()),
+        (created["id"].clone(), json!("Deploying"))
+    );
+    let got = json_of(
+        app.as_(&w.alice).get(&paths::page(pid, slug)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(got["content"], "new words here");
     assert_eq!(got["word_count"], 3);
     assert_eq!(got["backlinks"], json!([]));
 
-    let history = json_of(app.as_(&w.alice).get(&paths::page_history(pid, slug)).await, StatusCode::OK).await;
+    let history = json_of(
+        app.as_(&w.alice).get(&paths::page_history(pid, slug)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(history["slug"], slug);
     assert_eq!(history["count"], 2);
     assert_eq!(history["revisions"][0]["revision_number"], 2);
@@ -78,7 +102,9 @@ async fn pages_with_slashes_revisions_publish_delete() {
     assert_eq!(history["revisions"][1]["title"], "Guides/deploy Notes");
     assert_eq!(history["next_cursor"], Value::Null);
     let first_page = json_of(
-        app.as_(&w.alice).get(&paths::query(&paths::page_history(pid, slug), "limit=1")).await,
+        app.as_(&w.alice)
+            .get(&paths::query(&paths::page_history(pid, slug), "limit=1"))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -86,7 +112,10 @@ async fn pages_with_slashes_revisions_publish_delete() {
     assert_eq!(cursor, first_page["revisions"][0]["id"].as_i64().unwrap());
     let older = json_of(
         app.as_(&w.alice)
-            .get(&paths::query(&paths::page_history(pid, slug), &format!("limit=1&cursor={cursor}")))
+            .get(&paths::query(
+                &paths::page_history(pid, slug),
+                &format!("limit=1&cursor={cursor}"),
+            ))
             .await,
         StatusCode::OK,
     )
@@ -95,29 +124,72 @@ async fn pages_with_slashes_revisions_publish_delete() {
 
     // Publish flips the flag only.
     let published = json_of(
-        app.as_(&w.alice).patch(&paths::page(pid, slug), json!({"publish": true})).await,
+        app.as_(&w.alice)
+            .patch(&paths::page(pid, slug), json!({"publish": true}))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(published, json!({"slug": slug, "publish": true}));
-    let after = json_of(app.as_(&w.alice).get(&paths::page(pid, slug)).await, StatusCode::OK).await;
-    assert_eq!((after["publish"].clone(), after["updated_at"].clone()), (json!(true), got["updated_at"].clone()));
+    let after = json_of(
+        app.as_(&w.alice).get(&paths::page(pid, slug)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (after["publish"].clone(), after["updated_at"].clone()),
+        (json!(true), got["updated_at"].clone())
+    );
 
-    let list = json_of(app.as_(&w.alice).get(&paths::pages(pid)).await, StatusCode::OK).await;
-    let slugs: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["slug"].as_str().unwrap()).collect();
+    let list = json_of(
+        app.as_(&w.alice).get(&paths::pages(pid)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let slugs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["slug"].as_str().unwrap())
+        .collect();
     assert_eq!(slugs, [slug, "getting-started"]);
 
     // A user page is not regenerated; a POST that is not a regenerate is not a route.
-    let err = error_of(app.as_(&w.alice).post_empty(&paths::page_regenerate(pid, slug)).await, StatusCode::BAD_REQUEST).await;
-    assert_eq!(err["message"], "Only auto-generated pages can be regenerated");
-    error_of(app.as_(&w.alice).post_empty(&paths::page(pid, slug)).await, StatusCode::METHOD_NOT_ALLOWED).await;
+    let err = error_of(
+        app.as_(&w.alice)
+            .post_empty(&paths::page_regenerate(pid, slug))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        err["message"],
+        "Only auto-generated pages can be regenerated"
+    );
+    error_of(
+        app.as_(&w.alice).post_empty(&paths::page(pid, slug)).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
 
     // Delete: the page goes, its history stays.
-    let deleted = json_of(app.as_(&w.alice).delete(&paths::page(pid, slug)).await, StatusCode::OK).await;
+    let deleted = json_of(
+        app.as_(&w.alice).delete(&paths::page(pid, slug)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(deleted, json!({"status": "deleted", "slug": slug}));
-    let err = error_of(app.as_(&w.alice).get(&paths::page(pid, slug)).await, StatusCode::NOT_FOUND).await;
+    let err = error_of(
+        app.as_(&w.alice).get(&paths::page(pid, slug)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(err["message"], "Page not found");
-    let history = json_of(app.as_(&w.alice).get(&paths::page_history(pid, slug)).await, StatusCode::OK).await;
+    let history = json_of(
+        app.as_(&w.alice).get(&paths::page_history(pid, slug)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(history["count"], 2);
     for (method, path) in [
         (Method::GET, paths::page(pid, "nope")),
@@ -125,11 +197,17 @@ async fn pages_with_slashes_revisions_publish_delete() {
         (Method::DELETE, paths::page(pid, "nope")),
         (Method::POST, paths::page_regenerate(pid, "nope")),
     ] {
-        let err = error_of(app.as_(&w.alice).call(method, &path, None).await, StatusCode::NOT_FOUND).await;
+        let err = error_of(
+            app.as_(&w.alice).call(method, &path, None).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
         assert_eq!(err["message"], "Page not found", "{path}");
     }
     let err = error_of(
-        app.as_(&w.alice).patch(&paths::page(pid, "nope"), json!({"publish": true})).await,
+        app.as_(&w.alice)
+            .patch(&paths::page(pid, "nope"), json!({"publish": true}))
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -142,26 +220,69 @@ async fn page_bad_input_writes_nothing() {
     let w = world(&app).await;
     let pid = w.pid.as_str();
     let page = paths::page(pid, "notes");
-    error_of(app.as_(&w.alice).put(&page, json!({})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    error_of(app.as_(&w.alice).put(&page, json!({"content": 5})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    error_of(app.as_(&w.alice).put(&page, json!({"content": "x", "title": " "})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    error_of(
+        app.as_(&w.alice).put(&page, json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    error_of(
+        app.as_(&w.alice).put(&page, json!({"content": 5})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    error_of(
+        app.as_(&w.alice)
+            .put(&page, json!({"content": "x", "title": " "}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     let big = "word ".repeat(50_000);
-    let err = error_of(app.as_(&w.alice).put(&page, json!({"content": big})).await, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert_eq!(err["message"], "Page content too long — maximum 200000 characters");
     let err = error_of(
-        app.as_(&w.alice).put(&page, json!({"content": "x", "persona_name": "atlas"})).await,
+        app.as_(&w.alice).put(&page, json!({"content": big})).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert_eq!(
+        err["message"],
+        "Page content too long — maximum 200000 characters"
+    );
+    let err = error_of(
+        app.as_(&w.alice)
+            .put(&page, json!({"content": "x", "persona_name": "atlas"}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(err["message"], "Persona 'atlas' not found in this project");
     let err = error_of(
-        app.as_(&w.alice).put(&page, json!({"content": "x", "ticket_id": "tk_0000000000000000"})).await,
+        app.as_(&w.alice)
+            .put(
+                &page,
+                json!({"content": "x", "ticket_id": "tk_0000000000000000"}),
+            )
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(err["message"], "Ticket 'tk_0000000000000000' not found in this project");
-    error_of(app.as_(&w.alice).put(&paths::page(pid, "a//b"), json!({"content": "x"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    error_of(app.as_(&w.alice).patch(&page, json!({"publish": "yes"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        err["message"],
+        "Ticket 'tk_0000000000000000' not found in this project"
+    );
+    error_of(
+        app.as_(&w.alice)
+            .put(&paths::page(pid, "a//b"), json!({"content": "x"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    error_of(
+        app.as_(&w.alice)
+            .patch(&page, json!({"publish": "yes"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(app.count("knowledge_pages").await, 0);
     assert_eq!(app.count("wiki_page_revisions").await, 0);
 }
@@ -175,28 +296,66 @@ async fn regenerate_a_compiled_section_page_and_backlinks() {
         "content": "All decisions about the cache live in docs/adr/0001-cache.md for review",
         "entry_type": "decision", "confidence": 0.9, "session_id": "s1",
     });
-    json_of(app.as_(&w.alice).post(&paths::project_entries_add(pid), body).await, StatusCode::CREATED).await;
-    json_of(app.as_(&w.alice).post_empty(&paths::project_compile(pid)).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&w.alice)
+            .post(&paths::project_entries_add(pid), body)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    json_of(
+        app.as_(&w.alice)
+            .post_empty(&paths::project_compile(pid))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
 
-    let page = json_of(app.as_(&w.alice).get(&paths::page(pid, "key-decisions")).await, StatusCode::OK).await;
+    let page = json_of(
+        app.as_(&w.alice)
+            .get(&paths::page(pid, "key-decisions"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(page["id"].as_str().unwrap().starts_with("kp_"));
     assert_eq!(page["title"], "Key Decisions");
     assert_eq!(page["entry_count"], 1);
-    assert!(page["content"].as_str().unwrap().starts_with("# Key Decisions\n\n- All decisions"));
+    assert!(page["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Key Decisions\n\n- All decisions"));
 
     let regenerated = json_of(
-        app.as_(&w.alice).post_empty(&paths::page_regenerate(pid, "key-decisions")).await,
+        app.as_(&w.alice)
+            .post_empty(&paths::page_regenerate(pid, "key-decisions"))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(regenerated["status"], "regenerated");
     assert_eq!(regenerated["slug"], "key-decisions");
     assert_eq!(regenerated["entries_used"], 1);
-    let page = json_of(app.as_(&w.alice).get(&paths::page(pid, "key-decisions")).await, StatusCode::OK).await;
-    assert!(page["content"].as_str().unwrap().contains("- **[decision]** All decisions"));
+    let page = json_of(
+        app.as_(&w.alice)
+            .get(&paths::page(pid, "key-decisions"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(page["content"]
+        .as_str()
+        .unwrap()
+        .contains("- **[decision]** All decisions"));
     assert_eq!(page["word_count"], regenerated["word_count"]);
     // A regenerate is in the compilation history too (02 §9.5).
-    let history = json_of(app.as_(&w.alice).get(&paths::project_compilations(pid)).await, StatusCode::OK).await;
+    let history = json_of(
+        app.as_(&w.alice)
+            .get(&paths::project_compilations(pid))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(history.as_array().unwrap().len(), 2);
     assert_eq!(history[0]["context_after"], page["content"]);
 }
@@ -207,28 +366,75 @@ async fn the_project_plan_gates_writes_and_settings() {
     let alice = app.user("alice").create().await;
     let project = app.as_(&alice).create_project("solo/app", None).await;
     let pid = project["id"].as_str().unwrap();
-    json_of(app.as_(&alice).put(&paths::page(pid, "p"), json!({"content": "x"})).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&alice)
+            .put(&paths::page(pid, "p"), json!({"content": "x"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
 
     // The owner's plan drops below pro: page writes and settings changes are refused...
     app.set_tier(&alice, "free").await;
-    let err = error_of(app.as_(&alice).put(&paths::page(pid, "p"), json!({"content": "y"})).await, StatusCode::FORBIDDEN).await;
-    assert_eq!(err["message"], "This feature requires the project's plan to be pro or above.");
+    let err = error_of(
+        app.as_(&alice)
+            .put(&paths::page(pid, "p"), json!({"content": "y"}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(
+        err["message"],
+        "This feature requires the project's plan to be pro or above."
+    );
     let d = &err["details"];
     assert_eq!(
-        (d["error"].clone(), d["feature"].clone(), d["plan_scope"].clone(), d["project_id"].clone(), d["current_tier"].clone()),
-        (json!("upgrade_required"), json!("project_context"), json!("project"), json!(pid), json!("free"))
+        (
+            d["error"].clone(),
+            d["feature"].clone(),
+            d["plan_scope"].clone(),
+            d["project_id"].clone(),
+            d["current_tier"].clone()
+        ),
+        (
+            json!("upgrade_required"),
+            json!("project_context"),
+            json!("project"),
+            json!(pid),
+            json!("free")
+        )
     );
     for (method, path, body) in [
-        (Method::PATCH, paths::page(pid, "p"), Some(json!({"publish": true}))),
+        (
+            Method::PATCH,
+            paths::page(pid, "p"),
+            Some(json!({"publish": true})),
+        ),
         (Method::DELETE, paths::page(pid, "p"), None),
-        (Method::PUT, paths::project_settings(pid), Some(json!({"auto_narrative": true}))),
-        (Method::PUT, paths::project_settings(pid), Some(json!({"auto_narrative": false, "kb_retention_days": 10}))),
+        (
+            Method::PUT,
+            paths::project_settings(pid),
+            Some(json!({"auto_narrative": true})),
+        ),
+        (
+            Method::PUT,
+            paths::project_settings(pid),
+            Some(json!({"auto_narrative": false, "kb_retention_days": 10})),
+        ),
     ] {
-        let err = error_of(app.as_(&alice).call(method, &path, body).await, StatusCode::FORBIDDEN).await;
+        let err = error_of(
+            app.as_(&alice).call(method, &path, body).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
         assert_eq!(err["details"]["error"], "upgrade_required", "{path}");
     }
     // ...but reads work, and the schedule can still be turned off.
-    json_of(app.as_(&alice).get(&paths::page(pid, "p")).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&alice).get(&paths::page(pid, "p")).await,
+        StatusCode::OK,
+    )
+    .await;
     let off = json_of(
         app.as_(&alice)
             .put(&paths::project_settings(pid), json!({"auto_narrative": false, "compile_schedule": "off", "compile_after_claims": null}))
@@ -239,7 +445,12 @@ async fn the_project_plan_gates_writes_and_settings() {
     assert_eq!(off["compile_schedule"], "off");
     // Unchanged values are no change at all.
     json_of(
-        app.as_(&alice).put(&paths::project_settings(pid), json!({"auto_narrative": false, "kb_retention_days": 180})).await,
+        app.as_(&alice)
+            .put(
+                &paths::project_settings(pid),
+                json!({"auto_narrative": false, "kb_retention_days": 180}),
+            )
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -264,16 +475,37 @@ async fn settings_echo_absent_null_and_bad_values() {
                "compile_schedule": "weekly", "compile_after_claims": 5})
     );
     // Absent: unchanged; explicit null: cleared.
-    let kept = json_of(app.as_(&w.alice).put(&path, json!({"auto_narrative": true})).await, StatusCode::OK).await;
+    let kept = json_of(
+        app.as_(&w.alice)
+            .put(&path, json!({"auto_narrative": true}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(kept["compile_after_claims"], 5);
     let cleared = json_of(
-        app.as_(&w.alice).put(&path, json!({"auto_narrative": true, "compile_after_claims": null})).await,
+        app.as_(&w.alice)
+            .put(
+                &path,
+                json!({"auto_narrative": true, "compile_after_claims": null}),
+            )
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(cleared["compile_after_claims"], Value::Null);
-    let project = json_of(app.as_(&w.alice).get(&paths::project(&w.pid)).await, StatusCode::OK).await;
-    assert_eq!((project["auto_narrative"].clone(), project["kb_max_context_words"].clone()), (json!(true), json!(500)));
+    let project = json_of(
+        app.as_(&w.alice).get(&paths::project(&w.pid)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            project["auto_narrative"].clone(),
+            project["kb_max_context_words"].clone()
+        ),
+        (json!(true), json!(500))
+    );
     for bad in [
         json!({}),
         json!({"auto_narrative": "yes"}),
@@ -282,7 +514,11 @@ async fn settings_echo_absent_null_and_bad_values() {
         json!({"auto_narrative": true, "kb_retention_days": 0}),
         json!({"auto_narrative": true, "kb_section_page_limit": -3}),
     ] {
-        error_of(app.as_(&w.alice).put(&path, bad).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        error_of(
+            app.as_(&w.alice).put(&path, bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
 }
 
@@ -291,34 +527,68 @@ async fn standing_and_tenancy_on_every_wiki_route() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
     let pid = w.pid.as_str();
-    json_of(app.as_(&w.alice).put(&paths::page(pid, "a/b"), json!({"content": "x"})).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&w.alice)
+            .put(&paths::page(pid, "a/b"), json!({"content": "x"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     let root = app.user("root").tier("admin").create().await;
     let routes = || {
         vec![
             (Method::GET, paths::pages(pid), None),
             (Method::GET, paths::page(pid, "a/b"), None),
             (Method::GET, paths::page_history(pid, "a/b"), None),
-            (Method::PUT, paths::page(pid, "a/b"), Some(json!({"content": "y"}))),
-            (Method::PATCH, paths::page(pid, "a/b"), Some(json!({"publish": true}))),
+            (
+                Method::PUT,
+                paths::page(pid, "a/b"),
+                Some(json!({"content": "y"})),
+            ),
+            (
+                Method::PATCH,
+                paths::page(pid, "a/b"),
+                Some(json!({"publish": true})),
+            ),
             (Method::POST, paths::page_regenerate(pid, "a/b"), None),
             (Method::DELETE, paths::page(pid, "a/b"), None),
-            (Method::PUT, paths::project_settings(pid), Some(json!({"auto_narrative": false}))),
+            (
+                Method::PUT,
+                paths::project_settings(pid),
+                Some(json!({"auto_narrative": false})),
+            ),
             (Method::GET, paths::links(pid, "page", "x"), None),
         ]
     };
     // Outsider: 404 everywhere.
     for (method, path, body) in routes() {
-        let err = error_of(app.as_(&w.eve).call(method, &path, body).await, StatusCode::NOT_FOUND).await;
+        let err = error_of(
+            app.as_(&w.eve).call(method, &path, body).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
         assert_eq!(err["message"], "Project not found", "{path}");
     }
     // Service keys, whatever their scopes: user-only routes.
-    let key = app.as_(&w.alice).mint_key(&w.org, json!(["knowledge:read", "knowledge:write"]), Value::Null).await;
+    let key = app
+        .as_(&w.alice)
+        .mint_key(
+            &w.org,
+            json!(["knowledge:read", "knowledge:write"]),
+            Value::Null,
+        )
+        .await;
     for (method, path, body) in routes() {
-        let err = error_of(app.call(Some(&key), method, &path, body).await, StatusCode::FORBIDDEN).await;
+        let err = error_of(
+            app.call(Some(&key), method, &path, body).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
         assert_eq!(err["code"], "service_key_not_allowed", "{path}");
     }
     // A captured-session reader and the platform admin read but do not write.
-    app.push_new(&w.eve, "ses_0123456789abcdef", "work on app").await;
+    app.push_new(&w.eve, "ses_0123456789abcdef", "work on app")
+        .await;
     for user in [&w.eve, &root] {
         for (method, path, body) in routes() {
             let res = app.as_(user).call(method.clone(), &path, body).await;
@@ -332,5 +602,11 @@ async fn standing_and_tenancy_on_every_wiki_route() {
     }
     assert_eq!(app.count("wiki_page_revisions").await, 1);
     // The member writes.
-    json_of(app.as_(&w.bob).put(&paths::page(pid, "a/b"), json!({"content": "z"})).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&w.bob)
+            .put(&paths::page(pid, "a/b"), json!({"content": "z"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
 }

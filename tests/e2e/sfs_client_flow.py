@@ -1484,8 +1484,10 @@ class Flow:
               f"settings after the CLI: {project}")
         expect(self.alice.sfs("project", "compile-schedule", "off", "--no-after-claims", cwd=repo),
                contains=("Compile schedule set to off", "pending-claim threshold cleared"))
+        # Section pages count every page of type section: the two compiled ones and
+        # alice's guides/setup (a user page is a section page too, 02 §4).
         expect(self.alice.sfs("project", "rebuild", cwd=repo),
-               contains=("Rebuild complete:", "Entries compiled: 2", "Section pages: 2"))
+               contains=("Rebuild complete:", "Entries compiled: 2", "Section pages: 3"))
         for path in ("compile-status", "health", "pages", "compilations"):
             status, body = api_call(self.url, self.bob.api_key(), "GET",
                                     f"/api/v1/projects/{pid}/{path}")
