@@ -610,3 +610,138 @@ async fn standing_and_tenancy_on_every_wiki_route() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn compile_writes_concept_pages_with_backlinks_and_drops_dead_ones() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let pid = w.pid.as_str();
+    let cluster = [
+        "The rate limiter budget for uploads lives in src/upload/limits.rs and resets hourly",
+        "Search requests consume the rate limiter budget twice when snippets are on (v2 api)",
+        "Operators raise the rate limiter budget with SFS_RATE_LIMIT=240 in the env file",
+        "Service keys each get their own rate limiter budget since release 0.9 shipped",
+        "A 429 answer means the rate limiter budget ran out; clients back off 60 seconds",
+        "Tests disable the rate limiter budget through config.rate_limit_per_minute = 0",
+    ];
+    let mut ids = Vec::new();
+    let add = |content: String, session: String| {
+        let app = &app;
+        let alice = &w.alice;
+        async move {
+            let body = json!({"content": content, "entry_type": "pattern", "confidence": 0.9, "session_id": session});
+            let added = json_of(
+                app.as_(alice)
+                    .post(&paths::project_entries_add(pid), body)
+                    .await,
+                StatusCode::CREATED,
+            )
+            .await;
+            assert_eq!(added["claim_class"], "claim", "{added}");
+            added["id"].as_i64().unwrap()
+        }
+    };
+    for (i, c) in cluster.iter().enumerate() {
+        ids.push(add(c.to_string(), format!("c{i}")).await);
+    }
+    for i in 0..9 {
+        add(
+            format!("Filler detail {i} recorded in notes/{i}.md for later review by someone"),
+            format!("f{i}"),
+        )
+        .await;
+    }
+    let compiled = json_of(
+        app.as_(&w.alice)
+            .post_empty(&paths::project_compile(pid))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(compiled["entries_compiled"], 15);
+    assert_eq!(compiled["concept_pages_updated"], 2);
+
+    // The slug holds a slash; the client percent-encodes it, both spellings answer.
+    let page = json_of(
+        app.as_(&w.alice)
+            .get(&paths::page(pid, "concept/rate-limiter-budget"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let encoded = json_of(
+        app.as_(&w.alice)
+            .get(&paths::page(pid, "concept%2Frate-limiter-budget"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page, encoded);
+    assert_eq!(
+        (page["page_type"].clone(), page["auto_generated"].clone()),
+        (json!("concept"), json!(true))
+    );
+    assert_eq!(page["title"], "Rate Limiter Budget");
+    assert_eq!(page["entry_count"], 6);
+    assert!(page["id"].as_str().unwrap().starts_with("page_"));
+    let sources: Vec<i64> = page["backlinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(
+                (l["source_type"].clone(), l["link_type"].clone()),
+                (json!("entry"), json!("contributes"))
+            );
+            l["source_id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(sources, ids);
+    let links = json_of(
+        app.as_(&w.bob)
+            .get(&paths::links(pid, "page", page["id"].as_str().unwrap()))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(links.as_array().unwrap().len(), 6);
+    let regenerated = json_of(
+        app.as_(&w.alice)
+            .post_empty(&paths::page_regenerate(pid, "concept/rate-limiter-budget"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(regenerated["entries_used"], 6);
+
+    // Every entry behind a concept dismissed: the next compile deletes its page.
+    for id in &ids {
+        json_of(
+            app.as_(&w.alice)
+                .put(&paths::project_entry(pid, &id.to_string()), json!({}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    add(
+        "One more pattern: handlers call exactly one domain function (src/api)".into(),
+        "x".into(),
+    )
+    .await;
+    let compiled = json_of(
+        app.as_(&w.alice)
+            .post_empty(&paths::project_compile(pid))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(compiled["concept_pages_updated"], 1);
+    error_of(
+        app.as_(&w.alice)
+            .get(&paths::page(pid, "concept/rate-limiter-budget"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
