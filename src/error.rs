@@ -240,6 +240,9 @@ impl From<DomainError> for ApiError {
                 .detail("feature", feature)
                 .detail("current_tier", current.to_string())
                 .detail("required_tier", required.to_string()),
+            E::SectionNotFound { slug, available } => ApiError::not_found(message)
+                .detail("error", format!("Section '{slug}' not found"))
+                .detail("available_slugs", available),
             E::ProjectUpgradeRequired {
                 feature,
                 current,

@@ -46,6 +46,20 @@ pub enum DomainError {
     /// The request collides with the current state, for the reason named by `code`.
     #[error("{message}")]
     Clash { code: &'static str, message: String },
+    /// No `## ` section of the context document has this slug (02 §3.6 context sections).
+    #[error("Error")]
+    SectionNotFound {
+        slug: String,
+        available: Vec<String>,
+    },
+    /// The project's paying plan lacks a project-scoped feature (02 §0.5).
+    #[error("This feature requires the project's plan to be {required} or above.")]
+    ProjectUpgradeRequired {
+        feature: &'static str,
+        current: Tier,
+        required: Tier,
+        project_id: String,
+    },
     /// A protected resource was asked for without its password.
     #[error("Password required")]
     PasswordRequired,

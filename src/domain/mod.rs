@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agent_context;
 pub mod agent_runs;
 pub mod autosync;
+pub mod compile;
 mod error;
 pub mod git_remote;
 pub mod handoffs;
@@ -22,5 +23,6 @@ pub mod summary;
 pub mod tickets;
 pub mod tiers;
 pub mod uploads;
+pub mod wiki;
 
 pub use error::{DomainError, DomainResult};

@@ -2,6 +2,7 @@
 
 mod auth;
 mod autosync;
+mod compile;
 mod gc;
 mod handoffs;
 mod knowledge;
@@ -20,6 +21,7 @@ mod strict_bodies;
 mod summary;
 mod tickets;
 mod uploads;
+mod wiki;
 
 #[path = "../common/mod.rs"]
 mod common;
