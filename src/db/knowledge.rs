@@ -196,6 +196,53 @@ pub fn get(conn: &Connection, project_id: &str, id: i64) -> DbResult<Option<Entr
         .optional()?)
 }
 
+/// Runs `f` over every entry of `project_id` (or of every project), oldest first, read one row
+/// at a time as `f` pulls them (the knowledge index rebuild streams 100,000s; the read starts
+/// at the first pull). A row that cannot be read ends the iteration and is returned as the error.
+pub fn with_entries<T>(
+    conn: &Connection,
+    project_id: Option<&str>,
+    f: impl FnOnce(&mut dyn Iterator<Item = Entry>) -> T,
+) -> DbResult<T> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM knowledge_entries WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"
+    ))?;
+    let mut failure = None;
+    let rows = stmt.query_map([project_id], from_row)?;
+    let mut entries = rows.map_while(|row| match row {
+        Ok(e) => Some(e),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let out = f(&mut entries);
+    drop(entries);
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
+    }
+}
+
+/// The entries of the project with these ids (missing ids are skipped), in id order.
+pub fn by_ids(conn: &Connection, project_id: &str, ids: &[i64]) -> DbResult<Vec<Entry>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM knowledge_entries WHERE project_id = ? AND id IN ({marks})"
+        ))?;
+        let mut args: Vec<&dyn ToSql> = vec![&project_id];
+        args.extend(chunk.iter().map(|i| i as &dyn ToSql));
+        let rows = stmt.query_map(params_from_iter(args), from_row)?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    out.sort_by_key(|e| e.id);
+    Ok(out)
+}
+
 /// Entries of `user_id` in the project created at or after `since` (the hourly quota).
 pub fn count_by_author_since(
     conn: &Connection,

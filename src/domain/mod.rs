@@ -8,6 +8,7 @@ pub mod git_remote;
 pub mod handoffs;
 pub mod keys;
 pub mod knowledge;
+pub mod knowledge_index;
 pub mod orgs;
 pub mod projects;
 pub mod search;

@@ -5,6 +5,7 @@ mod autosync;
 mod gc;
 mod handoffs;
 mod knowledge;
+mod knowledge_index;
 mod linger;
 mod mail_flow;
 mod ops;
