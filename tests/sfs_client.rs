@@ -37,3 +37,32 @@ fn the_sfs_client_flow_works_end_to_end() {
     );
     println!("{stdout}");
 }
+
+/// A coding agent on the real `sfs mcp serve` (stdio JSON-RPC): add knowledge, read the
+/// project context, search, list and get entries; another user's agent finds nothing
+/// (`tests/e2e/mcp_knowledge.py`).
+#[test]
+fn an_agent_uses_project_knowledge_through_sfs_mcp_serve() {
+    let root = repo_root();
+    let Some(client) = sfs_client("an_agent_uses_project_knowledge_through_sfs_mcp_serve") else {
+        return;
+    };
+    let server = env!("CARGO_BIN_EXE_sessionfs-server");
+    let output = Command::new("python3")
+        .arg(root.join("tests/e2e/mcp_knowledge.py"))
+        .arg("--server-bin")
+        .arg(server)
+        .arg("--sfs")
+        .arg(&client.sfs)
+        .env("SFS_NO_TELEMETRY", "1")
+        .env("SFS_SKILL_USAGE_REPORTING", "0")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/e2e/mcp_knowledge.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sfs mcp flow failed (its step log is above, on stderr):\n{stdout}"
+    );
+    println!("{stdout}");
+}
