@@ -155,7 +155,7 @@ fn boundary_message(b: &Boundary) -> &'static str {
         Boundary::CrossOrg { .. } => "Service key cannot access projects outside its organization",
         Boundary::NotInAllowlist { .. } => "Service key is not allowed to access this project",
         Boundary::ProjectRequired => {
-            "Service keys can only act on sessions of a registered project"
+            "The handoff's source session is gone, so a service key cannot act on it"
         }
         Boundary::NotRegistered => "The session is not part of a registered project",
         Boundary::Ambiguous { .. } => "The session's repository names more than one project",

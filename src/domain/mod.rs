@@ -11,6 +11,7 @@ pub mod git_remote;
 pub mod handoffs;
 pub mod keys;
 pub mod knowledge;
+pub mod knowledge_index;
 pub mod orgs;
 pub mod personas;
 pub mod projects;

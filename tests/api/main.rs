@@ -6,6 +6,7 @@ mod compile;
 mod gc;
 mod handoffs;
 mod knowledge;
+mod knowledge_index;
 mod linger;
 mod mail_flow;
 mod ops;
