@@ -11,11 +11,13 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 mod error;
 pub mod handoffs;
 pub mod knowledge;
 pub mod orgs;
 pub mod projects;
+pub mod settings;
 pub mod sessions;
 pub mod shares;
 pub mod summaries;

@@ -1,17 +1,20 @@
 //! Rules that are not HTTP: accounts, sessions, tiers, git remotes.
 
 pub mod accounts;
+pub mod audit;
 pub mod admin;
 pub mod autosync;
 mod error;
 pub mod git_remote;
 pub mod handoffs;
+pub mod judge;
 pub mod keys;
 pub mod knowledge;
 pub mod orgs;
 pub mod projects;
 pub mod search;
 pub mod service_keys;
+pub mod settings;
 pub mod sessions;
 pub mod shares;
 pub mod summaries;

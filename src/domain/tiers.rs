@@ -58,6 +58,8 @@ pub enum Feature {
     Handoff,
     TeamManagement,
     ProjectContext,
+    /// Running the LLM judge on a session.
+    JudgeManual,
 }
 
 impl Feature {
@@ -71,13 +73,17 @@ impl Feature {
             Feature::Handoff => "handoff",
             Feature::TeamManagement => "team_management",
             Feature::ProjectContext => "project_context",
+            Feature::JudgeManual => "judge_manual",
         }
     }
 
     /// The lowest tier that has the feature.
     pub fn minimum(self) -> Tier {
         match self {
-            Feature::CloudSync | Feature::AliasesCloud | Feature::SummaryDeterministic => {
+            Feature::CloudSync
+            | Feature::AliasesCloud
+            | Feature::SummaryDeterministic
+            | Feature::JudgeManual => {
                 Tier::Starter
             }
             Feature::Autosync

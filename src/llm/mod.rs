@@ -49,6 +49,8 @@ pub const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const COMPLETION_BODY_CAP: usize = 4 * 1024 * 1024;
 pub const MODELS_BODY_CAP: usize = 2 * 1024 * 1024;
+/// Save-time connection checks one user may make per minute.
+pub const PROBES_PER_MINUTE: u32 = 10;
 
 /// One chat completion to ask for.
 #[derive(Debug, Clone)]
@@ -98,6 +100,8 @@ pub struct Outbound {
     pub registry_override: Option<String>,
     /// (url, model) pairs that refused `temperature`/reasoning once.
     no_temperature: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Save-time connection checks per user: 10 a minute.
+    probes: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 /// What configures [`Outbound`].
@@ -159,7 +163,15 @@ impl Outbound {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             no_temperature: Arc::default(),
+            probes: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(PROBES_PER_MINUTE).expect("non-zero"),
+            ))),
         }
+    }
+
+    /// Takes one of the user's save-time connection checks; `false` past 10 a minute.
+    pub fn allow_probe(&self, user_id: &str) -> bool {
+        self.probes.check_key(&user_id.to_string()).is_ok()
     }
 
     pub fn llm_guard(&self) -> &Guard {
