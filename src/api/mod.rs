@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
@@ -17,6 +18,7 @@ pub mod pages;
 pub mod projects;
 pub mod search;
 pub mod service_keys;
+pub mod settings;
 pub mod sessions;
 pub mod share;
 pub mod sync;
@@ -53,6 +55,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(service_keys::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(settings::router())
+        .merge(audit::router())
         .merge(docs::router())
 }
 
