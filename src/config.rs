@@ -127,8 +127,7 @@ impl Config {
                 llm_allow_private_hosts: args.llm_allow_private_hosts,
                 gitlab_allow_private_hosts: args.gitlab_allow_private_hosts,
                 judge_base_url: args.judge_base_url.clone().filter(|u| !u.trim().is_empty()),
-                registry_override: None,
-                loopback_only: false,
+                ..Default::default()
             },
             judge_model: args.judge_model.trim().to_string(),
             audit_background_threshold: 500,

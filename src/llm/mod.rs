@@ -100,19 +100,39 @@ pub struct Outbound {
     pub registry_override: Option<String>,
     /// (url, model) pairs that refused `temperature`/reasoning once.
     no_temperature: Arc<Mutex<HashSet<(String, String)>>>,
+    completion_timeout: Duration,
+    probe_timeout: Duration,
     /// Save-time connection checks per user: 10 a minute.
     probes: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 /// What configures [`Outbound`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OutboundConfig {
+    /// A completion's whole exchange (120 s).
+    pub completion_timeout: Duration,
+    /// A connection test or a model list (15 s).
+    pub probe_timeout: Duration,
     pub llm_allow_private_hosts: bool,
     pub gitlab_allow_private_hosts: bool,
     pub judge_base_url: Option<String>,
     pub registry_override: Option<String>,
     /// Tests: refuse every non-loopback address whatever the flags say.
     pub loopback_only: bool,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            completion_timeout: COMPLETION_TIMEOUT,
+            probe_timeout: PROBE_TIMEOUT,
+            llm_allow_private_hosts: false,
+            gitlab_allow_private_hosts: false,
+            judge_base_url: None,
+            registry_override: None,
+            loopback_only: false,
+        }
+    }
 }
 
 fn build_client(guard: &Guard) -> reqwest::Client {
@@ -163,6 +183,8 @@ impl Outbound {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             no_temperature: Arc::default(),
+            completion_timeout: config.completion_timeout,
+            probe_timeout: config.probe_timeout,
             probes: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 std::num::NonZeroU32::new(PROBES_PER_MINUTE).expect("non-zero"),
             ))),
@@ -386,7 +408,7 @@ async fn openai_complete(
     loop {
         let body = openai_body(req, provider, sampling, false);
         let (status, bytes, _) = out
-            .send(url, COMPLETION_TIMEOUT, COMPLETION_BODY_CAP, |c, u| {
+            .send(url, out.completion_timeout, COMPLETION_BODY_CAP, |c, u| {
                 openai_request(c, u, req, &body, provider)
             })
             .await?;
@@ -419,7 +441,7 @@ async fn anthropic_complete(req: &LlmRequest, out: &Outbound, url: &str) -> Resu
         "messages": [{"role": "user", "content": req.user}],
     });
     let (status, bytes, _) = out
-        .send(url, COMPLETION_TIMEOUT, COMPLETION_BODY_CAP, |c, u| {
+        .send(url, out.completion_timeout, COMPLETION_BODY_CAP, |c, u| {
             c.post(u)
                 .header("x-api-key", req.api_key.expose())
                 .header("anthropic-version", "2023-06-01")
@@ -449,7 +471,7 @@ async fn google_complete(req: &LlmRequest, out: &Outbound, url: &str) -> Result<
         "generationConfig": {"maxOutputTokens": req.max_tokens, "temperature": 0},
     });
     let (status, bytes, _) = out
-        .send(url, COMPLETION_TIMEOUT, COMPLETION_BODY_CAP, |c, u| {
+        .send(url, out.completion_timeout, COMPLETION_BODY_CAP, |c, u| {
             c.post(u)
                 .header("x-goog-api-key", req.api_key.expose())
                 .json(&body)
@@ -501,7 +523,7 @@ pub async fn test_chat(req: &LlmRequest, out: &Outbound) -> Result<(), LlmError>
     };
     let body = openai_body(&probe, provider, false, true);
     let (status, bytes, json_ish) = out
-        .send(&url, PROBE_TIMEOUT, 256 * 1024, |c, u| {
+        .send(&url, out.probe_timeout, 256 * 1024, |c, u| {
             openai_request(c, u, &probe, &body, provider)
         })
         .await?;
@@ -624,7 +646,7 @@ pub async fn list_provider_models(
 
 async fn fetch_models(url: &str, key: &Plain, style: Style, out: &Outbound) -> Result<Vec<ModelInfo>, LlmError> {
     let (status, bytes, _) = out
-        .send(url, PROBE_TIMEOUT, MODELS_BODY_CAP, |c, u| {
+        .send(url, out.probe_timeout, MODELS_BODY_CAP, |c, u| {
             let r = c.get(u);
             match style {
                 _ if key.is_empty() => r,

@@ -1,5 +1,6 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
+mod audit;
 mod auth;
 mod autosync;
 mod gc;
@@ -13,6 +14,7 @@ mod projects;
 mod push;
 mod search;
 mod service_keys;
+mod settings;
 mod sessions;
 mod share;
 mod strict_bodies;
