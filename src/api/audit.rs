@@ -91,8 +91,8 @@ async fn run_audit(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<AuditBody>,
 ) -> ApiResult<Response> {
-    let session = own_session(&state, &principal, &id).await?;
     principal.tier().require(Feature::JudgeManual)?;
+    let session = own_session(&state, &principal, &id).await?;
     let req = AuditRequest {
         model: body.model,
         provider: body.provider,

@@ -252,7 +252,6 @@ async fn audit_run_errors_are_plain_bodies() {
     // The judge needs a tier that has it.
     let free = app.user("carol").tier("free").create().await;
     let theirs = "ses_audit0free";
-    app.as_(&free).push(theirs, transcript(theirs, 1, true), None).await;
     let err = error_of(app.as_(&free).post(&paths::session_audit(theirs), custom).await, StatusCode::FORBIDDEN).await;
     assert_eq!(err["details"]["error"], "upgrade_required");
     error_of(app.as_(&alice).get(&paths::session_audit("ses_nothere0")).await, StatusCode::NOT_FOUND).await;
