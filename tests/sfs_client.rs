@@ -37,3 +37,34 @@ fn the_sfs_client_flow_works_end_to_end() {
     );
     println!("{stdout}");
 }
+
+/// The LLM judge with the real client (`tests/e2e/judge_flow.py`): `sfs audit` against a fake
+/// provider on loopback, judge settings saved on the server, and the daemon's own code polling
+/// the audit trigger (200) and triggering a server-side audit. No key in the server log.
+#[test]
+fn the_judge_flow_works_with_the_real_client() {
+    let root = repo_root();
+    let Some(client) = sfs_client("the_judge_flow_works_with_the_real_client") else {
+        return;
+    };
+    let server = env!("CARGO_BIN_EXE_sessionfs-server");
+    let output = Command::new("python3")
+        .arg(root.join("tests/e2e/judge_flow.py"))
+        .arg("--server-bin")
+        .arg(server)
+        .arg("--sfs")
+        .arg(&client.sfs)
+        .arg("--python")
+        .arg(&client.python)
+        .env("SFS_NO_TELEMETRY", "1")
+        .env("SFS_SKILL_USAGE_REPORTING", "0")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/e2e/judge_flow.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "judge flow failed (its step log is above, on stderr):\n{stdout}"
+    );
+    println!("{stdout}");
+}
