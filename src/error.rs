@@ -323,7 +323,9 @@ impl From<crate::domain::settings::SettingsError> for ApiError {
         let message = err.to_string();
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         match err {
-            S::UnknownProvider(_) => ApiError::new(unprocessable, message).with_code("unknown_provider"),
+            S::UnknownProvider(_) => {
+                ApiError::new(unprocessable, message).with_code("unknown_provider")
+            }
             S::UrlRefused(_) | S::BaseUrlRequired | S::KeyInQuery | S::BadTrigger => {
                 ApiError::bad_request(message)
             }
@@ -331,7 +333,9 @@ impl From<crate::domain::settings::SettingsError> for ApiError {
             S::GitlabUrl(_) => {
                 ApiError::new(unprocessable, message).with_code("invalid_gitlab_instance_url")
             }
-            S::GithubClaimDisabled => ApiError::conflict(message).with_code("github_claim_disabled"),
+            S::GithubClaimDisabled => {
+                ApiError::conflict(message).with_code("github_claim_disabled")
+            }
             S::Secret(crate::secrets::SecretError::File(_)) => ApiError::internal(message),
             S::Secret(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
                 .with_code("encryption_unavailable")

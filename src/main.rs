@@ -171,11 +171,17 @@ async fn rotate_secret(
         .map_err(|e| format!("{e} (stop the server before rotating the secret)"))?;
     let db_path = data.data_dir.join("sessionfs.db");
     if !db_path.is_file() {
-        return Err(format!("no database at {} (is --data-dir right?)", db_path.display()));
+        return Err(format!(
+            "no database at {} (is --data-dir right?)",
+            db_path.display()
+        ));
     }
     let path = secrets::secret_path(&data.data_dir, secret_file.as_deref());
     if !path.is_file() {
-        return Err(format!("no install secret at {}: nothing to rotate", path.display()));
+        return Err(format!(
+            "no install secret at {}: nothing to rotate",
+            path.display()
+        ));
     }
     let old = secrets::load_or_create(&data.data_dir, secret_file.as_deref())?;
     let fresh = secrets::new_secret();
@@ -190,9 +196,17 @@ async fn rotate_secret(
             let _ = std::fs::remove_file(&pending);
             format!("re-encryption failed, nothing changed: {e}")
         })?;
-    std::fs::rename(&pending, &path)
-        .map_err(|e| format!("cannot move {} to {}: {e}", pending.display(), path.display()))?;
-    println!("install secret rotated: {done} stored secret(s) re-encrypted ({})", path.display());
+    std::fs::rename(&pending, &path).map_err(|e| {
+        format!(
+            "cannot move {} to {}: {e}",
+            pending.display(),
+            path.display()
+        )
+    })?;
+    println!(
+        "install secret rotated: {done} stored secret(s) re-encrypted ({})",
+        path.display()
+    );
     if unreadable > 0 {
         println!(
             "  {unreadable} stored secret(s) could not be opened with the old secret either; \
@@ -262,7 +276,10 @@ async fn backup(data: DataDirArg, out: std::path::PathBuf, force: bool) -> Resul
         ops::human_bytes(m.counts.archive_bytes)
     );
     println!("  the search index is not included: it is rebuilt when a restored server starts");
-    if m.files.iter().any(|f| f.path == sessionfs_server::secrets::SECRET_FILE) {
+    if m.files
+        .iter()
+        .any(|f| f.path == sessionfs_server::secrets::SECRET_FILE)
+    {
         println!("  secret.key (the install secret that opens stored judge keys) is included: keep the backup private");
     } else {
         println!(
@@ -292,7 +309,11 @@ async fn restore(data: DataDirArg, from: std::path::PathBuf) -> Result<(), Strin
          integrity_check",
         m.created_at, m.server_version
     );
-    if !m.files.iter().any(|f| f.path == sessionfs_server::secrets::SECRET_FILE) {
+    if !m
+        .files
+        .iter()
+        .any(|f| f.path == sessionfs_server::secrets::SECRET_FILE)
+    {
         println!(
             "  this backup holds no secret.key: stored judge API keys and GitLab tokens cannot \
              be opened unless you copy the original install secret to {}/secret.key (or pass \

@@ -240,7 +240,11 @@ pub async fn serve(
         match crate::domain::audit::resume_jobs(&audits).await {
             Ok((0, 0)) => {}
             Ok((resumed, failed)) => {
-                tracing::info!(resumed, failed, "background audits left running by the last process")
+                tracing::info!(
+                    resumed,
+                    failed,
+                    "background audits left running by the last process"
+                )
             }
             Err(err) => tracing::error!(error = %err, "cannot resume background audits"),
         }

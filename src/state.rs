@@ -57,7 +57,8 @@ impl AppState {
             config.push_slot_wait,
         ));
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), config.smtp_from.as_deref())?;
-        let sealer = crate::secrets::load_or_create(&config.data_dir, config.secret_file.as_deref())?;
+        let sealer =
+            crate::secrets::load_or_create(&config.data_dir, config.secret_file.as_deref())?;
         let llm = crate::llm::Outbound::new(&config.outbound);
         let (search, needs_rebuild) = SearchIndex::open(&config.index_dir())?;
         if needs_rebuild {

@@ -55,8 +55,13 @@ impl From<JudgeView> for JudgeSettings {
     summary = "The caller's judge settings",
     responses((status = 200, description = "Provider, model, whether a key is stored, base URL", body = JudgeSettings)),
 )]
-async fn get_judge(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<JudgeSettings>> {
-    Ok(Json(settings::judge(&state.db, &principal.user.id).await?.into()))
+async fn get_judge(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<JudgeSettings>> {
+    Ok(Json(
+        settings::judge(&state.db, &principal.user.id).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -149,7 +154,10 @@ pub struct Deleted {
     summary = "Clear the caller's judge settings (and stored key)",
     responses((status = 200, description = "`deleted: true`, also when there was nothing", body = Deleted)),
 )]
-async fn delete_judge(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Deleted>> {
+async fn delete_judge(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Deleted>> {
     settings::delete_judge(&state.db, &principal.user.id).await?;
     Ok(Json(Deleted { deleted: true }))
 }
@@ -280,7 +288,10 @@ pub struct Trigger {
     description = "The daemon polls this every minute; with `on_sync` it asks for an audit after each upload.",
     responses((status = 200, description = "`manual` (default), `on_sync` or `on_pr`", body = Trigger)),
 )]
-async fn get_audit_trigger(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Trigger>> {
+async fn get_audit_trigger(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Trigger>> {
     let trigger = settings::trigger(&state.db, &principal.user.id, TriggerKind::Audit).await?;
     Ok(Json(Trigger { trigger }))
 }
@@ -299,8 +310,13 @@ async fn put_audit_trigger(
     principal: Principal,
     Json(body): Json<Trigger>,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger =
-        settings::set_trigger(&state.db, &principal.user.id, TriggerKind::Audit, &body.trigger).await?;
+    let trigger = settings::set_trigger(
+        &state.db,
+        &principal.user.id,
+        TriggerKind::Audit,
+        &body.trigger,
+    )
+    .await?;
     Ok(Json(Trigger { trigger }))
 }
 
@@ -309,7 +325,10 @@ async fn put_audit_trigger(
     summary = "When the caller's sessions are summarized",
     responses((status = 200, description = "`manual` (default), `on_sync` or `on_pr`", body = Trigger)),
 )]
-async fn get_summarize_trigger(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Trigger>> {
+async fn get_summarize_trigger(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Trigger>> {
     let trigger = settings::trigger(&state.db, &principal.user.id, TriggerKind::Summarize).await?;
     Ok(Json(Trigger { trigger }))
 }
@@ -328,9 +347,13 @@ async fn put_summarize_trigger(
     principal: Principal,
     Json(body): Json<Trigger>,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger =
-        settings::set_trigger(&state.db, &principal.user.id, TriggerKind::Summarize, &body.trigger)
-            .await?;
+    let trigger = settings::set_trigger(
+        &state.db,
+        &principal.user.id,
+        TriggerKind::Summarize,
+        &body.trigger,
+    )
+    .await?;
     Ok(Json(Trigger { trigger }))
 }
 
@@ -427,7 +450,10 @@ pub struct GitlabSettings {
     summary = "GitLab integration settings",
     responses((status = 200, description = "The instance URL and whether a token and webhook secret are stored", body = GitlabSettings)),
 )]
-async fn get_gitlab(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<GitlabSettings>> {
+async fn get_gitlab(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<GitlabSettings>> {
     let v = settings::gitlab(&state.db, &principal.user.id).await?;
     Ok(Json(GitlabSettings {
         instance_url: v.instance_url,
@@ -491,7 +517,10 @@ async fn put_gitlab(
     summary = "Remove the GitLab integration",
     responses((status = 204, description = "Removed")),
 )]
-async fn delete_gitlab(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
+async fn delete_gitlab(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<StatusCode> {
     settings::delete_gitlab(&state.db, &principal.user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,13 @@ pub fn latest(conn: &Connection, user_id: &str, session_id: &str) -> DbResult<Op
         .optional()?)
 }
 
-pub fn put_latest(conn: &Connection, user_id: &str, session_id: &str, report: &str, now: &str) -> DbResult<()> {
+pub fn put_latest(
+    conn: &Connection,
+    user_id: &str,
+    session_id: &str,
+    report: &str,
+    now: &str,
+) -> DbResult<()> {
     conn.execute(
         "INSERT INTO session_audits (session_id, user_id, report, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (session_id) DO UPDATE SET user_id = ?2, report = ?3, updated_at = ?4",
@@ -43,7 +49,8 @@ pub struct HistoryRow {
     pub created_at: String,
 }
 
-const HISTORY_COLUMNS: &str = "id, session_id, model, provider, base_url, trust_score, total_claims,
+const HISTORY_COLUMNS: &str =
+    "id, session_id, model, provider, base_url, trust_score, total_claims,
     verified, unverified, hallucinations, findings, execution_time_ms, created_at";
 
 fn history_row(r: &rusqlite::Row) -> rusqlite::Result<HistoryRow> {
@@ -102,7 +109,11 @@ pub fn history(conn: &Connection, user_id: &str, session_id: &str) -> DbResult<V
     Ok(rows)
 }
 
-pub fn history_entry(conn: &Connection, user_id: &str, audit_id: &str) -> DbResult<Option<HistoryRow>> {
+pub fn history_entry(
+    conn: &Connection,
+    user_id: &str,
+    audit_id: &str,
+) -> DbResult<Option<HistoryRow>> {
     Ok(conn
         .query_row(
             &format!("SELECT {HISTORY_COLUMNS} FROM audit_reports WHERE id = ?1 AND user_id = ?2"),
@@ -290,6 +301,8 @@ pub fn running_jobs(conn: &Connection) -> DbResult<Vec<Job>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {JOB_COLUMNS} FROM audit_jobs WHERE state = 'running'"
     ))?;
-    let rows = stmt.query_map([], job_row)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt
+        .query_map([], job_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -43,7 +43,10 @@ pub fn put_judge(conn: &Connection, user_id: &str, row: &JudgeRow, now: &str) ->
 }
 
 pub fn delete_judge(conn: &Connection, user_id: &str) -> DbResult<()> {
-    conn.execute("DELETE FROM user_judge_settings WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM user_judge_settings WHERE user_id = ?1",
+        [user_id],
+    )?;
     Ok(())
 }
 
@@ -66,14 +69,22 @@ impl TriggerKind {
 pub fn trigger(conn: &Connection, user_id: &str, kind: TriggerKind) -> DbResult<Option<String>> {
     Ok(conn
         .query_row(
-            &format!("SELECT {} FROM user_triggers WHERE user_id = ?1", kind.column()),
+            &format!(
+                "SELECT {} FROM user_triggers WHERE user_id = ?1",
+                kind.column()
+            ),
             [user_id],
             |r| r.get(0),
         )
         .optional()?)
 }
 
-pub fn set_trigger(conn: &Connection, user_id: &str, kind: TriggerKind, value: &str) -> DbResult<()> {
+pub fn set_trigger(
+    conn: &Connection,
+    user_id: &str,
+    kind: TriggerKind,
+    value: &str,
+) -> DbResult<()> {
     let col = kind.column();
     conn.execute(
         &format!(
@@ -175,10 +186,19 @@ pub fn sealed_values(conn: &Connection) -> DbResult<Vec<SealedValue>> {
     Ok(out)
 }
 
-pub fn replace_sealed(conn: &Connection, table: SealedTable, user_id: &str, sealed: &str) -> DbResult<()> {
+pub fn replace_sealed(
+    conn: &Connection,
+    table: SealedTable,
+    user_id: &str,
+    sealed: &str,
+) -> DbResult<()> {
     let sql = match table {
-        SealedTable::Judge => "UPDATE user_judge_settings SET encrypted_api_key = ?2 WHERE user_id = ?1",
-        SealedTable::Gitlab => "UPDATE gitlab_settings SET encrypted_access_token = ?2 WHERE user_id = ?1",
+        SealedTable::Judge => {
+            "UPDATE user_judge_settings SET encrypted_api_key = ?2 WHERE user_id = ?1"
+        }
+        SealedTable::Gitlab => {
+            "UPDATE gitlab_settings SET encrypted_access_token = ?2 WHERE user_id = ?1"
+        }
     };
     conn.execute(sql, params![user_id, sealed])?;
     Ok(())

@@ -30,7 +30,9 @@ pub enum AuditError {
     /// No claims in a session that has tool calls (§7.2: a plain body, not the envelope).
     #[error("No verifiable claims were found in this session")]
     NoClaims { tool_calls: usize, messages: usize },
-    #[error("Unknown provider '{0}' and no base_url: set a base_url or one of the registry's providers")]
+    #[error(
+        "Unknown provider '{0}' and no base_url: set a base_url or one of the registry's providers"
+    )]
     UnknownProvider(String),
     /// The model's endpoint failed (§7.2 502 bodies); `code` for an endpoint that is not a
     /// chat API, `detail` the upstream body's head.
@@ -118,7 +120,9 @@ pub async fn resolve(deps: &AuditDeps, user_id: &str, req: &AuditRequest) -> Aud
         KeySource::Request
     };
     if key.is_empty() {
-        if let Some((row, saved_key)) = settings::saved_judge(&deps.db, &deps.sealer, user_id).await? {
+        if let Some((row, saved_key)) =
+            settings::saved_judge(&deps.db, &deps.sealer, user_id).await?
+        {
             let matches = match (&base_url, &provider) {
                 (Some(u), _) => row.base_url.as_deref() == Some(u.as_str()),
                 (None, Some(p)) => row.base_url.is_none() && &row.provider == p,
@@ -327,7 +331,11 @@ async fn run_and_store(
         execution_time_ms: started.elapsed().as_millis() as i64,
         created_at: now.clone(),
     };
-    let (uid, sid, text) = (user_id.to_string(), session_id.to_string(), report.to_string());
+    let (uid, sid, text) = (
+        user_id.to_string(),
+        session_id.to_string(),
+        report.to_string(),
+    );
     deps.db
         .write(move |tx| {
             sql::put_latest(tx, &uid, &sid, &text, &now)?;
@@ -342,7 +350,10 @@ pub enum Outcome {
     /// Audited inline: the report.
     Report(Value),
     /// A background job runs (or was already running) for these many messages.
-    Accepted { messages: usize, already_running: bool },
+    Accepted {
+        messages: usize,
+        already_running: bool,
+    },
 }
 
 /// POST `/sessions/{id}/audit` (§7.1), for the caller's own session.
@@ -378,7 +389,13 @@ pub async fn audit(
     };
     let started = deps.db.write(move |tx| sql::start_job(tx, &job)).await?;
     if started {
-        spawn_job(deps.clone(), user_id.to_string(), session.id.clone(), resolved, messages);
+        spawn_job(
+            deps.clone(),
+            user_id.to_string(),
+            session.id.clone(),
+            resolved,
+            messages,
+        );
     }
     Ok(Outcome::Accepted {
         messages: count,
@@ -386,7 +403,13 @@ pub async fn audit(
     })
 }
 
-fn spawn_job(deps: AuditDeps, user_id: String, session_id: String, r: Resolved, messages: Arc<Vec<Value>>) {
+fn spawn_job(
+    deps: AuditDeps,
+    user_id: String,
+    session_id: String,
+    r: Resolved,
+    messages: Arc<Vec<Value>>,
+) {
     tokio::spawn(async move {
         let result = run_and_store(&deps, &user_id, &session_id, &r, messages).await;
         let (ok, error, id) = match &result {
@@ -400,7 +423,13 @@ fn spawn_job(deps: AuditDeps, user_id: String, session_id: String, r: Resolved, 
     });
 }
 
-async fn finish(deps: &AuditDeps, session_id: &str, ok: bool, error: Option<String>, id: Option<String>) {
+async fn finish(
+    deps: &AuditDeps,
+    session_id: &str,
+    ok: bool,
+    error: Option<String>,
+    id: Option<String>,
+) {
     let (sid, now) = (session_id.to_string(), deps.clock.now_string());
     let done = deps
         .db
@@ -421,7 +450,13 @@ pub async fn resume_jobs(deps: &AuditDeps) -> Result<(usize, usize), DbError> {
             Ok((r, messages)) => {
                 resumed += 1;
                 tracing::info!(session = %job.session_id, "resuming a background audit after a restart");
-                spawn_job(deps.clone(), job.user_id.clone(), job.session_id.clone(), r, messages);
+                spawn_job(
+                    deps.clone(),
+                    job.user_id.clone(),
+                    job.session_id.clone(),
+                    r,
+                    messages,
+                );
             }
             Err(reason) => {
                 failed += 1;
@@ -433,20 +468,28 @@ pub async fn resume_jobs(deps: &AuditDeps) -> Result<(usize, usize), DbError> {
     Ok((resumed, failed))
 }
 
-async fn prepare_resume(deps: &AuditDeps, job: &Job) -> Result<(Resolved, Arc<Vec<Value>>), String> {
+async fn prepare_resume(
+    deps: &AuditDeps,
+    job: &Job,
+) -> Result<(Resolved, Arc<Vec<Value>>), String> {
     let api_key = match job.key_source {
         KeySource::Request => {
-            return Err("The server restarted during the audit. The API key sent with the \
+            return Err(
+                "The server restarted during the audit. The API key sent with the \
                         request is never stored, so the audit could not resume; run it again."
-                .into())
+                    .into(),
+            )
         }
         KeySource::None => Plain::default(),
-        KeySource::Saved => match settings::saved_judge(&deps.db, &deps.sealer, &job.user_id).await {
+        KeySource::Saved => match settings::saved_judge(&deps.db, &deps.sealer, &job.user_id).await
+        {
             Ok(Some((_, Some(key)))) => key,
             Ok(_) => {
-                return Err("The server restarted during the audit and the saved judge key is \
+                return Err(
+                    "The server restarted during the audit and the saved judge key is \
                             gone; run the audit again."
-                    .into())
+                        .into(),
+                )
             }
             Err(e) => return Err(format!("The audit could not resume: {e}")),
         },
@@ -494,7 +537,11 @@ pub async fn history_entry(db: &Db, user_id: &str, audit_id: &str) -> AuditResul
 }
 
 /// `running`, `completed`, `error` (with its message) or `not_started`.
-pub async fn status(db: &Db, user_id: &str, session_id: &str) -> AuditResult<(&'static str, Option<String>)> {
+pub async fn status(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+) -> AuditResult<(&'static str, Option<String>)> {
     let (uid, sid) = (user_id.to_string(), session_id.to_string());
     let (job, report) = db
         .read(move |c| Ok::<_, DbError>((sql::job(c, &sid)?, sql::latest(c, &uid, &sid)?)))
@@ -519,7 +566,11 @@ pub async fn dismiss(
     dismissed: bool,
     reason: &str,
 ) -> AuditResult<()> {
-    let (uid, sid, now) = (user_id.to_string(), session_id.to_string(), clock.now_string());
+    let (uid, sid, now) = (
+        user_id.to_string(),
+        session_id.to_string(),
+        clock.now_string(),
+    );
     let (email, reason) = (user_email.to_string(), reason.to_string());
     db.write(move |tx| {
         let text = sql::latest(tx, &uid, &sid)?.ok_or(AuditError::NoReport)?;

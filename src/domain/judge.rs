@@ -107,9 +107,12 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 
 fn exit_code_in(output: &str) -> Option<i64> {
     static R: OnceLock<Regex> = OnceLock::new();
-    re(&R, r"(?i)(?:exit\s*code|exitcode|return(?:ed)?)\D{0,12}?(-?\d+)")
-        .captures(output)
-        .and_then(|c| c[1].parse().ok())
+    re(
+        &R,
+        r"(?i)(?:exit\s*code|exitcode|return(?:ed)?)\D{0,12}?(-?\d+)",
+    )
+    .captures(output)
+    .and_then(|c| c[1].parse().ok())
 }
 
 fn first_abs_path(command: &str) -> Option<String> {
@@ -135,7 +138,15 @@ fn summarize_input(tool: &str, input: &Value) -> String {
         }
     }
     match input.as_object().and_then(|o| o.iter().next()) {
-        Some((k, v)) => format!("{k}: {}", cut(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()), 100)),
+        Some((k, v)) => format!(
+            "{k}: {}",
+            cut(
+                &v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+                100
+            )
+        ),
         None => String::new(),
     }
 }
@@ -190,12 +201,22 @@ pub fn gather_evidence(messages: &[Value]) -> Vec<Evidence> {
     for (i, m) in messages.iter().enumerate() {
         if role(m) == "tool" {
             let name = m["name"].as_str().unwrap_or("tool");
-            record(i, m["tool_call_id"].as_str(), name, text_of_result(&m["content"]));
+            record(
+                i,
+                m["tool_call_id"].as_str(),
+                name,
+                text_of_result(&m["content"]),
+            );
             continue;
         }
         for b in blocks(m) {
             if b["type"] == "tool_result" {
-                record(i, b["tool_use_id"].as_str(), "tool", text_of_result(&b["content"]));
+                record(
+                    i,
+                    b["tool_use_id"].as_str(),
+                    "tool",
+                    text_of_result(&b["content"]),
+                );
             }
         }
     }
@@ -248,8 +269,16 @@ fn categorize(text: &str) -> Option<ClaimCategory> {
     {
         return Some(ClaimCategory::General);
     }
-    if re(&SPEC, r"(?i)\b(might|may|could|probably|likely|should|perhaps)\b").is_match(text)
-        && re(&FAILURE, r"(?i)\b(fail|break|broken|error|crash|incompatible|compatible|work)\w*").is_match(text)
+    if re(
+        &SPEC,
+        r"(?i)\b(might|may|could|probably|likely|should|perhaps)\b",
+    )
+    .is_match(text)
+        && re(
+            &FAILURE,
+            r"(?i)\b(fail|break|broken|error|crash|incompatible|compatible|work)\w*",
+        )
+        .is_match(text)
     {
         return Some(ClaimCategory::General);
     }
@@ -411,7 +440,10 @@ fn message_context(m: &Value) -> String {
                 Some("text") => cut(b["text"].as_str().unwrap_or(""), 300),
                 Some("tool_use") => format!("[tool_use: {}]", b["name"].as_str().unwrap_or("tool")),
                 Some("tool_result") => {
-                    format!("[tool_result: {}]", cut(&text_of_result(&b["content"]), 200))
+                    format!(
+                        "[tool_result: {}]",
+                        cut(&text_of_result(&b["content"]), 200)
+                    )
                 }
                 _ => String::new(),
             })
@@ -515,7 +547,10 @@ fn confidence_of(v: &Value) -> i64 {
 
 fn strip_fences(text: &str) -> &str {
     let t = text.trim();
-    let t = t.strip_prefix("```json").or_else(|| t.strip_prefix("```")).unwrap_or(t);
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .unwrap_or(t);
     t.strip_suffix("```").unwrap_or(t).trim()
 }
 
@@ -600,8 +635,11 @@ pub fn dedupe(findings: Vec<Value>) -> Vec<Value> {
 /// The report's `summary` (§7.3): severity counts are of hallucinations only.
 pub fn summary(findings: &[Value]) -> Value {
     let count = |v: &str| findings.iter().filter(|f| f["verdict"] == v).count();
-    let (verified, unverified, hallucinations) =
-        (count("verified"), count("unverified"), count("hallucination"));
+    let (verified, unverified, hallucinations) = (
+        count("verified"),
+        count("unverified"),
+        count("hallucination"),
+    );
     let total = findings.len();
     let sev = |s: &str| {
         findings
@@ -664,7 +702,9 @@ mod tests {
         let refs: Vec<&Claim> = claims.iter().collect();
         let prompt = build_prompt(&m, &refs, &ev);
         assert!(prompt.contains("## Claims to Verify\n\n1. [msg 3] (test_result, certain)"));
-        assert!(prompt.contains("- [msg 2] Bash | file=/work/app/Cargo.toml | exit_code=101 | input: cargo test"));
+        assert!(prompt.contains(
+            "- [msg 2] Bash | file=/work/app/Cargo.toml | exit_code=101 | input: cargo test"
+        ));
         assert!(prompt.contains("## Message Context"));
         assert!(prompt.contains("[1] assistant: Running them. [tool_use: Bash]"));
     }

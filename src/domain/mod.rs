@@ -1,8 +1,8 @@
 //! Rules that are not HTTP: accounts, sessions, tiers, git remotes.
 
 pub mod accounts;
-pub mod audit;
 pub mod admin;
+pub mod audit;
 pub mod autosync;
 mod error;
 pub mod git_remote;
@@ -14,8 +14,8 @@ pub mod orgs;
 pub mod projects;
 pub mod search;
 pub mod service_keys;
-pub mod settings;
 pub mod sessions;
+pub mod settings;
 pub mod shares;
 pub mod summaries;
 pub mod summary;

@@ -11,7 +11,7 @@ use crate::db::{Db, DbError};
 use crate::domain::DomainError;
 use crate::llm::guard::GuardError;
 use crate::llm::{self, providers, LlmError, LlmRequest, ModelInfo, Outbound};
-use crate::secrets::{Plain, SecretError, Sealer};
+use crate::secrets::{Plain, Sealer, SecretError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -26,13 +26,12 @@ pub enum SettingsError {
     /// The save-time check refused the settings (`endpoint_blocked`, `invalid_key`,
     /// `endpoint_not_api`).
     #[error("{message}")]
-    SaveCheck {
-        code: &'static str,
-        message: String,
-    },
+    SaveCheck { code: &'static str, message: String },
     #[error("base_url is required")]
     BaseUrlRequired,
-    #[error("api_key must not be sent in the query string; use POST /api/v1/settings/judge/models")]
+    #[error(
+        "api_key must not be sent in the query string; use POST /api/v1/settings/judge/models"
+    )]
     KeyInQuery,
     #[error("Trigger must be 'manual', 'on_sync', or 'on_pr'")]
     BadTrigger,
@@ -156,8 +155,8 @@ pub async fn save_judge(
         Ok(None) | Err(SettingsError::Secret(_)) => (None, None),
         Err(e) => return Err(e),
     };
-    let url_changed = base_url.is_some()
-        && base_url != existing_row.as_ref().and_then(|r| r.base_url.clone());
+    let url_changed =
+        base_url.is_some() && base_url != existing_row.as_ref().and_then(|r| r.base_url.clone());
     let key_sent = !save.api_key.is_empty();
     let mut warnings = Vec::new();
     if url_changed || key_sent {
@@ -231,11 +230,15 @@ fn judge_probe_outcome(
             "endpoint_blocked",
             &format!("The endpoint was refused by the server's URL guard: {reason}"),
         ),
-        Err(LlmError::Status { status: 401 | 403, .. }) => refuse(
+        Err(LlmError::Status {
+            status: 401 | 403, ..
+        }) => refuse(
             "invalid_key",
             "The endpoint refused the API key (401/403). Check the key and try again.",
         ),
-        Err(LlmError::Status { status: 404 | 405, .. })
+        Err(LlmError::Status {
+            status: 404 | 405, ..
+        })
         | Err(LlmError::NotApi)
         | Err(LlmError::Redirect(_))
             if url_changed =>

@@ -83,9 +83,7 @@ impl Feature {
             Feature::CloudSync
             | Feature::AliasesCloud
             | Feature::SummaryDeterministic
-            | Feature::JudgeManual => {
-                Tier::Starter
-            }
+            | Feature::JudgeManual => Tier::Starter,
             Feature::Autosync
             | Feature::SummaryNarrative
             | Feature::Handoff

@@ -309,7 +309,8 @@ impl reqwest::dns::Resolve for Guard {
             let addrs = Guard::resolve(&guard, &host).await.map_err(|e| {
                 Box::new(GuardRefused(e)) as Box<dyn std::error::Error + Send + Sync>
             })?;
-            let addrs: Vec<SocketAddr> = addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+            let addrs: Vec<SocketAddr> =
+                addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -388,13 +389,28 @@ mod tests {
     #[test]
     fn url_forms_are_checked_before_any_lookup() {
         let llm = |u: &str, p| check_url(u, UrlKind::Llm, p).map(|c| c.text);
-        assert_eq!(llm("https://api.example.com/v1/", false).unwrap(), "https://api.example.com/v1");
-        assert_eq!(llm("http://api.example.com/v1", false), Err(GuardError::Scheme));
+        assert_eq!(
+            llm("https://api.example.com/v1/", false).unwrap(),
+            "https://api.example.com/v1"
+        );
+        assert_eq!(
+            llm("http://api.example.com/v1", false),
+            Err(GuardError::Scheme)
+        );
         assert!(llm("http://127.0.0.1:11434/v1", true).is_ok());
         assert_eq!(llm("ftp://example.com", true), Err(GuardError::Scheme));
-        assert_eq!(llm("https://user:pw@example.com", false), Err(GuardError::Credentials));
-        assert_eq!(llm("https://user@example.com", false), Err(GuardError::Credentials));
-        assert_eq!(llm("https://example.com/#x", false), Err(GuardError::Fragment));
+        assert_eq!(
+            llm("https://user:pw@example.com", false),
+            Err(GuardError::Credentials)
+        );
+        assert_eq!(
+            llm("https://user@example.com", false),
+            Err(GuardError::Credentials)
+        );
+        assert_eq!(
+            llm("https://example.com/#x", false),
+            Err(GuardError::Fragment)
+        );
         assert!(llm("https://example.com/v1?x=1", false).is_ok());
         assert_eq!(
             check_url("https://gitlab.example.com?x=1", UrlKind::Gitlab, false).map(|c| c.text),
@@ -402,14 +418,35 @@ mod tests {
         );
         let long = format!("https://example.com/{}", "a".repeat(500));
         assert_eq!(llm(&long, false), Err(GuardError::TooLong));
-        assert!(matches!(llm("https://127.0.0.1/", false), Err(GuardError::Private(_))));
-        assert!(matches!(llm("https://[::ffff:169.254.169.254]/", true), Err(GuardError::Forbidden(_))));
-        assert!(matches!(llm("http://169.254.169.254/latest", true), Err(GuardError::Forbidden(_))));
-        assert!(matches!(llm("http://0.0.0.0:8080", true), Err(GuardError::Forbidden(_))));
-        assert!(matches!(llm("http://[fe80::1]:8080", true), Err(GuardError::Forbidden(_))));
+        assert!(matches!(
+            llm("https://127.0.0.1/", false),
+            Err(GuardError::Private(_))
+        ));
+        assert!(matches!(
+            llm("https://[::ffff:169.254.169.254]/", true),
+            Err(GuardError::Forbidden(_))
+        ));
+        assert!(matches!(
+            llm("http://169.254.169.254/latest", true),
+            Err(GuardError::Forbidden(_))
+        ));
+        assert!(matches!(
+            llm("http://0.0.0.0:8080", true),
+            Err(GuardError::Forbidden(_))
+        ));
+        assert!(matches!(
+            llm("http://[fe80::1]:8080", true),
+            Err(GuardError::Forbidden(_))
+        ));
         // Decimal and hex spellings of an IPv4 literal are parsed as the address they name.
-        assert!(matches!(llm("https://2130706433/", false), Err(GuardError::Private(_))));
-        assert!(matches!(llm("https://0xa9fea9fe/", true), Err(GuardError::Forbidden(_))));
+        assert!(matches!(
+            llm("https://2130706433/", false),
+            Err(GuardError::Private(_))
+        ));
+        assert!(matches!(
+            llm("https://0xa9fea9fe/", true),
+            Err(GuardError::Forbidden(_))
+        ));
         assert_eq!(llm("not a url", true), Err(GuardError::Unparsable));
     }
 }

@@ -153,7 +153,11 @@ impl Outbound {
 
     /// With a resolver of the caller's (tests pass a double).
     pub fn with_resolver(config: &OutboundConfig, resolver: Arc<dyn Resolver>) -> Outbound {
-        let mut llm = Guard::new(UrlKind::Llm, config.llm_allow_private_hosts, resolver.clone());
+        let mut llm = Guard::new(
+            UrlKind::Llm,
+            config.llm_allow_private_hosts,
+            resolver.clone(),
+        );
         let mut gitlab = Guard::new(
             UrlKind::Gitlab,
             config.gitlab_allow_private_hosts,
@@ -339,7 +343,12 @@ pub async fn complete(req: &LlmRequest, out: &Outbound) -> Result<String, LlmErr
     }
 }
 
-fn openai_body(req: &LlmRequest, provider: Option<&Provider>, sampling: bool, stream: bool) -> Value {
+fn openai_body(
+    req: &LlmRequest,
+    provider: Option<&Provider>,
+    sampling: bool,
+    stream: bool,
+) -> Value {
     let token_field = match provider.map(|p| p.token_field) {
         Some(TokenField::MaxTokens) => "max_tokens",
         _ => "max_completion_tokens",
@@ -432,7 +441,11 @@ async fn openai_complete(
     }
 }
 
-async fn anthropic_complete(req: &LlmRequest, out: &Outbound, url: &str) -> Result<String, LlmError> {
+async fn anthropic_complete(
+    req: &LlmRequest,
+    out: &Outbound,
+    url: &str,
+) -> Result<String, LlmError> {
     let body = json!({
         "model": req.model,
         "max_tokens": req.max_tokens,
@@ -592,11 +605,7 @@ pub fn parse_models(v: &Value) -> Option<Vec<ModelInfo>> {
                         .or_else(|| o.get("name"))
                         .and_then(Value::as_str)?;
                     Some(ModelInfo {
-                        id: id
-                            .trim_start_matches("models/")
-                            .chars()
-                            .take(200)
-                            .collect(),
+                        id: id.trim_start_matches("models/").chars().take(200).collect(),
                         owned_by: o
                             .get("owned_by")
                             .and_then(Value::as_str)
@@ -612,7 +621,11 @@ pub fn parse_models(v: &Value) -> Option<Vec<ModelInfo>> {
 
 /// Discovery from a custom OpenAI-compatible base URL (GET, 15 s, 2 MiB, retry once at
 /// `<base>/models` after a 404).
-pub async fn list_models(base: &str, key: &Plain, out: &Outbound) -> Result<Vec<ModelInfo>, LlmError> {
+pub async fn list_models(
+    base: &str,
+    key: &Plain,
+    out: &Outbound,
+) -> Result<Vec<ModelInfo>, LlmError> {
     let first = models_url(base);
     match fetch_models(&first, key, Style::OpenAi, out).await {
         Err(LlmError::Status { status: 404, .. }) => {
@@ -644,7 +657,12 @@ pub async fn list_provider_models(
     Ok((url, models))
 }
 
-async fn fetch_models(url: &str, key: &Plain, style: Style, out: &Outbound) -> Result<Vec<ModelInfo>, LlmError> {
+async fn fetch_models(
+    url: &str,
+    key: &Plain,
+    style: Style,
+    out: &Outbound,
+) -> Result<Vec<ModelInfo>, LlmError> {
     let (status, bytes, _) = out
         .send(url, out.probe_timeout, MODELS_BODY_CAP, |c, u| {
             let r = c.get(u);

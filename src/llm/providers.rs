@@ -66,7 +66,13 @@ pub static REGISTRY: &[Provider] = &[
         nested_reasoning: false,
         suggested: &["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"],
     },
-    openai("openai", "OpenAI", "https://api.openai.com/v1", MaxCompletionTokens, &["gpt-5", "gpt-5-mini", "gpt-4.1", "o4-mini"]),
+    openai(
+        "openai",
+        "OpenAI",
+        "https://api.openai.com/v1",
+        MaxCompletionTokens,
+        &["gpt-5", "gpt-5-mini", "gpt-4.1", "o4-mini"],
+    ),
     Provider {
         id: "google",
         name: "Google Gemini",
@@ -79,24 +85,84 @@ pub static REGISTRY: &[Provider] = &[
     },
     Provider {
         nested_reasoning: true,
-        ..openai("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", MaxTokens, &["anthropic/claude-sonnet-4.5", "openai/gpt-5"])
+        ..openai(
+            "openrouter",
+            "OpenRouter",
+            "https://openrouter.ai/api/v1",
+            MaxTokens,
+            &["anthropic/claude-sonnet-4.5", "openai/gpt-5"],
+        )
     },
-    openai("deepseek", "DeepSeek", "https://api.deepseek.com", MaxTokens, &["deepseek-chat", "deepseek-reasoner"]),
+    openai(
+        "deepseek",
+        "DeepSeek",
+        "https://api.deepseek.com",
+        MaxTokens,
+        &["deepseek-chat", "deepseek-reasoner"],
+    ),
     Provider {
         omit_temperature: true,
-        ..openai("kimi", "Moonshot Kimi", "https://api.moonshot.ai/v1", MaxTokens, &["kimi-k2-0905-preview"])
+        ..openai(
+            "kimi",
+            "Moonshot Kimi",
+            "https://api.moonshot.ai/v1",
+            MaxTokens,
+            &["kimi-k2-0905-preview"],
+        )
     },
     openai("xai", "xAI", "https://api.x.ai/v1", MaxTokens, &["grok-4"]),
-    openai("mistral", "Mistral", "https://api.mistral.ai/v1", MaxTokens, &["mistral-large-latest", "codestral-latest"]),
-    openai("zai", "Z.ai", "https://api.z.ai/api/paas/v4", MaxTokens, &["glm-4.6"]),
-    openai("qwen", "Qwen", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", MaxTokens, &["qwen3-coder-plus", "qwen-max"]),
+    openai(
+        "mistral",
+        "Mistral",
+        "https://api.mistral.ai/v1",
+        MaxTokens,
+        &["mistral-large-latest", "codestral-latest"],
+    ),
+    openai(
+        "zai",
+        "Z.ai",
+        "https://api.z.ai/api/paas/v4",
+        MaxTokens,
+        &["glm-4.6"],
+    ),
+    openai(
+        "qwen",
+        "Qwen",
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        MaxTokens,
+        &["qwen3-coder-plus", "qwen-max"],
+    ),
     Provider {
         omit_temperature: true,
-        ..openai("minimax", "MiniMax", "https://api.minimax.io/v1", MaxTokens, &["MiniMax-M2"])
+        ..openai(
+            "minimax",
+            "MiniMax",
+            "https://api.minimax.io/v1",
+            MaxTokens,
+            &["MiniMax-M2"],
+        )
     },
-    openai("groq", "Groq", "https://api.groq.com/openai/v1", MaxTokens, &["llama-3.3-70b-versatile"]),
-    openai("together", "Together AI", "https://api.together.xyz/v1", MaxTokens, &["meta-llama/Llama-3.3-70B-Instruct-Turbo"]),
-    openai("fireworks", "Fireworks AI", "https://api.fireworks.ai/inference/v1", MaxTokens, &["accounts/fireworks/models/llama-v3p3-70b-instruct"]),
+    openai(
+        "groq",
+        "Groq",
+        "https://api.groq.com/openai/v1",
+        MaxTokens,
+        &["llama-3.3-70b-versatile"],
+    ),
+    openai(
+        "together",
+        "Together AI",
+        "https://api.together.xyz/v1",
+        MaxTokens,
+        &["meta-llama/Llama-3.3-70B-Instruct-Turbo"],
+    ),
+    openai(
+        "fireworks",
+        "Fireworks AI",
+        "https://api.fireworks.ai/inference/v1",
+        MaxTokens,
+        &["accounts/fireworks/models/llama-v3p3-70b-instruct"],
+    ),
 ];
 
 /// The registry entry of `id`.

@@ -111,7 +111,11 @@ async fn the_loopback_tripwire_refuses_everything_else() {
         ..Default::default()
     };
     let out = Outbound::new(&config);
-    for url in ["https://api.openai.com/v1", "http://10.0.0.1/v1", "http://[fd00::1]/v1"] {
+    for url in [
+        "https://api.openai.com/v1",
+        "http://10.0.0.1/v1",
+        "http://[fd00::1]/v1",
+    ] {
         let err = complete(&request(url), &out).await.unwrap_err();
         assert!(
             matches!(err, LlmError::Blocked(GuardError::NotLoopback(_))),
@@ -148,7 +152,10 @@ async fn oversized_bodies_are_cut_off_and_keys_never_quoted() {
 #[test]
 fn urls_are_built_as_the_contract_says() {
     assert_eq!(chat_url("http://h/v1"), "http://h/v1/chat/completions");
-    assert_eq!(chat_url("http://h/v1/chat/completions"), "http://h/v1/chat/completions");
+    assert_eq!(
+        chat_url("http://h/v1/chat/completions"),
+        "http://h/v1/chat/completions"
+    );
     assert_eq!(models_url("http://h/v1"), "http://h/v1/models");
     assert_eq!(models_url("http://h/api/models"), "http://h/api/models");
     assert_eq!(models_url("http://h"), "http://h/v1/models");

@@ -104,8 +104,8 @@ pub fn backup(data_dir: &Path, out: &Path, overwrite: bool) -> Result<BackupSumm
     // The install secret travels with the database it opens (stored judge keys, GitLab tokens).
     let secret = data_dir.join(crate::secrets::SECRET_FILE);
     if secret.is_file() {
-        let (sha, size) = hash_file(&secret)
-            .map_err(|e| format!("cannot read {}: {e}", secret.display()))?;
+        let (sha, size) =
+            hash_file(&secret).map_err(|e| format!("cannot read {}: {e}", secret.display()))?;
         files.push(FileEntry {
             path: crate::secrets::SECRET_FILE.into(),
             size,
@@ -160,9 +160,10 @@ pub fn backup(data_dir: &Path, out: &Path, overwrite: bool) -> Result<BackupSumm
     };
 
     // 3. The tar, streamed to FILE.partial, then renamed.
-    let written = write_tar(&partial, &manifest, snapshot.path(), data_dir, &archives).inspect_err(|_| {
-        let _ = fs::remove_file(&partial);
-    })?;
+    let written = write_tar(&partial, &manifest, snapshot.path(), data_dir, &archives)
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&partial);
+        })?;
     drop(snapshot);
     fs::rename(&partial, out).map_err(|e| {
         let _ = fs::remove_file(&partial);

@@ -65,23 +65,48 @@ async fn an_inline_audit_keeps_its_report_history_and_dismissals() {
     let fake = FakeLlm::start(ANSWER).await;
     let app = app_with(&fake, true).await;
     let [alice, bob] = app.users(["alice", "bob"]).await;
-    app.as_(&alice).push(ID, transcript(ID, 1, true), None).await;
-    json_of(app.as_(&alice).put(paths::SETTINGS_JUDGE, judge_settings(&fake)).await, StatusCode::OK).await;
-    let status = json_of(app.as_(&alice).get(&paths::session_audit_status(ID)).await, StatusCode::OK).await;
+    app.as_(&alice)
+        .push(ID, transcript(ID, 1, true), None)
+        .await;
+    json_of(
+        app.as_(&alice)
+            .put(paths::SETTINGS_JUDGE, judge_settings(&fake))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let status = json_of(
+        app.as_(&alice).get(&paths::session_audit_status(ID)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(status, json!({"status": "not_started", "session_id": ID}));
 
-    let res = app.as_(&alice).post(&paths::session_audit(ID), json!({})).await;
+    let res = app
+        .as_(&alice)
+        .post(&paths::session_audit(ID), json!({}))
+        .await;
     let text = res.text().await.unwrap();
     assert!(!text.contains(KEY));
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["session_id"], ID);
     assert_eq!(report["model"], "llama3");
-    assert_eq!((report["provider"].clone(), report["base_url"].clone()), (json!(""), json!("")));
+    assert_eq!(
+        (report["provider"].clone(), report["base_url"].clone()),
+        (json!(""), json!(""))
+    );
     assert!(report["timestamp"].as_str().unwrap().ends_with('Z'));
     let f = &report["findings"][0];
     assert_eq!(f["message_index"], 3);
     assert_eq!(f["claim"], "All tests passed in run 0.");
-    assert_eq!((f["verdict"].clone(), f["severity"].clone(), f["cwe_id"].clone()), (json!("hallucination"), json!("critical"), json!("CWE-393")));
+    assert_eq!(
+        (
+            f["verdict"].clone(),
+            f["severity"].clone(),
+            f["cwe_id"].clone()
+        ),
+        (json!("hallucination"), json!("critical"), json!("CWE-393"))
+    );
     assert_eq!(f["evidence_snippets"][0]["text"], "1 failed");
     assert_eq!(f["dismissed"], false);
     assert_eq!(report["summary"]["hallucinations"], 1);
@@ -91,51 +116,116 @@ async fn an_inline_audit_keeps_its_report_history_and_dismissals() {
     // What the provider was sent (§7.4).
     let chat = fake.chats().pop().unwrap();
     assert_eq!(chat.path, "/v1/chat/completions");
-    assert_eq!(chat.authorization.as_deref(), Some(&*format!("Bearer {KEY}")));
+    assert_eq!(
+        chat.authorization.as_deref(),
+        Some(&*format!("Bearer {KEY}"))
+    );
     assert_eq!(chat.body["model"], "llama3");
     assert_eq!(chat.body["temperature"], 0);
     assert_eq!(chat.body["max_completion_tokens"], 4096);
     let prompt = chat.body["messages"][1]["content"].as_str().unwrap();
-    assert!(prompt.starts_with("## Claims to Verify\n\n1. [msg 3] (test_result, certain) All tests passed"), "{prompt}");
-    assert!(prompt.contains("- [msg 2] Bash | exit_code=101 | input: cargo test"), "{prompt}");
-    assert!(chat.body["messages"][0]["content"].as_str().unwrap().contains("JSON array"));
+    assert!(
+        prompt.starts_with(
+            "## Claims to Verify\n\n1. [msg 3] (test_result, certain) All tests passed"
+        ),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("- [msg 2] Bash | exit_code=101 | input: cargo test"),
+        "{prompt}"
+    );
+    assert!(chat.body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("JSON array"));
 
-    let latest = json_of(app.as_(&alice).get(&paths::session_audit(ID)).await, StatusCode::OK).await;
-    assert_eq!(latest, report);
-    let history = json_of(app.as_(&alice).get(&paths::session_audits(ID)).await, StatusCode::OK).await;
-    assert_eq!(history.as_array().unwrap().len(), 1);
-    let h = &history[0];
-    assert!(h["id"].as_str().unwrap().starts_with("aud_"));
-    assert_eq!((h["trust_score"].clone(), h["contradiction_count"].clone(), h["judge_provider"].clone()), (json!(0), json!(1), json!("custom")));
-    let entry = json_of(app.as_(&alice).get(&paths::audit_entry(h["id"].as_str().unwrap())).await, StatusCode::OK).await;
-    assert_eq!(entry["findings"], report["findings"]);
-    assert_eq!(entry["base_url"], fake.base_url());
-    let status = json_of(app.as_(&alice).get(&paths::session_audit_status(ID)).await, StatusCode::OK).await;
-    assert_eq!(status["status"], "completed");
-
-    let done = json_of(
-        app.as_(&alice).post(&paths::session_audit_dismiss(ID), json!({"finding_index": 0, "reason": "known flake"})).await,
+    let latest = json_of(
+        app.as_(&alice).get(&paths::session_audit(ID)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(done, json!({"status": "ok", "finding_index": 0, "dismissed": true}));
-    let latest = json_of(app.as_(&alice).get(&paths::session_audit(ID)).await, StatusCode::OK).await;
+    assert_eq!(latest, report);
+    let history = json_of(
+        app.as_(&alice).get(&paths::session_audits(ID)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    let h = &history[0];
+    assert!(h["id"].as_str().unwrap().starts_with("aud_"));
+    assert_eq!(
+        (
+            h["trust_score"].clone(),
+            h["contradiction_count"].clone(),
+            h["judge_provider"].clone()
+        ),
+        (json!(0), json!(1), json!("custom"))
+    );
+    let entry = json_of(
+        app.as_(&alice)
+            .get(&paths::audit_entry(h["id"].as_str().unwrap()))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(entry["findings"], report["findings"]);
+    assert_eq!(entry["base_url"], fake.base_url());
+    let status = json_of(
+        app.as_(&alice).get(&paths::session_audit_status(ID)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status["status"], "completed");
+
+    let done = json_of(
+        app.as_(&alice)
+            .post(
+                &paths::session_audit_dismiss(ID),
+                json!({"finding_index": 0, "reason": "known flake"}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        done,
+        json!({"status": "ok", "finding_index": 0, "dismissed": true})
+    );
+    let latest = json_of(
+        app.as_(&alice).get(&paths::session_audit(ID)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(latest["findings"][0]["dismissed_by"], alice.email);
     assert_eq!(latest["findings"][0]["dismissed_reason"], "known flake");
     error_of(
-        app.as_(&alice).post(&paths::session_audit_dismiss(ID), json!({"finding_index": 3})).await,
+        app.as_(&alice)
+            .post(
+                &paths::session_audit_dismiss(ID),
+                json!({"finding_index": 3}),
+            )
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
 
     // An outsider gets 404 on every audit route.
     for res in [
-        app.as_(&bob).post(&paths::session_audit(ID), json!({})).await,
+        app.as_(&bob)
+            .post(&paths::session_audit(ID), json!({}))
+            .await,
         app.as_(&bob).get(&paths::session_audit(ID)).await,
         app.as_(&bob).get(&paths::session_audits(ID)).await,
         app.as_(&bob).get(&paths::session_audit_status(ID)).await,
-        app.as_(&bob).post(&paths::session_audit_dismiss(ID), json!({"finding_index": 0})).await,
-        app.as_(&bob).get(&paths::audit_entry(h["id"].as_str().unwrap())).await,
+        app.as_(&bob)
+            .post(
+                &paths::session_audit_dismiss(ID),
+                json!({"finding_index": 0}),
+            )
+            .await,
+        app.as_(&bob)
+            .get(&paths::audit_entry(h["id"].as_str().unwrap()))
+            .await,
     ] {
         error_of(res, StatusCode::NOT_FOUND).await;
     }
@@ -146,24 +236,42 @@ async fn a_request_key_is_used_not_stored_and_anthropic_is_spoken_natively() {
     let fake = FakeLlm::start(ANSWER).await;
     let app = app_with(&fake, true).await;
     let alice = app.user("alice").create().await;
-    app.as_(&alice).push(ID, transcript(ID, 1, true), None).await;
+    app.as_(&alice)
+        .push(ID, transcript(ID, 1, true), None)
+        .await;
     let body = json!({"llm_api_key": KEY, "base_url": fake.base_url(), "model": "gpt-5"});
-    let report = json_of(app.as_(&alice).post(&paths::session_audit(ID), body).await, StatusCode::OK).await;
+    let report = json_of(
+        app.as_(&alice).post(&paths::session_audit(ID), body).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(report["model"], "gpt-5");
     let chat = fake.chats().pop().unwrap();
     assert_eq!(chat.body["reasoning_effort"], "medium");
     assert!(chat.body.get("temperature").is_none());
-    let settings = json_of(app.as_(&alice).get(paths::SETTINGS_JUDGE).await, StatusCode::OK).await;
+    let settings = json_of(
+        app.as_(&alice).get(paths::SETTINGS_JUDGE).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(settings["key_set"], false, "a request key is never stored");
 
     // A registry provider without base_url: the Messages API with x-api-key.
     let body = json!({"llm_api_key": KEY, "model": "claude-sonnet-4"});
-    json_of(app.as_(&alice).post(&paths::session_audit(ID), body).await, StatusCode::OK).await;
+    json_of(
+        app.as_(&alice).post(&paths::session_audit(ID), body).await,
+        StatusCode::OK,
+    )
+    .await;
     let chat = fake.chats().pop().unwrap();
     assert_eq!(chat.path, "/v1/messages");
     assert_eq!(chat.x_api_key.as_deref(), Some(KEY));
     assert_eq!(chat.body["max_tokens"], 4096);
-    let history = json_of(app.as_(&alice).get(&paths::session_audits(ID)).await, StatusCode::OK).await;
+    let history = json_of(
+        app.as_(&alice).get(&paths::session_audits(ID)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(history[0]["judge_provider"], "anthropic");
     assert_eq!(history.as_array().unwrap().len(), 2);
 }
@@ -173,19 +281,32 @@ async fn audit_run_errors_are_plain_bodies() {
     let fake = FakeLlm::start(ANSWER).await;
     let app = app_with(&fake, true).await;
     let alice = app.user("alice").create().await;
-    app.as_(&alice).push(ID, transcript(ID, 1, true), None).await;
+    app.as_(&alice)
+        .push(ID, transcript(ID, 1, true), None)
+        .await;
     let post = |body: Value| {
         let (app, alice) = (&app, &alice);
         async move { app.as_(alice).post(&paths::session_audit(ID), body).await }
     };
     let err = error_of(post(json!({})).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(err["message"], "No API key or base URL configured. Provide llm_api_key, base_url, or configure judge settings.");
-    error_of(post(json!({"base_url": "http://169.254.169.254/v1"})).await, StatusCode::BAD_REQUEST).await;
-    let unknown = json_of(post(json!({"llm_api_key": KEY, "provider": "nope"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    error_of(
+        post(json!({"base_url": "http://169.254.169.254/v1"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let unknown = json_of(
+        post(json!({"llm_api_key": KEY, "provider": "nope"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(unknown["error"], "unknown_provider");
 
     let custom = json!({"llm_api_key": KEY, "base_url": fake.base_url()});
-    fake.set(Mode::Status(500, format!("{{\"error\":\"boom for {KEY}\"}}")));
+    fake.set(Mode::Status(
+        500,
+        format!("{{\"error\":\"boom for {KEY}\"}}"),
+    ));
     let res = post(custom.clone()).await;
     let text = res.text().await.unwrap();
     assert!(!text.contains(KEY), "{text}");
@@ -196,7 +317,10 @@ async fn audit_run_errors_are_plain_bodies() {
 
     fake.set(Mode::Html);
     let body = json_of(post(custom.clone()).await, StatusCode::BAD_GATEWAY).await;
-    assert_eq!((body["error"].clone(), body["code"].clone()), (json!("llm_request_failed"), json!("endpoint_not_api")));
+    assert_eq!(
+        (body["error"].clone(), body["code"].clone()),
+        (json!("llm_request_failed"), json!("endpoint_not_api"))
+    );
 
     fake.set(Mode::Redirect("http://10.0.0.1/v1/chat/completions".into()));
     let body = json_of(post(custom.clone()).await, StatusCode::BAD_GATEWAY).await;
@@ -234,27 +358,61 @@ async fn audit_run_errors_are_plain_bodies() {
     ];
     let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let archive = gzip(&tar_of(&[
-        Member::file("manifest.json", json!({"sfs_version": "0.1.0", "session_id": quiet}).to_string().as_bytes()),
+        Member::file(
+            "manifest.json",
+            json!({"sfs_version": "0.1.0", "session_id": quiet})
+                .to_string()
+                .as_bytes(),
+        ),
         Member::file("messages.jsonl", jsonl.as_bytes()),
     ]));
     app.as_(&alice).push(quiet, archive, None).await;
-    let body = json_of(app.as_(&alice).post(&paths::session_audit(quiet), custom.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = json_of(
+        app.as_(&alice)
+            .post(&paths::session_audit(quiet), custom.clone())
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(body["error"], "no_claims_extracted");
-    assert_eq!(body["session_stats"], json!({"tool_calls": 1, "messages": 2}));
+    assert_eq!(
+        body["session_stats"],
+        json!({"tool_calls": 1, "messages": 2})
+    );
 
     // No tool calls, no claims: an empty report with a warning.
     let chat_only = "ses_audit0chat";
-    app.as_(&alice).push(chat_only, transcript(chat_only, 2, false), None).await;
-    let report = json_of(app.as_(&alice).post(&paths::session_audit(chat_only), custom.clone()).await, StatusCode::OK).await;
+    app.as_(&alice)
+        .push(chat_only, transcript(chat_only, 2, false), None)
+        .await;
+    let report = json_of(
+        app.as_(&alice)
+            .post(&paths::session_audit(chat_only), custom.clone())
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(report["summary"]["total_claims"], 0);
     assert_eq!(report["warnings"].as_array().unwrap().len(), 1);
 
     // The judge needs a tier that has it.
     let free = app.user("carol").tier("free").create().await;
     let theirs = "ses_audit0free";
-    let err = error_of(app.as_(&free).post(&paths::session_audit(theirs), custom).await, StatusCode::FORBIDDEN).await;
+    let err = error_of(
+        app.as_(&free)
+            .post(&paths::session_audit(theirs), custom)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert_eq!(err["details"]["error"], "upgrade_required");
-    error_of(app.as_(&alice).get(&paths::session_audit("ses_nothere0")).await, StatusCode::NOT_FOUND).await;
+    error_of(
+        app.as_(&alice)
+            .get(&paths::session_audit("ses_nothere0"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -262,28 +420,77 @@ async fn a_large_session_is_audited_in_the_background_once_at_a_time() {
     let fake = FakeLlm::start(ANSWER).await;
     let app = app_with(&fake, true).await;
     let alice = app.user("alice").create().await;
-    app.as_(&alice).push(BIG, transcript(BIG, 130, true), None).await;
-    json_of(app.as_(&alice).put(paths::SETTINGS_JUDGE, judge_settings(&fake)).await, StatusCode::OK).await;
+    app.as_(&alice)
+        .push(BIG, transcript(BIG, 130, true), None)
+        .await;
+    json_of(
+        app.as_(&alice)
+            .put(paths::SETTINGS_JUDGE, judge_settings(&fake))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     fake.set(Mode::Hold);
-    let accepted = json_of(app.as_(&alice).post(&paths::session_audit(BIG), json!({})).await, StatusCode::ACCEPTED).await;
+    let accepted = json_of(
+        app.as_(&alice)
+            .post(&paths::session_audit(BIG), json!({}))
+            .await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(accepted["session_id"], BIG);
-    assert!(accepted["message"].as_str().unwrap().starts_with("Audit started in background (520 messages)."));
+    assert!(accepted["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Audit started in background (520 messages)."));
     fake.held().await;
-    let status = json_of(app.as_(&alice).get(&paths::session_audit_status(BIG)).await, StatusCode::OK).await;
+    let status = json_of(
+        app.as_(&alice).get(&paths::session_audit_status(BIG)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(status["status"], "running");
-    let again = json_of(app.as_(&alice).post(&paths::session_audit(BIG), json!({})).await, StatusCode::ACCEPTED).await;
-    assert!(again["message"].as_str().unwrap().contains("already running"), "{again}");
-    error_of(app.as_(&alice).get(&paths::session_audit(BIG)).await, StatusCode::NOT_FOUND).await;
+    let again = json_of(
+        app.as_(&alice)
+            .post(&paths::session_audit(BIG), json!({}))
+            .await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already running"),
+        "{again}"
+    );
+    error_of(
+        app.as_(&alice).get(&paths::session_audit(BIG)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
     fake.set(Mode::Answer(ANSWER.into()));
     fake.release();
     let status = wait_done(&app.base, &alice.key, BIG).await;
     assert_eq!(status["status"], "completed", "{status}");
-    let report = json_of(app.as_(&alice).get(&paths::session_audit(BIG)).await, StatusCode::OK).await;
+    let report = json_of(
+        app.as_(&alice).get(&paths::session_audit(BIG)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(report["summary"]["total_claims"].as_i64().unwrap() >= 1);
-    let history = json_of(app.as_(&alice).get(&paths::session_audits(BIG)).await, StatusCode::OK).await;
-    assert_eq!(history.as_array().unwrap().len(), 1, "background runs are in the history");
+    let history = json_of(
+        app.as_(&alice).get(&paths::session_audits(BIG)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "background runs are in the history"
+    );
 }
 
 /// Polls `/audit/status` until the job is no longer running (a background job's end can only
@@ -309,8 +516,16 @@ async fn wait_done(base: &str, key: &str, id: &str) -> Value {
     panic!("the audit of {id} did not finish");
 }
 
-async fn call(base: &str, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut req = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(key);
+async fn call(
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -334,11 +549,15 @@ async fn a_background_audit_survives_a_crash() {
         .send()
         .await
         .unwrap();
-    let key = json_of(signup, StatusCode::CREATED).await["raw_key"].as_str().unwrap().to_string();
+    let key = json_of(signup, StatusCode::CREATED).await["raw_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let push = |id: &'static str| {
         let (base, key) = (server.base.clone(), key.clone());
         async move {
-            let part = reqwest::multipart::Part::bytes(transcript(id, 130, true)).file_name("s.tar.gz");
+            let part =
+                reqwest::multipart::Part::bytes(transcript(id, 130, true)).file_name("s.tar.gz");
             let res = reqwest::Client::new()
                 .put(format!("{base}{}", paths::session_sync(id)))
                 .bearer_auth(&key)
@@ -351,15 +570,36 @@ async fn a_background_audit_survives_a_crash() {
     };
     push(BIG).await;
     push("ses_audit0req").await;
-    let saved = call(&server.base, &key, reqwest::Method::PUT, paths::SETTINGS_JUDGE, Some(judge_settings(&fake))).await;
+    let saved = call(
+        &server.base,
+        &key,
+        reqwest::Method::PUT,
+        paths::SETTINGS_JUDGE,
+        Some(judge_settings(&fake)),
+    )
+    .await;
     json_of(saved, StatusCode::OK).await;
 
     fake.set(Mode::Hold);
-    let res = call(&server.base, &key, reqwest::Method::POST, &paths::session_audit(BIG), Some(json!({}))).await;
+    let res = call(
+        &server.base,
+        &key,
+        reqwest::Method::POST,
+        &paths::session_audit(BIG),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     fake.held().await;
     let other = json!({"llm_api_key": "sk-request-only-key-555", "base_url": fake.base_url()});
-    let res = call(&server.base, &key, reqwest::Method::POST, &paths::session_audit("ses_audit0req"), Some(other)).await;
+    let res = call(
+        &server.base,
+        &key,
+        reqwest::Method::POST,
+        &paths::session_audit("ses_audit0req"),
+        Some(other),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     fake.held().await;
 
@@ -369,12 +609,22 @@ async fn a_background_audit_survives_a_crash() {
     let server = RunningServer::start_with_log(&data, &flags, Some(&log)).await;
     let resumed = wait_done(&server.base, &key, BIG).await;
     assert_eq!(resumed["status"], "completed", "{resumed}");
-    let report = call(&server.base, &key, reqwest::Method::GET, &paths::session_audit(BIG), None).await;
+    let report = call(
+        &server.base,
+        &key,
+        reqwest::Method::GET,
+        &paths::session_audit(BIG),
+        None,
+    )
+    .await;
     let report = json_of(report, StatusCode::OK).await;
     assert_eq!(report["findings"][0]["verdict"], "hallucination");
     let failed = wait_done(&server.base, &key, "ses_audit0req").await;
     assert_eq!(failed["status"], "error", "{failed}");
-    assert!(failed["error"].as_str().unwrap().contains("never stored"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("never stored"),
+        "{failed}"
+    );
 
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("resuming a background audit"), "{log}");

@@ -104,7 +104,12 @@ impl FakeLlm {
 }
 
 fn record(inner: &Inner, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     inner.requests.lock().unwrap().push(Recorded {
         path: uri.path().to_string(),
         authorization: h("authorization"),
@@ -129,7 +134,12 @@ async fn special(inner: &Inner, mode: &Mode) -> Option<Response> {
             None
         }
         Mode::Redirect(to) => Some(
-            (StatusCode::TEMPORARY_REDIRECT, [("location", to.as_str())], "").into_response(),
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [("location", to.as_str())],
+                "",
+            )
+                .into_response(),
         ),
         Mode::Oversized(n) => Some(
             (
@@ -154,7 +164,12 @@ async fn special(inner: &Inner, mode: &Mode) -> Option<Response> {
     }
 }
 
-async fn chat(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat(
+    State(inner): State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     record(&inner, &uri, &headers, &body);
     let mode = inner.mode.lock().unwrap().clone();
     if let Some(r) = special(&inner, &mode).await {
@@ -173,7 +188,8 @@ async fn chat(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, bod
         .into_response();
     }
     if request["stream"] == true {
-        let chunk = json!({"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"content": "ok"}}]});
+        let chunk =
+            json!({"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"content": "ok"}}]});
         let text = format!("data: {chunk}\n\ndata: [DONE]\n\n");
         return ([("content-type", "text/event-stream")], text).into_response();
     }
