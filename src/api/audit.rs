@@ -262,21 +262,24 @@ async fn dismiss(
     Json(body): Json<DismissBody>,
 ) -> ApiResult<Json<Dismissed>> {
     let session = own_session(&state, &principal, &id).await?;
+    let (index, dismissed) = (body.finding_index, body.dismissed);
     audit::dismiss(
         &state.db,
         &state.clock,
         &principal.user.id,
-        &principal.user.email,
         &session.id,
-        body.finding_index,
-        body.dismissed,
-        &body.reason,
+        audit::Dismissal {
+            finding_index: body.finding_index,
+            dismissed: body.dismissed,
+            reason: body.reason,
+            by: principal.user.email.clone(),
+        },
     )
     .await?;
     Ok(Json(Dismissed {
         status: "ok".into(),
-        finding_index: body.finding_index,
-        dismissed: body.dismissed,
+        finding_index: index,
+        dismissed,
     }))
 }
 

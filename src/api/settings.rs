@@ -499,9 +499,11 @@ async fn put_gitlab(
         &state.sealer,
         &state.llm,
         &principal.user.id,
-        &body.instance_url,
-        Plain::new(body.access_token),
-        body.webhook_secret,
+        settings::GitlabSave {
+            instance_url: body.instance_url,
+            token: Plain::new(body.access_token),
+            webhook_secret: body.webhook_secret,
+        },
     )
     .await?;
     Ok(Json(GitlabSettings {

@@ -555,34 +555,40 @@ pub async fn status(
     })
 }
 
+/// A dismissal of one finding (POST `/audit/dismiss`).
+#[derive(Debug, Clone)]
+pub struct Dismissal {
+    pub finding_index: i64,
+    pub dismissed: bool,
+    pub reason: String,
+    /// Who dismissed it (the caller's email).
+    pub by: String,
+}
+
 /// Marks a finding of the latest report dismissed (or not).
 pub async fn dismiss(
     db: &Db,
     clock: &Clock,
     user_id: &str,
-    user_email: &str,
     session_id: &str,
-    index: i64,
-    dismissed: bool,
-    reason: &str,
+    d: Dismissal,
 ) -> AuditResult<()> {
     let (uid, sid, now) = (
         user_id.to_string(),
         session_id.to_string(),
         clock.now_string(),
     );
-    let (email, reason) = (user_email.to_string(), reason.to_string());
     db.write(move |tx| {
         let text = sql::latest(tx, &uid, &sid)?.ok_or(AuditError::NoReport)?;
         let mut report: Value =
             serde_json::from_str(&text).map_err(|e| AuditError::DamagedReport(e.to_string()))?;
-        let finding = usize::try_from(index)
+        let finding = usize::try_from(d.finding_index)
             .ok()
             .and_then(|i| report["findings"].get_mut(i))
             .ok_or(AuditError::FindingOutOfRange)?;
-        finding["dismissed"] = json!(dismissed);
-        finding["dismissed_by"] = json!(if dismissed { email } else { String::new() });
-        finding["dismissed_reason"] = json!(if dismissed { reason } else { String::new() });
+        finding["dismissed"] = json!(d.dismissed);
+        finding["dismissed_by"] = json!(if d.dismissed { d.by } else { String::new() });
+        finding["dismissed_reason"] = json!(if d.dismissed { d.reason } else { String::new() });
         sql::put_latest(tx, &uid, &sid, &report.to_string(), &now)?;
         Ok(())
     })

@@ -574,10 +574,10 @@ pub fn parse_answer(answer: &str, claims: &[&Claim]) -> Vec<Value> {
             continue;
         }
         let claim = claims[n as usize - 1];
-        let verdict = match e["verdict"].as_str() {
-            Some(v @ ("verified" | "unverified" | "hallucination")) => v,
-            _ => "unverified",
-        };
+        let verdict = ["verified", "unverified", "hallucination"]
+            .into_iter()
+            .find(|v| e["verdict"] == *v)
+            .unwrap_or("unverified");
         let (category, severity, cwe) = category_facts(e["category"].as_str().unwrap_or(""));
         let snippets: Vec<Value> = e["evidence_snippets"]
             .as_array()

@@ -448,6 +448,14 @@ pub async fn gitlab(db: &Db, user_id: &str) -> SettingsResult<GitlabView> {
     })
 }
 
+/// What PUT `/settings/gitlab` carries.
+#[derive(Debug, Clone)]
+pub struct GitlabSave {
+    pub instance_url: String,
+    pub token: Plain,
+    pub webhook_secret: Option<String>,
+}
+
 /// PUT `/settings/gitlab`: the URL through the GitLab guard, the token sealed (always
 /// replaced), the webhook secret stored when sent, generated (and returned once) on first save.
 pub async fn save_gitlab(
@@ -456,13 +464,16 @@ pub async fn save_gitlab(
     sealer: &Sealer,
     out: &Outbound,
     user_id: &str,
-    instance_url: &str,
-    token: Plain,
-    webhook_secret: Option<String>,
+    save: GitlabSave,
 ) -> SettingsResult<GitlabView> {
+    let GitlabSave {
+        instance_url,
+        token,
+        webhook_secret,
+    } = save;
     let url = out
         .gitlab_guard()
-        .check(instance_url)
+        .check(&instance_url)
         .await
         .map_err(SettingsError::GitlabUrl)?
         .text;

@@ -177,7 +177,7 @@ pub fn check_url(text: &str, kind: UrlKind, allow_private: bool) -> Result<Check
     }
     match url.host() {
         None => return Err(GuardError::NoHost),
-        Some(Host::Domain(d)) if d.is_empty() => return Err(GuardError::NoHost),
+        Some(Host::Domain("")) => return Err(GuardError::NoHost),
         Some(Host::Ipv4(v4)) => check_addr(IpAddr::V4(v4), allow_private)?,
         Some(Host::Ipv6(v6)) => check_addr(IpAddr::V6(v6), allow_private)?,
         Some(Host::Domain(_)) => {}

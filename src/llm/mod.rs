@@ -222,7 +222,13 @@ impl Outbound {
 
     fn pick(&self, url: &str) -> (&Guard, &reqwest::Client) {
         match (&self.operator_url, &self.operator_client) {
-            (Some(op), Some((g, c))) if url.trim_end_matches('/') == op.as_str() => (g, c),
+            // The operator's URL, or a path under it (its `/chat/completions`, `/models`).
+            (Some(op), Some((g, c)))
+                if url.trim_end_matches('/') == op.as_str()
+                    || url.starts_with(&format!("{op}/")) =>
+            {
+                (g, c)
+            }
             _ => (&self.llm, &self.client),
         }
     }

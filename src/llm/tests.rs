@@ -165,3 +165,28 @@ fn urls_are_built_as_the_contract_says() {
     assert_eq!(m[1].id, "b");
     assert_eq!(m[1].owned_by, "me");
 }
+
+/// The operator's `--judge-base-url` may be private without the flag; no other private URL may.
+#[tokio::test]
+async fn the_operator_url_alone_may_be_private() {
+    let (port, accepted) = fake(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"choices\":[{\"message\":{\"content\":\"fine\"}}]}",
+    )
+    .await;
+    let operator = format!("http://127.0.0.1:{port}/v1");
+    let config = OutboundConfig {
+        judge_base_url: Some(operator.clone()),
+        loopback_only: true,
+        ..Default::default()
+    };
+    let out = Outbound::new(&config);
+    assert_eq!(complete(&request(&operator), &out).await.unwrap(), "fine");
+    assert_eq!(out.check_llm_url(&operator).await.unwrap(), operator);
+    let other = format!("http://127.0.0.1:{port}/other");
+    let err = complete(&request(&other), &out).await.unwrap_err();
+    assert!(
+        matches!(err, LlmError::Blocked(GuardError::Scheme)),
+        "{err:?}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
