@@ -706,7 +706,9 @@ mod tests {
             "- [msg 2] Bash | file=/work/app/Cargo.toml | exit_code=101 | input: cargo test"
         ));
         assert!(prompt.contains("## Message Context"));
-        assert!(prompt.contains("[1] assistant: Running them. [tool_use: Bash]"));
+        assert!(prompt.contains("[2] user: [tool_result: test result: FAILED. 3 passed; 1 failed"));
+        assert!(prompt.contains("[3] assistant: All tests passed, the build is green."));
+        assert!(!prompt.contains("[1] assistant"), "only messages with claims or evidence");
     }
 
     #[test]
