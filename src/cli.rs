@@ -133,6 +133,15 @@ pub enum AdminCommand {
         /// Email address of the account.
         email: String,
     },
+    /// Replace the install secret and re-encrypt every stored judge key and GitLab token
+    /// under it (stop the server first: it holds the old secret in memory).
+    RotateSecret {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The install secret's file, when it is not DATA_DIR/secret.key.
+        #[arg(long, env = "SFS_SECRET_FILE")]
+        secret_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -247,6 +256,31 @@ pub struct ServeArgs {
     /// Read connections to the database.
     #[arg(long, env = "SFS_DB_READ_CONNECTIONS", default_value_t = 8)]
     pub db_read_connections: u32,
+
+    /// File holding the install secret (64+ hex characters) that encrypts stored judge API keys
+    /// and GitLab tokens. Default: DATA_DIR/secret.key, created (mode 0600) on first start.
+    #[arg(long, env = "SFS_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Let LLM base URLs (judge settings, model discovery, audits, compile) use http:// and
+    /// private or loopback addresses: needed for a local Ollama or vLLM. Link-local and cloud
+    /// metadata addresses stay refused.
+    #[arg(long, env = "SFS_LLM_ALLOW_PRIVATE_HOSTS")]
+    pub llm_allow_private_hosts: bool,
+
+    /// Let GitLab instance URLs use http:// and private or loopback addresses (an internal
+    /// GitLab). Link-local and cloud metadata addresses stay refused.
+    #[arg(long, env = "SFS_GITLAB_ALLOW_PRIVATE_HOSTS")]
+    pub gitlab_allow_private_hosts: bool,
+
+    /// OpenAI-compatible endpoint the judge uses when a user configured none (e.g. an internal
+    /// vLLM); this exact URL may be private without --llm-allow-private-hosts.
+    #[arg(long, env = "SFS_JUDGE_BASE_URL")]
+    pub judge_base_url: Option<String>,
+
+    /// Model the judge uses when neither the request nor the user's settings name one.
+    #[arg(long, env = "SFS_JUDGE_MODEL", default_value = "claude-sonnet-4")]
+    pub judge_model: String,
 
     /// Log format.
     #[arg(long, env = "SFS_LOG_FORMAT", value_enum, default_value = "text")]

@@ -55,6 +55,15 @@ pub struct Config {
     pub smtp_from: Option<String>,
     /// Accounts must verify their email before pushing (only when mail can be sent).
     pub require_email_verification: bool,
+    /// `--secret-file`: the install secret's file, when not DATA_DIR/secret.key.
+    pub secret_file: Option<PathBuf>,
+    /// Outbound LLM calls: the private-hosts flags, the operator's judge URL (and, in tests
+    /// only, the registry override and the loopback tripwire).
+    pub outbound: crate::llm::OutboundConfig,
+    /// The judge's default model.
+    pub judge_model: String,
+    /// Sessions with at least this many messages are audited in the background.
+    pub audit_background_threshold: usize,
 }
 
 impl Config {
@@ -113,6 +122,15 @@ impl Config {
                 .is_some_and(|u| !u.trim().is_empty()),
             smtp_url: args.smtp_url.clone(),
             smtp_from: args.smtp_from.clone(),
+            secret_file: args.secret_file.clone(),
+            outbound: crate::llm::OutboundConfig {
+                llm_allow_private_hosts: args.llm_allow_private_hosts,
+                gitlab_allow_private_hosts: args.gitlab_allow_private_hosts,
+                judge_base_url: args.judge_base_url.clone().filter(|u| !u.trim().is_empty()),
+                ..Default::default()
+            },
+            judge_model: args.judge_model.trim().to_string(),
+            audit_background_threshold: 500,
         })
     }
 

@@ -31,6 +31,9 @@ pub struct ApiError {
     /// Boxed: errors travel in every `Result`, so the common `Ok` path stays small.
     pub details: Box<Map<String, Value>>,
     pub retry_after: Option<u32>,
+    /// A body sent as is instead of the envelope: the audit run's errors (contract 03 §7.2),
+    /// which the client reads as `{"error": "<code>", "message", …}`.
+    pub raw_body: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -41,7 +44,16 @@ impl ApiError {
             message: message.into(),
             details: Box::default(),
             retry_after: None,
+            raw_body: None,
         }
+    }
+
+    /// An error answered with `body` as is (not the envelope).
+    pub fn raw(status: StatusCode, body: Value) -> Self {
+        let message = body["message"].as_str().unwrap_or("").to_string();
+        let mut err = Self::new(status, message);
+        err.raw_body = Some(Box::new(body));
+        err
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -133,6 +145,9 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(raw) = self.raw_body {
+            return (self.status, axum::Json(*raw)).into_response();
+        }
         let body = json!({"error": {
             "code": self.code_str(),
             "message": self.message,
@@ -328,6 +343,77 @@ impl From<crate::domain::uploads::UploadError> for ApiError {
 
 /// Where an `upgrade_required` answer sends the user.
 const UPGRADE_URL: &str = "https://sessionfs.dev/pricing";
+impl From<crate::domain::settings::SettingsError> for ApiError {
+    fn from(err: crate::domain::settings::SettingsError) -> Self {
+        use crate::domain::settings::SettingsError as S;
+        let message = err.to_string();
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        match err {
+            S::UnknownProvider(_) => {
+                ApiError::new(unprocessable, message).with_code("unknown_provider")
+            }
+            S::UrlRefused(_) | S::BaseUrlRequired | S::KeyInQuery | S::BadTrigger => {
+                ApiError::bad_request(message)
+            }
+            S::SaveCheck { code, .. } => ApiError::new(unprocessable, message).with_code(code),
+            S::GitlabUrl(_) => {
+                ApiError::new(unprocessable, message).with_code("invalid_gitlab_instance_url")
+            }
+            S::GithubClaimDisabled => {
+                ApiError::conflict(message).with_code("github_claim_disabled")
+            }
+            S::Secret(crate::secrets::SecretError::File(_)) => ApiError::internal(message),
+            S::Secret(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+                .with_code("encryption_unavailable")
+                .detail("status", 503),
+            S::Domain(e) => e.into(),
+            S::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::domain::audit::AuditError> for ApiError {
+    fn from(err: crate::domain::audit::AuditError) -> Self {
+        use crate::domain::audit::AuditError as A;
+        let message = err.to_string();
+        match err {
+            A::NoClaims {
+                tool_calls,
+                messages,
+            } => ApiError::raw(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "no_claims_extracted", "message": message,
+                       "session_stats": {"tool_calls": tool_calls, "messages": messages}}),
+            ),
+            A::UnknownProvider(_) => ApiError::raw(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "unknown_provider", "message": message}),
+            ),
+            A::LlmFailed { code, detail, .. } => {
+                let mut body = json!({"error": "llm_request_failed", "message": message});
+                if let Some(code) = code {
+                    body["code"] = json!(code);
+                }
+                if let Some(detail) = detail {
+                    body["detail"] = json!(detail);
+                }
+                ApiError::raw(StatusCode::BAD_GATEWAY, body)
+            }
+            A::LlmTimeout => ApiError::raw(
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({"error": "llm_timeout", "message": message}),
+            ),
+            A::NothingConfigured | A::NoMessages | A::FindingOutOfRange => {
+                ApiError::bad_request(message)
+            }
+            A::NoReport | A::NoHistoryEntry => ApiError::not_found(message),
+            A::DamagedReport(_) => ApiError::internal(message),
+            A::Settings(e) => e.into(),
+            A::Domain(e) => e.into(),
+            A::Db(e) => e.into(),
+        }
+    }
+}
 
 /// The service-key boundary codes of 03 §3.7, in `details.error`.
 fn boundary(b: Boundary, message: String) -> ApiError {

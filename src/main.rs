@@ -98,6 +98,9 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
         | AdminCommand::DisableUser { data, .. }
         | AdminCommand::EnableUser { data, .. }
         | AdminCommand::RevokeKeys { data, .. } => data.clone(),
+        AdminCommand::RotateSecret { data, secret_file } => {
+            return rotate_secret(data.clone(), secret_file.clone()).await;
+        }
     };
     let (db, _lock) = tokio::task::spawn_blocking(move || open_for_admin(&data))
         .await
@@ -149,6 +152,66 @@ async fn run_admin(command: AdminCommand) -> Result<(), String> {
                 .map_err(text)?;
             println!("{email}: {n} key(s) revoked");
         }
+        AdminCommand::RotateSecret { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// `admin rotate-secret`: a new install secret, every stored secret re-sealed under it in one
+/// transaction, then the new secret file replaces the old one. Needs the server stopped.
+async fn rotate_secret(
+    data: DataDirArg,
+    secret_file: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    use sessionfs_server::secrets;
+    let dir = data.data_dir.clone();
+    let _lock = tokio::task::spawn_blocking(move || DataDirLock::acquire(&dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{e} (stop the server before rotating the secret)"))?;
+    let db_path = data.data_dir.join("sessionfs.db");
+    if !db_path.is_file() {
+        return Err(format!(
+            "no database at {} (is --data-dir right?)",
+            db_path.display()
+        ));
+    }
+    let path = secrets::secret_path(&data.data_dir, secret_file.as_deref());
+    if !path.is_file() {
+        return Err(format!(
+            "no install secret at {}: nothing to rotate",
+            path.display()
+        ));
+    }
+    let old = secrets::load_or_create(&data.data_dir, secret_file.as_deref())?;
+    let fresh = secrets::new_secret();
+    let new = secrets::Sealer::from_secret(&fresh);
+    let pending = path.with_extension("key.new");
+    secrets::write_secret(&pending, &fresh)
+        .map_err(|e| format!("cannot write {}: {e}", pending.display()))?;
+    let db = Db::open(&db_path, 1)?;
+    let (done, unreadable) = sessionfs_server::domain::settings::reseal_all(&db, old, new)
+        .await
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&pending);
+            format!("re-encryption failed, nothing changed: {e}")
+        })?;
+    std::fs::rename(&pending, &path).map_err(|e| {
+        format!(
+            "cannot move {} to {}: {e}",
+            pending.display(),
+            path.display()
+        )
+    })?;
+    println!(
+        "install secret rotated: {done} stored secret(s) re-encrypted ({})",
+        path.display()
+    );
+    if unreadable > 0 {
+        println!(
+            "  {unreadable} stored secret(s) could not be opened with the old secret either; \
+             their owners must save them again"
+        );
     }
     Ok(())
 }
@@ -231,6 +294,17 @@ async fn backup(data: DataDirArg, out: std::path::PathBuf, force: bool) -> Resul
         ops::human_bytes(m.counts.archive_bytes)
     );
     println!("  the search index is not included: it is rebuilt when a restored server starts");
+    if m.files
+        .iter()
+        .any(|f| f.path == sessionfs_server::secrets::SECRET_FILE)
+    {
+        println!("  secret.key (the install secret that opens stored judge keys) is included: keep the backup private");
+    } else {
+        println!(
+            "  no secret.key in the data dir (is --secret-file in use?): back that file up \
+             yourself, or stored judge keys and GitLab tokens cannot be opened after a restore"
+        );
+    }
     Ok(())
 }
 
@@ -253,6 +327,18 @@ async fn restore(data: DataDirArg, from: std::path::PathBuf) -> Result<(), Strin
          integrity_check",
         m.created_at, m.server_version
     );
+    if !m
+        .files
+        .iter()
+        .any(|f| f.path == sessionfs_server::secrets::SECRET_FILE)
+    {
+        println!(
+            "  this backup holds no secret.key: stored judge API keys and GitLab tokens cannot \
+             be opened unless you copy the original install secret to {}/secret.key (or pass \
+             --secret-file); otherwise users must save them again",
+            summary.data_dir.display()
+        );
+    }
     println!(
         "  the search index is rebuilt when the server next starts: sessionfs-server serve \
          --data-dir {}",

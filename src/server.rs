@@ -235,6 +235,30 @@ pub async fn serve(
             }
         })
     });
+    let audits = api::audit::deps(&state);
+    tokio::spawn(async move {
+        match crate::domain::audit::resume_jobs(&audits).await {
+            Ok((0, 0)) => {}
+            Ok((resumed, failed)) => {
+                tracing::info!(
+                    resumed,
+                    failed,
+                    "background audits left running by the last process"
+                )
+            }
+            Err(err) => tracing::error!(error = %err, "cannot resume background audits"),
+        }
+        match crate::domain::settings::unreadable_secrets(&audits.db, &audits.sealer).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                count = n,
+                "stored judge keys / GitLab tokens were sealed under another install secret (a \
+                 data dir restored without its secret.key, or a different --secret-file): they \
+                 cannot be used until their owners save them again"
+            ),
+            Err(err) => tracing::error!(error = %err, "cannot check stored secrets"),
+        }
+    });
     let upkept = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -28,6 +28,10 @@ pub struct AppState {
     pub clock: Clock,
     /// The data-dir lock, held as long as any clone of the state lives.
     pub data_lock: Arc<DataDirLock>,
+    /// Seals and opens stored secrets (judge keys, GitLab tokens) under the install secret.
+    pub sealer: crate::secrets::Sealer,
+    /// The outbound LLM client and the URL guards.
+    pub llm: crate::llm::Outbound,
 }
 
 impl AppState {
@@ -56,6 +60,9 @@ impl AppState {
             config.push_slot_wait,
         ));
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), config.smtp_from.as_deref())?;
+        let sealer =
+            crate::secrets::load_or_create(&config.data_dir, config.secret_file.as_deref())?;
+        let llm = crate::llm::Outbound::new(&config.outbound);
         let (search, needs_rebuild) = SearchIndex::open(&config.index_dir())?;
         if needs_rebuild {
             rebuild_in_background(db.clone(), blobs.clone(), search.clone());
@@ -75,6 +82,8 @@ impl AppState {
             mailer,
             clock,
             data_lock,
+            sealer,
+            llm,
         })
     }
 }

@@ -787,3 +787,76 @@ async fn doctor_fix_removes_only_old_archives_no_session_names() {
     assert_eq!(bob.pull("ses_fixlive000001").await, (200, live));
     server.stop();
 }
+
+/// The install secret: `admin rotate-secret` re-encrypts a stored judge key, a backup carries
+/// `secret.key`, and the restored server still opens the key (it sends it to the saved
+/// endpoint, a fake provider on loopback). The key is never printed.
+#[tokio::test]
+async fn rotate_secret_and_backup_keep_stored_keys_usable() {
+    const JUDGE_KEY: &str = "sk-ops-judge-key-1234567890";
+    let fake = common::fake_llm::FakeLlm::start("ok").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let flags = ["--llm-allow-private-hosts", "--rate-limit-per-minute", "0"];
+    let mut server = RunningServer::start(&data, &flags).await;
+    let alice = Api::signup(&server.base, "alice@example.com").await;
+    let saved = alice
+        .client
+        .put(format!("{}/api/v1/settings/judge", server.base))
+        .bearer_auth(&alice.key)
+        .json(&serde_json::json!({"provider": "custom", "model": "llama3",
+            "api_key": JUDGE_KEY, "base_url": fake.base_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    server.stop();
+
+    let secret_file = data.join("secret.key");
+    let before = std::fs::read_to_string(&secret_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = run([
+        OsStr::new("admin"),
+        OsStr::new("rotate-secret"),
+        OsStr::new("--data-dir"),
+        data.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 stored secret(s) re-encrypted"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(JUDGE_KEY));
+    assert_ne!(std::fs::read_to_string(&secret_file).unwrap(), before);
+
+    let tar = dir.path().join("b.tar");
+    let out = backup(&data, &tar);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("secret.key"), "{}", text(&out));
+    let restored = dir.path().join("restored");
+    let out = restore(&tar, &restored);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(restored.join("secret.key")).unwrap(),
+        std::fs::read_to_string(&secret_file).unwrap()
+    );
+
+    let server = RunningServer::start(&restored, &flags).await;
+    let alice = alice.on(&server.base);
+    let q: String = form_urlencoded::byte_serialize(fake.base_url().as_bytes()).collect();
+    let models = alice
+        .get(&format!("/api/v1/settings/judge/models?base_url={q}"))
+        .await;
+    assert_eq!(models["models"][0]["id"], "llama3", "{models}");
+    let sent = fake.requests().last().unwrap().authorization.clone();
+    assert_eq!(sent.as_deref(), Some(&*format!("Bearer {JUDGE_KEY}")));
+}

@@ -16,16 +16,21 @@ use common::client::{repo_root, sfs_client};
 
 /// Runs `tests/e2e/<script>` against the built server with the real client; the client's
 /// telemetry is off (nothing leaves this machine).
-fn run_flow(test_name: &str, script: &str) {
+fn run_flow(test_name: &str, script: &str, pass_python: bool) {
     let Some(client) = sfs_client(test_name) else {
         return;
     };
-    let output = Command::new("python3")
+    let mut command = Command::new("python3");
+    command
         .arg(repo_root().join("tests/e2e").join(script))
         .arg("--server-bin")
         .arg(env!("CARGO_BIN_EXE_sessionfs-server"))
         .arg("--sfs")
-        .arg(&client.sfs)
+        .arg(&client.sfs);
+    if pass_python {
+        command.arg("--python").arg(&client.python);
+    }
+    let output = command
         .env("SFS_NO_TELEMETRY", "1")
         .env("SFS_SKILL_USAGE_REPORTING", "0")
         .stderr(Stdio::inherit())
@@ -41,13 +46,21 @@ fn run_flow(test_name: &str, script: &str) {
 
 #[test]
 fn the_sfs_client_flow_works_end_to_end() {
-    run_flow("the_sfs_client_flow_works_end_to_end", "sfs_client_flow.py");
+    run_flow(
+        "the_sfs_client_flow_works_end_to_end",
+        "sfs_client_flow.py",
+        false,
+    );
 }
 
 /// Every `sfs ticket` command of the client against the server.
 #[test]
 fn the_sfs_ticket_commands_work_end_to_end() {
-    run_flow("the_sfs_ticket_commands_work_end_to_end", "ticket_flow.py");
+    run_flow(
+        "the_sfs_ticket_commands_work_end_to_end",
+        "ticket_flow.py",
+        false,
+    );
 }
 
 /// A coding agent on the real `sfs mcp serve` (stdio JSON-RPC): add knowledge, read the
@@ -57,5 +70,18 @@ fn an_agent_uses_project_knowledge_through_sfs_mcp_serve() {
     run_flow(
         "an_agent_uses_project_knowledge_through_sfs_mcp_serve",
         "mcp_knowledge.py",
+        false,
+    );
+}
+
+/// The LLM judge with the real client: `sfs audit` against a fake provider on loopback,
+/// judge settings saved on the server, and the daemon's own code polling the audit trigger
+/// (200) and triggering a server-side audit. No key in the server log.
+#[test]
+fn the_judge_flow_works_with_the_real_client() {
+    run_flow(
+        "the_judge_flow_works_with_the_real_client",
+        "judge_flow.py",
+        true,
     );
 }

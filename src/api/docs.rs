@@ -265,6 +265,8 @@ without security are public. Every error uses one envelope: \
         (name = "service-keys", description = "Org-scoped, scope-restricted keys for CI runners and agents."),
         (name = "admin", description = "Platform-admin routes."),
         (name = "billing", description = "Plan status; checkout and portal do not apply to a self-hosted server."),
+        (name = "settings", description = "Per-user settings: the LLM judge (provider, model, key, base URL), model discovery, the audit and summarize triggers, GitHub and GitLab."),
+        (name = "audit", description = "LLM-judge audits of the caller's sessions: run (inline or in the background), the latest report, history, status."),
         (name = "docs", description = "This document and the pages that show it."),
     ),
 )]

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
@@ -20,6 +21,7 @@ pub mod projects;
 pub mod search;
 pub mod service_keys;
 pub mod sessions;
+pub mod settings;
 pub mod share;
 pub mod sync;
 pub mod tickets;
@@ -61,6 +63,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(service_keys::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(settings::router())
+        .merge(audit::router())
         .merge(docs::router())
 }
 

@@ -52,14 +52,6 @@ pub enum DomainError {
         slug: String,
         available: Vec<String>,
     },
-    /// The project's paying plan lacks a project-scoped feature (02 §0.5).
-    #[error("This feature requires the project's plan to be {required} or above.")]
-    ProjectUpgradeRequired {
-        feature: &'static str,
-        current: Tier,
-        required: Tier,
-        project_id: String,
-    },
     /// A protected resource was asked for without its password.
     #[error("Password required")]
     PasswordRequired,

@@ -61,6 +61,8 @@ pub enum Feature {
     AgentPersonas,
     AgentTickets,
     AgentRuns,
+    /// Running the LLM judge on a session.
+    JudgeManual,
 }
 
 impl Feature {
@@ -77,15 +79,17 @@ impl Feature {
             Feature::AgentPersonas => "agent_personas",
             Feature::AgentTickets => "agent_tickets",
             Feature::AgentRuns => "agent_runs",
+            Feature::JudgeManual => "judge_manual",
         }
     }
 
     /// The lowest tier that has the feature.
     pub fn minimum(self) -> Tier {
         match self {
-            Feature::CloudSync | Feature::AliasesCloud | Feature::SummaryDeterministic => {
-                Tier::Starter
-            }
+            Feature::CloudSync
+            | Feature::AliasesCloud
+            | Feature::SummaryDeterministic
+            | Feature::JudgeManual => Tier::Starter,
             Feature::Autosync
             | Feature::SummaryNarrative
             | Feature::Handoff

@@ -101,6 +101,17 @@ pub fn backup(data_dir: &Path, out: &Path, overwrite: bool) -> Result<BackupSumm
         size: db_size,
         sha256: db_sha,
     });
+    // The install secret travels with the database it opens (stored judge keys, GitLab tokens).
+    let secret = data_dir.join(crate::secrets::SECRET_FILE);
+    if secret.is_file() {
+        let (sha, size) =
+            hash_file(&secret).map_err(|e| format!("cannot read {}: {e}", secret.display()))?;
+        files.push(FileEntry {
+            path: crate::secrets::SECRET_FILE.into(),
+            size,
+            sha256: sha,
+        });
+    }
     let mut missing = Vec::new();
     let mut archive_bytes = 0u64;
     for r in &referenced {
@@ -149,9 +160,10 @@ pub fn backup(data_dir: &Path, out: &Path, overwrite: bool) -> Result<BackupSumm
     };
 
     // 3. The tar, streamed to FILE.partial, then renamed.
-    let written = write_tar(&partial, &manifest, snapshot.path(), &archives).inspect_err(|_| {
-        let _ = fs::remove_file(&partial);
-    })?;
+    let written = write_tar(&partial, &manifest, snapshot.path(), data_dir, &archives)
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&partial);
+        })?;
     drop(snapshot);
     fs::rename(&partial, out).map_err(|e| {
         let _ = fs::remove_file(&partial);
@@ -227,6 +239,7 @@ fn write_tar(
     partial: &Path,
     manifest: &Manifest,
     snapshot: &Path,
+    data_dir: &Path,
     archives: &Path,
 ) -> Result<u64, String> {
     let fail = |e: io::Error| format!("cannot write {}: {e}", partial.display());
@@ -248,6 +261,8 @@ fn write_tar(
     for entry in &manifest.files {
         let source = if entry.path == DB_FILE {
             snapshot.to_path_buf()
+        } else if entry.path == crate::secrets::SECRET_FILE {
+            data_dir.join(crate::secrets::SECRET_FILE)
         } else {
             archive_path(archives, &entry.sha256)
         };

@@ -196,6 +196,8 @@ pub fn archive_member(hash: &str) -> String {
 pub enum Member {
     Manifest,
     Database,
+    /// The install secret (`secret.key`): what opens stored judge keys and GitLab tokens.
+    Secret,
     Archive(String),
 }
 
@@ -206,6 +208,7 @@ pub fn parse_member(name: &str) -> Option<Member> {
     match name {
         MANIFEST_FILE => return Some(Member::Manifest),
         DB_FILE => return Some(Member::Database),
+        crate::secrets::SECRET_FILE => return Some(Member::Secret),
         _ => {}
     }
     let mut parts = name.split('/');

@@ -262,6 +262,7 @@ fn restore_into(source: File, from: &Path, data_dir: &Path) -> Result<Manifest, 
         let temp = receive(entry, &tmp, listed)?;
         let target = match member {
             Member::Database => data_dir.join(DB_FILE),
+            Member::Secret => data_dir.join(crate::secrets::SECRET_FILE),
             Member::Archive(hash) => archive_path(&archives, &hash),
             Member::Manifest => return Err(format!("{MANIFEST_FILE} appears twice")),
         };

@@ -1,5 +1,6 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
+mod audit;
 mod auth;
 mod autosync;
 mod compile;
@@ -17,6 +18,7 @@ mod push;
 mod search;
 mod service_keys;
 mod sessions;
+mod settings;
 mod share;
 mod strict_bodies;
 mod summary;

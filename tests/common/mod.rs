@@ -9,6 +9,7 @@
 pub mod acting;
 pub mod app;
 pub mod client;
+pub mod fake_llm;
 pub mod paths;
 pub mod smtp_sink;
 
@@ -33,6 +34,11 @@ impl RunningServer {
     /// Starts `serve` on a free loopback port over `data`, with `extra` flags, and waits for
     /// `/health`.
     pub async fn start(data: &Path, extra: &[&str]) -> RunningServer {
+        RunningServer::start_with_log(data, extra, None).await
+    }
+
+    /// [`RunningServer::start`] with the server's log (stderr) appended to `log`.
+    pub async fn start_with_log(data: &Path, extra: &[&str], log: Option<&Path>) -> RunningServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -52,7 +58,16 @@ impl RunningServer {
             .arg(data)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open the server log"),
+                ),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("start sessionfs-server");
         let server = RunningServer { child, base };
@@ -66,6 +81,12 @@ impl RunningServer {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("sessionfs-server did not come up on {}", server.base);
+    }
+
+    /// SIGKILL: the server dies at once, as in a crash or a power cut.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The server's process id.

@@ -284,3 +284,36 @@ pub fn restore_from_compilation(project: &str) -> String {
 pub fn links(project: &str, target_type: &str, target_id: &str) -> String {
     format!("{PROJECTS}{project}/links/{target_type}/{target_id}")
 }
+pub const SETTINGS_JUDGE: &str = "/api/v1/settings/judge";
+pub const SETTINGS_JUDGE_MODELS: &str = "/api/v1/settings/judge/models";
+pub const SETTINGS_AUDIT_TRIGGER: &str = "/api/v1/settings/audit-trigger";
+pub const SETTINGS_SUMMARIZE_TRIGGER: &str = "/api/v1/settings/summarize-trigger";
+pub const SETTINGS_GITHUB: &str = "/api/v1/settings/github";
+pub const SETTINGS_GITLAB: &str = "/api/v1/settings/gitlab";
+pub const LLM_PROVIDERS: &str = "/api/v1/llm/providers";
+
+/// `GET /settings/judge/models?base_url=…` (the URL encoded).
+pub fn judge_models(base_url: &str) -> String {
+    let q: String = form_urlencoded::byte_serialize(base_url.as_bytes()).collect();
+    format!("{SETTINGS_JUDGE_MODELS}?base_url={q}")
+}
+
+pub fn session_audit(id: &str) -> String {
+    format!("/api/v1/sessions/{id}/audit")
+}
+
+pub fn session_audits(id: &str) -> String {
+    format!("/api/v1/sessions/{id}/audits")
+}
+
+pub fn session_audit_status(id: &str) -> String {
+    format!("/api/v1/sessions/{id}/audit/status")
+}
+
+pub fn session_audit_dismiss(id: &str) -> String {
+    format!("/api/v1/sessions/{id}/audit/dismiss")
+}
+
+pub fn audit_entry(audit_id: &str) -> String {
+    format!("/api/v1/sessions/audits/{audit_id}")
+}
