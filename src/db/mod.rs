@@ -60,8 +60,8 @@ macro_rules! stored_enum {
 pub mod admin;
 pub mod agent_runs;
 pub mod api_keys;
-pub mod compile;
 pub mod audit;
+pub mod compile;
 mod error;
 pub mod handoffs;
 pub mod knowledge;

@@ -629,6 +629,24 @@ pub struct RetrievalAudit<'a> {
     pub created_at: &'a str,
 }
 
+/// Whether `user_id` started the ticket's lease `lease_epoch` (a retrieval-audit row of `start`).
+pub fn started_lease(
+    conn: &Connection,
+    ticket_id: &str,
+    user_id: &str,
+    lease_epoch: i64,
+) -> DbResult<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM retrieval_audit_contexts \
+             WHERE ticket_id = ?1 AND lease_epoch = ?2 AND created_by_user_id = ?3 LIMIT 1",
+            rusqlite::params![ticket_id, lease_epoch, user_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 pub fn insert_retrieval_audit(conn: &Connection, a: &RetrievalAudit, key: KeyRef) -> DbResult<()> {
     conn.prepare_cached(
         "INSERT INTO retrieval_audit_contexts (id, project_id, ticket_id, persona_name,

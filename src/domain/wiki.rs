@@ -13,11 +13,13 @@ use crate::clock::Clock;
 use crate::db::compile::{self as rows, CompilationKind, NewCompilation, ProjectSettings};
 use crate::db::knowledge::{self, Backlink, LinkNode};
 use crate::db::projects::Project;
+use crate::db::tickets::{self, Status as TicketStatus};
 use crate::db::wiki::{self, NewRevision, Page, PageType, Revision};
-use crate::db::{orgs, users, Db, DbError};
+use crate::db::{Db, DbError};
 use crate::domain::compile::{title_case, word_count, LlmConfig, LLM_FALLBACK_NOTE};
-use crate::domain::projects::not_found;
-use crate::domain::tiers::{self, Feature, Tier};
+use crate::domain::personas;
+use crate::domain::projects::{self, not_found, Actor};
+use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
 
 /// Longest page content accepted (the reference has none; 02 §9.7).
@@ -29,63 +31,57 @@ pub fn page_not_found() -> DomainError {
     DomainError::NotFound("Page not found".into())
 }
 
-/// The project's paying plan (02 §0.5): the org's tier for an org project, else the owner's
-/// effective tier (platform admins count as enterprise).
-pub fn project_plan(conn: &Connection, project: &Project) -> DomainResult<Tier> {
-    if let Some(org) = &project.org_id {
-        if let Some(org) = orgs::get_org(conn, org)? {
-            return Ok(org.tier.parse().unwrap_or(Tier::Team));
-        }
-    }
-    let Some(owner) = users::get(conn, &project.owner_id)? else {
-        return Ok(Tier::Free);
-    };
-    if owner.tier == "admin" {
-        return Ok(Tier::Enterprise);
-    }
-    Ok(match orgs::primary_membership(conn, &owner.id)? {
-        Some(m) => m.org.tier.parse().unwrap_or(Tier::Team),
-        None => tiers::effective(&owner.tier),
-    })
-}
-
 /// 403 `upgrade_required` (project scope) unless the project's plan has `project_context`.
 pub fn require_project_context(conn: &Connection, project: &Project) -> DomainResult<()> {
-    let plan = project_plan(conn, project)?;
-    let feature = Feature::ProjectContext;
-    if plan.has(feature) {
-        return Ok(());
+    projects::require_plan(conn, project, Feature::ProjectContext)
+}
+
+/// Provenance `persona_name` of a page write (02 §4): an active persona of the project, or of
+/// its org when the writer sees the org's personas; else 422.
+pub fn check_persona(
+    conn: &Connection,
+    project: &Project,
+    writer: &Writer,
+    name: &str,
+) -> DomainResult<()> {
+    let actor = Actor {
+        user_id: writer.user_id.clone(),
+        platform_admin: false,
+        service_key: None,
+    };
+    match personas::resolve_active(conn, project, &actor, name)? {
+        Some(_) => Ok(()),
+        None => Err(DomainError::Unprocessable(format!(
+            "Persona '{name}' not found in this project"
+        ))),
     }
-    Err(DomainError::ProjectUpgradeRequired {
-        feature: feature.name(),
-        current: plan,
-        required: feature.minimum(),
-        project_id: project.id.clone(),
-    })
 }
 
-/// Provenance `persona_name` of a page write. Personas are built by the personas issue (its
-/// tables are not on this server yet), so no name can resolve: any value is 422. That issue
-/// replaces this function with a lookup in the project's and org's personas.
-pub fn check_persona(_conn: &Connection, _project: &Project, name: &str) -> DomainResult<()> {
-    Err(DomainError::Unprocessable(format!(
-        "Persona '{name}' not found in this project"
-    )))
-}
-
-/// Provenance `ticket_id` of a page write. Tickets are built by the tickets issue (its tables
-/// are not on this server yet), so no ticket can resolve: any value is 422. That issue replaces
-/// this function with the contract's check (a ticket of the project whose creator, resolver or
-/// current-lease starter is the caller).
+/// Provenance `ticket_id` of a page write (02 §4): a ticket of the project whose creator or
+/// resolver is the writer, or — while it is in progress — whose current lease the writer
+/// started (a retrieval-audit row at the ticket's `lease_epoch`); else 422.
 pub fn check_ticket(
-    _conn: &Connection,
-    _project: &Project,
-    _user_id: &str,
+    conn: &Connection,
+    project: &Project,
+    user_id: &str,
     ticket_id: &str,
 ) -> DomainResult<()> {
-    Err(DomainError::Unprocessable(format!(
-        "Ticket '{ticket_id}' not found in this project"
-    )))
+    let Some(ticket) = tickets::get(conn, &project.id, ticket_id)? else {
+        return Err(DomainError::Unprocessable(format!(
+            "Ticket '{ticket_id}' not found in this project"
+        )));
+    };
+    let involved = ticket.created_by_user_id == user_id
+        || ticket.resolver_user_id.as_deref() == Some(user_id)
+        || (ticket.status == TicketStatus::InProgress
+            && tickets::started_lease(conn, &ticket.id, user_id, ticket.lease_epoch)?);
+    if involved {
+        Ok(())
+    } else {
+        Err(DomainError::Unprocessable(format!(
+            "Ticket '{ticket_id}' was not created, resolved or started by you"
+        )))
+    }
 }
 
 /// A slug from the path: 1–200 characters, no empty segment, no control characters.
@@ -191,7 +187,7 @@ pub async fn put(
     db.write(move |tx| {
         require_project_context(tx, &project)?;
         if let Some(name) = &body.persona_name {
-            check_persona(tx, &project, name)?;
+            check_persona(tx, &project, &who, name)?;
         }
         if let Some(ticket) = &body.ticket_id {
             check_ticket(tx, &project, &who.user_id, ticket)?;

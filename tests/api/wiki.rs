@@ -745,3 +745,65 @@ async fn compile_writes_concept_pages_with_backlinks_and_drops_dead_ones() {
     )
     .await;
 }
+
+/// Provenance on a page write: a persona of the project and a ticket the writer created are
+/// accepted and recorded in the revision; a ticket somebody else created (and the writer never
+/// started or resolved) is 422.
+#[tokio::test]
+async fn page_provenance_names_a_real_persona_and_the_writers_ticket() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let pid = w.pid.as_str();
+    json_of(
+        app.as_(&w.alice)
+            .post(
+                &paths::personas(pid),
+                json!({"name": "atlas", "role": "reviewer"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let ticket = json_of(
+        app.as_(&w.alice)
+            .post(&paths::tickets(pid), json!({"title": "document the API"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let tid = ticket["id"].as_str().unwrap();
+    let page = paths::page(pid, "guides/api");
+    json_of(
+        app.as_(&w.alice)
+            .put(
+                &page,
+                json!({"content": "# API", "persona_name": "ATLAS", "ticket_id": tid}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let history = json_of(
+        app.as_(&w.alice)
+            .get(&paths::page_history(pid, "guides/api"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history["revisions"][0]["ticket_id"], tid);
+    assert!(history["revisions"][0]["persona_name"]
+        .as_str()
+        .unwrap()
+        .eq_ignore_ascii_case("atlas"));
+    let err = error_of(
+        app.as_(&w.bob)
+            .put(&page, json!({"content": "# API v2", "ticket_id": tid}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        err["message"],
+        format!("Ticket '{tid}' was not created, resolved or started by you")
+    );
+}
