@@ -275,3 +275,63 @@ pub fn revisions(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Every page, revision and compilation query reads through an index of the project.
+    #[test]
+    fn wiki_and_compile_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("w.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT id FROM knowledge_pages WHERE project_id = ?1 ORDER BY updated_at DESC, id",
+                "knowledge_pages_by_update",
+            ),
+            (
+                "SELECT id FROM knowledge_pages WHERE project_id = ?1 AND slug = ?2",
+                "sqlite_autoindex_knowledge_pages",
+            ),
+            (
+                "SELECT COUNT(*) FROM knowledge_pages WHERE project_id = ?1 AND page_type = ?2",
+                "knowledge_pages_by_type",
+            ),
+            (
+                "SELECT id FROM wiki_page_revisions WHERE project_id = ?1 AND page_slug = ?2
+                 ORDER BY revised_at DESC, id DESC LIMIT ?3",
+                "wiki_revisions_by_page",
+            ),
+            (
+                "SELECT id FROM context_compilations WHERE project_id = ?1 AND kind <> 'regenerate'
+                 ORDER BY id DESC LIMIT 1",
+                "compilations_by_project",
+            ),
+            (
+                "SELECT id FROM knowledge_entries WHERE project_id = ?1 ORDER BY id",
+                "knowledge_by_project",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index)
+                    && !plan.contains("SCAN knowledge_pages")
+                    && !plan.contains("SCAN wiki")
+                    && !plan.contains("SCAN context"),
+                "{sql}\n=> {plan}"
+            );
+        }
+    }
+}
