@@ -684,6 +684,69 @@ pub fn watchers(conn: &Connection, ticket_id: &str) -> DbResult<Vec<(String, Str
 mod tests {
     use super::*;
 
+    /// The plan's detail lines for `sql` (parameters bound to NULL).
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(params_from_iter(nulls.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// The list filters, the lookups of the lifecycle and the comment pages read through an
+    /// index, never a scan of a whole table.
+    #[test]
+    fn ticket_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("t.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 AND status = ?2
+                 ORDER BY created_at DESC, id DESC",
+                "tickets_by_status",
+            ),
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 AND assigned_to COLLATE NOCASE = ?2
+                 ORDER BY created_at DESC, id DESC",
+                "tickets_by_assignee",
+            ),
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 ORDER BY created_at DESC, id DESC",
+                "tickets_by_project",
+            ),
+            (
+                "SELECT COUNT(*) FROM tickets WHERE project_id = ?1 AND assigned_to = ?2 COLLATE NOCASE
+                 AND status IN ('suggested', 'open', 'in_progress', 'blocked', 'review')",
+                "tickets_by_",
+            ),
+            (
+                "SELECT t.id FROM ticket_dependencies d JOIN tickets t ON t.id = d.ticket_id
+                 WHERE d.depends_on_id = ?1",
+                "ticket_dependents",
+            ),
+            (
+                "SELECT id FROM tickets WHERE parent_ticket_id = ?1 AND project_id = ?2",
+                "tickets_by_",
+            ),
+            (
+                "SELECT COUNT(*) FROM tickets WHERE created_by_session_id = ?1",
+                "tickets_by_session",
+            ),
+            (
+                "SELECT id FROM ticket_comments WHERE ticket_id = ?1
+                 AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) ORDER BY created_at, id",
+                "ticket_comments_by_ticket",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index) && !plan.contains("SCAN tickets") && !plan.contains("SCAN t "),
+                "{sql}\n=> {plan}"
+            );
+        }
+    }
+
     #[test]
     fn vocabularies_round_trip() {
         for s in Status::ALL {

@@ -405,7 +405,7 @@ pub async fn get_by_id(db: &Db, actor: Actor, id: String) -> DomainResult<Ticket
 // Create
 
 /// The body of a create, typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewTicket {
     pub title: String,
     pub description: String,
@@ -421,22 +421,6 @@ pub struct NewTicket {
     pub created_by_persona: Option<String>,
     pub kind: Kind,
     pub parent_ticket_id: Option<String>,
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Medium
-    }
-}
-impl Default for Source {
-    fn default() -> Self {
-        Source::Human
-    }
-}
-impl Default for Kind {
-    fn default() -> Self {
-        Kind::Task
-    }
 }
 
 /// A title trimmed and within 1..=200 characters (422 otherwise).
