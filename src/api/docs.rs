@@ -259,6 +259,8 @@ without security are public. Every error uses one envelope: \
         (name = "projects", description = "Per-repository projects: found by git remote, with a context document agents read."),
         (name = "knowledge", description = "A project's knowledge entries: add, list, get, dismiss."),
         (name = "tickets", description = "Agent tickets: both status machines, the start lease, the audited update, comments."),
+        (name = "personas", description = "Agent personas of a project or an org: named roles with their own instructions."),
+        (name = "agent_runs", description = "Agent runs of a project: queued, started with the compiled context, completed with findings and a policy result."),
         (name = "orgs", description = "Organizations: members, roles, invites, the default org."),
         (name = "service-keys", description = "Org-scoped, scope-restricted keys for CI runners and agents."),
         (name = "admin", description = "Platform-admin routes."),

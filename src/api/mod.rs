@@ -14,6 +14,7 @@ pub mod health;
 pub mod knowledge;
 pub mod org;
 pub mod pages;
+pub mod personas;
 pub mod projects;
 pub mod search;
 pub mod service_keys;
@@ -51,6 +52,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(knowledge::router())
         .merge(tickets::router())
+        .merge(personas::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())

@@ -7,4 +7,7 @@ pub mod rate_limit;
 pub mod scopes;
 
 pub use principal::Principal;
-pub use project::{KnowledgeRead, KnowledgeWrite, ProjectEditor, ProjectReader, UserOnly};
+pub use project::{
+    AgentRunsRead, AgentRunsWrite, KnowledgeRead, KnowledgeWrite, PersonasRead, PersonasWrite,
+    ProjectEditor, ProjectReader, UserOnly,
+};

@@ -44,6 +44,27 @@ impl RouteScope for KnowledgeWrite {
     const SCOPES: &'static [&'static str] = &["knowledge:write"];
 }
 
+/// Routes that read personas (`personas:read`).
+pub struct PersonasRead;
+impl RouteScope for PersonasRead {
+    const SCOPES: &'static [&'static str] = &["personas:read"];
+}
+/// Routes that write personas (`personas:write`).
+pub struct PersonasWrite;
+impl RouteScope for PersonasWrite {
+    const SCOPES: &'static [&'static str] = &["personas:write"];
+}
+/// Routes that read agent runs (`agent_runs:read`).
+pub struct AgentRunsRead;
+impl RouteScope for AgentRunsRead {
+    const SCOPES: &'static [&'static str] = &["agent_runs:read"];
+}
+/// Routes that record agent runs (`agent_runs:write`).
+pub struct AgentRunsWrite;
+impl RouteScope for AgentRunsWrite {
+    const SCOPES: &'static [&'static str] = &["agent_runs:write"];
+}
+
 macro_rules! scoped_auth {
     ($($scope:ty),+) => {$(
         impl ProjectAuth for $scope {
@@ -53,7 +74,14 @@ macro_rules! scoped_auth {
         }
     )+};
 }
-scoped_auth!(KnowledgeRead, KnowledgeWrite);
+scoped_auth!(
+    KnowledgeRead,
+    KnowledgeWrite,
+    PersonasRead,
+    PersonasWrite,
+    AgentRunsRead,
+    AgentRunsWrite
+);
 
 /// Routes that read tickets (`tickets:read`).
 pub struct TicketsRead;

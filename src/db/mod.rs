@@ -9,12 +9,62 @@
 //! rolls a batch's transaction back by itself (a full disk, an I/O error) the whole batch fails
 //! and nothing of it lands; a full writer queue answers 503 with `Retry-After` (see `writer`).
 
+/// A vocabulary stored as text: the enum, its wire/database spelling, parsing, and its SQL
+/// mapping. (Fully qualified, so any module of `db` declared below can use it.)
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<$name> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+            /// Every spelling, joined by `", "`, for error messages.
+            pub fn listing() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| rusqlite::types::FromSqlError::Other(
+                    format!("unknown {}: {text}", stringify!($name)).into()))
+            }
+        }
+    };
+}
+
 pub mod admin;
+pub mod agent_runs;
 pub mod api_keys;
 mod error;
 pub mod handoffs;
 pub mod knowledge;
 pub mod orgs;
+pub mod personas;
 pub mod projects;
 pub mod sessions;
 pub mod shares;

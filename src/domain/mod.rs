@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod agent_context;
+pub mod agent_runs;
 pub mod autosync;
 mod error;
 pub mod git_remote;
@@ -10,6 +11,7 @@ pub mod handoffs;
 pub mod keys;
 pub mod knowledge;
 pub mod orgs;
+pub mod personas;
 pub mod projects;
 pub mod search;
 pub mod service_keys;

@@ -9,6 +9,7 @@ mod linger;
 mod mail_flow;
 mod ops;
 mod org;
+mod personas;
 mod projects;
 mod push;
 mod search;

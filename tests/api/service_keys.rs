@@ -303,13 +303,17 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("GET", paths::BILLING_STATUS.to_string()),
         ("POST", paths::BILLING_CHECKOUT.to_string()),
         ("POST", paths::BILLING_PORTAL.to_string()),
+        ("GET", paths::org_personas("o1")),
+        ("POST", paths::org_personas("o1")),
+        ("GET", paths::org_persona("o1", "atlas")),
+        ("PUT", paths::org_persona("o1", "atlas")),
+        ("DELETE", paths::org_persona("o1", "atlas")),
     ]
     .into_iter()
     .chain(ticket_user_only_routes())
     .collect()
 }
 
-const PROJECT: &str = "proj_0000000000000000";
 const TICKET: &str = "tk_0000000000000000";
 
 /// Ticket routes for user keys only (02 §5.1).
@@ -369,6 +373,11 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
             "tickets:read",
         ),
         ("GET", paths::ticket_by_id(TICKET), "tickets:read"),
+        ("GET", paths::personas(PROJECT), "personas:read"),
+        ("GET", paths::persona(PROJECT, "atlas"), "personas:read"),
+        ("POST", paths::personas(PROJECT), "personas:write"),
+        ("PUT", paths::persona(PROJECT, "atlas"), "personas:write"),
+        ("DELETE", paths::persona(PROJECT, "atlas"), "personas:write"),
     ]
     .into_iter()
     .chain(
@@ -384,6 +393,9 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
     )
     .collect()
 }
+
+/// A project id that names no project.
+const PROJECT: &str = "proj_0000000000000000";
 
 #[tokio::test]
 async fn scope_matrix() {

@@ -212,3 +212,33 @@ pub fn ticket_action(project: &str, ticket: &str, action: &str) -> String {
 pub fn ticket_by_id(ticket: &str) -> String {
     format!("/api/v1/tickets/{ticket}")
 }
+/// The personas of a project (`GET` list, `POST` create).
+pub fn personas(project: &str) -> String {
+    format!("{PROJECTS}{project}/personas")
+}
+/// One persona of a project, by name in any case.
+pub fn persona(project: &str, name: &str) -> String {
+    format!("{PROJECTS}{project}/personas/{name}")
+}
+pub fn org_personas(org_id: &str) -> String {
+    format!("{ORGS}/{org_id}/personas")
+}
+pub fn org_persona(org_id: &str, name: &str) -> String {
+    format!("{ORGS}/{org_id}/personas/{name}")
+}
+/// The agent runs of a project (`GET` list, `POST` create).
+pub fn agent_runs(project: &str) -> String {
+    format!("{PROJECTS}{project}/agent-runs")
+}
+pub fn agent_run(project: &str, run_id: &str) -> String {
+    format!("{PROJECTS}{project}/agent-runs/{run_id}")
+}
+pub fn agent_run_start(project: &str, run_id: &str) -> String {
+    format!("{PROJECTS}{project}/agent-runs/{run_id}/start")
+}
+pub fn agent_run_complete(project: &str, run_id: &str) -> String {
+    format!("{PROJECTS}{project}/agent-runs/{run_id}/complete")
+}
+pub fn agent_run_cancel(project: &str, run_id: &str) -> String {
+    format!("{PROJECTS}{project}/agent-runs/{run_id}/cancel")
+}
