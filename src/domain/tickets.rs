@@ -637,7 +637,7 @@ pub struct Started {
 /// The outcome of a move: the ticket, and for `start` what the agent works from.
 #[derive(Debug, Clone)]
 pub enum Moved {
-    Ticket(TicketView),
+    Ticket(Box<TicketView>),
     Started(Box<Started>),
 }
 
@@ -760,7 +760,7 @@ pub async fn transition(
             }
             _ => {}
         }
-        Ok(Moved::Ticket(TicketView::plain(after)))
+        Ok(Moved::Ticket(Box::new(TicketView::plain(after))))
     })
     .await
 }
