@@ -4,6 +4,8 @@
 //! Status changes are compare-and-swap updates ([`save`] names the status and lease epoch it
 //! read): with one writer they cannot race, and the check keeps them honest if that changes.
 
+use std::collections::HashMap;
+
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -300,11 +302,12 @@ pub fn list(
     project_id: &str,
     f: &Filter,
 ) -> DbResult<Vec<(Ticket, Vec<String>)>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM tickets WHERE project_id = ?1");
+    // One filter clause for the tickets and for their dependencies and children.
+    let mut clause = String::from("project_id = ?1");
     let mut args: Vec<String> = vec![project_id.to_string()];
-    let mut push = |clause: &str, value: String| {
+    let mut push = |column: &str, value: String| {
         args.push(value);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        clause.push_str(&format!(" AND {column} ?{}", args.len()));
     };
     if let Some(s) = &f.status {
         push("status =", s.clone());
@@ -318,36 +321,43 @@ pub fn list(
     if let Some(k) = f.kind {
         push("kind =", k.as_str().to_string());
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC");
-    let mut stmt = conn.prepare(&sql)?;
-    let mut tickets = stmt
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE {clause} ORDER BY created_at DESC, id DESC"
+    ))?;
+    let tickets = stmt
         .query_map(params_from_iter(args.iter()), from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     if tickets.is_empty() {
         return Ok(Vec::new());
     }
-    // Dependencies and children of the whole project in two indexed passes, not one per row.
-    let mut deps: std::collections::HashMap<String, Vec<String>> = Default::default();
-    let mut stmt = conn.prepare(
-        "SELECT d.ticket_id, d.depends_on_id FROM tickets t
-         JOIN ticket_dependencies d ON d.ticket_id = t.id
-         WHERE t.project_id = ?1 ORDER BY d.ticket_id, d.position",
-    )?;
-    for row in stmt.query_map([project_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+    let mut deps: HashMap<String, Vec<String>> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT d.ticket_id, d.depends_on_id FROM ticket_dependencies d
+         WHERE d.ticket_id IN (SELECT id FROM tickets WHERE {clause})
+         ORDER BY d.ticket_id, d.position"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?))
+    })?;
+    for row in rows {
         let (t, d) = row?;
         deps.entry(t).or_default().push(d);
     }
-    let mut children: std::collections::HashMap<String, Vec<String>> = Default::default();
-    let mut stmt = conn.prepare(
-        "SELECT parent_ticket_id, id FROM tickets
-         WHERE project_id = ?1 AND parent_ticket_id IS NOT NULL ORDER BY created_at, id",
-    )?;
-    for row in stmt.query_map([project_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT c.parent_ticket_id, c.id FROM tickets c
+         WHERE c.project_id = ?1 AND c.parent_ticket_id IN (SELECT id FROM tickets WHERE {clause})
+         ORDER BY c.created_at, c.id"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?))
+    })?;
+    for row in rows {
         let (p, c) = row?;
         children.entry(p).or_default().push(c);
     }
     Ok(tickets
-        .drain(..)
+        .into_iter()
         .map(|mut t| {
             t.depends_on = deps.remove(&t.id).unwrap_or_default();
             let kids = children.remove(&t.id).unwrap_or_default();
@@ -701,6 +711,69 @@ pub fn watchers(conn: &Connection, ticket_id: &str) -> DbResult<Vec<(String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plan's detail lines for `sql` (parameters bound to NULL).
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(params_from_iter(nulls.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// The list filters, the lookups of the lifecycle and the comment pages read through an
+    /// index, never a scan of a whole table.
+    #[test]
+    fn ticket_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("t.db")).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 AND status = ?2
+                 ORDER BY created_at DESC, id DESC",
+                "tickets_by_status",
+            ),
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 AND assigned_to COLLATE NOCASE = ?2
+                 ORDER BY created_at DESC, id DESC",
+                "tickets_by_assignee",
+            ),
+            (
+                "SELECT id FROM tickets WHERE project_id = ?1 ORDER BY created_at DESC, id DESC",
+                "tickets_by_project",
+            ),
+            (
+                "SELECT COUNT(*) FROM tickets WHERE project_id = ?1 AND assigned_to = ?2 COLLATE NOCASE
+                 AND status IN ('suggested', 'open', 'in_progress', 'blocked', 'review')",
+                "tickets_by_",
+            ),
+            (
+                "SELECT t.id FROM ticket_dependencies d JOIN tickets t ON t.id = d.ticket_id
+                 WHERE d.depends_on_id = ?1",
+                "ticket_dependents",
+            ),
+            (
+                "SELECT id FROM tickets WHERE parent_ticket_id = ?1 AND project_id = ?2",
+                "tickets_by_",
+            ),
+            (
+                "SELECT COUNT(*) FROM tickets WHERE created_by_session_id = ?1",
+                "tickets_by_session",
+            ),
+            (
+                "SELECT id FROM ticket_comments WHERE ticket_id = ?1
+                 AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) ORDER BY created_at, id",
+                "ticket_comments_by_ticket",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index) && !plan.contains("SCAN tickets") && !plan.contains("SCAN t "),
+                "{sql}\n=> {plan}"
+            );
+        }
+    }
 
     #[test]
     fn vocabularies_round_trip() {

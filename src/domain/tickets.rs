@@ -17,10 +17,12 @@ use serde_json::Value;
 
 use crate::auth::keys::random_hex;
 use crate::clock::Clock;
+use crate::db::personas::Persona;
 use crate::db::projects::{self as project_rows, Project};
 use crate::db::tickets::{self, Comment, Edit, Filter, Kind, Priority, Source, Status, Ticket};
 use crate::db::Db;
 use crate::domain::agent_context::{self, ContextParts, TicketPart};
+use crate::domain::personas;
 use crate::domain::projects::{self, Actor, Standing};
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
@@ -289,28 +291,17 @@ fn new_id(prefix: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Personas (seam)
+// Personas
 
-/// A persona a ticket names, as the context needs it.
-#[derive(Debug, Clone)]
-pub struct ResolvedPersona {
-    pub name: String,
-    pub role: String,
-    pub content: String,
-}
-
-/// The active persona `name` means in this project (project first, then its org; any case).
-///
-/// SEAM (personas, issue 12 part 1): personas arrive with the personas area; until it is merged
-/// this branch has no personas table, so no name resolves. At the merge this calls
-/// `personas::resolve_active` and returns its persona.
+/// The active persona `name` means in this project: the one rule of personas (project first,
+/// then its org, any case; `personas::resolve_active`).
 fn resolve_persona(
-    _conn: &rusqlite::Connection,
-    _project: &Project,
-    _actor: &Actor,
-    _name: &str,
-) -> DomainResult<Option<ResolvedPersona>> {
-    Ok(None)
+    conn: &rusqlite::Connection,
+    project: &Project,
+    actor: &Actor,
+    name: &str,
+) -> DomainResult<Option<Persona>> {
+    personas::resolve_active(conn, project, actor, name)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +396,7 @@ pub async fn get_by_id(db: &Db, actor: Actor, id: String) -> DomainResult<Ticket
 // Create
 
 /// The body of a create, typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewTicket {
     pub title: String,
     pub description: String,
@@ -421,22 +412,6 @@ pub struct NewTicket {
     pub created_by_persona: Option<String>,
     pub kind: Kind,
     pub parent_ticket_id: Option<String>,
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Medium
-    }
-}
-impl Default for Source {
-    fn default() -> Self {
-        Source::Human
-    }
-}
-impl Default for Kind {
-    fn default() -> Self {
-        Kind::Task
-    }
 }
 
 /// A title trimmed and within 1..=200 characters (422 otherwise).
@@ -662,7 +637,7 @@ pub struct Started {
 /// The outcome of a move: the ticket, and for `start` what the agent works from.
 #[derive(Debug, Clone)]
 pub enum Moved {
-    Ticket(TicketView),
+    Ticket(Box<TicketView>),
     Started(Box<Started>),
 }
 
@@ -785,7 +760,7 @@ pub async fn transition(
             }
             _ => {}
         }
-        Ok(Moved::Ticket(TicketView::plain(after)))
+        Ok(Moved::Ticket(Box::new(TicketView::plain(after))))
     })
     .await
 }
@@ -877,7 +852,7 @@ fn compiled_context(
     tx: &rusqlite::Connection,
     project: &Project,
     t: &Ticket,
-    persona: Option<&ResolvedPersona>,
+    persona: Option<&Persona>,
     tool: &str,
 ) -> DomainResult<String> {
     let part = ticket_part(tx, t)?;
@@ -895,6 +870,19 @@ fn compiled_context(
         project_context: Some(&doc),
         tool,
     }))
+}
+
+/// The ticket side of the compiled context for ticket `ticket_id` of the project, if it exists
+/// (agent runs compile the context of the ticket they name).
+pub fn ticket_part_of(
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    ticket_id: &str,
+) -> DomainResult<Option<TicketPart>> {
+    match tickets::get(conn, project_id, ticket_id)? {
+        Some(t) => Ok(Some(ticket_part(conn, &t)?)),
+        None => Ok(None),
+    }
 }
 
 /// The ticket side of the compiled context: the ticket, its parent issue, its children, its

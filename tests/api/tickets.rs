@@ -1269,3 +1269,60 @@ async fn lifecycle_bodies_may_be_absent_empty_or_null() {
     .await;
     assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", "notes"]));
 }
+
+#[tokio::test]
+async fn start_hands_the_assigned_persona_and_its_context() {
+    let app = spawn().await;
+    let (w, b) = world(&app).await;
+    let res = app
+        .as_(&w.alice)
+        .post(
+            &paths::personas(&b.project),
+            json!({"name": "atlas", "role": "Backend Architect", "content": "You design APIs."}),
+        )
+        .await;
+    json_of(res, StatusCode::CREATED).await;
+    let t = b
+        .create(
+            &w.alice,
+            json!({"title": "Design the API", "assigned_to": "ATLAS",
+            "acceptance_criteria": ["documented"]}),
+        )
+        .await;
+    assert_eq!(t["assigned_to"], "atlas", "the canonical name is stored");
+    let id = t["id"].as_str().unwrap();
+    let started = json_of(
+        b.mv(&w.alice.key, id, "start?tool=cursor").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(started["persona_name"], "atlas");
+    let ctx = started["compiled_context"].as_str().unwrap();
+    assert!(
+        ctx.starts_with("# You are atlas — Backend Architect\n\nYou design APIs.\n---\n\n# Current Ticket: Design the API\nKind: task\nPriority: medium\nStatus: in_progress\n"),
+        "{ctx}"
+    );
+    assert!(ctx.contains("- [ ] documented"), "{ctx}");
+    assert!(ctx.chars().count() <= 16_000, "cursor's budget");
+
+    // A name that is no active persona is stored as given and cannot be started.
+    let t = b
+        .create(
+            &w.alice,
+            json!({"title": "Nobody's", "assigned_to": "ghost"}),
+        )
+        .await;
+    assert_eq!(t["assigned_to"], "ghost");
+    let id = t["id"].as_str().unwrap();
+    let before = b.get(&w.alice, id).await;
+    let err = error_of(
+        b.mv(&w.alice.key, id, "start").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        err["message"].as_str().unwrap().contains("'ghost'"),
+        "{err}"
+    );
+    assert_eq!(b.get(&w.alice, id).await, before);
+}

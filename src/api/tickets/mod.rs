@@ -239,7 +239,7 @@ async fn run_move<A>(
 
 fn ticket_of(moved: Moved) -> Res<TicketBody> {
     match moved {
-        Moved::Ticket(view) => ok(view.into()),
+        Moved::Ticket(view) => ok((*view).into()),
         Moved::Started(s) => ok(s.ticket.into()),
     }
 }
