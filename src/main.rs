@@ -63,9 +63,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         println!("metrics on http://{at}/metrics");
         tracing::info!(metrics = %at, "prometheus metrics listener");
     }
+    // Signal handlers before READY=1: a stop right after start is graceful.
+    let shutdown = server::shutdown_signal();
     sessionfs_server::systemd::notify_ready(addr);
     let _watchdog = sessionfs_server::systemd::spawn_watchdog();
-    server::serve(state, listener, metrics, server::shutdown_signal())
+    server::serve(state, listener, metrics, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     sessionfs_server::systemd::notify_stopping();

@@ -708,7 +708,10 @@ mod tests {
         assert!(prompt.contains("## Message Context"));
         assert!(prompt.contains("[2] user: [tool_result: test result: FAILED. 3 passed; 1 failed"));
         assert!(prompt.contains("[3] assistant: All tests passed, the build is green."));
-        assert!(!prompt.contains("[1] assistant"), "only messages with claims or evidence");
+        assert!(
+            !prompt.contains("[1] assistant"),
+            "only messages with claims or evidence"
+        );
     }
 
     #[test]
