@@ -11,6 +11,8 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod browser_sessions;
+pub mod dashboard;
 mod error;
 pub mod handoffs;
 pub mod knowledge;

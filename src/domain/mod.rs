@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod autosync;
+pub mod browser_sessions;
 mod error;
 pub mod git_remote;
 pub mod handoffs;
