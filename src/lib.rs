@@ -19,3 +19,4 @@ pub mod search;
 pub mod server;
 pub mod state;
 pub mod systemd;
+pub mod web;

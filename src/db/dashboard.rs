@@ -34,3 +34,35 @@ pub fn storage_by_tool(conn: &Connection, user_id: &str) -> DbResult<Vec<(String
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// A share link as listed on its session's page (the token is never stored, so never shown).
+#[derive(Debug, Clone)]
+pub struct ListedShare {
+    pub id: String,
+    pub has_password: bool,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// The unrevoked, unexpired links of one of the user's sessions (`share_links_by_session`).
+pub fn active_shares(
+    conn: &Connection,
+    user_id: &str,
+    session_id: &str,
+    now: &str,
+) -> DbResult<Vec<ListedShare>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, password_hash IS NOT NULL, created_at, expires_at FROM share_links
+         WHERE session_id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3
+         ORDER BY created_at DESC",
+    )?;
+    let rows = stmt.query_map(params![session_id, user_id, now], |r| {
+        Ok(ListedShare {
+            id: r.get(0)?,
+            has_password: r.get(1)?,
+            created_at: r.get(2)?,
+            expires_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
