@@ -15,7 +15,8 @@ use crate::domain::{DomainError, DomainResult};
 pub const IDLE_LIMIT: Duration = Duration::hours(12);
 /// A session ends this long after sign-in, however busy.
 pub const ABSOLUTE_LIMIT: Duration = Duration::days(7);
-/// `last_seen_at` is written at most this often per session.
+/// `last_seen_at` is written at most this often per session (before the request goes on, so
+/// the idle limit is exact).
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
 /// Where a browser signed in from (shown in the list).
@@ -83,9 +84,7 @@ pub async fn resolve(db: &Db, clock: &Clock, raw: &str) -> DomainResult<Option<B
     }
     if clock::parse(&session.last_seen_at).is_some_and(|t| now - t >= TOUCH_EVERY) {
         let at = clock::format(now);
-        db.write_detached("record browser session use", move |tx| {
-            rows::touch(tx, &id_hash, &at)
-        });
+        db.write(move |tx| rows::touch(tx, &id_hash, &at)).await?;
     }
     Ok(Some(session))
 }

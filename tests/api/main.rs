@@ -18,6 +18,7 @@ mod share;
 mod strict_bodies;
 mod summary;
 mod uploads;
+mod web;
 
 #[path = "../common/mod.rs"]
 mod common;
