@@ -230,8 +230,24 @@ async fn dashboard_flows_in_a_browser() {
     let bob = signup(&client, &base, "bob@example.com").await;
     let tagged = "Tracing the flaky test";
     let other = "Upgrading the parser";
-    push(&client, &base, &alice, "ses_da5b0a4d00000001", tagged, "the retry loop").await;
-    push(&client, &base, &alice, "ses_da5b0a4d00000002", other, "grammar rules").await;
+    push(
+        &client,
+        &base,
+        &alice,
+        "ses_da5b0a4d00000001",
+        tagged,
+        "the retry loop",
+    )
+    .await;
+    push(
+        &client,
+        &base,
+        &alice,
+        "ses_da5b0a4d00000002",
+        other,
+        "grammar rules",
+    )
+    .await;
     let res = client
         .patch(format!("{base}/api/v1/sessions/ses_da5b0a4d00000001"))
         .bearer_auth(&alice)
@@ -287,8 +303,19 @@ async fn dashboard_flows_in_a_browser() {
         "dashboard browser flow failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for shot in ["sign-in", "sessions", "search", "session", "keys", "organization", "sessions-phone-dark"] {
-        assert!(artifacts.join(format!("{shot}.png")).exists(), "screenshot {shot}");
+    for shot in [
+        "sign-in",
+        "sessions",
+        "search",
+        "session",
+        "keys",
+        "organization",
+        "sessions-phone-dark",
+    ] {
+        assert!(
+            artifacts.join(format!("{shot}.png")).exists(),
+            "screenshot {shot}"
+        );
     }
     println!("{stdout}screenshots in {}", artifacts.display());
 }

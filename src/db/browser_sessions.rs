@@ -90,10 +90,7 @@ pub fn touch(conn: &Connection, id_hash: &str, at: &str) -> DbResult<()> {
 }
 
 pub fn delete_by_hash(conn: &Connection, id_hash: &str) -> DbResult<bool> {
-    Ok(conn.execute(
-        "DELETE FROM browser_sessions WHERE id_hash = ?1",
-        [id_hash],
-    )? > 0)
+    Ok(conn.execute("DELETE FROM browser_sessions WHERE id_hash = ?1", [id_hash])? > 0)
 }
 
 /// Ends one of the user's browser sessions by its handle; false when it is not theirs.

@@ -133,7 +133,16 @@ pub async fn set_active_by(
             "disable_user"
         };
         let at = clock.now_string();
-        admin::record(tx, actor.as_deref(), action, "user", &user.id, &json!({}), source, &at)?;
+        admin::record(
+            tx,
+            actor.as_deref(),
+            action,
+            "user",
+            &user.id,
+            &json!({}),
+            source,
+            &at,
+        )?;
         Ok(())
     })
     .await

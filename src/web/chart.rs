@@ -71,7 +71,7 @@ pub fn sessions_per_day(rows: &[(String, String, i64)], today: NaiveDate, days: 
                             }
                         }
                     }
-                    @if i % 7 == 0 || i + 1 == dates.len() {
+                    @if (i % 7 == 0 && dates.len() - i > 4) || i + 1 == dates.len() {
                         text.label x=(format!("{:.1}", x + bar / 2.0)) y=(height - 4.0) text-anchor="middle" {
                             (date.format("%m-%d").to_string())
                         }
@@ -90,12 +90,17 @@ pub fn sessions_per_day(rows: &[(String, String, i64)], today: NaiveDate, days: 
     }
 }
 
-/// A bar of storage used per tool against the tier's limit.
+/// A bar of storage used per tool against the tier's limit (0: unlimited, the bar is then
+/// the share of each tool in what is used).
 pub fn storage(by_tool: &[(String, i64)], limit: u64) -> Markup {
     let used: i64 = by_tool.iter().map(|(_, b)| b).sum();
     let cap = (limit as f64).max(used as f64).max(1.0);
     let width = 640.0_f64;
-    let summary = format!("Storage used: {} of {}", size(used), size(limit as i64));
+    let summary = if limit == 0 {
+        format!("Storage used: {} (no limit)", size(used))
+    } else {
+        format!("Storage used: {} of {}", size(used), size(limit as i64))
+    };
     html! {
         figure.chart {
             svg viewBox=(format!("0 0 {width} 28")) role="img" aria-label=(summary) {
@@ -111,7 +116,14 @@ pub fn storage(by_tool: &[(String, i64)], limit: u64) -> Markup {
                     }
                 }
             }
-            figcaption { (summary) }
+            figcaption {
+                (summary)
+                ul.legend {
+                    @for (i, (tool, bytes)) in by_tool.iter().enumerate() {
+                        li { span class=(format!("swatch t{}", i.min(COLOURS - 1))) aria-hidden="true" {} (tool) ": " (size(*bytes)) }
+                    }
+                }
+            }
         }
     }
 }

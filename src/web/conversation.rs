@@ -62,7 +62,11 @@ fn block(b: &Value) -> Markup {
     match field("type") {
         "text" => text(field("text")),
         "thinking" | "redacted_thinking" => {
-            let body = if field("thinking").is_empty() { field("text") } else { field("thinking") };
+            let body = if field("thinking").is_empty() {
+                field("text")
+            } else {
+                field("thinking")
+            };
             let (body, _) = cut(body);
             html! { details.thinking { summary { "Thinking" } pre { (body) } } }
         }
@@ -134,8 +138,11 @@ mod tests {
 
     #[test]
     fn code_fences_become_code_blocks() {
-        let html = message(0, &json!({"role": "assistant", "content": "Run:\n```sh\nls -la\n```\ndone"}))
-            .into_string();
+        let html = message(
+            0,
+            &json!({"role": "assistant", "content": "Run:\n```sh\nls -la\n```\ndone"}),
+        )
+        .into_string();
         assert!(html.contains("<figcaption>sh</figcaption><pre><code>ls -la\n</code></pre>"));
     }
 }

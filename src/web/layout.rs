@@ -21,14 +21,54 @@ pub struct NavItem {
 /// The navigation, in order. A new area (tickets, personas, agent runs, wiki, settings) adds
 /// one line here and its routes in `crate::web::router`.
 pub const NAV: &[NavItem] = &[
-    NavItem { key: "sessions", label: "Sessions", href: "/", admin_only: false },
-    NavItem { key: "search", label: "Search", href: "/ui/search", admin_only: false },
-    NavItem { key: "handoffs", label: "Handoffs", href: "/ui/handoffs", admin_only: false },
-    NavItem { key: "projects", label: "Projects", href: "/ui/projects", admin_only: false },
-    NavItem { key: "org", label: "Organization", href: "/ui/org", admin_only: false },
-    NavItem { key: "keys", label: "API keys", href: "/ui/keys", admin_only: false },
-    NavItem { key: "account", label: "Account", href: "/ui/account", admin_only: false },
-    NavItem { key: "admin", label: "Admin", href: "/ui/admin/users", admin_only: true },
+    NavItem {
+        key: "sessions",
+        label: "Sessions",
+        href: "/",
+        admin_only: false,
+    },
+    NavItem {
+        key: "search",
+        label: "Search",
+        href: "/ui/search",
+        admin_only: false,
+    },
+    NavItem {
+        key: "handoffs",
+        label: "Handoffs",
+        href: "/ui/handoffs",
+        admin_only: false,
+    },
+    NavItem {
+        key: "projects",
+        label: "Projects",
+        href: "/ui/projects",
+        admin_only: false,
+    },
+    NavItem {
+        key: "org",
+        label: "Organization",
+        href: "/ui/org",
+        admin_only: false,
+    },
+    NavItem {
+        key: "keys",
+        label: "API keys",
+        href: "/ui/keys",
+        admin_only: false,
+    },
+    NavItem {
+        key: "account",
+        label: "Account",
+        href: "/ui/account",
+        admin_only: false,
+    },
+    NavItem {
+        key: "admin",
+        label: "Admin",
+        href: "/ui/admin/users",
+        admin_only: true,
+    },
 ];
 
 fn head(title: &str) -> Markup {

@@ -61,7 +61,11 @@ async fn submit_key(app: &TestApp, key: &str) -> Response {
     client
         .post(app.url(ui::SIGN_IN))
         .header(COOKIE, format!("sfs_signin={form_cookie}"))
-        .form(&[("csrf_token", token.as_str()), ("api_key", key), ("next", "/")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("api_key", key),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap()
@@ -69,7 +73,12 @@ async fn submit_key(app: &TestApp, key: &str) -> Response {
 
 async fn sign_in(app: &TestApp, user: &User) -> Browser {
     let res = submit_key(app, &user.key).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in of {}", user.email);
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in of {}",
+        user.email
+    );
     let session = cookie_value(&set_cookies(&res), "sfs_session").expect("session cookie");
     let mut browser = Browser {
         client: no_redirects(),
@@ -124,7 +133,11 @@ fn location(res: &Response) -> String {
 /// A signed-out browser is sent to sign in (and its cookie cleared).
 fn assert_signed_out(res: &Response) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(location(res).starts_with("/ui/sign-in?"), "{}", location(res));
+    assert!(
+        location(res).starts_with("/ui/sign-in?"),
+        "{}",
+        location(res)
+    );
 }
 
 async fn title_of(app: &TestApp, user: &User, id: &str) -> String {
@@ -143,8 +156,14 @@ async fn sign_in_opens_a_strict_http_only_session_and_lists_sessions() {
     // `/` without a session is the sign-in form, with the stable field names.
     let res = no_redirects().get(app.url(ui::HOME)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"name="api_key""#) && html.contains(r#"name="csrf_token""#));
 
@@ -152,11 +171,20 @@ async fn sign_in_opens_a_strict_http_only_session_and_lists_sessions() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let set = set_cookies(&res);
     let session = set.iter().find(|c| c.starts_with("sfs_session=")).unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
-    assert!(!session.contains("Secure"), "plain-http public URL: {session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain-http public URL: {session}"
+    );
     let value = cookie_value(&set, "sfs_session").unwrap();
     assert_eq!(value.len(), 64, "256 random bits, hex");
-    assert!(!value.contains(&alice.key[7..]), "the key is never in the browser");
+    assert!(
+        !value.contains(&alice.key[7..]),
+        "the key is never in the browser"
+    );
 
     let browser = sign_in(&app, &alice).await;
     let home = browser.page(ui::HOME).await;
@@ -191,9 +219,16 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let res = browser.post_raw(&edit, &[("title", "Hijacked")]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = browser
-        .post_raw(&edit, &[("csrf_token", other.csrf.as_str()), ("title", "Hijacked")])
+        .post_raw(
+            &edit,
+            &[("csrf_token", other.csrf.as_str()), ("title", "Hijacked")],
+        )
         .await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "another session's token");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "another session's token"
+    );
     let res = browser
         .post_raw(&edit, &[("csrf_token", ""), ("title", "Hijacked")])
         .await;
@@ -210,17 +245,26 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookies(&res).iter().all(|c| !c.starts_with("sfs_session=")));
+    assert!(set_cookies(&res)
+        .iter()
+        .all(|c| !c.starts_with("sfs_session=")));
 
     let res = browser
-        .post(&edit, &[("title", "Renamed in the browser"), ("tags", "web, ui")])
+        .post(
+            &edit,
+            &[("title", "Renamed in the browser"), ("tags", "web, ui")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(title_of(&app, &alice, ID).await, "Renamed in the browser");
     // The API's rules apply: an empty title is refused with its words.
     let res = browser.post(&edit, &[("title", "<b></b>")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.text().await.unwrap().contains("Title must not be empty"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Title must not be empty"));
 }
 
 #[tokio::test]
@@ -235,7 +279,10 @@ async fn another_users_session_and_handoff_are_404_on_every_page_and_form() {
     let res = bob_browser.get(&ui::session(ID)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(!res.text().await.unwrap().contains("Alice's secret"));
-    assert_eq!(bob_browser.get(&ui::handoff(hid)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob_browser.get(&ui::handoff(hid)).await.status(),
+        StatusCode::NOT_FOUND
+    );
     for (action, fields) in [
         ("edit", vec![("title", "mine now")]),
         ("alias", vec![("alias", "stolen")]),
@@ -243,11 +290,15 @@ async fn another_users_session_and_handoff_are_404_on_every_page_and_form() {
         ("share", vec![("expires_in_hours", "24")]),
         ("handoff", vec![("recipient_email", "bob@example.com")]),
     ] {
-        let res = bob_browser.post(&ui::session_action(ID, action), &fields).await;
+        let res = bob_browser
+            .post(&ui::session_action(ID, action), &fields)
+            .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{action}");
     }
     // Restore answers as the API does for a session not in the caller's trash.
-    let res = bob_browser.post(&ui::session_action(ID, "restore"), &[]).await;
+    let res = bob_browser
+        .post(&ui::session_action(ID, "restore"), &[])
+        .await;
     assert_eq!(res.status(), StatusCode::GONE);
     for action in ["claim", "decline", "comment"] {
         let res = bob_browser
@@ -259,12 +310,18 @@ async fn another_users_session_and_handoff_are_404_on_every_page_and_form() {
     assert!(!res.text().await.unwrap().contains("Alice's secret"));
     assert_eq!(title_of(&app, &alice, ID).await, "Alice's secret");
     // A project page of someone else's project: 404 as in the API.
-    let project = app.as_(&alice).create_project("github.com/acme/app", None).await;
+    let project = app
+        .as_(&alice)
+        .create_project("github.com/acme/app", None)
+        .await;
     let pid = project["id"].as_str().unwrap();
     let res = bob_browser.get(&format!("/ui/projects/{pid}")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // Admin pages need a platform admin.
-    assert_eq!(bob_browser.get(ui::ADMIN_USERS).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        bob_browser.get(ui::ADMIN_USERS).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -279,12 +336,21 @@ async fn scripts_links_and_html_in_titles_and_messages_render_inert() {
     for page in [ui::HOME.to_string(), ui::session(ID), ui::search("alert")] {
         let html = browser.page(&page).await;
         assert!(!html.contains("<script>alert"), "{page}: a live script");
-        assert!(!html.contains("href=\"javascript:"), "{page}: a live javascript: link");
+        assert!(
+            !html.contains("href=\"javascript:"),
+            "{page}: a live javascript: link"
+        );
         assert!(!html.contains("<img src=x"), "{page}: a live image");
-        assert!(!Regex::new(r"<[^>]*\sonerror=").unwrap().is_match(&html), "{page}: an event handler");
+        assert!(
+            !Regex::new(r"<[^>]*\sonerror=").unwrap().is_match(&html),
+            "{page}: an event handler"
+        );
     }
     let html = browser.page(&ui::session(ID)).await;
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown as text");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "shown as text"
+    );
     // The index commits within about half a second of the push.
     let mut search = String::new();
     for _ in 0..100 {
@@ -295,7 +361,10 @@ async fn scripts_links_and_html_in_titles_and_messages_render_inert() {
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(search.contains("<mark>"), "snippets keep their highlights: {search}");
+    assert!(
+        search.contains("<mark>"),
+        "snippets keep their highlights: {search}"
+    );
     assert!(!search.contains("<script>alert"));
 }
 
@@ -304,11 +373,22 @@ async fn a_revoked_key_or_disabled_user_is_signed_out_on_the_next_request() {
     let app = TestApp::spawn().await;
     let [alice, bob] = app.users(["alice", "bob"]).await;
     let browser = sign_in(&app, &alice).await;
-    let keys = json_of(app.as_(&alice).get(paths::MY_API_KEYS).await, StatusCode::OK).await;
-    let key_id = keys.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+    let keys = json_of(
+        app.as_(&alice).get(paths::MY_API_KEYS).await,
+        StatusCode::OK,
+    )
+    .await;
+    let key_id = keys.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let res = app
         .as_(&alice)
-        .call(reqwest::Method::DELETE, &paths::my_api_key(&key_id), Some(json!({"reason": "lost laptop"})))
+        .call(
+            reqwest::Method::DELETE,
+            &paths::my_api_key(&key_id),
+            Some(json!({"reason": "lost laptop"})),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = browser.get(ui::KEYS).await;
@@ -316,7 +396,10 @@ async fn a_revoked_key_or_disabled_user_is_signed_out_on_the_next_request() {
     assert!(location(&res).contains("ended=1"));
     let res = browser.get(ui::HOME).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.text().await.unwrap().contains(r#"name="api_key""#), "the sign-in form again");
+    assert!(
+        res.text().await.unwrap().contains(r#"name="api_key""#),
+        "the sign-in form again"
+    );
 
     let bob_browser = sign_in(&app, &bob).await;
     app.disable(&bob).await;
@@ -344,7 +427,9 @@ async fn browser_sessions_expire_are_listed_revocable_and_end_at_sign_out() {
         .min_by_key(|h| account[mark..].find(h.as_str()).unwrap_or(usize::MAX))
         .unwrap();
     let phone_handle = handles.iter().find(|h| *h != own).unwrap().clone();
-    let res = laptop.post(&ui::revoke_browser_session(&phone_handle), &[]).await;
+    let res = laptop
+        .post(&ui::revoke_browser_session(&phone_handle), &[])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(laptop.get(ui::ACCOUNT).await.status(), StatusCode::OK);
     assert_signed_out(&phone.get(ui::ACCOUNT).await);
@@ -358,7 +443,11 @@ async fn browser_sessions_expire_are_listed_revocable_and_end_at_sign_out() {
     let busy = sign_in(&app, &alice).await;
     for _ in 0..15 {
         app.clock().advance(Duration::hours(11));
-        assert_eq!(busy.get(ui::ACCOUNT).await.status(), StatusCode::OK, "used within 12 h");
+        assert_eq!(
+            busy.get(ui::ACCOUNT).await.status(),
+            StatusCode::OK,
+            "used within 12 h"
+        );
     }
     app.clock().advance(Duration::hours(11));
     assert_signed_out(&busy.get(ui::ACCOUNT).await);
@@ -367,7 +456,9 @@ async fn browser_sessions_expire_are_listed_revocable_and_end_at_sign_out() {
     let last = sign_in(&app, &alice).await;
     let res = last.post(ui::SIGN_OUT, &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(set_cookies(&res).iter().any(|c| c.starts_with("sfs_session=;") && c.contains("Max-Age=0")));
+    assert!(set_cookies(&res)
+        .iter()
+        .any(|c| c.starts_with("sfs_session=;") && c.contains("Max-Age=0")));
     assert_signed_out(&last.get(ui::ACCOUNT).await);
 }
 
@@ -376,8 +467,13 @@ async fn a_service_key_cannot_sign_in() {
     let app = TestApp::spawn().await;
     let [alice] = app.users(["alice"]).await;
     let org = app.as_(&alice).create_org("acme").await;
-    let key = app.as_(&alice).mint_key(&org.id, json!(["sessions:read"]), json!([])).await;
+    let key = app
+        .as_(&alice)
+        .mint_key(&org.id, json!(["sessions:read"]), json!([]))
+        .await;
     let res = submit_key(&app, &key).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookies(&res).iter().all(|c| !c.starts_with("sfs_session=")));
+    assert!(set_cookies(&res)
+        .iter()
+        .all(|c| !c.starts_with("sfs_session=")));
 }

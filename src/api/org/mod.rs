@@ -245,7 +245,12 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
 }
 
 /// The answer to an invite; the mail goes out in the background.
-pub(crate) fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Json<InviteCreated> {
+pub(crate) fn invited(
+    state: &AppState,
+    principal: &Principal,
+    inv: Invite,
+    org: Org,
+) -> Json<InviteCreated> {
     let body = InviteCreated {
         invite_id: inv.id.clone(),
         email: inv.email.clone(),

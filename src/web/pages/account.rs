@@ -70,10 +70,9 @@ pub async fn sign_in_page(
     if auth::current(&parts, &state).await?.is_some() {
         return Ok(see_other(&next));
     }
-    let message = q
-        .ended
-        .is_some()
-        .then_some("Your browser session ended (signed out, expired, or its key was revoked). Sign in again.");
+    let message = q.ended.is_some().then_some(
+        "Your browser session ended (signed out, expired, or its key was revoked). Sign in again.",
+    );
     Ok(sign_in_form(&state, StatusCode::OK, &next, message))
 }
 
@@ -102,7 +101,12 @@ pub async fn sign_in(State(state): State<AppState>, request: Request) -> WebResu
     }
     let key = get("api_key").unwrap_or("").trim();
     if key.is_empty() {
-        return Ok(sign_in_form(&state, StatusCode::UNPROCESSABLE_ENTITY, &next, Some("Paste an API key.")));
+        return Ok(sign_in_form(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &next,
+            Some("Paste an API key."),
+        ));
     }
     let principal = match authenticate_token(&parts, &state, key).await {
         Ok(p) if p.is_service_key() => {
@@ -194,7 +198,10 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> WebResult<Res
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Account", "account", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Account", "account", body),
+    ))
 }
 
 /// `POST /ui/account/browser-sessions/{handle}/revoke`.

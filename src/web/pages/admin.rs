@@ -53,7 +53,10 @@ pub async fn users(State(state): State<AppState>, user: WebUser) -> WebResult<Re
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Users", "admin", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Users", "admin", body),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -42,7 +42,15 @@ pub async fn create(
         expires_in_hours: None,
         attachments: 0,
     };
-    let (handoff, _) = rules::create(&state.db, &state.clock, &state.blobs, &p.user, p.tier(), request).await?;
+    let (handoff, _) = rules::create(
+        &state.db,
+        &state.clock,
+        &state.blobs,
+        &p.user,
+        p.tier(),
+        request,
+    )
+    .await?;
     if let Some(to) = &handoff.recipient_email {
         let (subject, body) = mail::handoff_message(
             &state.config.public_url,
@@ -53,7 +61,10 @@ pub async fn create(
         );
         state.mailer.send(to, &subject, &body);
     }
-    Ok(see_other(&format!("/ui/handoffs/{}?done=handed", handoff.id)))
+    Ok(see_other(&format!(
+        "/ui/handoffs/{}?done=handed",
+        handoff.id
+    )))
 }
 
 #[derive(Deserialize, Default)]
@@ -67,10 +78,18 @@ pub async fn list(
     user: WebUser,
     Query(q): Query<Done>,
 ) -> WebResult<Response> {
-    let (id, email) = (user.principal.user.id.clone(), user.principal.user.email.clone());
+    let (id, email) = (
+        user.principal.user.id.clone(),
+        user.principal.user.email.clone(),
+    );
     let (inbox, sent) = state
         .db
-        .read(move |conn| Ok::<_, crate::db::DbError>((handoffs::inbox(conn, &id, &email)?, handoffs::sent(conn, &id)?)))
+        .read(move |conn| {
+            Ok::<_, crate::db::DbError>((
+                handoffs::inbox(conn, &id, &email)?,
+                handoffs::sent(conn, &id)?,
+            ))
+        })
         .await?;
     let now = state.clock.now();
     let table = |list: &[handoffs::Handoff], inbox: bool| {
@@ -98,7 +117,10 @@ pub async fn list(
         section { h2 { "Inbox" } (table(&inbox, true)) }
         section { h2 { "Sent" } (table(&sent, false)) }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Handoffs", "handoffs", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Handoffs", "handoffs", body),
+    ))
 }
 
 /// `GET /ui/handoffs/{id}`: a party sees it, anyone else gets 404.
@@ -118,7 +140,11 @@ pub async fn view(
     let recipient = rules::is_recipient(&h, &user.principal.user);
     let sender = h.sender_id == user.principal.user.id;
     let base = format!("/ui/handoffs/{}", h.id);
-    let title = h.session_title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "(untitled)".into());
+    let title = h
+        .session_title
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "(untitled)".into());
     let body = html! {
         (done(q.done.as_deref()))
         dl.facts {
@@ -164,7 +190,10 @@ pub async fn view(
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, &title, "handoffs", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, &title, "handoffs", body),
+    ))
 }
 
 /// `POST /ui/handoffs/{id}/claim`.
@@ -202,7 +231,14 @@ pub async fn revoke(
     Path(id): Path<String>,
     CsrfForm { user, form }: CsrfForm<RevokeForm>,
 ) -> WebResult<Response> {
-    let h = rules::revoke(&state.db, &state.clock, &user.principal.user, &id, form.reason.unwrap_or_default()).await?;
+    let h = rules::revoke(
+        &state.db,
+        &state.clock,
+        &user.principal.user,
+        &id,
+        form.reason.unwrap_or_default(),
+    )
+    .await?;
     Ok(see_other(&format!("/ui/handoffs/{}?done=revoked", h.id)))
 }
 
@@ -218,6 +254,13 @@ pub async fn comment(
     CsrfForm { user, form }: CsrfForm<CommentForm>,
 ) -> WebResult<Response> {
     crate::api::handoffs::check_comment(&form.content)?;
-    rules::comment(&state.db, &state.clock, &user.principal.user, &id, form.content).await?;
+    rules::comment(
+        &state.db,
+        &state.clock,
+        &user.principal.user,
+        &id,
+        form.content,
+    )
+    .await?;
     Ok(see_other(&format!("/ui/handoffs/{id}?done=commented")))
 }

@@ -19,7 +19,12 @@ pub struct KeysQuery {
     done: Option<String>,
 }
 
-async fn keys_page(state: &AppState, user: &WebUser, created: Option<(String, String)>, done: Option<&str>) -> WebResult<Markup> {
+async fn keys_page(
+    state: &AppState,
+    user: &WebUser,
+    created: Option<(String, String)>,
+    done: Option<&str>,
+) -> WebResult<Markup> {
     let user_id = user.principal.user.id.clone();
     let keys = state
         .db
@@ -82,8 +87,15 @@ async fn keys_page(state: &AppState, user: &WebUser, created: Option<(String, St
 }
 
 /// `GET /ui/keys`.
-pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<KeysQuery>) -> WebResult<Response> {
-    Ok(html(StatusCode::OK, keys_page(&state, &user, None, q.done.as_deref()).await?))
+pub async fn page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<KeysQuery>,
+) -> WebResult<Response> {
+    Ok(html(
+        StatusCode::OK,
+        keys_page(&state, &user, None, q.done.as_deref()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -94,14 +106,32 @@ pub struct CreateForm {
 }
 
 /// `POST /ui/keys`: the new key is on the page this answers, and nowhere else.
-pub async fn create(State(state): State<AppState>, CsrfForm { user, form }: CsrfForm<CreateForm>) -> WebResult<Response> {
-    let days = match form.expires_in_days.trim() {
-        "" => None,
-        d => Some(d.parse::<i64>().map_err(|_| crate::error::ApiError::bad_request("Expiry must be a number of days"))?),
-    };
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm { user, form }: CsrfForm<CreateForm>,
+) -> WebResult<Response> {
+    let days =
+        match form.expires_in_days.trim() {
+            "" => None,
+            d => Some(d.parse::<i64>().map_err(|_| {
+                crate::error::ApiError::bad_request("Expiry must be a number of days")
+            })?),
+        };
     let name = personal_key_request(&form.name, days)?;
-    let minted = accounts::mint_user_key(&state.db, &state.clock, &user.principal.user.id, Some(name.clone()), days, true, None).await?;
-    Ok(html(StatusCode::CREATED, keys_page(&state, &user, Some((name, minted.raw)), None).await?))
+    let minted = accounts::mint_user_key(
+        &state.db,
+        &state.clock,
+        &user.principal.user.id,
+        Some(name.clone()),
+        days,
+        true,
+        None,
+    )
+    .await?;
+    Ok(html(
+        StatusCode::CREATED,
+        keys_page(&state, &user, Some((name, minted.raw)), None).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -115,6 +145,13 @@ pub async fn revoke(
     Path(id): Path<String>,
     CsrfForm { user, form }: CsrfForm<RevokeForm>,
 ) -> WebResult<Response> {
-    accounts::revoke_key(&state.db, &state.clock, &user.principal.user.id, &id, form.reason).await?;
+    accounts::revoke_key(
+        &state.db,
+        &state.clock,
+        &user.principal.user.id,
+        &id,
+        form.reason,
+    )
+    .await?;
     Ok(see_other("/ui/keys?done=revoked"))
 }

@@ -33,7 +33,11 @@ fn own_admin(user: &WebUser) -> Result<Membership, WebError> {
 }
 
 /// `GET /ui/org`.
-pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<OrgQuery>) -> WebResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<OrgQuery>,
+) -> WebResult<Response> {
     let membership = user.principal.org.clone();
     let admin = membership.as_ref().is_some_and(|m| m.role.is_admin());
     let (org_id, email, now) = (
@@ -45,10 +49,21 @@ pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<
         .db
         .read(move |conn| {
             let (members, invites) = match &org_id {
-                Some(id) => (orgs::members(conn, id)?, if admin { orgs::active_invites(conn, id, &now)? } else { vec![] }),
+                Some(id) => (
+                    orgs::members(conn, id)?,
+                    if admin {
+                        orgs::active_invites(conn, id, &now)?
+                    } else {
+                        vec![]
+                    },
+                ),
                 None => (vec![], vec![]),
             };
-            Ok::<_, crate::db::DbError>((members, invites, orgs::invites_for_me(conn, &email, &now)?))
+            Ok::<_, crate::db::DbError>((
+                members,
+                invites,
+                orgs::invites_for_me(conn, &email, &now)?,
+            ))
         })
         .await?;
     let team = user.principal.tier().has(Feature::TeamManagement);
@@ -137,7 +152,10 @@ pub async fn page(State(state): State<AppState>, user: WebUser, Query(q): Query<
             },
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Organization", "org", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Organization", "org", body),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -147,7 +165,10 @@ pub struct InviteForm {
 }
 
 /// `POST /ui/org/invite`: as `POST /api/v1/org/invite` (any role but admin becomes member).
-pub async fn invite(State(state): State<AppState>, CsrfForm { user, form }: CsrfForm<InviteForm>) -> WebResult<Response> {
+pub async fn invite(
+    State(state): State<AppState>,
+    CsrfForm { user, form }: CsrfForm<InviteForm>,
+) -> WebResult<Response> {
     let m = own_admin(&user)?;
     let email = invite_email(&form.email)?;
     let role = match form.role.parse() {
@@ -155,26 +176,47 @@ pub async fn invite(State(state): State<AppState>, CsrfForm { user, form }: Csrf
         _ => OrgRole::Member,
     }
     .to_string();
-    let (inv, org) = rules::invite(&state.db, &state.clock, &m.org.id, &user.principal.user, email, role, InvitePath::Primary).await?;
+    let (inv, org) = rules::invite(
+        &state.db,
+        &state.clock,
+        &m.org.id,
+        &user.principal.user,
+        email,
+        role,
+        InvitePath::Primary,
+    )
+    .await?;
     let _ = invited(&state, &user.principal, inv, org);
     Ok(see_other("/ui/org?done=invited"))
 }
 
 /// `POST /ui/org/invites/{id}/delete`.
-pub async fn delete_invite(State(state): State<AppState>, Path(id): Path<String>, CsrfForm { user, .. }: CsrfForm<Empty>) -> WebResult<Response> {
+pub async fn delete_invite(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
+) -> WebResult<Response> {
     let m = own_admin(&user)?;
     rules::delete_invite(&state.db, &m.org.id, &id).await?;
     Ok(see_other("/ui/org?done=updated"))
 }
 
 /// `POST /ui/org/invites/{id}/accept`.
-pub async fn accept(State(state): State<AppState>, Path(id): Path<String>, CsrfForm { user, .. }: CsrfForm<Empty>) -> WebResult<Response> {
+pub async fn accept(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
+) -> WebResult<Response> {
     rules::accept(&state.db, &state.clock, &user.principal.user, &id).await?;
     Ok(see_other("/ui/org?done=accepted"))
 }
 
 /// `POST /ui/org/invites/{id}/decline`.
-pub async fn decline(State(state): State<AppState>, Path(id): Path<String>, CsrfForm { user, .. }: CsrfForm<Empty>) -> WebResult<Response> {
+pub async fn decline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
+) -> WebResult<Response> {
     rules::decline(&state.db, &state.clock, &user.principal.user, &id, None).await?;
     Ok(see_other("/ui/org?done=declined"))
 }

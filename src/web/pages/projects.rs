@@ -41,7 +41,10 @@ pub async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Res
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Projects", "projects", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Projects", "projects", body),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -60,7 +63,8 @@ pub async fn view(
     Path(id): Path<String>,
     Query(q): Query<EntriesQuery>,
 ) -> WebResult<Response> {
-    let (project, standing) = projects::open(&state.db, user.principal.actor(), id, Need::Read).await?;
+    let (project, standing) =
+        projects::open(&state.db, user.principal.actor(), id, Need::Read).await?;
     let entry_type = q.entry_type.as_deref().and_then(EntryType::parse);
     let page = q.page.unwrap_or(1).clamp(1, 10_000);
     let filter = Filter {
@@ -130,5 +134,8 @@ pub async fn view(
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, &project.name, "projects", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, &project.name, "projects", body),
+    ))
 }

@@ -109,14 +109,18 @@ pub async fn page(
             }
         }
     };
-    Ok(html(StatusCode::OK, layout::page(&user, "Search", "search", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, "Search", "search", body),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn snippets_keep_only_marks() {
-        let html = super::snippet("a &lt;script&gt; <mark>flaky</mark> test &amp; more").into_string();
+        let html =
+            super::snippet("a &lt;script&gt; <mark>flaky</mark> test &amp; more").into_string();
         assert_eq!(html, "a &lt;script&gt; <mark>flaky</mark> test &amp; more");
     }
 }

@@ -9,7 +9,9 @@ use chrono::Duration;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::api::sessions::{check_alias, check_tags, clean_title, edit as edit_session, tool_family};
+use crate::api::sessions::{
+    check_alias, check_tags, clean_title, edit as edit_session, tool_family,
+};
 use crate::api::share::share_urls;
 use crate::archive::messages::{self, PageRequest};
 use crate::clock;
@@ -47,7 +49,10 @@ fn tags_of(row: &SessionRow) -> Vec<String> {
 }
 
 fn title_of(row: &SessionRow) -> &str {
-    row.title.as_deref().filter(|t| !t.is_empty()).unwrap_or("(untitled)")
+    row.title
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("(untitled)")
 }
 
 /// The text of a `?done=` notice (fixed texts only: nothing from the URL is shown).
@@ -198,7 +203,10 @@ pub async fn home(
         }
     };
     let title = if trash { "Trash" } else { "Sessions" };
-    Ok(html(StatusCode::OK, layout::page(&user, title, "sessions", body)))
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&user, title, "sessions", body),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -215,7 +223,18 @@ pub async fn view(
     Query(q): Query<ViewQuery>,
 ) -> WebResult<Response> {
     let row = find_owned(&state.db, &user.principal.user.id, &id, Visibility::Live).await?;
-    Ok(html(StatusCode::OK, session_page(&state, &user, &row, q.page.unwrap_or(1), q.done.as_deref(), None).await?))
+    Ok(html(
+        StatusCode::OK,
+        session_page(
+            &state,
+            &user,
+            &row,
+            q.page.unwrap_or(1),
+            q.done.as_deref(),
+            None,
+        )
+        .await?,
+    ))
 }
 
 /// A just-created share link, shown once on the session's page.
@@ -249,12 +268,17 @@ async fn session_page(
     })
     .await
     .map_err(ApiError::from)??;
-    let summary = match summaries::for_session(&state.db, &state.clock, &state.blobs, row, false).await {
-        Ok((s, _)) => Some(s),
-        Err(DomainError::NoMessages) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let (uid, sid, now) = (row.user_id.clone(), row.id.clone(), state.clock.now_string());
+    let summary =
+        match summaries::for_session(&state.db, &state.clock, &state.blobs, row, false).await {
+            Ok((s, _)) => Some(s),
+            Err(DomainError::NoMessages) => None,
+            Err(e) => return Err(e.into()),
+        };
+    let (uid, sid, now) = (
+        row.user_id.clone(),
+        row.id.clone(),
+        state.clock.now_string(),
+    );
     let links = state
         .db
         .read(move |conn| dashboard::active_shares(conn, &uid, &sid, &now))
@@ -405,7 +429,12 @@ pub async fn edit(
 ) -> WebResult<Response> {
     let title = clean_title(&form.title, "body")?;
     if title.is_empty() {
-        return Err(ApiError::invalid_value(&["body", "title"], "Title must not be empty", form.title.into()).into());
+        return Err(ApiError::invalid_value(
+            &["body", "title"],
+            "Title must not be empty",
+            form.title.into(),
+        )
+        .into());
     }
     let tags: Vec<String> = form
         .tags
@@ -413,7 +442,8 @@ pub async fn edit(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
-    check_tags(&tags).map_err(|m| ApiError::invalid_value(&["body", "tags"], &m, serde_json::json!(tags)))?;
+    check_tags(&tags)
+        .map_err(|m| ApiError::invalid_value(&["body", "tags"], &m, serde_json::json!(tags)))?;
     let change = Edit {
         title: Some(title),
         tags: Some(tags),
@@ -436,11 +466,17 @@ pub async fn set_alias(
 ) -> WebResult<Response> {
     let alias = form.alias.trim().to_string();
     let change = if alias.is_empty() {
-        Edit { alias: Some(None), ..Edit::default() }
+        Edit {
+            alias: Some(None),
+            ..Edit::default()
+        }
     } else {
         user.principal.tier().require(Feature::AliasesCloud)?;
         check_alias(&alias)?;
-        Edit { alias: Some(Some(alias)), ..Edit::default() }
+        Edit {
+            alias: Some(Some(alias)),
+            ..Edit::default()
+        }
     };
     let row = edit_session(&state, &user.principal, &id, change).await?;
     Ok(see_other(&format!("/ui/sessions/{}?done=saved", row.id)))
@@ -453,7 +489,8 @@ pub async fn delete(
     CsrfForm { user, .. }: CsrfForm<Empty>,
 ) -> WebResult<Response> {
     let scope = rules::delete_scope(Some("cloud"))?;
-    let row = rules::soft_delete(&state.db, &state.clock, &user.principal.user.id, &id, scope).await?;
+    let row =
+        rules::soft_delete(&state.db, &state.clock, &user.principal.user.id, &id, scope).await?;
     state.search.remove(&row.id);
     Ok(see_other("/?done=deleted"))
 }
@@ -486,14 +523,24 @@ pub async fn share(
     let password = Some(form.password).filter(|p| !p.is_empty());
     crate::api::share::check_request(form.expires_in_hours, password.as_deref())?;
     let row = find_owned(&state.db, &user.principal.user.id, &id, Visibility::Live).await?;
-    let link = shares::create(&state.db, &state.clock, &row, form.expires_in_hours, password).await?;
+    let link = shares::create(
+        &state.db,
+        &state.clock,
+        &row,
+        form.expires_in_hours,
+        password,
+    )
+    .await?;
     let (_, public_url) = share_urls(&state, &link.token);
     let created = NewLink {
         public_url,
         expires_at: link.expires_at,
         has_password: link.has_password,
     };
-    Ok(html(StatusCode::CREATED, session_page(&state, &user, &row, 1, None, Some(created)).await?))
+    Ok(html(
+        StatusCode::CREATED,
+        session_page(&state, &user, &row, 1, None, Some(created)).await?,
+    ))
 }
 
 /// `POST /ui/sessions/{id}/share/{link_id}/revoke`.
@@ -503,6 +550,13 @@ pub async fn revoke_share(
     CsrfForm { user, .. }: CsrfForm<Empty>,
 ) -> WebResult<Response> {
     let row = find_owned(&state.db, &user.principal.user.id, &id, Visibility::Live).await?;
-    shares::revoke(&state.db, &state.clock, &user.principal.user.id, &row.id, &link_id).await?;
+    shares::revoke(
+        &state.db,
+        &state.clock,
+        &user.principal.user.id,
+        &row.id,
+        &link_id,
+    )
+    .await?;
     Ok(see_other(&format!("/ui/sessions/{}?done=revoked", row.id)))
 }
