@@ -67,8 +67,12 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static("sfs_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// Where to come back to after signing in: the request's own path and query.
+/// Where to come back to after signing in: the request's own path and query (for a form
+/// post, the home page: the form's route answers only POST).
 fn here(parts: &Parts) -> String {
+    if parts.method != axum::http::Method::GET {
+        return "/".into();
+    }
     parts
         .uri
         .path_and_query()

@@ -72,6 +72,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/keys/{id}/revoke", post(keys::revoke))
         .route("/ui/org", get(org::page))
         .route("/ui/org/invite", post(org::invite))
+        .route("/ui/org/members/{user_id}/role", post(org::change_role))
+        .route("/ui/org/members/{user_id}/remove", post(org::remove_member))
         .route("/ui/org/invites/{id}/delete", post(org::delete_invite))
         .route("/ui/org/invites/{id}/accept", post(org::accept))
         .route("/ui/org/invites/{id}/decline", post(org::decline))

@@ -475,3 +475,136 @@ async fn a_service_key_cannot_sign_in() {
         .iter()
         .all(|c| !c.starts_with("sfs_session=")));
 }
+
+#[tokio::test]
+async fn trash_restore_and_share_revoke_from_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    app.as_(&alice).push_new(ID, "Going to the trash").await;
+    let browser = sign_in(&app, &alice).await;
+
+    let res = browser
+        .post(
+            &ui::session_action(ID, "share"),
+            &[("expires_in_hours", "24")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    let public = Regex::new(r#"id="share-url" href="([^"]+)""#)
+        .unwrap()
+        .captures(&page)
+        .unwrap()[1]
+        .to_string();
+    // The link carries --public-url; the test server listens elsewhere.
+    let url = app.url(&public[public.find("/s/").expect("a /s/ link")..]);
+    assert_eq!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // The API's range applies to the form too.
+    let res = browser
+        .post(
+            &ui::session_action(ID, "share"),
+            &[("expires_in_hours", "9999")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let link_id = Regex::new(r"/share/([^/]+)/revoke")
+        .unwrap()
+        .captures(&page)
+        .unwrap()[1]
+        .to_string();
+    let res = browser
+        .post(&format!("{}/share/{link_id}/revoke", ui::session(ID)), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_ne!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK,
+        "revoked"
+    );
+
+    let res = browser.post(&ui::session_action(ID, "delete"), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.as_(&alice).get(&paths::session(ID)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let trash = browser.page("/?trash=1").await;
+    assert!(trash.contains("Going to the trash"));
+    assert!(!browser.page(ui::HOME).await.contains("Going to the trash"));
+    let res = browser.post(&ui::session_action(ID, "restore"), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(title_of(&app, &alice, ID).await, "Going to the trash");
+}
+
+#[tokio::test]
+async fn org_pages_follow_the_api_roles() {
+    let app = TestApp::spawn().await;
+    let [alice, bob, carol] = app.users(["alice", "bob", "carol"]).await;
+    let org = app.as_(&alice).org("acme").member(&bob).create().await;
+    let owner = sign_in(&app, &alice).await;
+    let member = sign_in(&app, &bob).await;
+
+    // A member sees the members but may not invite or change roles (the API's 403).
+    let page = member.page(ui::ORG).await;
+    assert!(page.contains(&alice.email) && !page.contains("Send invite"));
+    let res = member
+        .post(
+            "/ui/org/invite",
+            &[("email", carol.email.as_str()), ("role", "member")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = member
+        .post(
+            &format!("/ui/org/members/{}/role", alice.id),
+            &[("role", "member")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let res = owner
+        .post(
+            "/ui/org/invite",
+            &[("email", carol.email.as_str()), ("role", "member")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let carol_browser = sign_in(&app, &carol).await;
+    let page = carol_browser.page(ui::ORG).await;
+    let invite = Regex::new(r"/ui/org/invites/([^/]+)/accept")
+        .unwrap()
+        .captures(&page)
+        .unwrap()[1]
+        .to_string();
+    let res = carol_browser
+        .post(&format!("/ui/org/invites/{invite}/accept"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let res = owner
+        .post(
+            &format!("/ui/org/members/{}/role", bob.id),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let members = json_of(
+        app.as_(&alice).get(&paths::org_members(&org.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let text = members.to_string();
+    assert!(text.contains(&carol.email), "{text}");
+    assert!(text.contains("\"admin\""), "{text}");
+    // The owner's role cannot change (the API's rule and answer).
+    let res = owner
+        .post(
+            &format!("/ui/org/members/{}/role", alice.id),
+            &[("role", "member")],
+        )
+        .await;
+    assert!(res.status().is_client_error());
+}

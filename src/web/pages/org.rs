@@ -98,8 +98,32 @@ pub async fn page(
                 section {
                     h2 { "Members" }
                     table {
-                        thead { tr { th { "Email" } th { "Role" } th { "Joined" } } }
-                        tbody { @for mem in &members { tr { td { (mem.email) } td { (mem.role) } td { (when(&mem.joined_at)) } } } }
+                        thead { tr { th { "Email" } th { "Role" } th { "Joined" } @if admin { th { span.sr { "Actions" } } } } }
+                        tbody {
+                            @for mem in &members {
+                                tr {
+                                    td { (mem.email) }
+                                    td { (mem.role) }
+                                    td { (when(&mem.joined_at)) }
+                                    @if admin {
+                                        td {
+                                            @if mem.role != "owner" && mem.user_id != user.principal.user.id {
+                                                form.inline method="post" action=(format!("/ui/org/members/{}/role", mem.user_id)) {
+                                                    (csrf(&user))
+                                                    label.sr for=(format!("role-{}", mem.user_id)) { "Role of " (mem.email) }
+                                                    select id=(format!("role-{}", mem.user_id)) name="role" {
+                                                        option value="member" selected[mem.role == "member"] { "Member" }
+                                                        option value="admin" selected[mem.role == "admin"] { "Admin" }
+                                                    }
+                                                    button type="submit" { "Change role" }
+                                                }
+                                                (button_form(&user, &format!("/ui/org/members/{}/remove", mem.user_id), "Remove", "danger"))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 @if admin {
@@ -219,4 +243,38 @@ pub async fn decline(
 ) -> WebResult<Response> {
     rules::decline(&state.db, &state.clock, &user.principal.user, &id, None).await?;
     Ok(see_other("/ui/org?done=declined"))
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+/// `POST /ui/org/members/{user_id}/role`: as `PUT /api/v1/org/members/{user_id}/role`.
+pub async fn change_role(
+    State(state): State<AppState>,
+    Path(member): Path<String>,
+    CsrfForm { user, form }: CsrfForm<RoleForm>,
+) -> WebResult<Response> {
+    let m = own_admin(&user)?;
+    rules::change_role(
+        &state.db,
+        &m.org.id,
+        &user.principal.user,
+        &member,
+        form.role,
+    )
+    .await?;
+    Ok(see_other("/ui/org?done=updated"))
+}
+
+/// `POST /ui/org/members/{user_id}/remove`: as `DELETE /api/v1/org/members/{user_id}`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path(member): Path<String>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
+) -> WebResult<Response> {
+    let m = own_admin(&user)?;
+    rules::remove_member(&state.db, &m.org.id, &user.principal.user, &member).await?;
+    Ok(see_other("/ui/org?done=updated"))
 }
