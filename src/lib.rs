@@ -21,3 +21,4 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod systemd;
+pub mod web;

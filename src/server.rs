@@ -46,7 +46,10 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let linger_bytes = config.max_sync_bytes.max(api::sync::UPLOAD_CAP);
+    // The dashboard's pages beside the API (its routes are not API operations: they stay out
+    // of the OpenAPI document and answer HTML).
     let mut router = api::router()
+        .merge(crate::web::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             track_requests,

@@ -182,3 +182,140 @@ async fn api_docs_render_from_the_binary_alone() {
     let out = run_checks(&chromium, &checks);
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }
+
+/// Where screenshots of the dashboard are kept (a test artifact, under the target dir).
+fn artifacts_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("browser-artifacts/dashboard")
+}
+
+async fn signup(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let body = post_json(
+        client,
+        format!("{base}/api/v1/auth/signup"),
+        None,
+        json!({ "email": email }),
+    )
+    .await;
+    body["raw_key"].as_str().unwrap().to_string()
+}
+
+async fn push(client: &reqwest::Client, base: &str, key: &str, id: &str, title: &str, topic: &str) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(session_archive(id, title, topic, 8)).file_name("s.tar.gz"),
+    );
+    let res = client
+        .put(format!("{base}/api/v1/sessions/{id}/sync"))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn dashboard_flows_in_a_browser() {
+    let Some(chromium) = ready("dashboard_flows_in_a_browser") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(data.path(), &[]).await;
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    let alice = signup(&client, &base, "alice@example.com").await;
+    let bob = signup(&client, &base, "bob@example.com").await;
+    let tagged = "Tracing the flaky test";
+    let other = "Upgrading the parser";
+    push(
+        &client,
+        &base,
+        &alice,
+        "ses_da5b0a4d00000001",
+        tagged,
+        "the retry loop",
+    )
+    .await;
+    push(
+        &client,
+        &base,
+        &alice,
+        "ses_da5b0a4d00000002",
+        other,
+        "grammar rules",
+    )
+    .await;
+    let res = client
+        .patch(format!("{base}/api/v1/sessions/ses_da5b0a4d00000001"))
+        .bearer_auth(&alice)
+        .json(&json!({"tags": ["web"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    post_json(
+        &client,
+        format!("{base}/api/v1/org"),
+        Some(&alice),
+        json!({"name": "Acme", "slug": "acme"}),
+    )
+    .await;
+    // The pushed sessions are searchable within about half a second.
+    for _ in 0..100 {
+        let res: Value = client
+            .get(format!("{base}/api/v1/sessions/search?q=retry"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if res["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let artifacts = artifacts_dir();
+    let setup = json!({
+        "base": base,
+        "artifacts": artifacts,
+        "alice": {"key": alice},
+        "bob": {"key": bob, "email": "bob@example.com"},
+        "carol_email": "carol@example.com",
+        "tagged_title": tagged,
+        "other_title": other,
+    });
+    let dir = browser_dir();
+    let output = Command::new("node")
+        .arg(dir.join("dashboard.mjs"))
+        .arg(setup.to_string())
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node tests/browser/dashboard.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success() && stdout.contains(" 0 failed"),
+        "dashboard browser flow failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for shot in [
+        "sign-in",
+        "sessions",
+        "search",
+        "session",
+        "keys",
+        "organization",
+        "sessions-phone-dark",
+    ] {
+        assert!(
+            artifacts.join(format!("{shot}.png")).exists(),
+            "screenshot {shot}"
+        );
+    }
+    println!("{stdout}screenshots in {}", artifacts.display());
+}

@@ -357,25 +357,7 @@ async fn create_my_key(
     principal: Principal,
     Json(body): Json<PersonalKeyRequest>,
 ) -> ApiResult<Response> {
-    let name = body.name.trim().to_string();
-    if name.is_empty() {
-        return Err(ApiError::invalid_value(
-            &["body", "name"],
-            "name must not be blank",
-            Value::from(body.name),
-        ));
-    }
-    check_name(&name)?;
-    if let Some(days) = body.expires_in_days {
-        if !(1..=730).contains(&days) {
-            return Err(ApiError::validation(
-                "less_than_equal",
-                &["body", "expires_in_days"],
-                "Input should be between 1 and 730",
-                Value::from(days),
-            ));
-        }
-    }
+    let name = personal_key_request(&body.name, body.expires_in_days)?;
     let minted = accounts::mint_user_key(
         &state.db,
         &state.clock,
@@ -391,6 +373,31 @@ async fn create_my_key(
         raw: minted.raw,
     };
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+/// The rules of a personal key request (also the dashboard's): a name that is not blank and
+/// at most 255 characters, an expiry of 1–730 days. Returns the trimmed name.
+pub(crate) fn personal_key_request(name: &str, expires_in_days: Option<i64>) -> ApiResult<String> {
+    let trimmed = name.trim().to_string();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid_value(
+            &["body", "name"],
+            "name must not be blank",
+            Value::from(name),
+        ));
+    }
+    check_name(&trimmed)?;
+    if let Some(days) = expires_in_days {
+        if !(1..=730).contains(&days) {
+            return Err(ApiError::validation(
+                "less_than_equal",
+                &["body", "expires_in_days"],
+                "Input should be between 1 and 730",
+                Value::from(days),
+            ));
+        }
+    }
+    Ok(trimmed)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -78,11 +78,28 @@ async fn search(
         offset: (page - 1) * page_size,
         limit: page_size,
     };
+    let (results, total) = run(&state, &principal.user.id, query).await?;
+    Ok(Json(SearchResults {
+        results,
+        total: total as i64,
+        page: page as i64,
+        page_size: page_size as i64,
+        query: text,
+    }))
+}
+
+/// Runs a search of the caller's sessions: the index says which match, the database what is
+/// shown (a session deleted a moment ago never appears). Also the dashboard's search.
+pub(crate) async fn run(
+    state: &AppState,
+    user_id: &str,
+    query: SearchQuery,
+) -> ApiResult<(Vec<SearchHit>, usize)> {
     let index = state.search.clone();
     let found = tokio::task::spawn_blocking(move || index.search(&query))
         .await?
         .map_err(|e| ApiError::internal(format!("search: {e}")))?;
-    let user_id = principal.user.id.clone();
+    let user_id = user_id.to_string();
     let ids: Vec<String> = found.hits.iter().map(|h| h.session_id.clone()).collect();
     let sessions = state
         .db
@@ -117,13 +134,7 @@ async fn search(
             })
         })
         .collect();
-    Ok(Json(SearchResults {
-        results,
-        total: found.total as i64,
-        page: page as i64,
-        page_size: page_size as i64,
-        query: text,
-    }))
+    Ok((results, found.total))
 }
 
 /// One page of search results, best first.

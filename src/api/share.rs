@@ -78,26 +78,7 @@ async fn create(
     OptionalJson(body): OptionalJson<ShareLinkRequest>,
 ) -> ApiResult<Response> {
     principal.require_verified()?;
-    if !(1..=MAX_EXPIRY_HOURS).contains(&body.expires_in_hours) {
-        return Err(ApiError::validation(
-            "less_than_equal",
-            &["body", "expires_in_hours"],
-            format!("Input should be between 1 and {MAX_EXPIRY_HOURS}"),
-            Value::from(body.expires_in_hours),
-        ));
-    }
-    if body
-        .password
-        .as_ref()
-        .is_some_and(|p| p.chars().count() > 256)
-    {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", "password"],
-            "String should have at most 256 characters",
-            Value::Null,
-        ));
-    }
+    check_request(body.expires_in_hours, body.password.as_deref())?;
     let session =
         session_rules::find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
     let link = shares::create(
@@ -109,15 +90,46 @@ async fn create(
     )
     .await?;
     tracing::info!(session = %session.id, link = %link.link_id, "share link created");
-    let base = &state.config.public_url;
+    let (url, public_url) = share_urls(&state, &link.token);
     let body = ShareLink {
         link_id: link.link_id,
-        url: format!("{base}/api/v1/sessions/share/{}", link.token),
-        public_url: format!("{base}/s/{}", link.token),
+        url,
+        public_url,
         expires_at: link.expires_at,
         has_password: link.has_password,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The rules of a share request (also the dashboard's): expiry in 1–720 hours, a password of
+/// at most 256 characters.
+pub(crate) fn check_request(expires_in_hours: i64, password: Option<&str>) -> ApiResult<()> {
+    if !(1..=MAX_EXPIRY_HOURS).contains(&expires_in_hours) {
+        return Err(ApiError::validation(
+            "less_than_equal",
+            &["body", "expires_in_hours"],
+            format!("Input should be between 1 and {MAX_EXPIRY_HOURS}"),
+            Value::from(expires_in_hours),
+        ));
+    }
+    if password.is_some_and(|p| p.chars().count() > 256) {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "password"],
+            "String should have at most 256 characters",
+            Value::Null,
+        ));
+    }
+    Ok(())
+}
+
+/// A link's archive URL and its page for people (`/s/{token}`).
+pub(crate) fn share_urls(state: &AppState, token: &str) -> (String, String) {
+    let base = &state.config.public_url;
+    (
+        format!("{base}/api/v1/sessions/share/{token}"),
+        format!("{base}/s/{token}"),
+    )
 }
 
 #[utoipa::path(

@@ -85,13 +85,45 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("Missing or invalid Authorization header"))?;
+    authenticate_token(parts, state, token).await
+}
+
+/// The pipeline for a presented key (a bearer token, or a key pasted into the dashboard's
+/// sign-in form): rate-limited by its hash, then looked up and admitted.
+pub async fn authenticate_token(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<Principal, ApiError> {
     let key_hash = hash_token(token);
     state.limits.check_key(&key_hash)?;
+    lookup(parts, state, KeyRef::Hash(key_hash)).await
+}
 
+/// The pipeline for a key known by its id (a dashboard browser session holds the id of the key
+/// it was opened with, never the key): looked up and admitted like a bearer key.
+pub async fn authenticate_key_id(
+    parts: &Parts,
+    state: &AppState,
+    key_id: String,
+) -> Result<Principal, ApiError> {
+    lookup(parts, state, KeyRef::Id(key_id)).await
+}
+
+enum KeyRef {
+    Hash(String),
+    Id(String),
+}
+
+async fn lookup(parts: &Parts, state: &AppState, key_ref: KeyRef) -> Result<Principal, ApiError> {
     let (key, user, org) = state
         .db
         .read(move |conn| {
-            let Some(key) = api_keys::find_by_hash(conn, &key_hash)? else {
+            let found = match &key_ref {
+                KeyRef::Hash(hash) => api_keys::find_by_hash(conn, hash)?,
+                KeyRef::Id(id) => api_keys::get(conn, id)?,
+            };
+            let Some(key) = found else {
                 return Ok(None);
             };
             let user = users::get(conn, &key.user_id)?;
@@ -100,7 +132,19 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         })
         .await?
         .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
+    admit(parts, state, key, user, org)
+}
 
+/// Steps 4–8 for a key already found (by its hash here, by its id for a browser session of the
+/// dashboard): revoked, inactive or expired keys and inactive users are refused; `last_used_at`
+/// is refreshed at most once a minute.
+pub fn admit(
+    parts: &Parts,
+    state: &AppState,
+    key: api_keys::ApiKey,
+    user: Option<users::User>,
+    org: Option<Membership>,
+) -> Result<Principal, ApiError> {
     if key.revoked_at.is_some() {
         return Err(ApiError::structured(
             StatusCode::UNAUTHORIZED,

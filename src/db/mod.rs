@@ -62,6 +62,8 @@ pub mod agent_runs;
 pub mod api_keys;
 pub mod audit;
 pub mod compile;
+pub mod browser_sessions;
+pub mod dashboard;
 mod error;
 pub mod handoffs;
 pub mod knowledge;

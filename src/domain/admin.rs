@@ -109,6 +109,19 @@ pub async fn set_tier(db: &Db, clock: &Clock, email: &str, tier: &str) -> Domain
 }
 
 pub async fn set_active(db: &Db, clock: &Clock, email: &str, active: bool) -> DomainResult<()> {
+    set_active_by(db, clock, email, active, None, "cli").await
+}
+
+/// [`set_active`] by a named platform admin from `source` (`cli`, `dashboard`), as audited.
+/// Disabling a user ends their browser sessions (V12 trigger) and every key stops working.
+pub async fn set_active_by(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    active: bool,
+    actor: Option<String>,
+    source: &'static str,
+) -> DomainResult<()> {
     let email = email.trim().to_lowercase();
     let clock = clock.clone();
     db.write(move |tx| {
@@ -120,7 +133,16 @@ pub async fn set_active(db: &Db, clock: &Clock, email: &str, active: bool) -> Do
             "disable_user"
         };
         let at = clock.now_string();
-        admin::record(tx, None, action, "user", &user.id, &json!({}), "cli", &at)?;
+        admin::record(
+            tx,
+            actor.as_deref(),
+            action,
+            "user",
+            &user.id,
+            &json!({}),
+            source,
+            &at,
+        )?;
         Ok(())
     })
     .await

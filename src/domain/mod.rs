@@ -7,6 +7,7 @@ pub mod agent_runs;
 pub mod audit;
 pub mod autosync;
 pub mod compile;
+pub mod browser_sessions;
 mod error;
 pub mod git_remote;
 pub mod handoffs;

@@ -25,6 +25,7 @@ mod summary;
 mod tickets;
 mod uploads;
 mod wiki;
+mod web;
 
 #[path = "../common/mod.rs"]
 mod common;

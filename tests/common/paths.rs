@@ -317,3 +317,46 @@ pub fn session_audit_dismiss(id: &str) -> String {
 pub fn audit_entry(audit_id: &str) -> String {
     format!("/api/v1/sessions/audits/{audit_id}")
 }
+/// The web dashboard's pages and forms.
+pub mod ui {
+    pub const HOME: &str = "/";
+    pub const SIGN_IN: &str = "/ui/sign-in";
+    pub const SIGN_OUT: &str = "/ui/sign-out";
+    pub const ACCOUNT: &str = "/ui/account";
+    pub const KEYS: &str = "/ui/keys";
+    pub const HANDOFFS: &str = "/ui/handoffs";
+    pub const ORG: &str = "/ui/org";
+    pub const PROJECTS: &str = "/ui/projects";
+    pub const ADMIN_USERS: &str = "/ui/admin/users";
+    pub fn search(q: &str) -> String {
+        format!("/ui/search?q={}", urlencode(q))
+    }
+    pub fn session(id: &str) -> String {
+        format!("/ui/sessions/{id}")
+    }
+    pub fn session_action(id: &str, action: &str) -> String {
+        format!("/ui/sessions/{id}/{action}")
+    }
+    pub fn handoff(id: &str) -> String {
+        format!("/ui/handoffs/{id}")
+    }
+    pub fn handoff_action(id: &str, action: &str) -> String {
+        format!("/ui/handoffs/{id}/{action}")
+    }
+    pub fn revoke_browser_session(handle: &str) -> String {
+        format!("/ui/account/browser-sessions/{handle}/revoke")
+    }
+    pub fn revoke_key(id: &str) -> String {
+        format!("/ui/keys/{id}/revoke")
+    }
+    fn urlencode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+}

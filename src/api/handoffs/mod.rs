@@ -364,6 +364,20 @@ async fn decline(
     Ok(Json(HandoffView::at(&h, state.clock.now())))
 }
 
+/// A comment is 1–10000 characters, not all blank (also the dashboard's rule).
+pub(crate) fn check_comment(content: &str) -> ApiResult<()> {
+    let n = content.chars().count();
+    if n == 0 || n > 10_000 || content.trim().is_empty() {
+        return Err(ApiError::validation(
+            "string_too_long",
+            &["body", "content"],
+            "content must be 1 to 10000 characters",
+            Value::Null,
+        ));
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post, path = "/api/v1/handoffs/{id}/comments", tag = "handoffs", operation_id = "comment_on_handoff",
     summary = "Comment on a handoff",
@@ -383,15 +397,7 @@ async fn add_comment(
     Json(body): Json<HandoffCommentRequest>,
 ) -> ApiResult<Response> {
     handoff_boundary(&state, &principal, &id).await?;
-    let n = body.content.chars().count();
-    if n == 0 || n > 10_000 || body.content.trim().is_empty() {
-        return Err(ApiError::validation(
-            "string_too_long",
-            &["body", "content"],
-            "content must be 1 to 10000 characters",
-            Value::Null,
-        ));
-    }
+    check_comment(&body.content)?;
     let c = rules::comment(&state.db, &state.clock, &principal.user, &id, body.content).await?;
     Ok((StatusCode::CREATED, axum::Json(HandoffComment::from(&c))).into_response())
 }

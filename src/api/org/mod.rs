@@ -137,7 +137,7 @@ async fn info(State(state): State<AppState>, principal: Principal) -> ApiResult<
     }))
 }
 
-fn invite_email(raw: &str) -> ApiResult<String> {
+pub(crate) fn invite_email(raw: &str) -> ApiResult<String> {
     normalize_email(raw)
         .map_err(|m| ApiError::invalid_value(&["body", "email"], &m, Value::from(raw)))
 }
@@ -245,7 +245,12 @@ async fn mail_invite(state: &AppState, inv: &Invite, org_name: &str, inviter: &s
 }
 
 /// The answer to an invite; the mail goes out in the background.
-fn invited(state: &AppState, principal: &Principal, inv: Invite, org: Org) -> Json<InviteCreated> {
+pub(crate) fn invited(
+    state: &AppState,
+    principal: &Principal,
+    inv: Invite,
+    org: Org,
+) -> Json<InviteCreated> {
     let body = InviteCreated {
         invite_id: inv.id.clone(),
         email: inv.email.clone(),

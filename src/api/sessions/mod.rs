@@ -195,7 +195,7 @@ static HTML_TAG: std::sync::LazyLock<regex::Regex> =
     std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").expect("regex compiles"));
 
 /// A title as stored: HTML tags removed, trimmed; NUL bytes refused.
-fn clean_title(raw: &str, place: &str) -> ApiResult<String> {
+pub(crate) fn clean_title(raw: &str, place: &str) -> ApiResult<String> {
     if raw.contains('\0') {
         return Err(ApiError::bad_request("Title must not contain NUL bytes"));
     }
@@ -210,7 +210,7 @@ fn clean_title(raw: &str, place: &str) -> ApiResult<String> {
     Ok(HTML_TAG.replace_all(raw, "").trim().to_string())
 }
 
-fn check_tags(tags: &[String]) -> Result<(), String> {
+pub(crate) fn check_tags(tags: &[String]) -> Result<(), String> {
     if tags.len() > 20 {
         return Err("At most 20 tags are allowed".into());
     }
@@ -223,7 +223,7 @@ fn check_tags(tags: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_alias(alias: &str) -> ApiResult<()> {
+pub(crate) fn check_alias(alias: &str) -> ApiResult<()> {
     let loc = ["body", "alias"];
     let n = alias.chars().count();
     if !(3..=100).contains(&n) {
@@ -244,7 +244,7 @@ fn check_alias(alias: &str) -> ApiResult<()> {
 }
 
 /// Applies an edit and re-indexes the session (its title, alias and tags are searchable).
-async fn edit(
+pub(crate) async fn edit(
     state: &AppState,
     principal: &Principal,
     id: &str,
