@@ -15,6 +15,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 
+use rusqlite::Connection;
+
 use crate::auth::keys::hash_token;
 use crate::clock;
 use crate::db::orgs::{self, Membership};
@@ -79,6 +81,21 @@ impl FromRequestParts<AppState> for ClientIp {
 
 /// Steps 1–8 of the pipeline: any valid key, user or service.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    Ok(authenticate_and(parts, state, |_, _| Ok(())).await?.0)
+}
+
+/// [`authenticate`], also running `also(conn, key's user id)` in the same blocking read (one
+/// hop to the blocking pool for the key and what the route reads next). Its answer is only
+/// returned when the key is good; an auth failure wins over it.
+async fn authenticate_and<T, F>(
+    parts: &Parts,
+    state: &AppState,
+    also: F,
+) -> Result<(Principal, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &str) -> Result<T, DbError> + Send + 'static,
+{
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -88,7 +105,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     let key_hash = hash_token(token);
     state.limits.check_key(&key_hash)?;
 
-    let (key, user, org) = state
+    let (key, user, org, extra) = state
         .db
         .read(move |conn| {
             let Some(key) = api_keys::find_by_hash(conn, &key_hash)? else {
@@ -96,7 +113,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             };
             let user = users::get(conn, &key.user_id)?;
             let org = orgs::primary_membership(conn, &key.user_id)?;
-            Ok::<_, DbError>(Some((key, user, org)))
+            let extra = also(conn, &key.user_id)?;
+            Ok::<_, DbError>(Some((key, user, org, extra)))
         })
         .await?
         .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
@@ -142,7 +160,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             api_keys::touch(tx, &key_id, &at, ip.as_deref())
         });
     }
-    Ok(Principal { user, key, org })
+    Ok((Principal { user, key, org }, extra))
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -150,7 +168,24 @@ impl FromRequestParts<AppState> for Principal {
 
     /// A user key. A service key is refused: this route did not opt in to any scope.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = authenticate(parts, state).await?;
+        Ok(Principal::user_key_and(parts, state, |_, _| Ok(())).await?.0)
+    }
+}
+
+impl Principal {
+    /// The [`Principal`] extractor (a user key; service keys refused), also running
+    /// `also(conn, user id)` in the same blocking read as the key: what an extractor such as
+    /// `OwnedSession` reads next costs no second hop. Auth failures win over its answer.
+    pub async fn user_key_and<T, F>(
+        parts: &Parts,
+        state: &AppState,
+        also: F,
+    ) -> Result<(Principal, T), ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> Result<T, DbError> + Send + 'static,
+    {
+        let (principal, extra) = authenticate_and(parts, state, also).await?;
         if principal.is_service_key() {
             let name = principal
                 .key
@@ -164,7 +199,7 @@ impl FromRequestParts<AppState> for Principal {
                     .detail("service_key_name", name),
             );
         }
-        Ok(principal)
+        Ok((principal, extra))
     }
 }
 
