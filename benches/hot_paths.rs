@@ -89,7 +89,11 @@ impl Args {
             };
             let list = |v: &str| -> Result<Vec<usize>, String> {
                 v.split(',')
-                    .map(|n| n.trim().parse::<usize>().map_err(|e| format!("{flag}: {e}")))
+                    .map(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("{flag}: {e}"))
+                    })
                     .collect()
             };
             match flag.as_str() {
@@ -121,11 +125,46 @@ impl Rng {
 /// Words to build text from: common English and code-ish tokens.
 fn vocabulary(rng: &mut Rng) -> Vec<String> {
     const SEEDS: [&str; 40] = [
-        "the", "parser", "returns", "error", "when", "migration", "fails", "token", "index",
-        "query", "session", "archive", "function", "struct", "impl", "async", "await", "file",
-        "line", "test", "assert", "build", "cargo", "warning", "unused", "variable", "config",
-        "server", "client", "request", "response", "status", "header", "body", "json", "field",
-        "value", "retry", "timeout", "cache",
+        "the",
+        "parser",
+        "returns",
+        "error",
+        "when",
+        "migration",
+        "fails",
+        "token",
+        "index",
+        "query",
+        "session",
+        "archive",
+        "function",
+        "struct",
+        "impl",
+        "async",
+        "await",
+        "file",
+        "line",
+        "test",
+        "assert",
+        "build",
+        "cargo",
+        "warning",
+        "unused",
+        "variable",
+        "config",
+        "server",
+        "client",
+        "request",
+        "response",
+        "status",
+        "header",
+        "body",
+        "json",
+        "field",
+        "value",
+        "retry",
+        "timeout",
+        "cache",
     ];
     let mut words: Vec<String> = SEEDS.iter().map(|s| s.to_string()).collect();
     for _ in 0..2_000 {
@@ -293,7 +332,12 @@ impl Bench {
             .fetch_add(f.errors.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    async fn get(&self, url: String, key: Option<&str>, expect_len: Option<usize>) -> Result<(), String> {
+    async fn get(
+        &self,
+        url: String,
+        key: Option<&str>,
+        expect_len: Option<usize>,
+    ) -> Result<(), String> {
         let mut request = self.client.get(url);
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -302,7 +346,10 @@ impl Bench {
         let status = response.status();
         let body = response.bytes().await.map_err(|e| e.to_string())?;
         if status != StatusCode::OK {
-            return Err(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])));
+            return Err(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
         }
         match expect_len {
             Some(n) if body.len() != n => Err(format!("{} bytes, expected {n}", body.len())),
@@ -362,21 +409,34 @@ async fn run(args: Args) -> Result<usize, String> {
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.rate_limit_per_minute = 0;
     config.signup_rate_limit_per_hour = 0;
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     config.bind = listener.local_addr().map_err(|e| e.to_string())?;
     let base = format!("http://{}", config.bind);
     let archive_dir = config.archive_dir();
     let state = AppState::open(config)?;
     let serving = state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sessionfs_server::server::serve(serving, listener, None, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(sessionfs_server::server::serve(
+        serving,
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     // The comparison: the archive store served as static files by tower_http in this process.
-    let static_listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let static_base = format!("http://{}", static_listener.local_addr().map_err(|e| e.to_string())?);
-    let files = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&archive_dir));
+    let static_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let static_base = format!(
+        "http://{}",
+        static_listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let files =
+        axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&archive_dir));
     tokio::spawn(async move { axum::serve(static_listener, files).await });
 
     let client = Client::builder()
@@ -401,7 +461,11 @@ async fn run(args: Args) -> Result<usize, String> {
 
     // The pulled and paged sessions, owned by the store's user.
     let generating = Instant::now();
-    let kinds = [("20 KB", 20_000usize), ("200 KB", 200_000), ("2 MB", 2_000_000)];
+    let kinds = [
+        ("20 KB", 20_000usize),
+        ("200 KB", 200_000),
+        ("2 MB", 2_000_000),
+    ];
     let mut pulled = Vec::new();
     for (n, (label, size)) in kinds.iter().enumerate() {
         let id = format!("ses_hot{n}large{size}");
@@ -475,10 +539,19 @@ async fn run(args: Args) -> Result<usize, String> {
                 };
                 let id = format!("ses_fill{:08}", stored + k);
                 tasks.spawn(async move {
-                    commit_push(&db, &clock, &owner, &id, false, PushConditions::default(), archive, ClientInfo::default())
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                    commit_push(
+                        &db,
+                        &clock,
+                        &owner,
+                        &id,
+                        false,
+                        PushConditions::default(),
+                        archive,
+                        ClientInfo::default(),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
                 });
                 if tasks.len() >= 64 {
                     if let Some(done) = tasks.join_next().await {
@@ -513,7 +586,8 @@ async fn run(args: Args) -> Result<usize, String> {
             for (label, id, _, _, messages) in &pulled {
                 for (which, page) in [("first", 1usize), ("last", messages.div_ceil(50).max(1))] {
                     let b = bench.clone();
-                    let url = format!("{base}/api/v1/sessions/{id}/messages?page={page}&page_size=50");
+                    let url =
+                        format!("{base}/api/v1/sessions/{id}/messages?page={page}&page_size=50");
                     let f = measure(n, c, move |_| {
                         let (b, url) = (b.clone(), url.clone());
                         async move { b.get(url, Some(&b.owner_key), None).await }
@@ -525,7 +599,11 @@ async fn run(args: Args) -> Result<usize, String> {
             // Pulls, and the same file from ServeFile.
             for (label, id, etag, len, _) in &pulled {
                 let requests = if *len > 1_000_000 { n / 2 } else { n };
-                let (b, url, len) = (bench.clone(), format!("{base}/api/v1/sessions/{id}/sync"), *len);
+                let (b, url, len) = (
+                    bench.clone(),
+                    format!("{base}/api/v1/sessions/{id}/sync"),
+                    *len,
+                );
                 let ours = measure(requests, c, move |_| {
                     let (b, url) = (b.clone(), url.clone());
                     async move { b.get(url, Some(&b.owner_key), Some(len)).await }
@@ -545,10 +623,15 @@ async fn run(args: Args) -> Result<usize, String> {
                     ours.rate / file.rate
                 );
                 bench.row(&format!("pull {label}"), size, c, &ours, &extra);
-                bench.failed.fetch_add(file.errors.len(), std::sync::atomic::Ordering::Relaxed);
+                bench
+                    .failed
+                    .fetch_add(file.errors.len(), std::sync::atomic::Ordering::Relaxed);
             }
             // Pushes of new sessions (by the pushing accounts, not the store's owner).
-            for (label, template, requests) in [("push 18 KB", &small_push, n), ("push 2.2 MB", &big_push, (n / 4).max(c))] {
+            for (label, template, requests) in [
+                ("push 18 KB", &small_push, n),
+                ("push 2.2 MB", &big_push, (n / 4).max(c)),
+            ] {
                 let b = bench.clone();
                 let template = Arc::new(template.clone());
                 let first = pushed;
@@ -562,7 +645,9 @@ async fn run(args: Args) -> Result<usize, String> {
                         let stamp = (first + i) as u32;
                         bytes[4..8].copy_from_slice(&stamp.to_le_bytes());
                         let key = &b.pushers[(i % c) % b.pushers.len()];
-                        b.push(key, &format!("ses_hotpush{:08}", first + i), bytes).await.map(|_| ())
+                        b.push(key, &format!("ses_hotpush{:08}", first + i), bytes)
+                            .await
+                            .map(|_| ())
                     }
                 })
                 .await;

@@ -24,9 +24,9 @@ use axum::http::request::Parts;
 
 use crate::auth::Principal;
 use crate::db::orgs::{self, Membership, Org, OrgRole};
+use crate::db::sessions;
 use crate::db::sessions::{SessionRow, Visibility};
 use crate::domain::orgs::insufficient_role;
-use crate::db::sessions;
 use crate::domain::sessions::{is_alias, is_session_id, malformed_session_id, session_not_found};
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};

@@ -10,8 +10,8 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use futures_util::StreamExt;
+use serde::Serialize;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -345,7 +345,8 @@ const NEXT_READS: usize = 512 * 1024;
 pub async fn stream_archive(state: &AppState, hash: &str) -> ApiResult<Response> {
     let blobs = state.blobs.clone();
     let key = hash.to_string();
-    let opened = tokio::task::spawn_blocking(move || blobs.open_with_head(&key, FIRST_READ)).await?;
+    let opened =
+        tokio::task::spawn_blocking(move || blobs.open_with_head(&key, FIRST_READ)).await?;
     let mut opened = match opened {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -463,7 +463,10 @@ mod tests {
     fn pages_from_the_index_match_the_archive() {
         let dir = tempfile::tempdir().unwrap();
         let index = IndexFiles::new(dir.path().to_path_buf());
-        let with = gzip(&tar_of(&[Member::file("messages.jsonl", lines().as_bytes())]));
+        let with = gzip(&tar_of(&[Member::file(
+            "messages.jsonl",
+            lines().as_bytes(),
+        )]));
         let without = gzip(&tar_of(&[Member::file("manifest.json", b"{}")]));
         let empty = gzip(&tar_of(&[Member::file("messages.jsonl", b"")]));
         for (hash, bytes) in [
@@ -531,7 +534,10 @@ mod tests {
     fn a_damaged_index_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let index = IndexFiles::new(dir.path().to_path_buf());
-        let bytes = gzip(&tar_of(&[Member::file("messages.jsonl", lines().as_bytes())]));
+        let bytes = gzip(&tar_of(&[Member::file(
+            "messages.jsonl",
+            lines().as_bytes(),
+        )]));
         let hash = "ab".repeat(32);
         let req = PageRequest {
             page: 1,

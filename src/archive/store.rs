@@ -322,7 +322,10 @@ impl BlobStore {
         fs::remove_file(&path)?;
         // Derived from the archive; a failure only leaves a file nothing reads.
         if let Err(e) = self.index.remove(hash) {
-            tracing::warn!(hash, "cannot remove the messages index of a collected archive: {e}");
+            tracing::warn!(
+                hash,
+                "cannot remove the messages index of a collected archive: {e}"
+            );
         }
         drop(pins);
         Ok(Removal::Removed(meta.len()))

@@ -168,7 +168,9 @@ impl FromRequestParts<AppState> for Principal {
 
     /// A user key. A service key is refused: this route did not opt in to any scope.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Principal::user_key_and(parts, state, |_, _| Ok(())).await?.0)
+        Ok(Principal::user_key_and(parts, state, |_, _| Ok(()))
+            .await?
+            .0)
     }
 }
 

@@ -474,7 +474,8 @@ async fn messages(
         }
         blobs
             .message_index()
-            .read_page(&hash, || blobs.open_blob_sync(&hash), req).map_err(ApiError::from)
+            .read_page(&hash, || blobs.open_blob_sync(&hash), req)
+            .map_err(ApiError::from)
     })
     .await??;
     let Some(p) = found else {
