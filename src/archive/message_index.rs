@@ -160,6 +160,16 @@ impl IndexFiles {
         self.root.join("tmp")
     }
 
+    /// Removes the temp files of index writes a crash interrupted. Blocking; errors ignored
+    /// (nothing reads those files).
+    pub fn clear_temp(&self) {
+        if let Ok(entries) = fs::read_dir(self.tmp_dir()) {
+            for entry in entries.flatten() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Starts an index in a temp file. Blocking.
     pub fn stage(&self) -> io::Result<StagedIndex> {
         fs::create_dir_all(self.tmp_dir())?;

@@ -115,6 +115,8 @@ impl BlobStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
+        // Index files a crash left half written (the indexes themselves are rebuilt on use).
+        store.index.clear_temp();
         let mut created = false;
         for shard in 0..=255u8 {
             let dir = store.root.join(hex::encode([shard]));
