@@ -210,7 +210,8 @@ impl From<ArchiveError> for ApiError {
                 ),
             ArchiveError::UploadUnreadable(_)
             | ArchiveError::StoredUnopenable(_)
-            | ArchiveError::StoredDamaged(_) => ApiError::internal(err),
+            | ArchiveError::StoredDamaged(_)
+            | ArchiveError::IndexUnwritable(_) => ApiError::internal(err),
         }
     }
 }

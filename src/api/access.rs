@@ -24,9 +24,10 @@ use axum::http::request::Parts;
 
 use crate::auth::Principal;
 use crate::db::orgs::{self, Membership, Org, OrgRole};
+use crate::db::sessions;
 use crate::db::sessions::{SessionRow, Visibility};
 use crate::domain::orgs::insufficient_role;
-use crate::domain::sessions::find_owned;
+use crate::domain::sessions::{is_alias, is_session_id, malformed_session_id, session_not_found};
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
 use crate::error::ApiError;
@@ -50,9 +51,21 @@ impl FromRequestParts<AppState> for OwnedSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = Principal::from_request_parts(parts, state).await?;
+        // The key and the session are read in one blocking hop (the hot path of pulls and
+        // message pages); auth failures still come first, then a malformed id, then 404.
         let id = path_param(parts, state, "id").await.unwrap_or_default();
-        let session = find_owned(&state.db, &principal.user.id, &id, Visibility::Live).await?;
+        let well_formed = is_session_id(&id) || is_alias(&id);
+        let (principal, session) = Principal::user_key_and(parts, state, move |conn, user_id| {
+            if !well_formed {
+                return Ok(None);
+            }
+            sessions::find_owned(conn, user_id, &id, Visibility::Live)
+        })
+        .await?;
+        if !well_formed {
+            return Err(malformed_session_id().into());
+        }
+        let session = session.ok_or_else(session_not_found)?;
         Ok(OwnedSession { principal, session })
     }
 }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::api::extract::OptionalJson;
 use crate::api::pages::{self, ConversationHeader};
 use crate::api::sync::{stream_archive, GzipArchive};
-use crate::archive::messages::{self, PageRequest};
+use crate::archive::messages::PageRequest;
 use crate::auth::Principal;
 use crate::db::sessions::{SessionRow, Visibility};
 use crate::domain::sessions as session_rules;
@@ -241,7 +241,9 @@ async fn shown_messages(state: &AppState, session: &SessionRow) -> ApiResult<(Ve
         around: None,
     };
     let page = tokio::task::spawn_blocking(move || {
-        messages::read_page(|| blobs.open_blob_sync(&hash), req)
+        blobs
+            .message_index()
+            .read_page(&hash, || blobs.open_blob_sync(&hash), req)
     })
     .await??;
     Ok(page.map(|p| (p.messages, p.total)).unwrap_or_default())

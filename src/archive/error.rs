@@ -30,6 +30,9 @@ pub enum ArchiveError {
     /// A stored archive (validated when it was uploaded) could not be opened.
     #[error("cannot open stored archive: {0}")]
     StoredUnopenable(io::Error),
+    /// Writing the messages index to our disk failed: our fault.
+    #[error("cannot write the messages index: {0}")]
+    IndexUnwritable(io::Error),
     /// A stored archive could not be read to its end.
     #[error("stored archive unreadable: {0}")]
     StoredDamaged(io::Error),

@@ -7,11 +7,12 @@
 //! stream is refused. Only the root members `manifest.json`, `messages.jsonl` and
 //! `workspace.json` are parsed; every other member is counted and skipped.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use serde_json::Value;
 use tar::EntryType;
 
+use super::message_index::{IndexBuilder, LineKind};
 use super::metadata::{self, Extracted, MessageScan};
 use super::{ArchiveError, Invalid};
 
@@ -139,6 +140,17 @@ fn read_json(entry: &mut impl Read) -> Result<Option<Value>> {
 
 /// Validates the archive read from `source` and extracts the session metadata.
 pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
+    inspect_indexing(source, limits, None::<&mut IndexBuilder<io::Sink>>)
+}
+
+/// [`inspect`], also writing the messages index ([`super::message_index`]) in the same pass:
+/// the `messages.jsonl` that reading messages back uses (the first member of that name) is
+/// indexed line by line as it is scanned.
+pub fn inspect_indexing<W: Write>(
+    source: impl Read,
+    limits: &Limits,
+    mut index: Option<&mut IndexBuilder<W>>,
+) -> Result<Extracted> {
     let mut buffered = BufReader::new(SourceReader(source));
     let head = buffered.fill_buf().map_err(read_error)?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
@@ -161,7 +173,18 @@ pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
             if members > limits.members {
                 return Err(Invalid::TooManyMembers(limits.members).into());
             }
-            let name = checked_name(&entry.path_bytes())?;
+            let raw_name = entry.path_bytes();
+            let name = checked_name(&raw_name)?;
+            // The member reading messages back uses: the first one named so (one `./` off).
+            let read_back = raw_name.strip_prefix(b"./").unwrap_or(&raw_name) == b"messages.jsonl";
+            drop(raw_name);
+            let index_this = match index.as_deref_mut() {
+                Some(builder) if read_back && !builder.has_messages() => {
+                    builder.begin();
+                    Some(builder)
+                }
+                _ => None,
+            };
             match entry.header().entry_type() {
                 EntryType::Regular | EntryType::Continuous => {}
                 EntryType::Directory | EntryType::XGlobalHeader => continue,
@@ -192,7 +215,7 @@ pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
             match name.as_str() {
                 "manifest.json" => manifest = read_json(&mut entry)?,
                 "workspace.json" => workspace = read_json(&mut entry)?,
-                "messages.jsonl" => messages = Some(scan_messages(&mut entry)?),
+                "messages.jsonl" => messages = Some(scan_messages(&mut entry, index_this)?),
                 _ => {
                     io::copy(&mut entry, &mut io::sink()).map_err(read_error)?;
                 }
@@ -208,9 +231,14 @@ pub fn inspect(source: impl Read, limits: &Limits) -> Result<Extracted> {
     ))
 }
 
-fn scan_messages(entry: &mut impl Read) -> Result<MessageScan> {
+/// Reads `messages.jsonl`: its stats, and its index lines when `index` is given. Each line is
+/// parsed once for both.
+fn scan_messages<W: Write>(
+    entry: &mut impl Read,
+    mut index: Option<&mut IndexBuilder<W>>,
+) -> Result<MessageScan> {
     let mut scan = MessageScan::default();
-    let mut reader = BufReader::new(entry);
+    let mut reader = BufReader::with_capacity(64 * 1024, entry);
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -218,8 +246,14 @@ fn scan_messages(entry: &mut impl Read) -> Result<MessageScan> {
         if n == 0 {
             break;
         }
-        if let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(&line) {
-            scan.add(&message);
+        let value = serde_json::from_slice::<Value>(&line).ok();
+        if let Some(builder) = index.as_deref_mut() {
+            builder
+                .line(LineKind::of(value.as_ref()), &line)
+                .map_err(ArchiveError::IndexUnwritable)?;
+        }
+        if let Some(Value::Object(message)) = &value {
+            scan.add(message);
         }
     }
     Ok(scan)

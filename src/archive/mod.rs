@@ -5,11 +5,12 @@ mod error;
 pub mod fixture;
 pub mod gc;
 pub mod inspect;
+pub mod message_index;
 pub mod messages;
 pub mod metadata;
 pub mod store;
 
 pub use error::{ArchiveError, Invalid};
-pub use inspect::{inspect, Limits};
+pub use inspect::{inspect, inspect_indexing, Limits};
 pub use metadata::Extracted;
 pub use store::{BlobPin, BlobStore};

@@ -27,12 +27,16 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
+use super::message_index::IndexFiles;
+
 /// Under `tmp/`: the parts of resumable uploads, kept across restarts.
 pub const UPLOADS_DIR: &str = "uploads";
 
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// The messages index of each archive (`message-index/` next to the store's root).
+    index: IndexFiles,
     /// Hashes whose upload is between its store commit and its database commit, with counts.
     pins: Arc<Mutex<HashMap<String, usize>>>,
 }
@@ -70,6 +74,15 @@ pub enum Removal {
     Kept,
 }
 
+/// `message-index/`, next to the store's root (`archives/`), so the store's own directory
+/// holds nothing but archives.
+fn index_root(root: &Path) -> PathBuf {
+    match root.parent() {
+        Some(parent) => parent.join("message-index"),
+        None => root.join("message-index"),
+    }
+}
+
 /// An upload being written: the temp file, its running hash and size.
 pub struct StagedUpload {
     temp: NamedTempFile,
@@ -90,6 +103,7 @@ impl BlobStore {
     pub fn open(root: &Path) -> io::Result<BlobStore> {
         let store = BlobStore {
             root: root.to_path_buf(),
+            index: IndexFiles::new(index_root(root)),
             pins: Arc::default(),
         };
         fs::create_dir_all(store.uploads_dir())?;
@@ -101,6 +115,8 @@ impl BlobStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
+        // Index files a crash left half written (the indexes themselves are rebuilt on use).
+        store.index.clear_temp();
         let mut created = false;
         for shard in 0..=255u8 {
             let dir = store.root.join(hex::encode([shard]));
@@ -120,12 +136,18 @@ impl BlobStore {
     pub fn existing(root: &Path) -> BlobStore {
         BlobStore {
             root: root.to_path_buf(),
+            index: IndexFiles::new(index_root(root)),
             pins: Arc::default(),
         }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The messages index files of the stored archives.
+    pub fn message_index(&self) -> &IndexFiles {
+        &self.index
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -300,6 +322,13 @@ impl BlobStore {
             return Ok(Removal::Kept);
         }
         fs::remove_file(&path)?;
+        // Derived from the archive; a failure only leaves a file nothing reads.
+        if let Err(e) = self.index.remove(hash) {
+            tracing::warn!(
+                hash,
+                "cannot remove the messages index of a collected archive: {e}"
+            );
+        }
         drop(pins);
         Ok(Removal::Removed(meta.len()))
     }
@@ -354,6 +383,16 @@ impl BlobStore {
         tokio::fs::File::open(self.path_of(hash)).await
     }
 
+    /// Opens a stored archive for a pull and reads its first `head` bytes, all in one blocking
+    /// call: the file, its length and those bytes (the whole archive when it is small).
+    /// Blocking.
+    pub fn open_with_head(&self, hash: &str, head: usize) -> io::Result<OpenedBlob> {
+        let file = self.open_blob_sync(hash)?;
+        let len = file.metadata()?.len();
+        let first = read_up_to(&file, head.min(len as usize))?;
+        Ok(OpenedBlob { file, len, first })
+    }
+
     /// Opens a stored archive for blocking reads.
     pub fn open_blob_sync(&self, hash: &str) -> io::Result<File> {
         if !is_hash(hash) {
@@ -363,6 +402,56 @@ impl BlobStore {
             ));
         }
         File::open(self.path_of(hash))
+    }
+}
+
+/// A stored archive opened for streaming, with its first bytes already read.
+pub struct OpenedBlob {
+    pub file: File,
+    pub len: u64,
+    pub first: Vec<u8>,
+}
+
+/// Reads up to `n` bytes from the file's current position (fewer only at its end).
+fn read_up_to(file: &File, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    io::Read::read_to_end(&mut io::Read::take(file, n as u64), &mut buf)?;
+    Ok(buf)
+}
+
+impl OpenedBlob {
+    /// The archive's bytes after [`OpenedBlob::first`] as a stream of `chunk`-byte reads, each
+    /// one hop to the blocking pool (a 2 MB archive is a handful of hops, not hundreds of
+    /// 4 KiB reads). Memory per stream: one chunk.
+    pub fn rest(
+        self,
+        chunk: usize,
+    ) -> impl futures_util::Stream<Item = io::Result<bytes::Bytes>> + Send + 'static {
+        let remaining = self.len.saturating_sub(self.first.len() as u64);
+        futures_util::stream::try_unfold(
+            (self.file, remaining),
+            move |(file, remaining)| async move {
+                if remaining == 0 {
+                    return Ok(None);
+                }
+                let want = chunk.min(remaining as usize);
+                let (file, bytes) = tokio::task::spawn_blocking(move || {
+                    let bytes = read_up_to(&file, want)?;
+                    Ok::<_, io::Error>((file, bytes))
+                })
+                .await
+                .map_err(io::Error::other)??;
+                if bytes.is_empty() {
+                    // Shorter than when it was opened: never true of a stored archive.
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "archive shrank while it was served",
+                    ));
+                }
+                let left = remaining - bytes.len() as u64;
+                Ok(Some((bytes::Bytes::from(bytes), (file, left))))
+            },
+        )
     }
 }
 

@@ -15,6 +15,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 
+use rusqlite::Connection;
+
 use crate::auth::keys::hash_token;
 use crate::clock;
 use crate::db::orgs::{self, Membership};
@@ -79,13 +81,30 @@ impl FromRequestParts<AppState> for ClientIp {
 
 /// Steps 1–8 of the pipeline: any valid key, user or service.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    Ok(authenticate_and(parts, state, |_, _| Ok(())).await?.0)
+}
+
+/// [`authenticate`], also running `also(conn, key's user id)` in the same blocking read (one
+/// hop to the blocking pool for the key and what the route reads next). Its answer is only
+/// returned when the key is good; an auth failure wins over it.
+async fn authenticate_and<T, F>(
+    parts: &Parts,
+    state: &AppState,
+    also: F,
+) -> Result<(Principal, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &str) -> Result<T, DbError> + Send + 'static,
+{
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("Missing or invalid Authorization header"))?;
-    authenticate_token(parts, state, token).await
+    let key_hash = hash_token(token);
+    state.limits.check_key(&key_hash)?;
+    lookup(parts, state, KeyRef::Hash(key_hash), also).await
 }
 
 /// The pipeline for a presented key (a bearer token, or a key pasted into the dashboard's
@@ -97,7 +116,9 @@ pub async fn authenticate_token(
 ) -> Result<Principal, ApiError> {
     let key_hash = hash_token(token);
     state.limits.check_key(&key_hash)?;
-    lookup(parts, state, KeyRef::Hash(key_hash)).await
+    Ok(lookup(parts, state, KeyRef::Hash(key_hash), |_, _| Ok(()))
+        .await?
+        .0)
 }
 
 /// The pipeline for a key known by its id (a dashboard browser session holds the id of the key
@@ -107,7 +128,9 @@ pub async fn authenticate_key_id(
     state: &AppState,
     key_id: String,
 ) -> Result<Principal, ApiError> {
-    lookup(parts, state, KeyRef::Id(key_id)).await
+    Ok(lookup(parts, state, KeyRef::Id(key_id), |_, _| Ok(()))
+        .await?
+        .0)
 }
 
 enum KeyRef {
@@ -115,8 +138,18 @@ enum KeyRef {
     Id(String),
 }
 
-async fn lookup(parts: &Parts, state: &AppState, key_ref: KeyRef) -> Result<Principal, ApiError> {
-    let (key, user, org) = state
+/// One blocking read: the key, its user, the user's org, and `also(conn, user id)`.
+async fn lookup<T, F>(
+    parts: &Parts,
+    state: &AppState,
+    key_ref: KeyRef,
+    also: F,
+) -> Result<(Principal, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &str) -> Result<T, DbError> + Send + 'static,
+{
+    let (key, user, org, extra) = state
         .db
         .read(move |conn| {
             let found = match &key_ref {
@@ -128,11 +161,12 @@ async fn lookup(parts: &Parts, state: &AppState, key_ref: KeyRef) -> Result<Prin
             };
             let user = users::get(conn, &key.user_id)?;
             let org = orgs::primary_membership(conn, &key.user_id)?;
-            Ok::<_, DbError>(Some((key, user, org)))
+            let extra = also(conn, &key.user_id)?;
+            Ok::<_, DbError>(Some((key, user, org, extra)))
         })
         .await?
         .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
-    admit(parts, state, key, user, org)
+    Ok((admit(parts, state, key, user, org)?, extra))
 }
 
 /// Steps 4–8 for a key already found (by its hash here, by its id for a browser session of the
@@ -194,7 +228,26 @@ impl FromRequestParts<AppState> for Principal {
 
     /// A user key. A service key is refused: this route did not opt in to any scope.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = authenticate(parts, state).await?;
+        Ok(Principal::user_key_and(parts, state, |_, _| Ok(()))
+            .await?
+            .0)
+    }
+}
+
+impl Principal {
+    /// The [`Principal`] extractor (a user key; service keys refused), also running
+    /// `also(conn, user id)` in the same blocking read as the key: what an extractor such as
+    /// `OwnedSession` reads next costs no second hop. Auth failures win over its answer.
+    pub async fn user_key_and<T, F>(
+        parts: &Parts,
+        state: &AppState,
+        also: F,
+    ) -> Result<(Principal, T), ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> Result<T, DbError> + Send + 'static,
+    {
+        let (principal, extra) = authenticate_and(parts, state, also).await?;
         if principal.is_service_key() {
             let name = principal
                 .key
@@ -208,7 +261,7 @@ impl FromRequestParts<AppState> for Principal {
                     .detail("service_key_name", name),
             );
         }
-        Ok(principal)
+        Ok((principal, extra))
     }
 }
 

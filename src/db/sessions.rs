@@ -199,13 +199,33 @@ pub fn list(
     };
     let wh = clauses.join(" AND ");
     let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM sessions s WHERE {wh}"),
-        &refs[..],
-        |r| r.get(0),
-    )?;
-    let sql = format!("SELECT {COLUMNS} FROM sessions s WHERE {wh} ORDER BY {order} LIMIT {limit} OFFSET {offset}");
-    let mut stmt = conn.prepare(&sql)?;
+    let unfiltered =
+        filter.source_tools.is_empty() && filter.tag.is_none() && filter.models.is_empty();
+    let total: i64 = if unfiltered {
+        // Kept by triggers (V11): one row, whatever the number of sessions.
+        let column = if filter.deleted { "trashed" } else { "live" };
+        conn.prepare_cached(&format!(
+            "SELECT {column} FROM session_counts WHERE user_id = ?1"
+        ))?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0)
+    } else {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM sessions s WHERE {wh}"),
+            &refs[..],
+            |r| r.get(0),
+        )?
+    };
+    // The page's row ids first, from the owner index alone (it holds every column the
+    // filter and the newest-first order need), then only those rows: a deep page skips
+    // index entries, not table rows.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions s WHERE s.rowid IN \
+         (SELECT s.rowid FROM sessions s WHERE {wh} ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
+         ORDER BY {order}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(&refs[..], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -44,14 +44,22 @@ pub async fn find_owned(
     vis: Visibility,
 ) -> DomainResult<SessionRow> {
     if !is_session_id(id_or_alias) && !is_alias(id_or_alias) {
-        return Err(DomainError::Malformed(
-            "Invalid session ID or alias format".into(),
-        ));
+        return Err(malformed_session_id());
     }
     let (user_id, key) = (user_id.to_string(), id_or_alias.to_string());
     db.read(move |conn| sessions::find_owned(conn, &user_id, &key, vis))
         .await?
-        .ok_or_else(|| DomainError::NotFound("Session not found".into()))
+        .ok_or_else(session_not_found)
+}
+
+/// A path value that is neither a session id nor an alias.
+pub fn malformed_session_id() -> DomainError {
+    DomainError::Malformed("Invalid session ID or alias format".into())
+}
+
+/// No such session of the caller (or not in the state asked for).
+pub fn session_not_found() -> DomainError {
+    DomainError::NotFound("Session not found".into())
 }
 
 /// What a push asks for besides the archive.

@@ -359,6 +359,85 @@ async fn list_pages_and_filters() {
     }
 }
 
+/// The unfiltered totals are kept by the database (not counted per request): they follow
+/// pushes, re-pushes, the trash, restores and undeletes, per user, and agree with a count.
+#[tokio::test]
+async fn list_totals_follow_every_change() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice@example.com").await;
+    let bob = app.signup("bob@example.com").await;
+    let totals = |user| {
+        let app = &app;
+        async move {
+            let mut out = Vec::new();
+            for query in ["page_size=1", "deleted=true&page_size=1", "tag=generated"] {
+                let body = json_of(
+                    app.as_(user)
+                        .get(&paths::query(paths::SESSIONS, query))
+                        .await,
+                    StatusCode::OK,
+                )
+                .await;
+                out.push(body["total"].as_i64().unwrap());
+            }
+            out
+        }
+    };
+    let ids: Vec<String> = (0..4).map(|i| format!("ses_totals00000000{i}")).collect();
+    for id in &ids {
+        app.as_(&alice).push_new(id, "Totals").await;
+    }
+    app.as_(&bob)
+        .push_new("ses_totalsbob0000001", "Bob's")
+        .await;
+    assert_eq!(totals(&alice).await, [4, 0, 4]);
+    // A re-push replaces the archive: no new session.
+    let res = app
+        .as_(&alice)
+        .push(&ids[0], session_archive(&ids[0], "Again", "again", 4), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(totals(&alice).await, [4, 0, 4]);
+    for id in &ids[..2] {
+        json_of(
+            app.as_(&alice).delete(&paths::session(id)).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    assert_eq!(totals(&alice).await, [2, 2, 2]);
+    json_of(
+        app.as_(&alice)
+            .post_empty(&paths::session_restore(&ids[0]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(totals(&alice).await, [3, 1, 3]);
+    // Pushing to a trashed session with the undelete header brings it back.
+    let res = app
+        .push_with(
+            &alice,
+            &ids[1],
+            session_archive(&ids[1], "Back", "back", 4),
+            |b| b.header("X-SessionFS-Undelete", "true"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(totals(&alice).await, [4, 0, 4]);
+    assert_eq!(totals(&bob).await, [1, 0, 1]);
+    // The last page holds the rest, in order.
+    let page = json_of(
+        app.as_(&alice)
+            .get(&paths::query(paths::SESSIONS, "page=2&page_size=3"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(page["has_more"], false);
+}
+
 #[tokio::test]
 async fn aliases_and_renames() {
     let app = TestApp::spawn().await;

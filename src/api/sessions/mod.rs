@@ -14,7 +14,7 @@ use crate::api::access::OwnedSession;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sync::ArchiveUploadRequest;
 use crate::api::sync::{receive_archive, TooLarge};
-use crate::archive::messages::{self, PageRequest};
+use crate::archive::messages::PageRequest;
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
 use crate::domain::search;
@@ -472,7 +472,10 @@ async fn messages(
         if !blobs.contains(&hash) {
             return Err(ApiError::not_found("Session blob not found"));
         }
-        messages::read_page(|| blobs.open_blob_sync(&hash), req).map_err(ApiError::from)
+        blobs
+            .message_index()
+            .read_page(&hash, || blobs.open_blob_sync(&hash), req)
+            .map_err(ApiError::from)
     })
     .await??;
     let Some(p) = found else {
