@@ -450,7 +450,10 @@ async fn main() {
         "\nknowledge index rebuilt from the database: {n} entries in {:.2}s",
         t.elapsed().as_secs_f64()
     );
-    for (label, rare) in [("3 common words", false), ("2 common words + 1 rare name", true)] {
+    for (label, rare) in [
+        ("3 common words", false),
+        ("2 common words + 1 rare name", true),
+    ] {
         let mut times = Vec::new();
         let mut rng = Lcg(7);
         for _ in 0..runs {
