@@ -269,6 +269,7 @@ pub async fn serve(
             tick.tick().await;
             upkept.limits.prune();
             repair_search(&upkept).await;
+            crate::domain::knowledge_index::repair(&upkept.db, &upkept.knowledge).await;
             let (db, blobs, clock) = (&upkept.db, &upkept.blobs, &upkept.clock);
             match crate::domain::uploads::sweep(db, blobs, clock).await {
                 Ok(0) => {}

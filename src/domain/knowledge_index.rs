@@ -12,7 +12,7 @@
 
 use crate::db::knowledge::{self, Entry};
 use crate::db::Db;
-use crate::domain::DomainResult;
+use crate::domain::{DomainError, DomainResult};
 use crate::search::knowledge::{EntryStatus, KnowledgeDoc, KnowledgeIndex, KnowledgeQuery};
 
 /// The index document of an entry.
@@ -97,6 +97,34 @@ pub fn rebuild(conn: &rusqlite::Connection, index: &KnowledgeIndex) -> Result<us
         index.rebuild(entries.map(|e| doc(&e)))
     })
     .map_err(|e| e.to_string())?
+}
+
+/// Rebuilds the index from the database when a failed commit left it stale (the server's
+/// upkeep calls this every minute). Returns whether a rebuild ran and succeeded.
+pub async fn repair(db: &Db, index: &KnowledgeIndex) -> bool {
+    if !index.begin_repair() {
+        return false;
+    }
+    tracing::warn!("knowledge index is stale after a failed commit; rebuilding it");
+    let (db, index) = (db.clone(), index.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| rebuild(conn, &index).map_err(DomainError::Fault))
+    })
+    .await;
+    match result {
+        Ok(Ok(n)) => {
+            tracing::info!(entries = n, "knowledge index rebuilt");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "knowledge index rebuild failed; retrying later");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "knowledge index rebuild task failed; retrying later");
+            false
+        }
+    }
 }
 
 /// The active entries of a project most relevant to `text`, best first (at most `limit`),

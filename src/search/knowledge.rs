@@ -360,9 +360,19 @@ impl KnowledgeIndex {
         self.inner.pending.load(Ordering::Relaxed)
     }
 
-    /// Whether a failed commit left changes out (a restart or `reindex` repairs it).
+    /// Whether a failed commit left changes out (the server's upkeep, a restart or `reindex`
+    /// repairs it).
     pub fn is_stale(&self) -> bool {
         self.inner.stale.load(Ordering::Relaxed)
+    }
+
+    /// Claims a due repair: true (and the mark is cleared) when the index was stale, so two
+    /// upkeep rounds never start two rebuilds. A failed rebuild sets the mark again.
+    pub fn begin_repair(&self) -> bool {
+        self.inner
+            .stale
+            .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Replaces the whole content with `docs` in one commit and returns how many were indexed.
