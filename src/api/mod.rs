@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agent_runs;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
@@ -51,6 +52,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(knowledge::router())
         .merge(personas::router())
+        .merge(agent_runs::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())

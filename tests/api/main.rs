@@ -1,5 +1,6 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
+mod agent_runs;
 mod auth;
 mod autosync;
 mod gc;
