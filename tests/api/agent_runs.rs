@@ -1028,3 +1028,47 @@ async fn concurrent_completes_of_one_run() {
         assert_eq!(&stored, winner, "round {round}");
     }
 }
+
+/// The real client (`sfs persona …`, `sfs agent …`) in a git checkout of the project:
+/// `tests/e2e/personas_agents.py` runs every command and checks what it prints and what the
+/// server then holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_client_drives_personas_and_agent_runs() {
+    const TEST: &str = "the_real_client_drives_personas_and_agent_runs";
+    let Some(client) = crate::common::client::sfs_client(TEST) else {
+        return;
+    };
+    let root = crate::common::client::repo_root();
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    let org = app.as_(&alice).org("acme").member(&bob).create().await.id;
+    app.as_(&alice).create_project("acme/app", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkout = dir.path().join("app");
+    std::fs::create_dir_all(&checkout).unwrap();
+    for git in [
+        vec!["init", "-q"],
+        vec!["remote", "add", "origin", "git@github.com:Acme/App.git"],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(&git)
+            .current_dir(&checkout)
+            .env("HOME", dir.path())
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {git:?}");
+    }
+    let output = tokio::process::Command::new(&client.python)
+        .arg(root.join("tests/e2e/personas_agents.py"))
+        .arg(&client.sfs)
+        .args([&app.base, &alice.key])
+        .arg(&checkout)
+        .args([&org, &bob.email])
+        .output()
+        .await
+        .expect("run tests/e2e/personas_agents.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("ok steps="), "{stdout}");
+}
