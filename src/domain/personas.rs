@@ -136,19 +136,32 @@ pub fn resolve_active(
     actor: &Actor,
     name: &str,
 ) -> DomainResult<Option<Persona>> {
+    resolve(conn, project, actor, name, true)
+}
+
+/// [`resolve_active`], with soft-deleted personas too when `active_only` is false (knowledge
+/// entries keep naming a persona after it is retired).
+pub fn resolve(
+    conn: &rusqlite::Connection,
+    project: &Project,
+    actor: &Actor,
+    name: &str,
+    active_only: bool,
+) -> DomainResult<Option<Persona>> {
     let name = name.trim();
     if !is_valid_name(name) {
         return Ok(None);
     }
+    let usable = |p: &Persona| p.is_active || !active_only;
     if let Some(p) = personas::find(conn, &Owner::Project(project.id.clone()), name)? {
-        if p.is_active {
+        if usable(&p) {
             return Ok(Some(p));
         }
     }
     let Some(org) = sees_org_personas(conn, project, actor)? else {
         return Ok(None);
     };
-    Ok(personas::find(conn, &Owner::Org(org), name)?.filter(|p| p.is_active))
+    Ok(personas::find(conn, &Owner::Org(org), name)?.filter(usable))
 }
 
 /// Open work that still names a persona, counted for the stranding guard.
