@@ -162,6 +162,11 @@ impl Config {
         self.data_dir.join("index")
     }
 
+    /// The knowledge entries' index, beside the sessions' (`tantivy/`) in the index dir.
+    pub fn knowledge_index_dir(&self) -> PathBuf {
+        self.index_dir().join("knowledge")
+    }
+
     pub fn archive_dir(&self) -> PathBuf {
         self.data_dir.join("archives")
     }

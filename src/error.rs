@@ -240,6 +240,9 @@ impl From<DomainError> for ApiError {
                 .detail("feature", feature)
                 .detail("current_tier", current.to_string())
                 .detail("required_tier", required.to_string()),
+            E::SectionNotFound { slug, available } => ApiError::not_found(message)
+                .detail("error", format!("Section '{slug}' not found"))
+                .detail("available_slugs", available),
             E::ProjectUpgradeRequired {
                 feature,
                 current,
@@ -270,6 +273,15 @@ impl From<DomainError> for ApiError {
             } => ApiError::too_many(message).retry_after(seconds),
             E::TooMany { .. } => ApiError::too_many(message),
             E::Fault(_) | E::Io(_) | E::Task(_) => ApiError::internal(message),
+            E::StaleLease { passed, current } => {
+                ApiError::structured(StatusCode::CONFLICT, "stale_lease_epoch", message)
+                    .detail("passed_lease_epoch", passed)
+                    .detail("current_lease_epoch", current)
+            }
+            E::EditForbiddenFields(fields) => ApiError::forbidden(message)
+                .with_code("project_edit_forbidden")
+                .detail("error", "project_edit_forbidden")
+                .detail("fields", fields),
             E::Db(e) => e.into(),
             E::Archive(e) => e.into(),
             E::Search(e) => e.into(),

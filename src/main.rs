@@ -184,6 +184,24 @@ async fn reindex(data: DataDirArg) -> Result<(), String> {
         "indexed {n} sessions in {:.2}s",
         started.elapsed().as_secs_f64()
     );
+    let started = std::time::Instant::now();
+    let (knowledge, _) = sessionfs_server::search::knowledge::KnowledgeIndex::open(
+        &data.data_dir.join("index").join("knowledge"),
+    )?;
+    let db = Db::open(&path, 1)?;
+    let n = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| {
+            sessionfs_server::domain::knowledge_index::rebuild(conn, &knowledge)
+                .map_err(sessionfs_server::domain::DomainError::Fault)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    println!(
+        "indexed {n} knowledge entries in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

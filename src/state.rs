@@ -10,6 +10,7 @@ use crate::db::Db;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::ops::lock::DataDirLock;
+use crate::search::knowledge::KnowledgeIndex;
 use crate::search::SearchIndex;
 
 #[derive(Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub limits: Arc<Limiters>,
     pub metrics: Metrics,
     pub search: SearchIndex,
+    /// The knowledge entries' own index (`<data-dir>/index/knowledge`), apart from sessions'.
+    pub knowledge: KnowledgeIndex,
     pub mailer: Mailer,
     /// Where every handler, domain rule and background task reads the time.
     pub clock: Clock,
@@ -57,6 +60,10 @@ impl AppState {
         if needs_rebuild {
             rebuild_in_background(db.clone(), blobs.clone(), search.clone());
         }
+        let (knowledge, needs_rebuild) = KnowledgeIndex::open(&config.knowledge_index_dir())?;
+        if needs_rebuild {
+            rebuild_knowledge_in_background(db.clone(), knowledge.clone());
+        }
         Ok(AppState {
             config: Arc::new(config),
             db,
@@ -64,6 +71,7 @@ impl AppState {
             limits,
             metrics: Metrics::new(),
             search,
+            knowledge,
             mailer,
             clock,
             data_lock,
@@ -92,4 +100,26 @@ fn rebuild_in_background(db: Db, blobs: crate::archive::BlobStore, search: Searc
             }
         })
         .expect("spawn the search rebuild thread");
+}
+
+/// Refills a missing, corrupt or outdated knowledge index from the database while serving.
+fn rebuild_knowledge_in_background(db: Db, index: KnowledgeIndex) {
+    std::thread::Builder::new()
+        .name("knowledge-rebuild".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let result = db.read_blocking(|conn| {
+                crate::domain::knowledge_index::rebuild(conn, &index)
+                    .map_err(crate::domain::DomainError::Fault)
+            });
+            match result {
+                Ok(n) => tracing::info!(
+                    entries = n,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "knowledge index rebuilt"
+                ),
+                Err(e) => tracing::error!(error = %e, "knowledge index rebuild failed"),
+            }
+        })
+        .expect("spawn the knowledge rebuild thread");
 }

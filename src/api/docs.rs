@@ -260,6 +260,7 @@ without security are public. Every error uses one envelope: \
         (name = "knowledge", description = "A project's knowledge entries: add, list, get, dismiss."),
         (name = "personas", description = "Agent personas of a project or an org: named roles with their own instructions."),
         (name = "agent_runs", description = "Agent runs of a project: queued, started with the compiled context, completed with findings and a policy result."),
+        (name = "tickets", description = "Agent tickets: both status machines, the start lease, the audited update, comments."),
         (name = "orgs", description = "Organizations: members, roles, invites, the default org."),
         (name = "service-keys", description = "Org-scoped, scope-restricted keys for CI runners and agents."),
         (name = "admin", description = "Platform-admin routes."),

@@ -21,6 +21,7 @@ use crate::domain::knowledge::{
     self as rules, AddRequest, BulkPromote, BulkPromoted, Contributor, Curator, ListRequest,
     SkipCounts,
 };
+use crate::domain::knowledge_index as index;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -284,6 +285,15 @@ async fn add(
         force_claim: body.force_claim,
     };
     let added = rules::add(&state.db, &state.clock, access.project.id, who, request).await?;
+    let mut touched = added.upserted_from.clone();
+    touched.push(added.entry.id);
+    index::touched(
+        &state.db,
+        &state.knowledge,
+        &added.entry.project_id,
+        Some(touched),
+    )
+    .await;
     let e = added.entry;
     let body = AddEntryResponse {
         id: e.id,
@@ -367,6 +377,13 @@ async fn dismiss(
         reason,
     )
     .await?;
+    index::touched(
+        &state.db,
+        &state.knowledge,
+        &entry.project_id,
+        Some(vec![id]),
+    )
+    .await;
     Ok(Json(EntryBody::from(entry)))
 }
 
@@ -461,6 +478,7 @@ async fn supersede(
     Json(body): Json<SupersedeRequest>,
 ) -> ApiResult<Json<SupersedeResponse>> {
     let id = entry_id(&raw_id)?;
+    let project_id = access.project.id.clone();
     rules::supersede(
         &state.db,
         &state.clock,
@@ -471,6 +489,7 @@ async fn supersede(
         curator(&access.principal),
     )
     .await?;
+    index::touched(&state.db, &state.knowledge, &project_id, Some(vec![id])).await;
     Ok(Json(SupersedeResponse {
         superseded_entry_id: id,
         superseding_entry_id: body.superseding_id,
@@ -509,6 +528,13 @@ async fn promote(
         curator(&access.principal),
     )
     .await?;
+    index::touched(
+        &state.db,
+        &state.knowledge,
+        &entry.project_id,
+        Some(vec![id]),
+    )
+    .await;
     Ok(Json(EntryBody::from(entry)))
 }
 
@@ -650,7 +676,12 @@ async fn bulk_promote(
         dry_run: body.dry_run,
         include_reader_notes: body.include_reader_notes,
     };
+    let project_id = access.project.id.clone();
     let result = rules::bulk_promote(&state.db, &state.clock, access.project, who, opts).await?;
+    if !result.dry_run {
+        let ids = result.promoted_ids.clone();
+        index::touched(&state.db, &state.knowledge, &project_id, Some(ids)).await;
+    }
     Ok(Json(result.into()))
 }
 
@@ -675,7 +706,11 @@ async fn dismiss_stale(
     State(state): State<AppState>,
     access: ProjectEditor<UserOnly>,
 ) -> ApiResult<Json<DismissStaleResponse>> {
+    let project_id = access.project.id.clone();
     let dismissed_count = rules::dismiss_stale(&state.db, &state.clock, access.project.id).await?;
+    if dismissed_count > 0 {
+        index::touched(&state.db, &state.knowledge, &project_id, None).await;
+    }
     Ok(Json(DismissStaleResponse { dismissed_count }))
 }
 

@@ -7,6 +7,7 @@ pub mod agent_runs;
 pub mod auth;
 pub mod autosync;
 pub mod billing;
+pub mod compile;
 pub mod docs;
 pub mod errors;
 pub mod extract;
@@ -22,7 +23,9 @@ pub mod service_keys;
 pub mod sessions;
 pub mod share;
 pub mod sync;
+pub mod tickets;
 pub mod uploads;
+pub mod wiki;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
@@ -53,6 +56,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(knowledge::router())
         .merge(personas::router())
         .merge(agent_runs::router())
+        .merge(tickets::router())
+        .merge(compile::router())
+        .merge(wiki::router())
         .merge(org::router())
         .merge(service_keys::router())
         .merge(admin::router())

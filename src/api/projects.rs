@@ -251,6 +251,7 @@ async fn delete(
     Path(project_id): Path<String>,
 ) -> ApiResult<Json<ProjectDeleted>> {
     let id = rules::delete(&state.db, principal.actor(), project_id).await?;
+    crate::domain::knowledge_index::forget_project(&state.knowledge, &id);
     Ok(Json(ProjectDeleted {
         status: "deleted",
         id,

@@ -83,6 +83,18 @@ scoped_auth!(
     AgentRunsWrite
 );
 
+/// Routes that read tickets (`tickets:read`).
+pub struct TicketsRead;
+impl RouteScope for TicketsRead {
+    const SCOPES: &'static [&'static str] = &["tickets:read"];
+}
+/// Routes that write tickets (`tickets:write`).
+pub struct TicketsWrite;
+impl RouteScope for TicketsWrite {
+    const SCOPES: &'static [&'static str] = &["tickets:write"];
+}
+scoped_auth!(TicketsRead, TicketsWrite);
+
 impl Principal {
     /// The caller as the project rules see it.
     pub fn actor(&self) -> Actor {

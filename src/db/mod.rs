@@ -60,6 +60,7 @@ macro_rules! stored_enum {
 pub mod admin;
 pub mod agent_runs;
 pub mod api_keys;
+pub mod compile;
 mod error;
 pub mod handoffs;
 pub mod knowledge;
@@ -70,8 +71,10 @@ pub mod sessions;
 pub mod shares;
 pub mod summaries;
 pub mod sync;
+pub mod tickets;
 pub mod uploads;
 pub mod users;
+pub mod wiki;
 mod writer;
 
 pub use error::{DbError, DbResult};

@@ -144,6 +144,19 @@ pub fn by_remote(conn: &Connection, remote: &str) -> DbResult<Option<Project>> {
         .optional()?)
 }
 
+/// Every project a remote names, through a linked repository or the primary-remote column,
+/// oldest first (more than one only in a database where the two disagree).
+pub fn all_by_remote(conn: &Connection, remote: &str) -> DbResult<Vec<Project>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM projects p
+         WHERE p.id IN (SELECT project_id FROM project_repos WHERE git_remote_normalized = ?1)
+            OR p.git_remote_normalized = ?1
+         ORDER BY p.created_at, p.id"
+    ))?;
+    let rows = stmt.query_map([remote], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Whether a project or a linked repository already uses `remote`.
 pub fn remote_taken(conn: &Connection, remote: &str) -> DbResult<bool> {
     Ok(conn.query_row(

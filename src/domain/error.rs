@@ -46,6 +46,20 @@ pub enum DomainError {
     /// The request collides with the current state, for the reason named by `code`.
     #[error("{message}")]
     Clash { code: &'static str, message: String },
+    /// No `## ` section of the context document has this slug (02 §3.6 context sections).
+    #[error("Error")]
+    SectionNotFound {
+        slug: String,
+        available: Vec<String>,
+    },
+    /// The project's paying plan lacks a project-scoped feature (02 §0.5).
+    #[error("This feature requires the project's plan to be {required} or above.")]
+    ProjectUpgradeRequired {
+        feature: &'static str,
+        current: Tier,
+        required: Tier,
+        project_id: String,
+    },
     /// A protected resource was asked for without its password.
     #[error("Password required")]
     PasswordRequired,
@@ -69,14 +83,6 @@ pub enum DomainError {
         feature: &'static str,
         current: Tier,
         required: Tier,
-    },
-    /// The project's paying plan does not include the feature (02 §0.5).
-    #[error("This feature requires the project's plan to be {required} or above.")]
-    ProjectUpgradeRequired {
-        feature: &'static str,
-        current: Tier,
-        required: Tier,
-        project_id: String,
     },
     /// A service key outside the project boundary (02 §0.3).
     #[error("{}", boundary_message(.0))]
@@ -124,6 +130,12 @@ pub enum DomainError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// A fenced ticket write whose `lease_epoch` is behind the ticket's (02 §5.5).
+    #[error("Ticket lease_epoch has advanced since you read it. Re-fetch the ticket and retry.")]
+    StaleLease { passed: i64, current: i64 },
+    /// A reader may no longer change these fields of a ticket under way (02 §5.5).
+    #[error("You do not have edit access to change {} on this ticket", .0.join(", "))]
+    EditForbiddenFields(Vec<&'static str>),
     /// A chunked-upload request the upload's state refuses.
     #[error(transparent)]
     Upload(crate::domain::uploads::UploadError),
@@ -135,7 +147,7 @@ fn boundary_message(b: &Boundary) -> &'static str {
         Boundary::CrossOrg { .. } => "Service key cannot access projects outside its organization",
         Boundary::NotInAllowlist { .. } => "Service key is not allowed to access this project",
         Boundary::ProjectRequired => {
-            "Service keys can only act on sessions of a registered project"
+            "The handoff's source session is gone, so a service key cannot act on it"
         }
         Boundary::NotRegistered => "The session is not part of a registered project",
         Boundary::Ambiguous { .. } => "The session's repository names more than one project",

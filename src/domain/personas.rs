@@ -179,16 +179,14 @@ impl Stranded {
 }
 
 /// Non-terminal tickets of the project assigned to `name` (any case).
-///
-/// SEAM (tickets, issue 12 part 2): the tickets table arrives with the tickets area; until it
-/// is merged there are no tickets to strand. Replace the body with the tickets area's count of
-/// tickets in suggested/open/in_progress/blocked/review whose `assigned_to` matches.
 fn open_tickets_assigned(
-    _conn: &rusqlite::Connection,
-    _project_id: &str,
-    _name: &str,
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    name: &str,
 ) -> DomainResult<i64> {
-    Ok(0)
+    Ok(crate::db::tickets::count_unfinished_assigned(
+        conn, project_id, name,
+    )?)
 }
 
 /// Pending handoffs anchored to the project with persona `name`.

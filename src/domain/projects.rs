@@ -14,6 +14,7 @@
 use crate::auth::keys::random_hex;
 use crate::clock::Clock;
 use crate::db::projects::{self, Project, Repo};
+use crate::db::sessions::{self, SessionRow};
 use crate::db::{orgs, Db};
 use crate::domain::git_remote;
 use crate::domain::tiers::{Feature, Tier};
@@ -106,6 +107,67 @@ pub fn check_boundary(key: &ServiceKey, project: &Project) -> Result<(), Boundar
         });
     }
     Ok(())
+}
+
+/// The project a session's remote names. Sessions carry no project id on this server: their
+/// remote decides (02 §1.3). A remote that names more than one project is refused rather
+/// than guessed (`service_key_project_ambiguous`, 03 §0.2 step 11).
+pub fn project_of_remote(
+    conn: &rusqlite::Connection,
+    remote: &str,
+) -> DomainResult<Option<Project>> {
+    if remote.is_empty() {
+        return Ok(None);
+    }
+    let mut found = projects::all_by_remote(conn, remote)?;
+    if found.len() > 1 {
+        return Err(DomainError::Boundary(Boundary::Ambiguous {
+            project_ids: found.into_iter().map(|p| p.id).collect(),
+        }));
+    }
+    Ok(found.pop())
+}
+
+/// The boundary of a service key acting on a handoff (03 §0.2 step 11): the source session
+/// (`None` or deleted: gone) must belong to a project, and that project must pass §0.3.
+pub fn check_session_boundary(
+    conn: &rusqlite::Connection,
+    key: &ServiceKey,
+    session: Option<&SessionRow>,
+) -> DomainResult<()> {
+    let Some(session) = session.filter(|s| !s.is_deleted()) else {
+        return Err(DomainError::Boundary(Boundary::ProjectRequired));
+    };
+    let project = project_of_remote(conn, &session.git_remote_normalized)?
+        .ok_or(DomainError::Boundary(Boundary::NotRegistered))?;
+    check_boundary(key, &project).map_err(DomainError::Boundary)
+}
+
+/// [`check_session_boundary`] for `actor` on session `session_id` (a no-op for user keys).
+/// With `owner`, the session must be that user's live session, else 404 "Session not found"
+/// (a new handoff: the sender's session is looked up before the boundary, 02 §1.3).
+pub async fn session_boundary(
+    db: &Db,
+    actor: Actor,
+    session_id: String,
+    owner: Option<String>,
+) -> DomainResult<()> {
+    let Some(key) = actor.service_key else {
+        return Ok(());
+    };
+    db.read(move |conn| {
+        let session = sessions::get(conn, &session_id)?;
+        if let Some(owner) = owner {
+            if !session
+                .as_ref()
+                .is_some_and(|s| s.user_id == owner && !s.is_deleted())
+            {
+                return Err(DomainError::NotFound("Session not found".into()));
+            }
+        }
+        check_session_boundary(conn, &key, session.as_ref())
+    })
+    .await
 }
 
 /// The caller's standing on a loaded project (one or two indexed reads).
@@ -489,6 +551,94 @@ fn invalid(field: &'static str, rule: &str, input: &str) -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn project(id: &str, remote: &str, repo_remote: &str, org: Option<&str>) -> (Project, Repo) {
+        let p = Project {
+            id: id.into(),
+            name: "app".into(),
+            git_remote_normalized: remote.into(),
+            context_document: TEMPLATE.into(),
+            owner_id: "u1".into(),
+            org_id: org.map(Into::into),
+            auto_narrative: false,
+            kb_retention_days: 180,
+            kb_max_context_words: 2000,
+            kb_section_page_limit: 30,
+            compile_schedule: "nightly".into(),
+            compile_after_claims: None,
+            last_scheduled_compile_at: None,
+            created_at: format!("2026-01-01T00:00:0{}Z", &id[id.len() - 1..]),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let r = Repo {
+            id: format!("repo_{id}"),
+            project_id: id.into(),
+            git_remote_normalized: repo_remote.into(),
+            provider: None,
+            provider_repo_id: None,
+            is_primary: true,
+            verified: false,
+            verification_method: None,
+            added_by_user_id: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        (p, r)
+    }
+
+    /// A remote resolves to one project, to none, or (in a database whose linked repositories
+    /// and primary remotes disagree, which the create route never writes) to several: then a
+    /// service key is refused with `service_key_project_ambiguous` instead of a guess.
+    #[test]
+    fn session_boundary_resolves_the_remote_or_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_writer_connection(&dir.path().join("p.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, tier, created_at) VALUES ('u1', 'u1@example.com', 'team', '2026-01-01T00:00:00Z');
+             INSERT INTO organizations (id, name, slug, tier, seats_limit, created_at) VALUES ('o1', 'Acme', 'acme', 'team', 5, '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        let key = ServiceKey {
+            org_id: Some("o1".into()),
+            allowlist: vec![],
+        };
+        let (a, ra) = project("proj_000000000000000a", "acme/app", "acme/app", Some("o1"));
+        projects::insert(&conn, &a, &ra).unwrap();
+        assert_eq!(
+            project_of_remote(&conn, "acme/app").unwrap().unwrap().id,
+            a.id
+        );
+        assert!(project_of_remote(&conn, "acme/other").unwrap().is_none());
+        assert!(project_of_remote(&conn, "").unwrap().is_none());
+
+        // A second project whose primary remote is the same (its linked repo differs).
+        let (b, rb) = project(
+            "proj_000000000000000b",
+            "acme/app",
+            "acme/legacy",
+            Some("o1"),
+        );
+        projects::insert(&conn, &b, &rb).unwrap();
+        match project_of_remote(&conn, "acme/app") {
+            Err(DomainError::Boundary(Boundary::Ambiguous { project_ids })) => {
+                assert_eq!(project_ids, vec![a.id.clone(), b.id.clone()]);
+            }
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+        // The unambiguous remote of b passes the boundary; another org's key does not.
+        assert_eq!(
+            project_of_remote(&conn, "acme/legacy").unwrap().unwrap().id,
+            b.id
+        );
+        let foreign = ServiceKey {
+            org_id: Some("o2".into()),
+            allowlist: vec![],
+        };
+        assert!(matches!(
+            check_boundary(&foreign, &b),
+            Err(Boundary::CrossOrg { .. })
+        ));
+        assert!(check_boundary(&key, &b).is_ok());
+    }
 
     #[test]
     fn project_ids_and_names() {

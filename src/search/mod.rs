@@ -16,6 +16,7 @@
 //! `.sessionfs-index.lock` keeps a second process (or a second `open`) out.
 
 mod error;
+pub mod knowledge;
 mod query;
 mod schema;
 mod snippet;

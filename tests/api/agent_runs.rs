@@ -1072,3 +1072,81 @@ async fn the_real_client_drives_personas_and_agent_runs() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.starts_with("ok steps="), "{stdout}");
 }
+
+/// A run names a ticket of its project: its start compiles the ticket too (the ticket's own
+/// status untouched), and a ticket assigned to a persona keeps the persona from being deleted.
+#[tokio::test]
+async fn runs_of_tickets_and_the_tickets_a_persona_holds() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (b, p) = (&w.bob.key, w.project.as_str());
+    let ticket = json_of(
+        app.as_(&w.bob)
+            .post(
+                &paths::tickets(p),
+                json!({"title": "Fix the parser", "description": "Tabs break keys.",
+                       "assigned_to": "atlas", "acceptance_criteria": ["tabs accepted"]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let tid = ticket["id"].as_str().unwrap();
+    let r = run(
+        &app,
+        b,
+        p,
+        json!({"persona_name": "atlas", "ticket_id": tid}),
+    )
+    .await;
+    assert_eq!(r["ticket_id"], tid);
+    let listed = ids(
+        &app,
+        &w.bob,
+        paths::query(&paths::agent_runs(p), &format!("ticket_id={tid}")),
+    )
+    .await;
+    assert_eq!(listed, vec![id(&r).to_string()]);
+    let s = json_of(
+        app.as_(&w.bob)
+            .post_empty(&paths::agent_run_start(p, id(&r)))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let context = s["compiled_context"].as_str().unwrap();
+    assert!(
+        context.starts_with(
+            "# You are Atlas — Backend Architect\n\nYou design APIs.\n---\n\n\
+             # Current Ticket: Fix the parser\nKind: task\nPriority: medium\nStatus: open\n\n\
+             ## Description\nTabs break keys.\n\n## Acceptance Criteria\n- [ ] tabs accepted\n---\n\n\
+             # Project Context\n"
+        ),
+        "{context}"
+    );
+    let t = json_of(
+        app.as_(&w.bob).get(&paths::ticket(p, tid)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(t["status"], "open");
+    json_of(
+        app.as_(&w.bob)
+            .post(&paths::agent_run_complete(p, id(&r)), json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let err = error_of(
+        app.as_(&w.alice).delete(&paths::persona(p, "atlas")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Persona 'Atlas' is still assigned to 1 non-terminal ticket(s), 0 queued/running agent run(s)"),
+        "{err}"
+    );
+}

@@ -3,9 +3,11 @@
 mod agent_runs;
 mod auth;
 mod autosync;
+mod compile;
 mod gc;
 mod handoffs;
 mod knowledge;
+mod knowledge_index;
 mod linger;
 mod mail_flow;
 mod ops;
@@ -19,7 +21,9 @@ mod sessions;
 mod share;
 mod strict_bodies;
 mod summary;
+mod tickets;
 mod uploads;
+mod wiki;
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -9,6 +9,7 @@ use crate::common::paths;
 use crate::common::{error_of, json_of, TestApp, User};
 
 const ID: &str = "ses_0123456789abcdef";
+const ID2: &str = "ses_fedcba9876543210";
 
 /// Alice owns org `acme`; Bob is a member.
 async fn setup(app: &TestApp) -> (User, User, String) {
@@ -225,15 +226,15 @@ async fn structured_auth_codes() {
         err["details"]["error"],
         "service_key_project_not_registered"
     );
-    // …and a missing session has no project at all.
+    // …and a session that is not the caller's is not found, before any boundary.
     let gone = json!({"session_id": "ses_ffffffffffffffff", "recipient_email": "bob@example.com"});
     let err = error_of(
         app.call(Some(w), Method::POST, paths::HANDOFFS, Some(gone))
             .await,
-        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(err["details"]["error"], "service_key_project_required");
+    assert_eq!(err["message"], "Session not found");
 
     // Expired.
     app.clock().advance(Duration::days(2));
@@ -311,6 +312,25 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("POST", paths::agent_run_start(PROJECT, RUN)),
         ("POST", paths::agent_run_cancel(PROJECT, RUN)),
     ]
+    .into_iter()
+    .chain(ticket_user_only_routes())
+    .collect()
+}
+
+const PROJECT: &str = "proj_0000000000000000";
+const TICKET: &str = "tk_0000000000000000";
+
+/// Ticket routes for user keys only (02 §5.1).
+fn ticket_user_only_routes() -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> =
+        ["reopen", "block", "unblock", "approve", "dismiss", "close"]
+            .iter()
+            .map(|a| ("POST", paths::ticket_action(PROJECT, TICKET, a)))
+            .collect();
+    out.push(("PUT", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("DELETE", paths::ticket_action(PROJECT, TICKET, "watch")));
+    out.push(("GET", paths::ticket_action(PROJECT, TICKET, "watchers")));
+    out
 }
 
 /// Routes that declared a scope, and the scope.
@@ -350,11 +370,42 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
             paths::agent_run_complete(PROJECT, RUN),
             "agent_runs:write",
         ),
+        ("GET", paths::tickets(PROJECT), "tickets:read"),
+        ("POST", paths::tickets(PROJECT), "tickets:write"),
+        ("GET", paths::ticket(PROJECT, TICKET), "tickets:read"),
+        ("PUT", paths::ticket(PROJECT, TICKET), "tickets:write"),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:read",
+        ),
+        (
+            "POST",
+            paths::ticket_action(PROJECT, TICKET, "comments"),
+            "tickets:write",
+        ),
+        (
+            "GET",
+            paths::ticket_action(PROJECT, TICKET, "review-state"),
+            "tickets:read",
+        ),
+        ("GET", paths::ticket_by_id(TICKET), "tickets:read"),
     ]
+    .into_iter()
+    .chain(
+        ["start", "complete", "accept", "resolve", "escalate"]
+            .iter()
+            .map(|a| {
+                (
+                    "POST",
+                    paths::ticket_action(PROJECT, TICKET, a),
+                    "tickets:write",
+                )
+            }),
+    )
+    .collect()
 }
 
-/// A project id that names no project.
-const PROJECT: &str = "proj_0000000000000000";
 /// An agent run id that names no run.
 const RUN: &str = "run_0000000000000000";
 
@@ -416,4 +467,184 @@ async fn scope_matrix() {
         error_of(res, StatusCode::NOT_FOUND).await["message"],
         "Handoff not found"
     );
+}
+
+/// A service key acts on handoffs only through the project of the source session (03 §0.2
+/// step 11): every boundary code, provoked on create, claim, comment and revoke.
+#[tokio::test]
+async fn handoff_boundary_goes_through_the_sessions_project() {
+    let app = TestApp::spawn().await;
+    let [alice, bob, eve] = app.users(["alice", "bob", "eve"]).await;
+    let org = app.as_(&alice).org("acme").admin(&bob).create().await.id;
+    app.as_(&alice).push_new(ID, "Shared work").await; // on remote acme/app
+    let w = app
+        .as_(&alice)
+        .mint_key(&org, json!(["handoffs:write"]), Value::Null)
+        .await;
+    let body = json!({"session_id": ID, "recipient_email": "bob@example.com"});
+    // No project has the session's remote yet.
+    let err = error_of(create(&app, &w, body.clone()).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(err["code"], "403");
+    assert_eq!(
+        err["details"]["error"],
+        "service_key_project_not_registered"
+    );
+
+    // The org registers the repository: the key's org owns the session's project.
+    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await;
+    let pid = project["id"].as_str().unwrap();
+    let listed = app
+        .as_(&alice)
+        .mint_key(
+            &org,
+            json!(["handoffs:write"]),
+            json!(["proj_0000000000000000"]),
+        )
+        .await;
+    let err = error_of(
+        create(&app, &listed, body.clone()).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(err["details"]["error"], "project_not_in_allowlist");
+    assert_eq!(err["details"]["requested_project_id"], pid);
+    assert_eq!(
+        err["details"]["allowed_project_ids"],
+        json!(["proj_0000000000000000"])
+    );
+    let allowed = app
+        .as_(&alice)
+        .mint_key(&org, json!(["handoffs:write"]), json!([pid]))
+        .await;
+    let h = json_of(
+        create(&app, &allowed, body.clone()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let hid = h["id"].as_str().unwrap();
+    let h2 = json_of(create(&app, &w, body.clone()).await, StatusCode::CREATED).await;
+
+    // Another org's key, on its own session of this project, is outside its org.
+    let evil = app.as_(&eve).org("evil").create().await.id;
+    app.as_(&eve).push_new(ID2, "Eve's copy").await; // also acme/app
+    let foreign = app
+        .as_(&eve)
+        .mint_key(&evil, json!(["handoffs:write"]), Value::Null)
+        .await;
+    let err = error_of(
+        create(
+            &app,
+            &foreign,
+            json!({"session_id": ID2, "recipient_email": "bob@example.com"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(err["details"]["error"], "cross_org_denied");
+    assert_eq!(err["details"]["key_org_id"], evil.as_str());
+    assert_eq!(err["details"]["project_org_id"], org.as_str());
+    // A key that is not a party learns nothing about the handoff (404 before the boundary).
+    let res = app
+        .call(
+            Some(&foreign),
+            Method::POST,
+            &paths::handoff_comments(hid),
+            Some(json!({"content": "hi"})),
+        )
+        .await;
+    assert_eq!(
+        error_of(res, StatusCode::NOT_FOUND).await["message"],
+        "Handoff not found"
+    );
+
+    // The recipient's keys: one outside the allowlist, one inside.
+    let bob_listed = app
+        .as_(&bob)
+        .mint_key(
+            &org,
+            json!(["handoffs:write"]),
+            json!(["proj_0000000000000000"]),
+        )
+        .await;
+    let res = app
+        .call(
+            Some(&bob_listed),
+            Method::POST,
+            &paths::handoff_claim(hid),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_of(res, StatusCode::FORBIDDEN).await["details"]["error"],
+        "project_not_in_allowlist"
+    );
+    let bob_key = app
+        .as_(&bob)
+        .mint_key(&org, json!(["handoffs:write"]), Value::Null)
+        .await;
+    let claimed = json_of(
+        app.call(
+            Some(&bob_key),
+            Method::POST,
+            &paths::handoff_claim(hid),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(claimed["recipient_session_id"].is_string());
+    json_of(
+        app.call(
+            Some(&w),
+            Method::POST,
+            &paths::handoff_comments(hid),
+            Some(json!({"content": "thanks"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    // The source session is deleted: nothing anchors the handoff to a project any more.
+    app.as_(&alice).delete(&paths::session_cloud(ID)).await;
+    let h2id = h2["id"].as_str().unwrap();
+    for (path, body) in [
+        (
+            paths::handoff_comments(h2id),
+            json!({"content": "still there?"}),
+        ),
+        (paths::handoff_revoke(h2id), json!({"reason": "gone"})),
+        (paths::handoff_decline(h2id), json!({})),
+    ] {
+        let k = if path.ends_with("decline") {
+            &bob_key
+        } else {
+            &w
+        };
+        let res = app.call(Some(k), Method::POST, &path, Some(body)).await;
+        assert_eq!(
+            error_of(res, StatusCode::FORBIDDEN).await["details"]["error"],
+            "service_key_project_required",
+            "{path}"
+        );
+    }
+    // A user key is not bound by projects: Alice still comments with her own key.
+    json_of(
+        app.as_(&alice)
+            .post(
+                &paths::handoff_comments(h2id),
+                json!({"content": "user key"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
+/// `POST /handoffs` with key `k`.
+async fn create(app: &TestApp, k: &str, body: Value) -> reqwest::Response {
+    app.call(Some(k), Method::POST, paths::HANDOFFS, Some(body))
+        .await
 }

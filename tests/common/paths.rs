@@ -226,3 +226,61 @@ pub fn agent_run_complete(project: &str, run_id: &str) -> String {
 pub fn agent_run_cancel(project: &str, run_id: &str) -> String {
     format!("{PROJECTS}{project}/agent-runs/{run_id}/cancel")
 }
+/// `/api/v1/projects/{project}/tickets`: list (GET) and create (POST).
+pub fn tickets(project: &str) -> String {
+    format!("{PROJECTS}{project}/tickets")
+}
+/// One ticket of a project (GET, PUT).
+pub fn ticket(project: &str, ticket: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}")
+}
+/// A sub-route of a ticket: `start`, `complete`, `accept`, `resolve`, `comments`, `watch`, …
+pub fn ticket_action(project: &str, ticket: &str, action: &str) -> String {
+    format!("{PROJECTS}{project}/tickets/{ticket}/{action}")
+}
+/// A ticket by id alone.
+pub fn ticket_by_id(ticket: &str) -> String {
+    format!("/api/v1/tickets/{ticket}")
+}
+// Compile, wiki pages and project settings (02 §3.6, §4).
+pub fn project_compile(project: &str) -> String {
+    format!("{PROJECTS}{project}/compile")
+}
+pub fn project_rebuild(project: &str) -> String {
+    format!("{PROJECTS}{project}/rebuild")
+}
+pub fn project_compilations(project: &str) -> String {
+    format!("{PROJECTS}{project}/compilations")
+}
+pub fn project_compile_status(project: &str) -> String {
+    format!("{PROJECTS}{project}/compile-status")
+}
+pub fn project_health(project: &str) -> String {
+    format!("{PROJECTS}{project}/health")
+}
+pub fn context_section(project: &str, slug: &str) -> String {
+    format!("{PROJECTS}{project}/context/sections/{slug}")
+}
+pub fn pages(project: &str) -> String {
+    format!("{PROJECTS}{project}/pages")
+}
+/// A wiki page; `slug` may hold slashes.
+pub fn page(project: &str, slug: &str) -> String {
+    format!("{PROJECTS}{project}/pages/{slug}")
+}
+pub fn page_history(project: &str, slug: &str) -> String {
+    format!("{PROJECTS}{project}/pages/{slug}/history")
+}
+pub fn page_regenerate(project: &str, slug: &str) -> String {
+    format!("{PROJECTS}{project}/pages/{slug}/regenerate")
+}
+pub fn project_settings(project: &str) -> String {
+    format!("{PROJECTS}{project}/settings")
+}
+pub fn restore_from_compilation(project: &str) -> String {
+    format!("/api/v1/admin/projects/{project}/restore-from-compilation")
+}
+/// Links pointing at (`target_type`, `target_id`).
+pub fn links(project: &str, target_type: &str, target_id: &str) -> String {
+    format!("{PROJECTS}{project}/links/{target_type}/{target_id}")
+}

@@ -1427,6 +1427,72 @@ class Flow:
         status, body = api_call(self.url, self.bob.api_key(), "GET", "/api/v1/projects/acme/app")
         check(status == 404, f"bob reading alice's personal project answered {status} {body}")
 
+    def alice_compiles_her_project(self) -> None:
+        """Knowledge added as an agent would (POST entries/add), then the
+        client's compile, health, pages, page, regenerate, compile-schedule,
+        set --auto-narrative and rebuild commands; bob still gets 404."""
+        repo = self.alice.home / "work" / "app"
+        key = self.alice.api_key()
+        status, project = api_call(self.url, key, "GET", "/api/v1/projects/acme/app")
+        check(status == 200, f"GET /api/v1/projects/acme/app answered {status} {project}")
+        pid = project["id"]
+        claims = [
+            ("decision", "Archives are content-addressed under data/blobs by their sha256 digest"),
+            ("bug", "The tar reader at src/archive/inspect.rs must reject hard links and devices"),
+        ]
+        for i, (entry_type, content) in enumerate(claims):
+            status, body = api_call(self.url, key, "POST", f"/api/v1/projects/{pid}/entries/add",
+                                    {"content": content, "entry_type": entry_type,
+                                     "confidence": 0.9, "session_id": f"ses_e2e{i}"})
+            check(status == 201 and body.get("claim_class") == "claim",
+                  f"adding a claim answered {status} {body}")
+        expect(self.alice.sfs("project", "health", cwd=repo),
+               contains=("2 knowledge entries (0 compiled, 0 dismissed)",
+                         "2 entries pending compilation"))
+        expect(self.alice.sfs("project", "compile", cwd=repo),
+               contains=("Project context updated.", "2", "entries compiled."))
+        expect(self.alice.sfs("project", "get-context", cwd=repo),
+               contains=("## Key Decisions", "content-addressed under data/blobs",
+                         "## Known Issues & Workarounds", "## Recent Changes"))
+        expect(self.alice.sfs("project", "compile", cwd=repo),
+               contains=("No pending entries to compile.",))
+        expect(self.alice.sfs("project", "health", cwd=repo),
+               contains=("2 knowledge entries (2 compiled, 0 dismissed)", "All entries compiled",
+                         "Last compiled: "))
+        r = expect(self.alice.sfs("project", "pages", cwd=repo),
+                   contains=("key-decisions", "known-issues", "2 pages"))
+        expect(self.alice.sfs("project", "page", "key-decisions", cwd=repo),
+               contains=("Key Decisions", "content-addressed", "(auto-generated)"))
+        expect(self.alice.sfs("project", "page", "no-such-page", cwd=repo), rc=1,
+               contains=("Page not found: no-such-page",))
+        # A user page whose slug holds a slash (the client percent-encodes it).
+        status, body = api_call(self.url, key, "PUT", f"/api/v1/projects/{pid}/pages/guides/setup",
+                                {"content": "# Setup\n\nRun cargo build."})
+        check(status == 200, f"PUT a page answered {status} {body}")
+        expect(self.alice.sfs("project", "page", "guides/setup", cwd=repo),
+               contains=("Run cargo build.",))
+        expect(self.alice.sfs("project", "regenerate", "key-decisions", cwd=repo),
+               contains=("Article regenerated (",))
+        expect(self.alice.sfs("project", "compile-schedule", "weekly", "--after-claims", "5",
+                              cwd=repo),
+               contains=("Compile schedule set to weekly", "5 pending-claim threshold"))
+        expect(self.alice.sfs("project", "set", "--auto-narrative", cwd=repo),
+               contains=("auto_narrative = True",))
+        status, project = api_call(self.url, key, "GET", "/api/v1/projects/acme/app")
+        check((project.get("compile_schedule"), project.get("compile_after_claims"),
+               project.get("auto_narrative")) == ("weekly", 5, True),
+              f"settings after the CLI: {project}")
+        expect(self.alice.sfs("project", "compile-schedule", "off", "--no-after-claims", cwd=repo),
+               contains=("Compile schedule set to off", "pending-claim threshold cleared"))
+        # Section pages count every page of type section: the two compiled ones and
+        # alice's guides/setup (a user page is a section page too, 02 §4).
+        expect(self.alice.sfs("project", "rebuild", cwd=repo),
+               contains=("Rebuild complete:", "Entries compiled: 2", "Section pages: 3"))
+        for path in ("compile-status", "health", "pages", "compilations"):
+            status, body = api_call(self.url, self.bob.api_key(), "GET",
+                                    f"/api/v1/projects/{pid}/{path}")
+            check(status == 404, f"bob reading {path} of alice's project answered {status} {body}")
+
     def alice_manages_personal_keys(self) -> None:
         r = expect(self.alice.sfs("auth", "keys", "list"), contains=("Personal API keys",))
         check(self.signup_key_row(r)[-1] == "yes", "alice's signup key is not active", r)
@@ -1520,6 +1586,9 @@ class Flow:
         steps.run("19. alice: sfs auth keys create / list / revoke", self.alice_manages_personal_keys)
         steps.run("19b. alice: sfs project init / list / set-context / get-context / entries "
                   "in a git checkout; bob cannot read it", self.alice_keeps_a_project_context)
+        steps.run("19c. alice: sfs project compile / health / pages / page / regenerate / "
+                  "compile-schedule / set / rebuild; bob cannot read them",
+                  self.alice_compiles_her_project)
         steps.run("20. no client warnings in any command's output", self.no_client_warnings)
 
     def cleanup(self) -> None:

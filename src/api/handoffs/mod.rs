@@ -17,8 +17,8 @@ use crate::auth::principal::{HandoffsWrite, Scoped};
 use crate::auth::Principal;
 use crate::clock::Timestamp;
 use crate::db::handoffs::{self, Comment, Handoff};
-use crate::db::sessions as session_rows;
 use crate::domain::handoffs::{self as rules, CreateRequest};
+use crate::domain::projects;
 use crate::domain::summaries;
 use crate::domain::summary::Summary;
 use crate::error::{ApiError, ApiResult};
@@ -145,7 +145,7 @@ async fn create(
     Scoped(principal, ..): Scoped<HandoffsWrite>,
     Json(body): Json<HandoffRequest>,
 ) -> ApiResult<Response> {
-    service_key_boundary(&state, &principal, Some(&body.session_id)).await?;
+    service_key_boundary(&state, &principal, &body.session_id).await?;
     let request = CreateRequest {
         session_id: body.session_id,
         recipient_email: body.recipient_email,
@@ -216,47 +216,26 @@ async fn sent(State(state): State<AppState>, principal: Principal) -> ApiResult<
     Ok(Json(handoff_list(&list, state.clock.now())))
 }
 
-/// Service keys reach handoffs only inside a project of their org (03 §0.2 step 11). Sessions
-/// on this server are not registered to projects, so a service key is refused with the code
-/// that says which is missing: the source session, or its project.
+/// Service keys reach handoffs only inside a project of their org (03 §0.2 step 11): the
+/// session's project, found by its remote, must pass the §0.3 boundary. For a new handoff the
+/// session must be the caller's (404 first, as for user keys).
 async fn service_key_boundary(
     state: &AppState,
     principal: &Principal,
-    session_id: Option<&str>,
+    session_id: &str,
 ) -> ApiResult<()> {
-    if !principal.is_service_key() {
-        return Ok(());
-    }
-    let exists = match session_id {
-        Some(id) => {
-            let (id, owner) = (id.to_string(), principal.user.id.clone());
-            state
-                .db
-                .read(move |conn| {
-                    Ok::<_, ApiError>(
-                        session_rows::get(conn, &id)?
-                            .is_some_and(|s| s.user_id == owner && !s.is_deleted()),
-                    )
-                })
-                .await?
-        }
-        None => false,
-    };
-    let (code, message) = if exists {
-        (
-            "service_key_project_not_registered",
-            "The session is not part of a registered project",
-        )
-    } else {
-        (
-            "service_key_project_required",
-            "Service keys can only act on sessions of a registered project",
-        )
-    };
-    Err(ApiError::structured(StatusCode::FORBIDDEN, code, message))
+    Ok(projects::session_boundary(
+        &state.db,
+        principal.actor(),
+        session_id.to_string(),
+        Some(principal.user.id.clone()),
+    )
+    .await?)
 }
 
-/// The boundary check for a route on an existing handoff (its source session decides).
+/// The boundary check for a route on an existing handoff: a caller who is not a party gets
+/// the route's 404 first; then the handoff's source session decides (gone:
+/// `service_key_project_required`).
 async fn handoff_boundary(
     state: &AppState,
     principal: &Principal,
@@ -265,12 +244,8 @@ async fn handoff_boundary(
     if !principal.is_service_key() {
         return Ok(());
     }
-    let key = handoff_id.to_string();
-    let session = state
-        .db
-        .read(move |conn| Ok::<_, ApiError>(handoffs::get(conn, &key)?.map(|h| h.session_id)))
-        .await?;
-    service_key_boundary(state, principal, session.as_deref()).await
+    let h = rules::load(&state.db, &state.clock, &principal.user, handoff_id).await?;
+    Ok(projects::session_boundary(&state.db, principal.actor(), h.session_id, None).await?)
 }
 
 /// Most comments and events returned at once.
