@@ -423,16 +423,22 @@ pub struct NewTicket {
     pub parent_ticket_id: Option<String>,
 }
 
+// The enum comes from `text_enum!`, which cannot mark a `#[default]` variant.
+#[allow(clippy::derivable_impls)]
 impl Default for Priority {
     fn default() -> Self {
         Priority::Medium
     }
 }
+// The enum comes from `text_enum!`, which cannot mark a `#[default]` variant.
+#[allow(clippy::derivable_impls)]
 impl Default for Source {
     fn default() -> Self {
         Source::Human
     }
 }
+// The enum comes from `text_enum!`, which cannot mark a `#[default]` variant.
+#[allow(clippy::derivable_impls)]
 impl Default for Kind {
     fn default() -> Self {
         Kind::Task
@@ -661,6 +667,7 @@ pub struct Started {
 
 /// The outcome of a move: the ticket, and for `start` what the agent works from.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per request, moved straight into the response
 pub enum Moved {
     Ticket(TicketView),
     Started(Box<Started>),
