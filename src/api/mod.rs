@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agent_runs;
 pub mod audit;
 pub mod auth;
 pub mod autosync;
@@ -56,6 +57,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(knowledge::router())
         .merge(personas::router())
+        .merge(agent_runs::router())
         .merge(tickets::router())
         .merge(compile::router())
         .merge(wiki::router())

@@ -159,28 +159,27 @@ fn minter_reads(
 }
 
 /// Whether `ticket_id` names a ticket of the project.
-///
-/// SEAM (tickets, issue 12 part 2): the tickets table arrives with the tickets area. Until it is
-/// merged no ticket exists, so every ticket id is refused (422); wire this to the tickets
-/// area's "ticket exists in project" function when it lands.
 fn ticket_in_project(
-    _conn: &rusqlite::Connection,
-    _project_id: &str,
-    _ticket_id: &str,
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    ticket_id: &str,
 ) -> DomainResult<bool> {
-    Ok(false)
+    Ok(crate::db::tickets::exists_in_project(
+        conn, project_id, ticket_id,
+    )?)
 }
 
-/// The ticket part of a run's compiled context, if the run's ticket still exists.
-///
-/// SEAM (tickets, issue 12 part 2): filled by the tickets area (the same data its `start`
-/// compiles); until it is merged there is no ticket and the context is persona-only.
+/// The ticket part of a run's compiled context (the same as the ticket's own `start`
+/// compiles), if the run's ticket still exists.
 fn ticket_part(
-    _conn: &rusqlite::Connection,
-    _project_id: &str,
-    _ticket_id: &str,
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    ticket_id: &str,
 ) -> DomainResult<Option<TicketPart>> {
-    Ok(None)
+    match crate::db::tickets::get(conn, project_id, ticket_id)? {
+        Some(t) => Ok(Some(crate::domain::tickets::ticket_part(conn, &t)?)),
+        None => Ok(None),
+    }
 }
 
 fn invalid(field: &'static str, message: impl Into<String>, input: Value) -> DomainError {

@@ -16,6 +16,7 @@ use crate::db::knowledge::{
 };
 use crate::db::projects::Project;
 use crate::db::Db;
+use crate::domain::personas;
 use crate::domain::projects::{Actor, Standing};
 use crate::domain::tiers::Tier;
 use crate::domain::{DomainError, DomainResult};
@@ -157,17 +158,25 @@ pub async fn add(
             ));
         }
     }
-    if req.persona_name.is_some() {
-        // Personas are not on this server yet: no name can resolve.
-        return Err(DomainError::Unprocessable(format!(
-            "Persona '{}' not found in this project",
-            req.persona_name.as_deref().unwrap_or_default()
-        )));
-    }
     let limit = hourly_limit(who.tier, who.actor.platform_admin);
     let is_reader = who.service_key.is_none() && !who.standing.edit;
     let clock = clock.clone();
     db.write(move |tx| {
+        // The persona must be one the project knows (active or retired), stored as it is spelt.
+        let persona_name = match req.persona_name.as_deref() {
+            None => None,
+            Some(name) => {
+                let project = crate::db::projects::get(tx, &project_id)?
+                    .ok_or_else(crate::domain::projects::not_found)?;
+                let persona = personas::resolve(tx, &project, &who.actor, name, false)?
+                    .ok_or_else(|| {
+                        DomainError::Unprocessable(format!(
+                            "Persona '{name}' not found in this project"
+                        ))
+                    })?;
+                Some(persona.name)
+            }
+        };
         let now = clock.now();
         let since = clock::format(now - Duration::hours(1));
         let recent = knowledge::count_by_author_since(tx, &project_id, &who.actor.user_id, &since)?;
@@ -274,7 +283,7 @@ pub async fn add(
                 content: &req.content,
                 confidence,
                 source_context: req.source_context.as_deref(),
-                persona_name: req.persona_name.as_deref(),
+                persona_name: persona_name.as_deref(),
                 author_class,
                 claim_class,
                 entity_ref: req.entity_ref.as_deref(),

@@ -136,19 +136,32 @@ pub fn resolve_active(
     actor: &Actor,
     name: &str,
 ) -> DomainResult<Option<Persona>> {
+    resolve(conn, project, actor, name, true)
+}
+
+/// [`resolve_active`], with soft-deleted personas too when `active_only` is false (knowledge
+/// entries keep naming a persona after it is retired).
+pub fn resolve(
+    conn: &rusqlite::Connection,
+    project: &Project,
+    actor: &Actor,
+    name: &str,
+    active_only: bool,
+) -> DomainResult<Option<Persona>> {
     let name = name.trim();
     if !is_valid_name(name) {
         return Ok(None);
     }
+    let usable = |p: &Persona| p.is_active || !active_only;
     if let Some(p) = personas::find(conn, &Owner::Project(project.id.clone()), name)? {
-        if p.is_active {
+        if usable(&p) {
             return Ok(Some(p));
         }
     }
     let Some(org) = sees_org_personas(conn, project, actor)? else {
         return Ok(None);
     };
-    Ok(personas::find(conn, &Owner::Org(org), name)?.filter(|p| p.is_active))
+    Ok(personas::find(conn, &Owner::Org(org), name)?.filter(usable))
 }
 
 /// Open work that still names a persona, counted for the stranding guard.
@@ -166,16 +179,14 @@ impl Stranded {
 }
 
 /// Non-terminal tickets of the project assigned to `name` (any case).
-///
-/// SEAM (tickets, issue 12 part 2): the tickets table arrives with the tickets area; until it
-/// is merged there are no tickets to strand. Replace the body with the tickets area's count of
-/// tickets in suggested/open/in_progress/blocked/review whose `assigned_to` matches.
 fn open_tickets_assigned(
-    _conn: &rusqlite::Connection,
-    _project_id: &str,
-    _name: &str,
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    name: &str,
 ) -> DomainResult<i64> {
-    Ok(0)
+    Ok(crate::db::tickets::count_unfinished_assigned(
+        conn, project_id, name,
+    )?)
 }
 
 /// Pending handoffs anchored to the project with persona `name`.

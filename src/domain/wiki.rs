@@ -18,7 +18,7 @@ use crate::db::wiki::{self, NewRevision, Page, PageType, Revision};
 use crate::db::{Db, DbError};
 use crate::domain::compile::{title_case, word_count, LlmConfig, LLM_FALLBACK_NOTE};
 use crate::domain::personas;
-use crate::domain::projects::{self, not_found, Actor};
+use crate::domain::projects::{self, not_found, Actor, ServiceKey};
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
 
@@ -36,20 +36,25 @@ pub fn require_project_context(conn: &Connection, project: &Project) -> DomainRe
     projects::require_plan(conn, project, Feature::ProjectContext)
 }
 
-/// Provenance `persona_name` of a page write (02 §4): an active persona of the project, or of
-/// its org when the writer sees the org's personas; else 422.
+/// Provenance `persona_name` of a page write (02 §4): a persona of the project, else of its
+/// org when the writer sees the org's personas (any case, retired ones included, as for
+/// knowledge entries); 422 otherwise.
 pub fn check_persona(
     conn: &Connection,
     project: &Project,
-    writer: &Writer,
+    who: &Writer,
     name: &str,
 ) -> DomainResult<()> {
+    // A service key got here through the project boundary: it belongs to the project's org.
     let actor = Actor {
-        user_id: writer.user_id.clone(),
+        user_id: who.user_id.clone(),
         platform_admin: false,
-        service_key: None,
+        service_key: who.service_key.as_ref().map(|_| ServiceKey {
+            org_id: project.org_id.clone(),
+            allowlist: Vec::new(),
+        }),
     };
-    match personas::resolve_active(conn, project, &actor, name)? {
+    match personas::resolve(conn, project, &actor, name, false)? {
         Some(_) => Ok(()),
         None => Err(DomainError::Unprocessable(format!(
             "Persona '{name}' not found in this project"

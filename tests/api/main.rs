@@ -1,5 +1,6 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
+mod agent_runs;
 mod audit;
 mod auth;
 mod autosync;
@@ -24,8 +25,8 @@ mod strict_bodies;
 mod summary;
 mod tickets;
 mod uploads;
-mod wiki;
 mod web;
+mod wiki;
 
 #[path = "../common/mod.rs"]
 mod common;

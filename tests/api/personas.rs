@@ -780,3 +780,58 @@ async fn standing_tenancy_service_keys_and_the_plan() {
     )
     .await;
 }
+
+/// A knowledge entry (and a wiki page write) names a persona the project knows, active or
+/// retired, the entry storing it as spelt on the persona; any other name is 422.
+#[tokio::test]
+async fn knowledge_entries_and_pages_name_personas_of_the_project() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let p = w.project.as_str();
+    create(&app, &w.alice.key, p, atlas()).await;
+    let path = paths::project_entries_add(p);
+    let add = |persona: &str, content: &str| {
+        app.as_(&w.bob)
+            .post(&path, json!({"content": content, "persona_name": persona}))
+    };
+    let entry = json_of(
+        add("ATLAS", "The parser rejects tabs in keys since version 2.3").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(entry["persona_name"], "Atlas");
+    let err = error_of(
+        add("nobody", "Release builds strip debug symbols in profile").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(err["message"], "Persona 'nobody' not found in this project");
+    let page = paths::page(p, "guides/setup");
+    let res = app
+        .as_(&w.bob)
+        .put(
+            &page,
+            json!({"content": "# Setup", "persona_name": "atlas"}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let err = error_of(
+        app.as_(&w.bob)
+            .put(
+                &page,
+                json!({"content": "# Setup", "persona_name": "nobody"}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(err["message"], "Persona 'nobody' not found in this project");
+    let res = app.as_(&w.alice).delete(&paths::persona(p, "atlas")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let retired = json_of(
+        add("atlas", "Integration tests spawn one server per test case").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(retired["persona_name"], "Atlas");
+}

@@ -309,6 +309,8 @@ fn user_only_routes() -> Vec<(&'static str, String)> {
         ("GET", paths::org_persona("o1", "atlas")),
         ("PUT", paths::org_persona("o1", "atlas")),
         ("DELETE", paths::org_persona("o1", "atlas")),
+        ("POST", paths::agent_run_start(PROJECT, RUN)),
+        ("POST", paths::agent_run_cancel(PROJECT, RUN)),
     ]
     .into_iter()
     .chain(ticket_user_only_routes())
@@ -360,6 +362,14 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
         ("POST", paths::personas(PROJECT), "personas:write"),
         ("PUT", paths::persona(PROJECT, "atlas"), "personas:write"),
         ("DELETE", paths::persona(PROJECT, "atlas"), "personas:write"),
+        ("GET", paths::agent_runs(PROJECT), "agent_runs:read"),
+        ("GET", paths::agent_run(PROJECT, RUN), "agent_runs:read"),
+        ("POST", paths::agent_runs(PROJECT), "agent_runs:write"),
+        (
+            "POST",
+            paths::agent_run_complete(PROJECT, RUN),
+            "agent_runs:write",
+        ),
         ("GET", paths::tickets(PROJECT), "tickets:read"),
         ("POST", paths::tickets(PROJECT), "tickets:write"),
         ("GET", paths::ticket(PROJECT, TICKET), "tickets:read"),
@@ -395,6 +405,9 @@ fn scoped_routes() -> Vec<(&'static str, String, &'static str)> {
     )
     .collect()
 }
+
+/// An agent run id that names no run.
+const RUN: &str = "run_0000000000000000";
 
 #[tokio::test]
 async fn scope_matrix() {
