@@ -8,6 +8,10 @@ window.ui = SwaggerUIBundle({
   layout: "BaseLayout",
   presets: [SwaggerUIBundle.presets.apis],
   deepLinking: true,
+  // Tags start folded: the document has ~190 operations, more than Swagger UI renders at once
+  // (it stops after the first tags when every operation is listed). A tag opens on a click or
+  // a deep link (/api/docs/#/sync).
+  docExpansion: "none",
   validatorUrl: null,
   // Keys stay in this tab only; "Authorize" takes a raw key (sk_sfs_…), sent as a Bearer token.
   persistAuthorization: false,
