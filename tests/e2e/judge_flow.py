@@ -197,6 +197,11 @@ class JudgeFlow:
         status, body = api_call(self.url, self.key(), "PUT", "/api/v1/settings/audit-trigger",
                                 {"trigger": "on_sync"})
         check(status == 200 and body == {"trigger": "on_sync"}, f"{status} {body}")
+        # A key pasted into a query string is refused, and must not reach the log either (step 5).
+        status, body = api_call(self.url, self.key(), "GET",
+                                "/api/v1/settings/judge/models?base_url=http%3A%2F%2F127.0.0.1%3A9%2Fv1"
+                                f"&api_key={JUDGE_KEY}")
+        check(status == 400 and JUDGE_KEY not in json.dumps(body), f"{status} {body}")
 
     def the_daemon_polls_and_triggers_an_audit(self) -> None:
         before = len(self.fake.chats())
