@@ -171,7 +171,22 @@ async fn compile(
         CompileRequest::llm(body),
     )
     .await?;
+    reindex_after_compile(&state, &outcome.project_id);
     Ok(Json(outcome.into()))
+}
+
+/// Compile changes entries' dismissed, superseded and claim-class state: the project's entries
+/// are re-indexed in the knowledge index after the commit, off the response path (a large
+/// project takes a while; the index is derived data and `reindex` repairs it).
+fn reindex_after_compile(state: &AppState, project_id: &str) {
+    let (db, index, project_id) = (
+        state.db.clone(),
+        state.knowledge.clone(),
+        project_id.to_string(),
+    );
+    tokio::spawn(async move {
+        crate::domain::knowledge_index::touched(&db, &index, &project_id, None).await;
+    });
 }
 
 /// The answer to a rebuild.
@@ -216,6 +231,7 @@ async fn rebuild(
         CompileRequest::llm(body),
     )
     .await?;
+    reindex_after_compile(&state, &o.project_id);
     Ok(Json(RebuildBody {
         context_words: rules::word_count(&o.tx.context_after),
         project_id: o.project_id,
