@@ -161,32 +161,38 @@ async fn compile(
     access: ProjectEditor<UserOnly>,
     OptionalJson(body): OptionalJson<Option<CompileRequest>>,
 ) -> ApiResult<Json<CompilationBody>> {
+    Ok(Json(run(&state, access, body, false).await?.into()))
+}
+
+/// Compile (or rebuild) for the caller, then re-index the project's entries in the knowledge
+/// index: compile changes their dismissed, superseded and claim-class state. The re-index runs
+/// after the commit, off the response path (a large project takes a while; the index is derived
+/// data and `reindex` repairs it).
+async fn run(
+    state: &AppState,
+    access: ProjectEditor<UserOnly>,
+    body: Option<CompileRequest>,
+    rebuild: bool,
+) -> ApiResult<rules::Outcome> {
     let who = compiler(&access.principal);
     let outcome = rules::compile(
         &state.db,
         &state.clock,
         access.project.id,
         who,
-        false,
+        rebuild,
         CompileRequest::llm(body),
     )
     .await?;
-    reindex_after_compile(&state, &outcome.project_id);
-    Ok(Json(outcome.into()))
-}
-
-/// Compile changes entries' dismissed, superseded and claim-class state: the project's entries
-/// are re-indexed in the knowledge index after the commit, off the response path (a large
-/// project takes a while; the index is derived data and `reindex` repairs it).
-fn reindex_after_compile(state: &AppState, project_id: &str) {
     let (db, index, project_id) = (
         state.db.clone(),
         state.knowledge.clone(),
-        project_id.to_string(),
+        outcome.project_id.clone(),
     );
     tokio::spawn(async move {
         crate::domain::knowledge_index::touched(&db, &index, &project_id, None).await;
     });
+    Ok(outcome)
 }
 
 /// The answer to a rebuild.
@@ -221,17 +227,7 @@ async fn rebuild(
     access: ProjectEditor<UserOnly>,
     OptionalJson(body): OptionalJson<Option<CompileRequest>>,
 ) -> ApiResult<Json<RebuildBody>> {
-    let who = compiler(&access.principal);
-    let o = rules::compile(
-        &state.db,
-        &state.clock,
-        access.project.id,
-        who,
-        true,
-        CompileRequest::llm(body),
-    )
-    .await?;
-    reindex_after_compile(&state, &o.project_id);
+    let o = run(&state, access, body, true).await?;
     Ok(Json(RebuildBody {
         context_words: rules::word_count(&o.tx.context_after),
         project_id: o.project_id,

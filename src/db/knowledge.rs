@@ -1,52 +1,11 @@
 //! Knowledge entries of a project: insert, read, the filtered list, curation updates.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::db::DbResult;
 
-/// A vocabulary stored as text: the enum, its wire/database spelling, parsing and SQL mapping.
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<$name> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-            /// Every spelling, joined by `", "`, for error messages.
-            pub fn listing() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let text = value.as_str()?;
-                $name::parse(text).ok_or_else(|| FromSqlError::Other(
-                    format!("unknown {}: {text}", stringify!($name)).into()))
-            }
-        }
-    };
-}
-
-/// Shared with the other areas that store vocabularies as text.
-pub(crate) use text_enum;
-
-text_enum!(
+stored_enum!(
     /// The six kinds of knowledge (02 §3.2).
     EntryType {
         Decision => "decision",
@@ -57,14 +16,14 @@ text_enum!(
         Dependency => "dependency",
     }
 );
-text_enum!(
+stored_enum!(
     /// How much an entry is trusted: extracted evidence, a promoted claim, or a note.
     ClaimClass { Evidence => "evidence", Claim => "claim", Note => "note" }
 );
-text_enum!(
+stored_enum!(
     Freshness { Current => "current", Aging => "aging", Stale => "stale", Superseded => "superseded" }
 );
-text_enum!(AuthorClass { Human => "human", Agent => "agent" });
+stored_enum!(AuthorClass { Human => "human", Agent => "agent" });
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -634,11 +593,11 @@ pub fn contents(conn: &Connection, project_id: &str, ids: &[i64]) -> DbResult<Ve
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-text_enum!(
+stored_enum!(
     /// What a link joins: an entry (id as a decimal string) or a page (page id).
     LinkNode { Entry => "entry", Page => "page" }
 );
-text_enum!(
+stored_enum!(
     /// Link types in use (02 §4).
     LinkType { Supersedes => "supersedes", Contradicts => "contradicts", Contributes => "contributes" }
 );

@@ -6,25 +6,23 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use crate::db::knowledge::text_enum;
 use crate::db::DbResult;
 
-text_enum!(
+stored_enum!(
     /// How urgent a ticket is.
     Priority { Critical => "critical", High => "high", Medium => "medium", Low => "low" }
 );
-text_enum!(
+stored_enum!(
     /// A task (the full machine) or an issue (its own, shorter machine).
     Kind { Task => "task", Issue => "issue" }
 );
-text_enum!(
+stored_enum!(
     /// Who filed a ticket.
     Source { Human => "human", Agent => "agent" }
 );
-text_enum!(
+stored_enum!(
     /// Every status either machine knows (02 §5.3).
     Status {
         Suggested => "suggested",
