@@ -670,8 +670,6 @@ pub fn backlinks(
 mod tests {
     use crate::db::test_support::{migrated, query_plan, query_plan_with};
 
-    /// The plan's detail lines for `sql` (parameters bound to NULL).
-
     /// Every list filter (02 §3.3), each sort and the keyset cursor read through an index of
     /// the project, never a scan of the table. (`search` and `source_filter` are substring
     /// matches no index can answer: they narrow the project's rows read through its index.)

@@ -711,8 +711,6 @@ mod tests {
     use super::*;
     use crate::db::test_support::{migrated, query_plan};
 
-    /// The plan's detail lines for `sql` (parameters bound to NULL).
-
     /// The list filters, the lookups of the lifecycle and the comment pages read through an
     /// index, never a scan of a whole table.
     #[test]
