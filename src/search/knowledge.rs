@@ -832,7 +832,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (index, needs) = KnowledgeIndex::open(dir.path()).unwrap();
         assert!(needs, "a new index needs a rebuild");
-        assert_eq!(index.rebuild(std::iter::empty()).unwrap(), 0);
+        assert_eq!(index.rebuild(std::iter::empty::<IndexDoc>()).unwrap(), 0);
         index.upsert(doc(
             1,
             "p1",
@@ -916,5 +916,85 @@ mod tests {
         fs::remove_dir_all(dir.path().join(INDEX_SUBDIR)).unwrap();
         let (_index, needs) = KnowledgeIndex::open(dir.path()).unwrap();
         assert!(needs);
+    }
+
+    fn page(id: &str, project: &str, title: &str, content: &str) -> PageDoc {
+        PageDoc {
+            page_id: id.into(),
+            project_id: project.into(),
+            title: title.into(),
+            content: content.into(),
+        }
+    }
+
+    fn pages(index: &KnowledgeIndex, project: &str, text: &str) -> Vec<String> {
+        index
+            .search_pages(&PageQuery {
+                project_id: project.into(),
+                text: text.into(),
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|h| h.page_id)
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_their_own_kind_replaced_per_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = KnowledgeIndex::open(dir.path()).unwrap();
+        index.upsert(doc(
+            1,
+            "p1",
+            "Deploys use the Helm chart",
+            EntryStatus::Active,
+        ));
+        index.replace_pages(
+            "p1",
+            vec![
+                page("kp_1", "p1", "Deploy guide", "Blue-green deploys with Helm"),
+                page("kp_2", "p1", "Known issues", "The importer drops a line"),
+            ],
+        );
+        index.replace_pages("p2", vec![page("kp_3", "p2", "Helm", "Helm everywhere")]);
+        index.flush();
+        // Entries and pages never answer for each other, even with inactive entries.
+        assert_eq!(pages(&index, "p1", "helm"), vec!["kp_1"]);
+        let all = KnowledgeQuery {
+            include_inactive: true,
+            ..query("p1", "helm deploy")
+        };
+        assert_eq!(ids(&index, &all), vec![1]);
+        // By title too; one project only.
+        assert_eq!(pages(&index, "p1", "issues"), vec!["kp_2"]);
+        assert_eq!(pages(&index, "p2", "helm"), vec!["kp_3"]);
+        // A replacement drops the pages it does not list.
+        index.replace_pages("p1", vec![page("kp_2", "p1", "Known issues", "Fixed")]);
+        index.flush();
+        assert!(pages(&index, "p1", "helm").is_empty());
+        assert_eq!(pages(&index, "p1", "fixed"), vec!["kp_2"]);
+        assert_eq!(ids(&index, &query("p1", "helm")), vec![1]);
+        // A rebuild takes both kinds; removing a project removes both.
+        let n = index
+            .rebuild(
+                [
+                    IndexDoc::Entry(doc(
+                        1,
+                        "p1",
+                        "Deploys use the Helm chart",
+                        EntryStatus::Active,
+                    )),
+                    IndexDoc::Page(page("kp_1", "p1", "Deploy guide", "Helm")),
+                ]
+                .into_iter(),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(pages(&index, "p1", "helm"), vec!["kp_1"]);
+        index.remove_project("p1");
+        index.flush();
+        assert!(pages(&index, "p1", "helm").is_empty());
+        assert!(ids(&index, &query("p1", "helm")).is_empty());
     }
 }
