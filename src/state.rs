@@ -1,5 +1,6 @@
 //! `AppState`: what every handler can reach.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::archive::BlobStore;
@@ -159,8 +160,6 @@ impl Drop for Running {
         }
     }
 }
-
-use std::sync::atomic::Ordering;
 
 impl Background {
     /// Spawns `task` on the runtime, counted until it ends.

@@ -447,7 +447,7 @@ pub async fn regenerate(
             }
             Some(Ok(_)) => (
                 regenerated_article(&page.title, &entries),
-                Some(LlmUnavailable::Moved.note()),
+                Some(LlmUnavailable::PageMoved.note()),
             ),
             Some(Err(why)) => (regenerated_article(&page.title, &entries), Some(why.note())),
             None => (regenerated_article(&page.title, &entries), None),

@@ -67,6 +67,8 @@ pub enum LlmUnavailable {
     Empty,
     /// The pending claims (or the document) changed while the model was merging, on every try.
     Moved,
+    /// The page (or its entries) changed while the model was writing its article.
+    PageMoved,
 }
 
 impl LlmUnavailable {
@@ -78,6 +80,9 @@ impl LlmUnavailable {
             LlmUnavailable::Moved => format!(
                 "the pending claims changed while the model was merging ({MAX_LLM_CALLS} tries)"
             ),
+            LlmUnavailable::PageMoved => {
+                "the page or its entries changed while the model was writing".to_string()
+            }
         };
         format!(
             "An LLM merge was requested, but {why}: the deterministic merge was used. The API \
