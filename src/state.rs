@@ -1,5 +1,6 @@
 //! `AppState`: what every handler can reach.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::archive::BlobStore;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// The outbound LLM client and the URL guards.
     pub llm: crate::llm::Outbound,
+    /// Work a request leaves running after its answer (the re-index after a compile):
+    /// counted, so tests can wait until it is done.
+    pub background: Background,
 }
 
 impl AppState {
@@ -84,6 +88,7 @@ impl AppState {
             data_lock,
             sealer,
             llm,
+            background: Background::default(),
         })
     }
 }
@@ -131,4 +136,57 @@ fn rebuild_knowledge_in_background(db: Db, index: KnowledgeIndex) {
             }
         })
         .expect("spawn the knowledge rebuild thread");
+}
+
+/// Tasks spawned off a request's path, counted: [`Background::idle`] resolves once none runs.
+#[derive(Clone, Default)]
+pub struct Background {
+    inner: Arc<BackgroundInner>,
+}
+
+#[derive(Default)]
+struct BackgroundInner {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Counts a task out when it ends (also when it panics).
+struct Running(Arc<BackgroundInner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Background {
+    /// Spawns `task` on the runtime, counted until it ends.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        let running = Running(self.inner.clone());
+        tokio::spawn(async move {
+            let _running = running;
+            task.await;
+        });
+    }
+
+    /// Tasks still running.
+    pub fn running(&self) -> usize {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no spawned task runs (at once if none does).
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }

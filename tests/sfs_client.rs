@@ -74,6 +74,18 @@ fn an_agent_uses_project_knowledge_through_sfs_mcp_serve() {
     );
 }
 
+/// A coding agent writes and reads wiki pages through the real `sfs mcp serve`
+/// (`update_wiki_page`, `list_wiki_pages`, `get_wiki_page`, `get_wiki_page_history`); the
+/// server holds the pages and revisions; another user's agent can neither read nor write them.
+#[test]
+fn an_agent_writes_wiki_pages_through_sfs_mcp_serve() {
+    run_flow(
+        "an_agent_writes_wiki_pages_through_sfs_mcp_serve",
+        "mcp_wiki.py",
+        false,
+    );
+}
+
 /// The LLM judge with the real client: `sfs audit` against a fake provider on loopback,
 /// judge settings saved on the server, and the daemon's own code polling the audit trigger
 /// (200) and triggering a server-side audit. No key in the server log.

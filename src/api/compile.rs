@@ -145,9 +145,13 @@ impl From<Outcome> for CompilationBody {
         retention, evidence promotion, then the pending claims merged into the document, the \
         compilation recorded and the section pages rewritten; then the concept pages. With \
         nothing pending the answer is the no-op (`id: 0`, `noop_reason`). The body is optional \
-        (no body, `{}` or `null`); with `llm_api_key` the merge would use that model — this \
-        server has no LLM client yet, so the answer is the deterministic merge with \
-        `merge_note` saying so. User keys only.",
+        (no body, `{}` or `null`); with `llm_api_key` the merge asks that model (`model`, \
+        default `claude-sonnet-4`; `provider`, else implied by the model's name; `base_url`: \
+        an OpenAI-compatible endpoint, subject to the URL guard) for the updated document, \
+        outside the transaction, and `merge` says `llm`; if the pending claims change \
+        meanwhile it asks again (2 calls at most). Any model failure gives the deterministic \
+        merge with `merge_note` saying why. The key is used for this request only: never \
+        stored, never logged. User keys only.",
     params(("project_id" = String, Path, description = "Project id")),
     request_body(content = Option<CompileRequest>, description = "Optional LLM settings"),
     responses(
@@ -178,6 +182,7 @@ async fn run(
     let outcome = rules::compile(
         &state.db,
         &state.clock,
+        &state.llm,
         access.project.id,
         who,
         rebuild,
@@ -189,8 +194,9 @@ async fn run(
         state.knowledge.clone(),
         outcome.project_id.clone(),
     );
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         crate::domain::knowledge_index::touched(&db, &index, &project_id, None).await;
+        crate::domain::knowledge_index::pages_touched(&db, &index, &project_id).await;
     });
     Ok(outcome)
 }

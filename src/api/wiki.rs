@@ -17,6 +17,7 @@ use crate::api::knowledge::BacklinkBody;
 use crate::auth::{ProjectEditor, ProjectReader, UserOnly};
 use crate::db::compile::ProjectSettings;
 use crate::db::wiki::{Page, PageType};
+use crate::domain::knowledge_index as index;
 use crate::domain::wiki::{self as rules, PutPage, SettingsChange, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -259,6 +260,7 @@ async fn put_page(
         user_id: access.principal.user.id.clone(),
         service_key: access.principal.service_key_ref(),
     };
+    let project_id = access.project.id.clone();
     let page = rules::put(
         &state.db,
         &state.clock,
@@ -274,6 +276,7 @@ async fn put_page(
         },
     )
     .await?;
+    index::pages_touched(&state.db, &state.knowledge, &project_id).await;
     Ok(Json(detail(page, Vec::new())))
 }
 
@@ -342,7 +345,9 @@ async fn delete_page(
     access: ProjectEditor<UserOnly>,
     Path((_, slug)): Path<(String, String)>,
 ) -> ApiResult<Json<PageStatusBody>> {
+    let project_id = access.project.id.clone();
     rules::delete(&state.db, access.project, slug.clone()).await?;
+    index::pages_touched(&state.db, &state.knowledge, &project_id).await;
     Ok(Json(PageStatusBody {
         status: "deleted".into(),
         slug,
@@ -365,7 +370,9 @@ pub struct RegeneratedBody {
     operation_id = "regenerate_page", summary = "Regenerate an auto-generated page (`…/{slug}/regenerate`)",
     description = "Only `POST …/pages/{slug}/regenerate` exists. Rebuilds an auto-generated \
         page from its linked entries (else active entries naming a word of its title) and \
-        records a compilation row (02 §9.5). Body as compile (optional). User keys only.",
+        records a compilation row (02 §9.5). Body as compile (optional): with `llm_api_key` \
+        the model writes the article; if it fails, the entries are listed and `merge_note` \
+        says why. User keys only.",
     params(
         ("project_id" = String, Path, description = "Project id"),
         ("*slug" = String, Path, description = "Page slug + `/regenerate`", example = "key-decisions/regenerate"),
@@ -397,15 +404,18 @@ async fn post_page(
         user_id: access.principal.user.id.clone(),
         service_key: access.principal.service_key_ref(),
     };
+    let project_id = access.project.id.clone();
     let done = rules::regenerate(
         &state.db,
         &state.clock,
+        &state.llm,
         access.project,
         page.to_string(),
         who,
         CompileRequest::llm(body),
     )
     .await?;
+    index::pages_touched(&state.db, &state.knowledge, &project_id).await;
     Ok(Json(RegeneratedBody {
         status: "regenerated".into(),
         slug: page.to_string(),

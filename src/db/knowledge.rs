@@ -298,20 +298,6 @@ pub struct Filter {
     pub source_filter: Option<String>,
 }
 
-/// `%`, `_` and the escape character itself taken literally in a LIKE pattern.
-fn like_literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// The list's SQL and arguments, without the page window (`LIMIT`/`OFFSET`); shared by
 /// [`list`] and the query-plan checks (unit test, `benches/knowledge.rs`).
 pub fn list_sql(
@@ -349,11 +335,9 @@ pub fn list_sql(
         add("author_class = ?", Box::new(a));
     }
     if let Some(s) = &f.search {
-        // ASCII case folding as LIKE does; non-ASCII compared lowercased on both sides.
-        add(
-            "lower(content) LIKE ? ESCAPE '\\'",
-            Box::new(like_literal(&s.to_lowercase())),
-        );
+        // Case-insensitive for every script: both sides folded by Unicode's rules (`fold`,
+        // registered on every connection), then a literal substring test.
+        add("instr(fold(content), ?) > 0", Box::new(s.to_lowercase()));
     }
     if let Some(s) = &f.source_filter {
         add("instr(source_context, ?) > 0", Box::new(s.clone()));

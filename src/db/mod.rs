@@ -105,8 +105,28 @@ pub struct Db {
     path: PathBuf,
 }
 
-/// Pragmas every connection gets. `synchronous=FULL`: an acknowledged write is on disk.
+/// The SQL function `fold(text)`: `text` lowercased by Unicode's rules (SQLite's `lower()`
+/// folds ASCII only), NULL for NULL. The entries list's `search` compares folded texts.
+pub const FOLD_FUNCTION: &str = "fold";
+
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        FOLD_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(ctx
+                .get::<Option<String>>(0)?
+                .map(|text| text.to_lowercase()))
+        },
+    )
+}
+
+/// Pragmas and functions every connection gets. `synchronous=FULL`: an acknowledged write is
+/// on disk.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    register_functions(conn)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;

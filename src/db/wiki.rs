@@ -96,6 +96,33 @@ pub fn list(conn: &Connection, project_id: &str) -> DbResult<Vec<Page>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Every page (of one project, or of all), in id order, to `f` as it is read (an index
+/// rebuild streams them). A read error ends the stream and is returned.
+pub fn with_pages<T>(
+    conn: &Connection,
+    project_id: Option<&str>,
+    f: impl FnOnce(&mut dyn Iterator<Item = Page>) -> T,
+) -> DbResult<T> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM knowledge_pages WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"
+    ))?;
+    let mut failure = None;
+    let rows = stmt.query_map([project_id], from_row)?;
+    let mut pages = rows.map_while(|row| match row {
+        Ok(p) => Some(p),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let out = f(&mut pages);
+    drop(pages);
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
+    }
+}
+
 /// The pages of one type.
 pub fn of_type(conn: &Connection, project_id: &str, page_type: PageType) -> DbResult<Vec<Page>> {
     let mut stmt = conn.prepare_cached(&format!(

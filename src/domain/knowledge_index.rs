@@ -1,19 +1,26 @@
-//! Keeping the knowledge index (`search::knowledge`) in step with the entries, and asking it
-//! which entries of a project are relevant to a piece of text.
+//! Keeping the knowledge index (`search::knowledge`) in step with the entries and the wiki
+//! pages, and asking it which entries (or pages) of a project are relevant to a piece of text.
 //!
 //! The database is the truth. After a write commits, the route queues the entries it touched
 //! ([`reindex_entries`]), a batch change re-reads its project ([`reindex_project`]), a project
-//! delete drops the project's documents ([`forget_project`]); [`rebuild`] refills the whole
-//! index from the database (`reindex`, and at start when the index is missing or corrupt).
+//! delete drops the project's documents ([`forget_project`]); a page write (put, regenerate,
+//! delete, compile's section and concept pages) re-reads the project's pages
+//! ([`pages_touched`]); [`rebuild`] refills the whole index, entries and pages, from the
+//! database (`reindex`, and at start when the index is missing, corrupt or of an older schema).
 //!
-//! No route of the API document searches knowledge by relevance: the entries list's `search`
-//! filter is a substring match by contract and stays in SQL. [`relevant`] is for the server's
-//! own use (context for agents: the entries that bear on a ticket or a question).
+//! No route of the API document searches knowledge or pages by relevance (02 §3–§4 have no
+//! page search; `GET /sessions/search` searches sessions only and keeps its shape): the
+//! entries list's `search` filter is a substring match by contract and stays in SQL.
+//! [`relevant`] and [`relevant_pages`] are for the server's own use (context for agents: the
+//! entries and pages that bear on a ticket or a question).
 
 use crate::db::knowledge::{self, Entry};
+use crate::db::wiki::{self, Page};
 use crate::db::Db;
 use crate::domain::{DomainError, DomainResult};
-use crate::search::knowledge::{EntryStatus, KnowledgeDoc, KnowledgeIndex, KnowledgeQuery};
+use crate::search::knowledge::{
+    EntryStatus, IndexDoc, KnowledgeDoc, KnowledgeIndex, KnowledgeQuery, PageDoc, PageQuery,
+};
 
 /// The index document of an entry.
 pub fn doc(e: &Entry) -> KnowledgeDoc {
@@ -32,6 +39,31 @@ pub fn doc(e: &Entry) -> KnowledgeDoc {
         status,
         content: e.content.clone(),
         entity_ref: e.entity_ref.clone(),
+    }
+}
+
+/// The index document of a page.
+pub fn page_doc(p: &Page) -> PageDoc {
+    PageDoc {
+        page_id: p.id.clone(),
+        project_id: p.project_id.clone(),
+        title: p.title.clone(),
+        content: p.content.clone(),
+    }
+}
+
+/// Re-indexes every page of a project from the database (after a page write committed).
+pub async fn reindex_pages(db: &Db, index: &KnowledgeIndex, project_id: &str) -> DomainResult<()> {
+    let pid = project_id.to_string();
+    let pages = db.read(move |conn| wiki::list(conn, &pid)).await?;
+    index.replace_pages(project_id, pages.iter().map(page_doc).collect());
+    Ok(())
+}
+
+/// What a route calls after a page write committed. Never fails the request (see [`touched`]).
+pub async fn pages_touched(db: &Db, index: &KnowledgeIndex, project_id: &str) {
+    if let Err(e) = reindex_pages(db, index, project_id).await {
+        tracing::error!(project = %project_id, error = %e, "knowledge index update (pages) failed; run `reindex` to repair");
     }
 }
 
@@ -89,13 +121,20 @@ pub fn forget_project(index: &KnowledgeIndex, project_id: &str) {
     index.remove_project(project_id);
 }
 
-/// Refills the whole index from the database (blocking); returns how many entries it holds.
-/// The entries are read only once the index asks for the first one (after it queued the
-/// rebuild), so a change committed meanwhile is applied after the rebuild, not lost.
+/// Refills the whole index from the database (blocking); returns how many entries and pages
+/// it holds. The rows are read only once the index asks for the first one (after it queued
+/// the rebuild), so a change committed meanwhile is applied after the rebuild, not lost.
 pub fn rebuild(conn: &rusqlite::Connection, index: &KnowledgeIndex) -> Result<usize, String> {
     knowledge::with_entries(conn, None, |entries| {
-        index.rebuild(entries.map(|e| doc(&e)))
+        wiki::with_pages(conn, None, |pages| {
+            index.rebuild(
+                entries
+                    .map(|e| IndexDoc::Entry(doc(&e)))
+                    .chain(pages.map(|p| IndexDoc::Page(page_doc(&p)))),
+            )
+        })
     })
+    .and_then(|r| r)
     .map_err(|e| e.to_string())?
 }
 
@@ -158,4 +197,28 @@ pub async fn relevant(
     };
     entries.sort_by_key(|e| rank(e.id));
     Ok(entries)
+}
+
+/// The pages of a project most relevant to `text`, best first (at most `limit`), read back
+/// from the database.
+pub async fn relevant_pages(
+    db: &Db,
+    index: &KnowledgeIndex,
+    project_id: &str,
+    text: &str,
+    limit: usize,
+) -> DomainResult<Vec<Page>> {
+    let query = PageQuery {
+        project_id: project_id.to_string(),
+        text: text.to_string(),
+        limit,
+    };
+    let index = index.clone();
+    let hits = tokio::task::spawn_blocking(move || index.search_pages(&query)).await??;
+    let pid = project_id.to_string();
+    let pages = db.read(move |conn| wiki::list(conn, &pid)).await?;
+    Ok(hits
+        .iter()
+        .filter_map(|h| pages.iter().find(|p| p.id == h.page_id).cloned())
+        .collect())
 }

@@ -16,11 +16,12 @@ use crate::db::projects::Project;
 use crate::db::tickets::{self, Status as TicketStatus};
 use crate::db::wiki::{self, NewRevision, Page, PageType, Revision};
 use crate::db::{Db, DbError};
-use crate::domain::compile::{title_case, word_count, LlmConfig, LLM_FALLBACK_NOTE};
+use crate::domain::compile::{answer_document, title_case, word_count, LlmConfig, LlmUnavailable};
 use crate::domain::personas;
 use crate::domain::projects::{self, not_found, Actor, ServiceKey};
 use crate::domain::tiers::Feature;
 use crate::domain::{DomainError, DomainResult};
+use crate::llm::{self as client, Outbound};
 
 /// Longest page content accepted (the reference has none; 02 §9.7).
 pub const MAX_PAGE_CHARS: usize = 200_000;
@@ -315,50 +316,142 @@ pub fn regenerated_article(title: &str, entries: &[knowledge::Entry]) -> String 
     out
 }
 
+/// The entries a regenerate writes a page from: those linked to it, else the active entries
+/// naming a word of its title longer than 3 characters.
+fn page_sources(
+    conn: &Connection,
+    project_id: &str,
+    page: &Page,
+) -> DomainResult<Vec<knowledge::Entry>> {
+    let linked: BTreeSet<i64> = rows::entries_linked_to_page(conn, project_id, &page.id)?
+        .into_iter()
+        .collect();
+    let words: Vec<String> = page
+        .title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 3)
+        .map(str::to_lowercase)
+        .collect();
+    Ok(rows::entries(conn, project_id)?
+        .into_iter()
+        .filter(|e| {
+            if linked.is_empty() {
+                let text = e.content.to_lowercase();
+                !e.dismissed && words.iter().any(|w| text.contains(w.as_str()))
+            } else {
+                linked.contains(&e.id)
+            }
+        })
+        .filter_map(|e| knowledge::get(conn, project_id, e.id).ok().flatten())
+        .collect())
+}
+
+/// The page a regenerate may rewrite: an auto-generated one.
+fn regenerable(conn: &Connection, project: &Project, slug: &str) -> DomainResult<Page> {
+    require_project_context(conn, project)?;
+    let page = wiki::get(conn, &project.id, slug)?.ok_or_else(page_not_found)?;
+    if !page.auto_generated {
+        return Err(DomainError::Malformed(
+            "Only auto-generated pages can be regenerated".into(),
+        ));
+    }
+    Ok(page)
+}
+
+pub const ARTICLE_SYSTEM_PROMPT: &str = "You write one page of a software project's wiki from \
+    the knowledge entries it is given: a short Markdown article that starts with `# ` and the \
+    title, explains what the entries say as a whole (group related facts, keep file names and \
+    commands exact, drop repetition), and invents nothing. Answer with the article only: no \
+    preamble, no code fences.";
+
+/// The user message of a page article: the title and the entries.
+pub fn article_prompt(title: &str, entries: &[knowledge::Entry]) -> String {
+    let mut out = format!("Title: {title}\n\nKnowledge entries:\n");
+    for e in entries {
+        out.push_str(&format!(
+            "- [{}] {}\n",
+            e.entry_type.as_str(),
+            e.content.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    out
+}
+
+/// A model's article, planned on a page's content and its sources.
+struct Drafted {
+    page_content: String,
+    source_ids: Vec<i64>,
+    article: String,
+}
+
+/// Asks the model for the page's article (outside any transaction).
+async fn draft_with_llm(
+    db: &Db,
+    out: &Outbound,
+    llm: &LlmConfig,
+    project: &Project,
+    slug: &str,
+) -> DomainResult<Result<Drafted, LlmUnavailable>> {
+    let (project_, slug_) = (project.clone(), slug.to_string());
+    let (page, sources) = db
+        .read(move |conn| {
+            let page = regenerable(conn, &project_, &slug_)?;
+            let sources = page_sources(conn, &project_.id, &page)?;
+            Ok::<_, DomainError>((page, sources))
+        })
+        .await?;
+    let request = llm.request(
+        ARTICLE_SYSTEM_PROMPT,
+        article_prompt(&page.title, &sources),
+        4096,
+    );
+    Ok(match client::complete(&request, out).await {
+        Ok(answer) => match answer_document(&answer) {
+            a if a.is_empty() => Err(LlmUnavailable::Empty),
+            article => Ok(Drafted {
+                page_content: page.content,
+                source_ids: sources.iter().map(|e| e.id).collect(),
+                article,
+            }),
+        },
+        Err(e) => Err(LlmUnavailable::Failed(e.to_string())),
+    })
+}
+
 /// Rewrites an auto-generated page from its entries (those linked to it, else active entries
-/// naming a word of its title longer than 3 characters) and records a compilation row.
+/// naming a word of its title longer than 3 characters) and records a compilation row. With a
+/// model, the article is the model's (asked outside the transaction, used only if the page and
+/// its sources did not change meanwhile); without one, or when it fails, the article lists the
+/// entries and `merge_note` says why.
 pub async fn regenerate(
     db: &Db,
     clock: &Clock,
+    out: &Outbound,
     project: Project,
     slug: String,
     who: Writer,
     llm: Option<LlmConfig>,
 ) -> DomainResult<Regenerated> {
-    // No LLM client on this server yet (see compile::merge_with_llm): the article is built
-    // without one, and the answer says so when a key was sent.
-    let merge_note = llm.map(|_| LLM_FALLBACK_NOTE.to_string());
+    let drafted = match &llm {
+        Some(cfg) => Some(draft_with_llm(db, out, cfg, &project, &slug).await?),
+        None => None,
+    };
     let clock = clock.clone();
     db.write(move |tx| {
-        require_project_context(tx, &project)?;
-        let page = wiki::get(tx, &project.id, &slug)?.ok_or_else(page_not_found)?;
-        if !page.auto_generated {
-            return Err(DomainError::Malformed(
-                "Only auto-generated pages can be regenerated".into(),
-            ));
-        }
-        let linked: BTreeSet<i64> = rows::entries_linked_to_page(tx, &project.id, &page.id)?
-            .into_iter()
-            .collect();
-        let words: Vec<String> = page
-            .title
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().count() > 3)
-            .map(str::to_lowercase)
-            .collect();
-        let entries: Vec<knowledge::Entry> = rows::entries(tx, &project.id)?
-            .into_iter()
-            .filter(|e| {
-                if linked.is_empty() {
-                    let text = e.content.to_lowercase();
-                    !e.dismissed && words.iter().any(|w| text.contains(w.as_str()))
-                } else {
-                    linked.contains(&e.id)
-                }
-            })
-            .filter_map(|e| knowledge::get(tx, &project.id, e.id).ok().flatten())
-            .collect();
-        let content = regenerated_article(&page.title, &entries);
+        let page = regenerable(tx, &project, &slug)?;
+        let entries = page_sources(tx, &project.id, &page)?;
+        let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let (content, merge_note) = match drafted {
+            Some(Ok(d)) if d.page_content == page.content && d.source_ids == ids => {
+                (d.article, None)
+            }
+            Some(Ok(_)) => (
+                regenerated_article(&page.title, &entries),
+                Some(LlmUnavailable::PageMoved.note()),
+            ),
+            Some(Err(why)) => (regenerated_article(&page.title, &entries), Some(why.note())),
+            None => (regenerated_article(&page.title, &entries), None),
+        };
         let now = clock.now_string();
         let by = who
             .service_key

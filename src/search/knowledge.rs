@@ -1,14 +1,17 @@
-//! The full-text index of knowledge entries (tantivy), apart from the session index: its own
-//! schema, directory, lock and writer thread, so tuning one never disturbs the other.
+//! The full-text index of knowledge entries and wiki pages (tantivy), apart from the session
+//! index: its own schema, directory, lock and writer thread, so tuning one never disturbs the
+//! other. Entries and pages are documents of two kinds (`kind`: `entry` | `page`); a search
+//! asks for one kind.
 //!
-//! What it is for: ranking the entries of one project by relevance to a piece of text (the
-//! words of a ticket, a question), which SQL cannot do. It is *not* behind the entries list's
+//! What it is for: ranking the entries (or pages) of one project by relevance to a piece of
+//! text (the words of a ticket, a question), which SQL cannot do. It is *not* behind the entries list's
 //! `search` filter: that filter is a case-insensitive substring match by contract (02 §3.3) and
 //! stays in SQL, where it is exact and never lags.
 //!
 //! Like the session index it is derived data. The database is the truth: every change to an
 //! entry (add, dismiss, refresh, supersede, promote, confidence, bulk changes, project delete)
-//! is queued here after its transaction commits, without waiting; `sessionfs-server reindex`
+//! and to a project's pages (put, regenerate, delete, compile) is queued here after its
+//! transaction commits, without waiting; `sessionfs-server reindex`
 //! and a start that finds the index missing, corrupt, half rebuilt or of another schema refill
 //! it from the database. A hit is a candidate id: callers read the entry from the database
 //! before they use it, so a lagging index can at worst miss or rank, never show stale data.
@@ -31,7 +34,8 @@ use tantivy::directory::error::LockError;
 use tantivy::directory::{DirectoryLock, Lock, MmapDirectory};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
+    STORED, STRING,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -41,7 +45,7 @@ use tantivy::{Directory, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyD
 use super::SearchError;
 
 /// Bump when the schema or the analysis changes: an index of another version is rebuilt.
-const SCHEMA_VERSION: &str = "knowledge-1";
+const SCHEMA_VERSION: &str = "knowledge-2";
 const INDEX_SUBDIR: &str = "tantivy";
 /// Our analyzer's name (tantivy keeps only the name in the schema: [`register_analyzer`] on
 /// every open): words, lowercased, English stop words dropped, stemmed.
@@ -57,6 +61,8 @@ const MAX_UNCOMMITTED: usize = 1_000;
 const REBUILD_QUEUE: usize = 256;
 /// Longest content indexed (entries are short; this bounds a pathological one).
 const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest page text indexed (pages hold up to 200,000 characters).
+const MAX_PAGE_TEXT_BYTES: usize = 1024 * 1024;
 
 /// Where an entry stands, for filtering: only `Active` entries are relevant by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,52 @@ pub struct KnowledgeHit {
     pub score: f32,
 }
 
+/// One wiki page as the index sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageDoc {
+    pub page_id: String,
+    pub project_id: String,
+    pub title: String,
+    pub content: String,
+}
+
+/// What the index holds: entries and pages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexDoc {
+    Entry(KnowledgeDoc),
+    Page(PageDoc),
+}
+
+impl From<KnowledgeDoc> for IndexDoc {
+    fn from(d: KnowledgeDoc) -> Self {
+        IndexDoc::Entry(d)
+    }
+}
+
+impl From<PageDoc> for IndexDoc {
+    fn from(d: PageDoc) -> Self {
+        IndexDoc::Page(d)
+    }
+}
+
+/// A ranked search of one project's pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageQuery {
+    pub project_id: String,
+    /// Free text, as [`KnowledgeQuery::text`]; matches a page's title and content.
+    pub text: String,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageHit {
+    pub page_id: String,
+    pub score: f32,
+}
+
+const KIND_ENTRY: &str = "entry";
+const KIND_PAGE: &str = "page";
+
 #[derive(Clone, Copy)]
 struct Fields {
     entry_id: Field,
@@ -117,6 +169,11 @@ struct Fields {
     status: Field,
     content: Field,
     entity_ref: Field,
+    kind: Field,
+    page_id: Field,
+    /// A page's project (set on pages only: replacing a project's pages deletes by it).
+    page_project: Field,
+    title: Field,
 }
 
 fn build_schema() -> Schema {
@@ -138,7 +195,11 @@ fn build_schema() -> Schema {
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     b.add_text_field("content", words.clone());
-    b.add_text_field("entity_ref", words);
+    b.add_text_field("entity_ref", words.clone());
+    b.add_text_field("kind", STRING);
+    b.add_text_field("page_id", STRING | STORED);
+    b.add_text_field("page_project", STRING);
+    b.add_text_field("title", words);
     b.build()
 }
 
@@ -153,11 +214,16 @@ impl Fields {
             status: f("status")?,
             content: f("content")?,
             entity_ref: f("entity_ref")?,
+            kind: f("kind")?,
+            page_id: f("page_id")?,
+            page_project: f("page_project")?,
+            title: f("title")?,
         })
     }
 
     fn document(&self, d: &KnowledgeDoc) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
+        doc.add_text(self.kind, KIND_ENTRY);
         doc.add_i64(self.entry_id, d.entry_id);
         doc.add_text(self.project_id, &d.project_id);
         doc.add_text(self.entry_type, &d.entry_type);
@@ -168,6 +234,24 @@ impl Fields {
             doc.add_text(self.entity_ref, entity);
         }
         doc
+    }
+
+    fn page_document(&self, p: &PageDoc) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.kind, KIND_PAGE);
+        doc.add_text(self.page_id, &p.page_id);
+        doc.add_text(self.project_id, &p.project_id);
+        doc.add_text(self.page_project, &p.project_id);
+        doc.add_text(self.title, truncate(&p.title, MAX_TEXT_BYTES));
+        doc.add_text(self.content, truncate(&p.content, MAX_PAGE_TEXT_BYTES));
+        doc
+    }
+
+    fn any_document(&self, d: &IndexDoc) -> TantivyDocument {
+        match d {
+            IndexDoc::Entry(e) => self.document(e),
+            IndexDoc::Page(p) => self.page_document(p),
+        }
     }
 }
 
@@ -199,9 +283,14 @@ fn truncate(text: &str, max: usize) -> &str {
 enum Op {
     Upsert(Box<KnowledgeDoc>),
     RemoveProject(String),
+    /// Replaces every page of a project with these.
+    ReplacePages {
+        project_id: String,
+        pages: Vec<PageDoc>,
+    },
     Flush(SyncSender<()>),
     Rebuild {
-        docs: Receiver<Option<KnowledgeDoc>>,
+        docs: Receiver<Option<IndexDoc>>,
         reply: SyncSender<Result<usize, String>>,
     },
 }
@@ -331,7 +420,15 @@ impl KnowledgeIndex {
         self.send(Op::Upsert(Box::new(doc)));
     }
 
-    /// Queues the removal of every entry of a project. Does not wait.
+    /// Queues the replacement of a project's pages by `pages` (all of them). Does not wait.
+    pub fn replace_pages(&self, project_id: &str, pages: Vec<PageDoc>) {
+        self.send(Op::ReplacePages {
+            project_id: project_id.to_string(),
+            pages,
+        });
+    }
+
+    /// Queues the removal of every entry and page of a project. Does not wait.
     pub fn remove_project(&self, project_id: &str) {
         self.send(Op::RemoveProject(project_id.to_string()));
     }
@@ -379,7 +476,10 @@ impl KnowledgeIndex {
     /// Blocking. Ops queued before the call are superseded, ops queued during it apply after
     /// it: list the entries lazily (from the iterator's first `next()`) so a change committed
     /// after the read reaches the index after the rebuild.
-    pub fn rebuild(&self, docs: impl Iterator<Item = KnowledgeDoc>) -> Result<usize, String> {
+    pub fn rebuild<D: Into<IndexDoc>>(
+        &self,
+        docs: impl Iterator<Item = D>,
+    ) -> Result<usize, String> {
         let ops = self
             .inner
             .ops
@@ -390,7 +490,7 @@ impl KnowledgeIndex {
         ops.send(Op::Rebuild { docs: items, reply })
             .map_err(|_| "knowledge index writer has stopped")?;
         for doc in docs {
-            if feed.send(Some(doc)).is_err() {
+            if feed.send(Some(doc.into())).is_err() {
                 break;
             }
         }
@@ -402,13 +502,16 @@ impl KnowledgeIndex {
             .and_then(|n| write_marker(&self.inner.dir).map(|()| n))
     }
 
-    /// The entries of one project ranked by relevance to `q.text`, best first. Blocking.
-    pub fn search(&self, q: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, SearchError> {
-        let f = &self.inner.fields;
+    /// One term query per distinct analyzed word of `text` in each of `fields`.
+    fn word_queries(
+        &self,
+        fields: &[Field],
+        text: &str,
+    ) -> Result<Vec<Box<dyn Query>>, SearchError> {
         let mut words: Vec<Box<dyn Query>> = Vec::new();
-        for field in [f.content, f.entity_ref] {
+        for &field in fields {
             let mut analyzer = self.inner.index.tokenizer_for_field(field)?;
-            let mut stream = analyzer.token_stream(&q.text);
+            let mut stream = analyzer.token_stream(text);
             let mut seen = Vec::new();
             while let Some(token) = stream.next() {
                 if !seen.contains(&token.text) {
@@ -420,6 +523,53 @@ impl KnowledgeIndex {
                 }
             }
         }
+        Ok(words)
+    }
+
+    /// The pages of one project ranked by relevance to `q.text` (title and content), best
+    /// first. Blocking.
+    pub fn search_pages(&self, q: &PageQuery) -> Result<Vec<PageHit>, SearchError> {
+        let f = &self.inner.fields;
+        let words = self.word_queries(&[f.title, f.content], &q.text)?;
+        if words.is_empty() || q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let exact = |field: Field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, exact(f.kind, KIND_PAGE)),
+            (Occur::Must, exact(f.page_project, &q.project_id)),
+            (Occur::Must, Box::new(BooleanQuery::union(words))),
+        ]);
+        let searcher = self.inner.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(q.limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(f.page_id).and_then(|v| v.as_str()) {
+                hits.push(PageHit {
+                    page_id: id.to_string(),
+                    score,
+                });
+            }
+        }
+        // Equal scores: by page id, so the order is stable.
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.page_id.cmp(&b.page_id))
+        });
+        Ok(hits)
+    }
+
+    /// The entries of one project ranked by relevance to `q.text`, best first. Blocking.
+    pub fn search(&self, q: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, SearchError> {
+        let f = &self.inner.fields;
+        let words = self.word_queries(&[f.content, f.entity_ref], &q.text)?;
         if words.is_empty() || q.limit == 0 {
             return Ok(Vec::new());
         }
@@ -430,6 +580,7 @@ impl KnowledgeIndex {
             ))
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, exact(f.kind, KIND_ENTRY)),
             (Occur::Must, exact(f.project_id, &q.project_id)),
             (Occur::Must, Box::new(BooleanQuery::union(words))),
         ];
@@ -522,6 +673,16 @@ impl Worker {
                     .delete_term(Term::from_field_text(self.fields.project_id, &pid));
                 self.note();
             }
+            Op::ReplacePages { project_id, pages } => {
+                self.writer
+                    .delete_term(Term::from_field_text(self.fields.page_project, &project_id));
+                for page in &pages {
+                    if let Err(e) = self.writer.add_document(self.fields.page_document(page)) {
+                        tracing::error!(error = %e, page = %page.page_id, "knowledge index: add failed");
+                    }
+                }
+                self.note();
+            }
             Op::Flush(reply) => {
                 self.commit();
                 let _ = reply.send(());
@@ -562,7 +723,7 @@ impl Worker {
 
     /// Clears the index, adds every document the producer sends, commits once: a search sees
     /// the old content or the whole new one. Without the producer's end mark, rolls back.
-    fn rebuild(&mut self, docs: Receiver<Option<KnowledgeDoc>>) -> Result<usize, String> {
+    fn rebuild(&mut self, docs: Receiver<Option<IndexDoc>>) -> Result<usize, String> {
         self.commit();
         let filled = (|| {
             self.writer
@@ -573,7 +734,7 @@ impl Worker {
                 match docs.recv() {
                     Ok(Some(doc)) => {
                         self.writer
-                            .add_document(self.fields.document(&doc))
+                            .add_document(self.fields.any_document(&doc))
                             .map_err(|e| e.to_string())?;
                         n += 1;
                     }
@@ -671,7 +832,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (index, needs) = KnowledgeIndex::open(dir.path()).unwrap();
         assert!(needs, "a new index needs a rebuild");
-        assert_eq!(index.rebuild(std::iter::empty()).unwrap(), 0);
+        assert_eq!(index.rebuild(std::iter::empty::<IndexDoc>()).unwrap(), 0);
         index.upsert(doc(
             1,
             "p1",
@@ -755,5 +916,85 @@ mod tests {
         fs::remove_dir_all(dir.path().join(INDEX_SUBDIR)).unwrap();
         let (_index, needs) = KnowledgeIndex::open(dir.path()).unwrap();
         assert!(needs);
+    }
+
+    fn page(id: &str, project: &str, title: &str, content: &str) -> PageDoc {
+        PageDoc {
+            page_id: id.into(),
+            project_id: project.into(),
+            title: title.into(),
+            content: content.into(),
+        }
+    }
+
+    fn pages(index: &KnowledgeIndex, project: &str, text: &str) -> Vec<String> {
+        index
+            .search_pages(&PageQuery {
+                project_id: project.into(),
+                text: text.into(),
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|h| h.page_id)
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_their_own_kind_replaced_per_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = KnowledgeIndex::open(dir.path()).unwrap();
+        index.upsert(doc(
+            1,
+            "p1",
+            "Deploys use the Helm chart",
+            EntryStatus::Active,
+        ));
+        index.replace_pages(
+            "p1",
+            vec![
+                page("kp_1", "p1", "Deploy guide", "Blue-green deploys with Helm"),
+                page("kp_2", "p1", "Known issues", "The importer drops a line"),
+            ],
+        );
+        index.replace_pages("p2", vec![page("kp_3", "p2", "Helm", "Helm everywhere")]);
+        index.flush();
+        // Entries and pages never answer for each other, even with inactive entries.
+        assert_eq!(pages(&index, "p1", "helm"), vec!["kp_1"]);
+        let all = KnowledgeQuery {
+            include_inactive: true,
+            ..query("p1", "helm deploy")
+        };
+        assert_eq!(ids(&index, &all), vec![1]);
+        // By title too; one project only.
+        assert_eq!(pages(&index, "p1", "issues"), vec!["kp_2"]);
+        assert_eq!(pages(&index, "p2", "helm"), vec!["kp_3"]);
+        // A replacement drops the pages it does not list.
+        index.replace_pages("p1", vec![page("kp_2", "p1", "Known issues", "Fixed")]);
+        index.flush();
+        assert!(pages(&index, "p1", "helm").is_empty());
+        assert_eq!(pages(&index, "p1", "fixed"), vec!["kp_2"]);
+        assert_eq!(ids(&index, &query("p1", "helm")), vec![1]);
+        // A rebuild takes both kinds; removing a project removes both.
+        let n = index
+            .rebuild(
+                [
+                    IndexDoc::Entry(doc(
+                        1,
+                        "p1",
+                        "Deploys use the Helm chart",
+                        EntryStatus::Active,
+                    )),
+                    IndexDoc::Page(page("kp_1", "p1", "Deploy guide", "Helm")),
+                ]
+                .into_iter(),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(pages(&index, "p1", "helm"), vec!["kp_1"]);
+        index.remove_project("p1");
+        index.flush();
+        assert!(pages(&index, "p1", "helm").is_empty());
+        assert!(ids(&index, &query("p1", "helm")).is_empty());
     }
 }

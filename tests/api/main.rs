@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod autosync;
 mod compile;
+mod compile_llm;
 mod gc;
 mod handoffs;
 mod knowledge;

@@ -599,3 +599,45 @@ proptest! {
         run(&mut conn, now, rebuild, &|_| Ok(())).unwrap();
     }
 }
+
+#[test]
+fn the_merge_prompt_and_the_models_answer() {
+    let plan = MergePlan {
+        document: String::new(),
+        pending_ids: vec![2, 1],
+        facts: vec![
+            (EntryType::Pattern, "Handlers stay\n thin".into()),
+            (EntryType::Bug, "The importer drops a line".into()),
+        ],
+    };
+    let prompt = merge_prompt(&plan);
+    assert!(prompt.contains("(empty: start one titled \"# Project Context\")"));
+    // Types in alphabetical order, under their headings, one bullet per fact.
+    let bug = prompt.find("### Known Issues & Workarounds (bug)").unwrap();
+    let pattern = prompt.find("### Patterns & Conventions (pattern)").unwrap();
+    assert!(bug < pattern, "{prompt}");
+    assert!(prompt.contains("- Handlers stay thin\n"), "{prompt}");
+    assert_eq!(answer_document("  # Doc\n\n- a  \n"), "# Doc\n\n- a");
+    assert_eq!(
+        answer_document("```markdown\n# Doc\n- a\n```"),
+        "# Doc\n- a"
+    );
+    assert_eq!(answer_document("```\n# Doc\n```"), "# Doc");
+    assert_eq!(answer_document("```\n```"), "");
+    // The note never holds the key, and says what happened.
+    let note = LlmUnavailable::Failed("the endpoint returned 500".into()).note();
+    assert!(note.contains("returned 500") && note.contains("deterministic merge"));
+    let cfg = LlmConfig {
+        api_key: "sk-secret".into(),
+        model: "gpt-4.1".into(),
+        provider: None,
+        base_url: None,
+    };
+    assert!(!format!("{cfg:?}").contains("sk-secret"));
+    assert_eq!(cfg.provider(), "openai");
+    let custom = LlmConfig {
+        base_url: Some("http://127.0.0.1:1/v1".into()),
+        ..cfg.clone()
+    };
+    assert_eq!(custom.provider(), "custom");
+}
