@@ -144,8 +144,14 @@ async fn list_users(
     let page = q.int("page", 1, 1, i64::MAX / 1024)?;
     let page_size = q.int("page_size", 50, 1, admin::MAX_USERS_PAGE)?;
     let filter = UserFilter {
-        tier: q.last("tier_filter").filter(|t| !t.is_empty()).map(str::to_string),
-        search: q.last("search").filter(|t| !t.is_empty()).map(str::to_string),
+        tier: q
+            .last("tier_filter")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        search: q
+            .last("search")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         include_inactive: q.bool("include_inactive", false)?,
     };
     let (total, rows) = admin::users_page(&state.db, filter, page, page_size).await?;

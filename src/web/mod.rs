@@ -108,7 +108,10 @@ pub fn router() -> Router<AppState> {
             "/ui/org/personas",
             get(personas::org_list).post(personas::org_create),
         )
-        .route("/ui/org/personas/{persona_id}/edit", post(personas::org_edit))
+        .route(
+            "/ui/org/personas/{persona_id}/edit",
+            post(personas::org_edit),
+        )
         .route(
             "/ui/org/personas/{persona_id}/delete",
             post(personas::org_delete),

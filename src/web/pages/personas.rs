@@ -157,8 +157,7 @@ pub async fn project_create(
     Path(id): Path<String>,
     CsrfForm { user, form }: CsrfForm<CreateForm>,
 ) -> WebResult<Response> {
-    let (project, _) =
-        projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
+    let (project, _) = projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
     rules::create(
         &state.db,
         &state.clock,
@@ -219,8 +218,7 @@ pub async fn project_edit(
     Path((id, persona_id)): Path<(String, String)>,
     CsrfForm { user, form }: CsrfForm<EditForm>,
 ) -> WebResult<Response> {
-    let (project, _) =
-        projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
+    let (project, _) = projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
     let name = project_persona_name(&state, &user, &project, &persona_id).await?;
     rules::update(
         &state.db,
@@ -241,8 +239,7 @@ pub async fn project_delete(
     Path((id, persona_id)): Path<(String, String)>,
     CsrfForm { user, .. }: CsrfForm<crate::web::pages::account::Empty>,
 ) -> WebResult<Response> {
-    let (project, _) =
-        projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
+    let (project, _) = projects::open(&state.db, user.principal.actor(), id, Need::Edit).await?;
     let name = project_persona_name(&state, &user, &project, &persona_id).await?;
     rules::delete(
         &state.db,

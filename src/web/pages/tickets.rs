@@ -193,9 +193,8 @@ pub async fn create(
     let (project, caller) = open(&state, &user, id).await?;
     let priority = match form.priority.as_deref().filter(|p| !p.is_empty()) {
         None => Priority::Medium,
-        Some(p) => Priority::parse(p).ok_or_else(|| {
-            bad(format!("priority must be one of: {}", Priority::listing()))
-        })?,
+        Some(p) => Priority::parse(p)
+            .ok_or_else(|| bad(format!("priority must be one of: {}", Priority::listing())))?,
     };
     let kind = match form.kind.as_deref().filter(|k| !k.is_empty()) {
         None => Kind::Task,

@@ -58,7 +58,7 @@ pub async fn list(
                 summary { h2 { "New page" } }
                 form.card method="post" action=(format!("{base}/new")) {
                     (csrf(&user))
-                    label for="w-slug" { "Slug (lower-case letters, digits and dashes)" }
+                    label for="w-slug" { "Slug (as in the API: segments separated by /)" }
                     input #w-slug type="text" name="slug" required;
                     label for="w-title" { "Title" }
                     input #w-title type="text" name="title" required;
