@@ -152,7 +152,7 @@ pub fn counts(caption: &str, rows: &[(&str, usize)]) -> Markup {
                     text.label x="0" y=(format!("{:.1}", y + 12.0)) { (label) }
                     rect class=(format!("t{}", i % COLOURS)) x=(label_w) y=(format!("{y:.1}"))
                         width=(format!("{w:.1}")) height=(row_h - 4.0) {}
-                    text.label x=(format!("{:.1}", label_w + w + 4.0)) y=(format!("{:.1}", y + 12.0)) data-count=(label) { (n) }
+                    text.label x=(format!("{:.1}", label_w + w + 4.0)) y=(format!("{:.1}", y + 12.0)) { (n) }
                 }
             }
             figcaption { (caption) ": " (total) " in all" }
