@@ -19,6 +19,9 @@ use crate::web::chart;
 use crate::web::layout::{self, csrf, when};
 use crate::web::{html, see_other, WebResult};
 
+/// Cards shown in one column of the board (the count above it is of all).
+const CARDS_PER_COLUMN: usize = 100;
+
 /// Comments shown on a ticket's page.
 const COMMENTS_SHOWN: i64 = 200;
 
@@ -106,7 +109,7 @@ pub fn board(project: &Project, tickets: &[Ticket], user: &WebUser) -> Markup {
                         (status_label(*status)) " " span.count data-count=(status.as_str()) { (list.len()) }
                     }
                     ul.cards {
-                        @for t in list {
+                        @for t in list.iter().take(CARDS_PER_COLUMN) {
                             li.card-ticket {
                                 a href=(ticket_path(&project.id, &t.id)) { (t.title) }
                                 div.meta {
@@ -115,6 +118,9 @@ pub fn board(project: &Project, tickets: &[Ticket], user: &WebUser) -> Markup {
                                 }
                             }
                         }
+                    }
+                    @if list.len() > CARDS_PER_COLUMN {
+                        p.meta { "and " (list.len() - CARDS_PER_COLUMN) " older" }
                     }
                 }
             }
@@ -309,7 +315,12 @@ pub async fn view(
             ul.comments {
                 @for c in &comments {
                     li {
-                        span.meta { (c.author_persona.as_deref().unwrap_or(&c.source)) " · " (when(&c.created_at)) }
+                        span.meta {
+                            @if let Some(persona) = &c.author_persona { (persona) }
+                            @else if c.author_user_id == user.principal.user.id { "you" }
+                            @else { code { (c.author_user_id) } }
+                            " · " (when(&c.created_at))
+                        }
                         p.text { (c.content) }
                     }
                 }
