@@ -115,6 +115,22 @@ impl Caller {
     }
 }
 
+/// The moves `caller` may make on `t` now, in [`Move::ALL`] order (a forced start only where
+/// a plain one is not possible): what a dashboard offers as buttons. Each one, made, passes the
+/// same checks [`transition`] runs (lease aside).
+pub fn offered_moves(caller: &Caller, t: &Ticket) -> Vec<Move> {
+    let mut moves: Vec<Move> = Move::ALL
+        .into_iter()
+        .filter(|mv| mv.sources(t.kind).contains(&t.status))
+        .filter(|mv| *mv != Move::Close || caller.standing.admin)
+        .filter(|mv| caller.may(*mv, t).is_ok())
+        .collect();
+    if moves.contains(&Move::Start { force: false }) {
+        moves.retain(|mv| *mv != Move::Start { force: true });
+    }
+    moves
+}
+
 /// The project plan must have `agent_tickets` (Team+); checked after access (02 §0.5).
 pub async fn require_feature(db: &Db, project: &Project) -> DomainResult<()> {
     let project = project.clone();
