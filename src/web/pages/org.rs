@@ -95,6 +95,7 @@ pub async fn page(
                     dt { "Plan" } dd { (m.org.tier) }
                     dt { "Your role" } dd { (m.role.to_string()) }
                 }
+                p { a href="/ui/org/personas" { "The org's personas" } }
                 section {
                     h2 { "Members" }
                     table {

@@ -215,7 +215,7 @@ pub async fn create(
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    let view = rules::create(
+    rules::create(
         &state.db,
         &state.clock,
         caller,
@@ -241,7 +241,6 @@ pub async fn create(
         },
     )
     .await?;
-    let _ = view;
     Ok(see_other(&board_path(&project.id)))
 }
 
