@@ -65,7 +65,11 @@ const submit = async (page, form) => {
 async function signIn(page, key) {
   await page.goto(setup.base + "/", { waitUntil: "load" });
   await page.locator("input[name=api_key]").fill(key);
-  await Promise.all([page.waitForURL(setup.base + "/"), page.getByRole("button", { name: "Sign in" }).click()]);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  // The sign-in page is at "/" too, so waiting for the URL could return before the redirect:
+  // wait for what only a signed-in page has.
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await page.waitForLoadState("load");
 }
 
 const alice = await newPerson();
