@@ -1,8 +1,9 @@
 //! Dashboard page render times: starts the server in-process on loopback, fills one account
-//! with sessions (one of them 5,000 messages long), signs in through the form like a browser,
+//! with sessions (one of them 5,000 messages long) and a project (500 tickets across the
+//! statuses, a persona, agent runs, a wiki page), signs in through the form like a browser,
 //! then fetches each main page many times and prints p50/p99/max. Asserts nothing about time.
 //!
-//! `cargo bench --bench web -- [--sessions N] [--rounds N]`
+//! `cargo bench --bench web -- [--sessions N] [--tickets N] [--rounds N]`
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,78 @@ async fn main() {
         session_archive(big, "A long one", "the parser", 5000),
     )
     .await;
+    let tickets = flag("--tickets", 500);
+    println!("a project with {tickets} tickets…");
+    let api = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let req = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&made.raw_key)
+            .json(&body);
+        async move {
+            let res = req.send().await.expect("api call");
+            assert!(res.status().is_success(), "{}", res.status());
+            res.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let project = api(
+        reqwest::Method::POST,
+        "/api/v1/projects/".into(),
+        serde_json::json!({"name": "bench", "git_remote_normalized": "github.com/bench/app"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut first_ticket = String::new();
+    for i in 0..tickets {
+        let t = api(
+            reqwest::Method::POST,
+            format!("/api/v1/projects/{project}/tickets"),
+            serde_json::json!({"title": format!("Ticket {i}: make the thing"), "description": "Work."}),
+        )
+        .await;
+        let id = t["id"].as_str().unwrap().to_string();
+        // Spread them over the columns: a third in progress, a sixth in review.
+        if i % 3 != 0 {
+            api(
+                reqwest::Method::POST,
+                format!("/api/v1/projects/{project}/tickets/{id}/start"),
+                serde_json::json!({}),
+            )
+            .await;
+        }
+        if i % 6 == 1 {
+            api(
+                reqwest::Method::POST,
+                format!("/api/v1/projects/{project}/tickets/{id}/complete"),
+                serde_json::json!({"notes": "done"}),
+            )
+            .await;
+        }
+        if i == 0 {
+            first_ticket = id;
+        }
+    }
+    api(
+        reqwest::Method::POST,
+        format!("/api/v1/projects/{project}/personas"),
+        serde_json::json!({"name": "Atlas", "role": "Architect", "content": "You design APIs."}),
+    )
+    .await;
+    for _ in 0..50 {
+        api(
+            reqwest::Method::POST,
+            format!("/api/v1/projects/{project}/agent-runs"),
+            serde_json::json!({"persona_name": "Atlas"}),
+        )
+        .await;
+    }
+    api(
+        reqwest::Method::PUT,
+        format!("/api/v1/projects/{project}/pages/guide"),
+        serde_json::json!({"title": "Guide", "content": "How we work. ".repeat(500)}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await; // let the index commit
 
     // Sign in through the form, as a browser does.
@@ -146,6 +219,21 @@ async fn main() {
         ),
         ("API keys", "/ui/keys".to_string()),
         ("account (browser sessions)", "/ui/account".to_string()),
+        (
+            "ticket board, all tickets by status",
+            format!("/ui/projects/{project}/tickets"),
+        ),
+        (
+            "a ticket with its moves",
+            format!("/ui/projects/{project}/tickets/{first_ticket}"),
+        ),
+        ("personas", format!("/ui/projects/{project}/personas")),
+        ("agent runs, 50", format!("/ui/projects/{project}/runs")),
+        (
+            "wiki page, 1,500 words",
+            format!("/ui/projects/{project}/wiki/guide"),
+        ),
+        ("settings", "/ui/settings".to_string()),
     ];
     println!();
     println!("| page | requests | p50 ms | p99 ms | max ms | bytes |");

@@ -283,9 +283,44 @@ async fn dashboard_flows_in_a_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
+    // A project with a persona, an agent run and a wiki page, for the project pages.
+    let project = post_json(
+        &client,
+        format!("{base}/api/v1/projects/"),
+        Some(&alice),
+        json!({"name": "board", "git_remote_normalized": "github.com/acme/board"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post_json(
+        &client,
+        format!("{base}/api/v1/projects/{project}/personas"),
+        Some(&alice),
+        json!({"name": "Atlas", "role": "Architect", "content": "You design APIs."}),
+    )
+    .await;
+    post_json(
+        &client,
+        format!("{base}/api/v1/projects/{project}/agent-runs"),
+        Some(&alice),
+        json!({"persona_name": "Atlas", "trigger_source": "ci"}),
+    )
+    .await;
+    let res = client
+        .put(format!("{base}/api/v1/projects/{project}/pages/guide"))
+        .bearer_auth(&alice)
+        .json(&json!({"title": "Team guide", "content": "How we work."}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+
     let artifacts = artifacts_dir();
     let setup = json!({
         "base": base,
+        "project": project,
         "artifacts": artifacts,
         "alice": {"key": alice},
         "bob": {"key": bob, "email": "bob@example.com"},
@@ -313,6 +348,16 @@ async fn dashboard_flows_in_a_browser() {
         "session",
         "keys",
         "organization",
+        "tickets-board",
+        "ticket",
+        "tickets-board-moved",
+        "personas",
+        "agent-runs",
+        "agent-run",
+        "wiki",
+        "wiki-page",
+        "settings",
+        "project-settings",
         "sessions-phone-dark",
     ] {
         assert!(

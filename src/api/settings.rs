@@ -282,6 +282,27 @@ pub struct Trigger {
     pub trigger: String,
 }
 
+/// The caller's `kind` trigger.
+async fn get_trigger(
+    state: &AppState,
+    principal: &Principal,
+    kind: TriggerKind,
+) -> ApiResult<Json<Trigger>> {
+    let trigger = settings::trigger(&state.db, &principal.user.id, kind).await?;
+    Ok(Json(Trigger { trigger }))
+}
+
+/// Sets the caller's `kind` trigger; answers the one now in force.
+async fn put_trigger(
+    state: &AppState,
+    principal: &Principal,
+    kind: TriggerKind,
+    body: Trigger,
+) -> ApiResult<Json<Trigger>> {
+    let trigger = settings::set_trigger(&state.db, &principal.user.id, kind, &body.trigger).await?;
+    Ok(Json(Trigger { trigger }))
+}
+
 #[utoipa::path(
     get, path = "/api/v1/settings/audit-trigger", tag = "settings", operation_id = "get_audit_trigger",
     summary = "When the caller's sessions are audited",
@@ -292,8 +313,7 @@ async fn get_audit_trigger(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger = settings::trigger(&state.db, &principal.user.id, TriggerKind::Audit).await?;
-    Ok(Json(Trigger { trigger }))
+    get_trigger(&state, &principal, TriggerKind::Audit).await
 }
 
 #[utoipa::path(
@@ -310,14 +330,7 @@ async fn put_audit_trigger(
     principal: Principal,
     Json(body): Json<Trigger>,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger = settings::set_trigger(
-        &state.db,
-        &principal.user.id,
-        TriggerKind::Audit,
-        &body.trigger,
-    )
-    .await?;
-    Ok(Json(Trigger { trigger }))
+    put_trigger(&state, &principal, TriggerKind::Audit, body).await
 }
 
 #[utoipa::path(
@@ -329,8 +342,7 @@ async fn get_summarize_trigger(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger = settings::trigger(&state.db, &principal.user.id, TriggerKind::Summarize).await?;
-    Ok(Json(Trigger { trigger }))
+    get_trigger(&state, &principal, TriggerKind::Summarize).await
 }
 
 #[utoipa::path(
@@ -347,14 +359,7 @@ async fn put_summarize_trigger(
     principal: Principal,
     Json(body): Json<Trigger>,
 ) -> ApiResult<Json<Trigger>> {
-    let trigger = settings::set_trigger(
-        &state.db,
-        &principal.user.id,
-        TriggerKind::Summarize,
-        &body.trigger,
-    )
-    .await?;
-    Ok(Json(Trigger { trigger }))
+    put_trigger(&state, &principal, TriggerKind::Summarize, body).await
 }
 
 /// GitHub integration settings. This server has no GitHub App, so nothing is ever linked:

@@ -25,6 +25,27 @@ pub fn record(
     Ok(())
 }
 
+/// [`record`] with the admin's stated reason.
+#[allow(clippy::too_many_arguments)] // one column each
+pub fn record_with_reason(
+    conn: &Connection,
+    admin_id: Option<&str>,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: &serde_json::Value,
+    reason: Option<&str>,
+    source: &str,
+    at: &str,
+) -> DbResult<()> {
+    conn.execute(
+        "INSERT INTO admin_actions (id, admin_id, action, target_type, target_id, details, reason, source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![new_id(), admin_id, action, target_type, target_id, details.to_string(), reason, source, at],
+    )?;
+    Ok(())
+}
+
 /// How many actions of a kind were recorded for a target (for tests and the doctor).
 pub fn count(conn: &Connection, action: &str, target_id: &str) -> DbResult<i64> {
     Ok(conn.query_row(

@@ -306,22 +306,11 @@ pub fn count_open_for_persona(conn: &Connection, project_id: &str, name: &str) -
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        rows.join("; ")
-    }
+    use crate::db::test_support::{migrated, query_plan};
 
     #[test]
     fn every_query_path_has_an_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("db.sqlite")).unwrap();
+        let (_dir, conn) = migrated();
         for (sql, index) in [
             (
                 "SELECT id FROM agent_runs WHERE project_id = 'p' ORDER BY created_at DESC, id DESC",
@@ -344,7 +333,7 @@ mod tests {
                 "agent_runs_by_status",
             ),
         ] {
-            let p = plan(&conn, sql);
+            let p = query_plan(&conn, sql);
             assert!(p.contains(index), "{sql}: {p}");
         }
     }

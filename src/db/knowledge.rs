@@ -652,20 +652,7 @@ pub fn backlinks(
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
-
-    /// The plan's detail lines for `sql` (parameters bound to NULL).
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let n = stmt.parameter_count();
-        let nulls = vec![rusqlite::types::Null; n];
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
-                r.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
-    }
+    use crate::db::test_support::{migrated, query_plan, query_plan_with};
 
     /// Every list filter (02 §3.3), each sort and the keyset cursor read through an index of
     /// the project, never a scan of the table. (`search` and `source_filter` are substring
@@ -673,8 +660,7 @@ mod tests {
     #[test]
     fn every_list_filter_uses_an_index() {
         use super::*;
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("k.db")).unwrap();
+        let (_dir, conn) = migrated();
         let with = |edit: fn(&mut Filter)| {
             let mut f = Filter::default();
             edit(&mut f);
@@ -780,13 +766,7 @@ mod tests {
         ];
         for (f, sort, cursor, index) in cases {
             let (sql, args) = list_sql("proj_x", &f, sort, cursor);
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan = stmt
-                .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect::<Vec<_>>()
-                .join(" | ");
+            let plan = query_plan_with(&conn, &sql, params_from_iter(args.iter()));
             let bare_scan = plan
                 .split(" | ")
                 .any(|step| step.starts_with("SCAN knowledge_entries") && !step.contains("USING"));
@@ -800,8 +780,7 @@ mod tests {
     /// Every curation query reads through an index of the project, never a full scan.
     #[test]
     fn curation_queries_use_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("k.db")).unwrap();
+        let (_dir, conn) = migrated();
         for (sql, index) in [
             (
                 "SELECT content FROM knowledge_entries
@@ -826,7 +805,7 @@ mod tests {
                 "knowledge_links_by_target",
             ),
         ] {
-            let plan = plan(&conn, sql);
+            let plan = query_plan(&conn, sql);
             assert!(
                 plan.contains(index)
                     && !plan.contains("SCAN knowledge")

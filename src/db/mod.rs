@@ -79,6 +79,9 @@ pub mod tickets;
 pub mod uploads;
 pub mod users;
 pub mod wiki;
+
+#[cfg(test)]
+pub(crate) mod test_support;
 mod writer;
 
 pub use error::{DbError, DbResult};

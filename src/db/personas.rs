@@ -166,32 +166,21 @@ pub fn update(conn: &Connection, p: &Persona) -> DbResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        rows.join("; ")
-    }
+    use crate::db::test_support::{migrated, query_plan};
 
     #[test]
     fn lookups_use_the_name_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("db.sqlite")).unwrap();
+        let (_dir, conn) = migrated();
         for owner in [Owner::Project("p".into()), Owner::Org("o".into())] {
             let col = owner.column();
-            let find = plan(
+            let find = query_plan(
                 &conn,
                 &format!(
                     "SELECT id FROM agent_personas WHERE {col} = 'x' AND name = 'A' COLLATE NOCASE"
                 ),
             );
             assert!(find.contains("USING INDEX agent_personas_"), "{find}");
-            let list = plan(
-                &conn,
+            let list = query_plan(&conn,
                 &format!("SELECT id FROM agent_personas WHERE {col} = 'x' AND is_active = 1 ORDER BY name COLLATE NOCASE"),
             );
             assert!(list.contains("USING INDEX agent_personas_"), "{list}");

@@ -709,23 +709,13 @@ pub fn watchers(conn: &Connection, ticket_id: &str) -> DbResult<Vec<(String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The plan's detail lines for `sql` (parameters bound to NULL).
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let rows = stmt
-            .query_map(params_from_iter(nulls.iter()), |r| r.get::<_, String>(3))
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
-    }
+    use crate::db::test_support::{migrated, query_plan};
 
     /// The list filters, the lookups of the lifecycle and the comment pages read through an
     /// index, never a scan of a whole table.
     #[test]
     fn ticket_queries_use_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("t.db")).unwrap();
+        let (_dir, conn) = migrated();
         for (sql, index) in [
             (
                 "SELECT id FROM tickets WHERE project_id = ?1 AND status = ?2
@@ -765,7 +755,7 @@ mod tests {
                 "ticket_comments_by_ticket",
             ),
         ] {
-            let plan = plan(&conn, sql);
+            let plan = query_plan(&conn, sql);
             assert!(
                 plan.contains(index) && !plan.contains("SCAN tickets") && !plan.contains("SCAN t "),
                 "{sql}\n=> {plan}"

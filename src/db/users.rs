@@ -80,6 +80,88 @@ pub fn list(conn: &Connection) -> DbResult<Vec<User>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Which users a platform admin lists: one tier, an email substring, active only or all.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub tier: Option<String>,
+    pub search: Option<String>,
+    pub include_inactive: bool,
+}
+
+fn filter_sql(f: &UserFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut clauses = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if !f.include_inactive {
+        clauses.push("is_active = 1".to_string());
+    }
+    if let Some(tier) = &f.tier {
+        args.push(tier.clone().into());
+        clauses.push(format!("tier = ?{}", args.len()));
+    }
+    if let Some(search) = &f.search {
+        args.push(search.clone().into());
+        clauses.push(format!("instr(email, ?{}) > 0", args.len()));
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    (sql, args)
+}
+
+/// How many users match `f`.
+pub fn count_filtered(conn: &Connection, f: &UserFilter) -> DbResult<i64> {
+    let (filter, args) = filter_sql(f);
+    let sql = format!("SELECT COUNT(*) FROM users {filter}");
+    Ok(conn.query_row(&sql, rusqlite::params_from_iter(args), |r| r.get(0))?)
+}
+
+/// One page of the users matching `f`, newest first, each with its live session count.
+pub fn page_filtered(
+    conn: &Connection,
+    f: &UserFilter,
+    limit: i64,
+    offset: i64,
+) -> DbResult<Vec<(User, i64)>> {
+    let (filter, mut args) = filter_sql(f);
+    args.push(limit.into());
+    let l = args.len();
+    args.push(offset.into());
+    let o = args.len();
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols}, (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.deleted_at IS NULL) \
+         FROM (SELECT * FROM users {filter} ORDER BY created_at DESC, id DESC LIMIT ?{l} OFFSET ?{o}) u \
+         ORDER BY u.created_at DESC, u.id DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok((from_row(r)?, r.get(15)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A user's live sessions, their stored bytes and active keys.
+pub fn usage(conn: &Connection, id: &str) -> DbResult<(i64, i64, i64)> {
+    let (sessions, bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(blob_size_bytes), 0) FROM sessions \
+         WHERE user_id = ?1 AND deleted_at IS NULL",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let keys: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1 AND is_active = 1",
+        [id],
+        |r| r.get(0),
+    )?;
+    Ok((sessions, bytes, keys))
+}
+
 pub fn set_tier(conn: &Connection, id: &str, tier: &str) -> DbResult<()> {
     conn.execute("UPDATE users SET tier = ?2 WHERE id = ?1", [id, tier])?;
     Ok(())

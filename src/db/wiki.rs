@@ -305,24 +305,12 @@ pub fn revisions(
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
-
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
-                r.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
-    }
+    use crate::db::test_support::{migrated, query_plan};
 
     /// Every page, revision and compilation query reads through an index of the project.
     #[test]
     fn wiki_and_compile_queries_use_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("w.db")).unwrap();
+        let (_dir, conn) = migrated();
         for (sql, index) in [
             (
                 "SELECT id FROM knowledge_pages WHERE project_id = ?1 ORDER BY updated_at DESC, id",
@@ -351,7 +339,7 @@ mod tests {
                 "knowledge_by_project",
             ),
         ] {
-            let plan = plan(&conn, sql);
+            let plan = query_plan(&conn, sql);
             assert!(
                 plan.contains(index)
                     && !plan.contains("SCAN knowledge_pages")

@@ -231,3 +231,187 @@ pub async fn mint_for_user(
 pub async fn list_users(db: &Db) -> DomainResult<Vec<users::User>> {
     Ok(db.read(users::list).await?)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Platform admins over HTTP (03 §4.3) and the dashboard's users page: the same functions.
+
+/// Largest page of the admin users list.
+pub const MAX_USERS_PAGE: i64 = 200;
+/// Longest reason an admin may give, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// One user in the admin list, with their live session count.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub user: users::User,
+    pub session_count: i64,
+}
+
+/// A page of users matching `filter`, newest first, and how many match in all.
+pub async fn users_page(
+    db: &Db,
+    filter: users::UserFilter,
+    page: i64,
+    page_size: i64,
+) -> DomainResult<(i64, Vec<UserSummary>)> {
+    let page_size = page_size.clamp(1, MAX_USERS_PAGE);
+    let offset = (page.max(1) - 1) * page_size;
+    Ok(db
+        .read(move |conn| {
+            let total = users::count_filtered(conn, &filter)?;
+            let rows = users::page_filtered(conn, &filter, page_size, offset)?;
+            Ok::<_, crate::db::DbError>((
+                total,
+                rows.into_iter()
+                    .map(|(user, session_count)| UserSummary {
+                        user,
+                        session_count,
+                    })
+                    .collect(),
+            ))
+        })
+        .await?)
+}
+
+/// A user with what they hold.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    pub user: users::User,
+    pub session_count: i64,
+    pub storage_used_bytes: i64,
+    pub api_key_count: i64,
+}
+
+fn user_not_found() -> DomainError {
+    DomainError::NotFound("User not found".into())
+}
+
+pub async fn user_detail(db: &Db, user_id: String) -> DomainResult<UserDetail> {
+    db.read(move |conn| {
+        let user = users::get(conn, &user_id)?.ok_or_else(user_not_found)?;
+        let (session_count, storage_used_bytes, api_key_count) = users::usage(conn, &user.id)?;
+        Ok(UserDetail {
+            user,
+            session_count,
+            storage_used_bytes,
+            api_key_count,
+        })
+    })
+    .await
+}
+
+/// An admin's optional reason: trimmed, blank is none, at most [`MAX_REASON_CHARS`] (422).
+pub fn clean_reason(reason: Option<String>) -> DomainResult<Option<String>> {
+    let Some(reason) = reason.map(|r| r.trim().to_string()) else {
+        return Ok(None);
+    };
+    if reason.is_empty() {
+        return Ok(None);
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(DomainError::Unprocessable(format!(
+            "reason must be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(Some(reason))
+}
+
+/// The tiers an admin may set over HTTP, sorted (the reference's listing).
+pub const TIERS: [&str; 6] = ["admin", "enterprise", "free", "pro", "starter", "team"];
+
+/// A tier change by platform admin `admin_id` (from `source`: `api`, `dashboard`), audited as
+/// `tier_change` with the reason in the same transaction. An admin cannot demote themselves.
+/// Returns `(old_tier, new_tier)`.
+pub async fn change_tier(
+    db: &Db,
+    clock: &Clock,
+    admin_id: &str,
+    user_id: &str,
+    tier: &str,
+    reason: Option<String>,
+    source: &'static str,
+) -> DomainResult<(String, String)> {
+    if !TIERS.contains(&tier) {
+        return Err(DomainError::Malformed(format!(
+            "Invalid tier. Must be one of: {}",
+            TIERS.join(", ")
+        )));
+    }
+    let reason = clean_reason(reason)?;
+    if user_id == admin_id && tier != "admin" {
+        return Err(DomainError::Malformed(
+            "Cannot demote your own admin account".into(),
+        ));
+    }
+    let (admin_id, user_id, tier, now) = (
+        admin_id.to_string(),
+        user_id.to_string(),
+        tier.to_string(),
+        clock.now_string(),
+    );
+    db.write(move |tx| {
+        let user = users::get(tx, &user_id)?.ok_or_else(user_not_found)?;
+        users::set_tier(tx, &user.id, &tier)?;
+        admin::record_with_reason(
+            tx,
+            Some(&admin_id),
+            "tier_change",
+            "user",
+            &user.id,
+            &json!({"old_tier": user.tier, "new_tier": tier}),
+            reason.as_deref(),
+            source,
+            &now,
+        )?;
+        Ok((user.tier, tier))
+    })
+    .await
+}
+
+/// Enables or disables a user by id, by platform admin `admin_id` (an admin cannot disable
+/// themselves), audited as `enable_user` / `disable_user`. Disabling ends the user's browser
+/// sessions (V12 trigger) and every key of theirs stops working. Returns the user.
+pub async fn set_active_by_id(
+    db: &Db,
+    clock: &Clock,
+    admin_id: &str,
+    user_id: &str,
+    active: bool,
+    reason: Option<String>,
+    source: &'static str,
+) -> DomainResult<users::User> {
+    let reason = clean_reason(reason)?;
+    if user_id == admin_id && !active {
+        return Err(DomainError::Malformed(
+            "Cannot disable your own account".into(),
+        ));
+    }
+    let (admin_id, user_id, now) = (
+        admin_id.to_string(),
+        user_id.to_string(),
+        clock.now_string(),
+    );
+    db.write(move |tx| {
+        let mut user = users::get(tx, &user_id)?.ok_or_else(user_not_found)?;
+        users::set_active(tx, &user.id, active)?;
+        let action = if active {
+            "enable_user"
+        } else {
+            "disable_user"
+        };
+        admin::record_with_reason(
+            tx,
+            Some(&admin_id),
+            action,
+            "user",
+            &user.id,
+            &json!({"email": user.email}),
+            reason.as_deref(),
+            source,
+            &now,
+        )?;
+        user.is_active = active;
+        Ok(user)
+    })
+    .await
+}

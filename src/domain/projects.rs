@@ -590,8 +590,7 @@ mod tests {
     /// service key is refused with `service_key_project_ambiguous` instead of a guess.
     #[test]
     fn session_boundary_resolves_the_remote_or_refuses() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open_writer_connection(&dir.path().join("p.db")).unwrap();
+        let (_dir, conn) = crate::db::test_support::migrated();
         conn.execute_batch(
             "INSERT INTO users (id, email, tier, created_at) VALUES ('u1', 'u1@example.com', 'team', '2026-01-01T00:00:00Z');
              INSERT INTO organizations (id, name, slug, tier, seats_limit, created_at) VALUES ('o1', 'Acme', 'acme', 'team', 5, '2026-01-01T00:00:00Z');",

@@ -128,6 +128,38 @@ pub fn storage(by_tool: &[(String, i64)], limit: u64) -> Markup {
     }
 }
 
+/// Counts per status (a ticket board's columns) as one row of bars, each labelled with its
+/// count; the longest bar is the largest count.
+pub fn counts(caption: &str, rows: &[(&str, usize)]) -> Markup {
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
+    let total: usize = rows.iter().map(|(_, n)| n).sum();
+    let (row_h, label_w, width) = (18.0_f64, 110.0_f64, 640.0_f64);
+    let height = row_h * rows.len() as f64 + 4.0;
+    let summary = format!(
+        "{caption}: {}",
+        rows.iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    html! {
+        figure.chart.counts {
+            svg viewBox=(format!("0 0 {width} {height}")) role="img" aria-label=(summary) {
+                title { (summary) }
+                @for (i, (label, n)) in rows.iter().enumerate() {
+                    @let y = 2.0 + row_h * i as f64;
+                    @let w = (width - label_w - 40.0) * (*n as f64) / max;
+                    text.label x="0" y=(format!("{:.1}", y + 12.0)) { (label) }
+                    rect class=(format!("t{}", i % COLOURS)) x=(label_w) y=(format!("{y:.1}"))
+                        width=(format!("{w:.1}")) height=(row_h - 4.0) {}
+                    text.label x=(format!("{:.1}", label_w + w + 4.0)) y=(format!("{:.1}", y + 12.0)) { (n) }
+                }
+            }
+            figcaption { (caption) ": " (total) " in all" }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

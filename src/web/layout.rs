@@ -18,8 +18,9 @@ pub struct NavItem {
     pub admin_only: bool,
 }
 
-/// The navigation, in order. A new area (tickets, personas, agent runs, wiki, settings) adds
-/// one line here and its routes in `crate::web::router`.
+/// The navigation, in order. A new top-level area adds one line here and its routes in
+/// `crate::web::router`; a project's areas (tickets, personas, runs, wiki, settings) are linked
+/// from the project's page.
 pub const NAV: &[NavItem] = &[
     NavItem {
         key: "sessions",
@@ -55,6 +56,12 @@ pub const NAV: &[NavItem] = &[
         key: "keys",
         label: "API keys",
         href: "/ui/keys",
+        admin_only: false,
+    },
+    NavItem {
+        key: "settings",
+        label: "Settings",
+        href: "/ui/settings",
         admin_only: false,
     },
     NavItem {

@@ -79,8 +79,60 @@ pub fn router() -> Router<AppState> {
         .route("/ui/org/invites/{id}/decline", post(org::decline))
         .route("/ui/projects", get(projects::list))
         .route("/ui/projects/{id}", get(projects::view))
+        .route(
+            "/ui/projects/{id}/tickets",
+            get(tickets::list).post(tickets::create),
+        )
+        .route("/ui/projects/{id}/tickets/{ticket_id}", get(tickets::view))
+        .route(
+            "/ui/projects/{id}/tickets/{ticket_id}/move",
+            post(tickets::move_ticket),
+        )
+        .route(
+            "/ui/projects/{id}/tickets/{ticket_id}/comment",
+            post(tickets::comment),
+        )
+        .route(
+            "/ui/projects/{id}/personas",
+            get(personas::project_list).post(personas::project_create),
+        )
+        .route(
+            "/ui/projects/{id}/personas/{persona_id}/edit",
+            post(personas::project_edit),
+        )
+        .route(
+            "/ui/projects/{id}/personas/{persona_id}/delete",
+            post(personas::project_delete),
+        )
+        .route(
+            "/ui/org/personas",
+            get(personas::org_list).post(personas::org_create),
+        )
+        .route(
+            "/ui/org/personas/{persona_id}/edit",
+            post(personas::org_edit),
+        )
+        .route(
+            "/ui/org/personas/{persona_id}/delete",
+            post(personas::org_delete),
+        )
+        .route("/ui/projects/{id}/runs", get(runs::list))
+        .route("/ui/projects/{id}/runs/{run_id}", get(runs::view))
+        .route("/ui/projects/{id}/wiki", get(wiki::list))
+        .route("/ui/projects/{id}/wiki/new", post(wiki::create))
+        .route("/ui/projects/{id}/wiki/{slug}", get(wiki::view))
+        .route("/ui/projects/{id}/wiki/{slug}/edit", post(wiki::edit))
+        .route(
+            "/ui/projects/{id}/settings",
+            get(settings::project_page).post(settings::save_project),
+        )
+        .route("/ui/settings", get(settings::page))
+        .route("/ui/settings/judge", post(settings::save_judge))
+        .route("/ui/settings/judge/clear", post(settings::clear_judge))
+        .route("/ui/settings/triggers", post(settings::save_triggers))
         .route("/ui/admin/users", get(admin::users))
         .route("/ui/admin/users/{id}/active", post(admin::set_active))
+        .route("/ui/admin/users/{id}/tier", post(admin::set_tier))
         .route("/ui/assets/{*path}", get(asset))
 }
 

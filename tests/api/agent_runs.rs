@@ -8,47 +8,7 @@ use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, json_of, paths, TestApp, User};
-
-/// Alice owns org `acme` with Bob (member); Eve is an outsider; the org's project `acme/app`
-/// has the persona Atlas.
-struct World {
-    alice: User,
-    bob: User,
-    eve: User,
-    org: String,
-    project: String,
-}
-
-async fn world(app: &TestApp) -> World {
-    let [alice, bob, eve] = app.users(["alice", "bob", "eve"]).await;
-    let org = app.as_(&alice).org("acme").member(&bob).create().await.id;
-    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    persona(app, &alice, &project, "Atlas", "You design APIs.").await;
-    World {
-        alice,
-        bob,
-        eve,
-        org,
-        project,
-    }
-}
-
-async fn persona(app: &TestApp, user: &User, project: &str, name: &str, content: &str) -> Value {
-    json_of(
-        app.as_(user)
-            .post(
-                &paths::personas(project),
-                json!({"name": name, "role": "Backend Architect", "content": content}),
-            )
-            .await,
-        StatusCode::CREATED,
-    )
-    .await
-}
+use crate::common::{add_persona, assert_invalid_field, error_of, json_of, paths, TestApp, User};
 
 /// `key` records a run with `body`, asserting 201.
 async fn run(app: &TestApp, key: &str, project: &str, body: Value) -> Value {
@@ -79,22 +39,15 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
-async fn refused(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    status: StatusCode,
-) -> Value {
-    error_of(app.call(Some(key), method, path, body).await, status).await
-}
-
 #[tokio::test]
 async fn create_list_get_and_validation() {
     let app = TestApp::spawn().await;
     app.clock().set(app.clock().now());
-    let w = world(&app).await;
+    let w = app
+        .world_with()
+        .persona("Atlas", "You design APIs.")
+        .create()
+        .await;
     let (b, p) = (&w.bob.key, w.project.as_str());
 
     let created = run(
@@ -133,28 +86,28 @@ async fn create_list_get_and_validation() {
 
     // Refusals: 422 for every bad field, nothing written.
     let before = app.count("agent_runs").await;
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_runs(p),
-        Some(json!({"persona_name": "nobody"})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_runs(p),
+            Some(json!({"persona_name": "nobody"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Persona 'nobody' not found or inactive in this project."
     );
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_runs(p),
-        Some(json!({"persona_name": "atlas", "ticket_id": "tk_0000000000000000"})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_runs(p),
+            Some(json!({"persona_name": "atlas", "ticket_id": "tk_0000000000000000"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Ticket 'tk_0000000000000000' not found in this project."
@@ -217,26 +170,21 @@ async fn create_list_get_and_validation() {
             "context_refs",
         ),
     ] {
-        let err = refused(
-            &app,
-            b,
-            Method::POST,
-            &paths::agent_runs(p),
-            Some(body.clone()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-        assert_eq!(err["message"], "Validation error", "{body}");
-        assert_eq!(
-            err["details"]["errors"][0]["loc"],
-            json!(["body", field]),
-            "{body}"
-        );
+        let err = app
+            .refused(
+                b,
+                Method::POST,
+                &paths::agent_runs(p),
+                Some(body.clone()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert_invalid_field(&err, field, &body);
     }
     assert_eq!(app.count("agent_runs").await, before);
 
     // The list: newest first, with its filters.
-    persona(&app, &w.alice, p, "scribe", "You write docs.").await;
+    add_persona(&app, &w.alice, p, "scribe", "You write docs.").await;
     app.clock().advance(Duration::seconds(1));
     let second = run(
         &app,
@@ -284,29 +232,28 @@ async fn create_list_get_and_validation() {
         "trigger_source=cron",
     ] {
         let path = paths::query(&paths::agent_runs(p), query);
-        let err = refused(
-            &app,
-            b,
-            Method::GET,
-            &path,
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        let err = app
+            .refused(
+                b,
+                Method::GET,
+                &path,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         assert_eq!(err["details"]["errors"][0]["loc"][0], "query", "{query}");
     }
 
     // A run is found only through its own project.
-    let other = app
-        .as_(&w.alice)
-        .create_project("acme/other", Some(&w.org))
-        .await;
-    let other = other["id"].as_str().unwrap();
+    let other = w.other_project().await;
+    let other = other.as_str();
     for path in [
         paths::agent_run(other, &c),
         paths::agent_run(p, "run_0000000000000000"),
     ] {
-        let err = refused(&app, b, Method::GET, &path, None, StatusCode::NOT_FOUND).await;
+        let err = app
+            .refused(b, Method::GET, &path, None, StatusCode::NOT_FOUND)
+            .await;
         assert_eq!(err["message"], "Agent run not found");
     }
     for path in [
@@ -314,15 +261,15 @@ async fn create_list_get_and_validation() {
         paths::agent_run_complete(other, &c),
         paths::agent_run_cancel(other, &c),
     ] {
-        let err = refused(
-            &app,
-            b,
-            Method::POST,
-            &path,
-            Some(json!({})),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let err = app
+            .refused(
+                b,
+                Method::POST,
+                &path,
+                Some(json!({})),
+                StatusCode::NOT_FOUND,
+            )
+            .await;
         assert_eq!(err["message"], "Agent run not found");
     }
 }
@@ -331,7 +278,11 @@ async fn create_list_get_and_validation() {
 async fn start_complete_cancel_the_machine_and_the_policy() {
     let app = TestApp::spawn().await;
     app.clock().set(app.clock().now());
-    let w = world(&app).await;
+    let w = app
+        .world_with()
+        .persona("Atlas", "You design APIs.")
+        .create()
+        .await;
     let (b, p) = (&w.bob.key, w.project.as_str());
 
     // Start: no body, `{}` and `null` alike; the context is the persona, then the project's
@@ -365,15 +316,15 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
         started.push(r);
     }
     let r = &started[0];
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_run_start(p, id(r)),
-        None,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_run_start(p, id(r)),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Cannot start agent run: current status is 'running', expected 'queued'."
@@ -409,41 +360,41 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
     ] {
         assert_eq!(done[field], value, "{field}");
     }
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_run_complete(p, id(r)),
-        Some(json!({})),
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_run_complete(p, id(r)),
+            Some(json!({})),
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Cannot complete agent run: current status is 'failed' (already terminal)."
     );
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_run_cancel(p, id(r)),
-        None,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_run_cancel(p, id(r)),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Cannot cancel agent run: current status is 'failed' (already terminal)."
     );
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_run_start(p, id(r)),
-        None,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_run_start(p, id(r)),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Cannot start agent run: current status is 'failed', expected 'queued'."
@@ -489,23 +440,22 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
         (json!({"findings": [1]}), "findings"),
         (json!({"findings": {"a": 1}}), "findings"),
     ] {
-        let err = refused(
-            &app,
-            b,
-            Method::POST,
-            &paths::agent_run_complete(p, id(&queued)),
-            Some(body.clone()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        let err = app
+            .refused(
+                b,
+                Method::POST,
+                &paths::agent_run_complete(p, id(&queued)),
+                Some(body.clone()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         assert_eq!(
             err["details"]["errors"][0]["loc"],
             json!(["body", field]),
             "{body}"
         );
     }
-    refused(
-        &app,
+    app.refused(
         b,
         Method::POST,
         &paths::agent_run_complete(p, id(&queued)),
@@ -561,21 +511,20 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
             (&json!("cancelled"), &json!("pass"), &json!(0))
         );
         assert_eq!(cancelled["completed_at"], app.clock().now_string());
-        let err = refused(
-            &app,
-            b,
-            Method::POST,
-            &paths::agent_run_cancel(p, id(&c)),
-            None,
-            StatusCode::CONFLICT,
-        )
-        .await;
+        let err = app
+            .refused(
+                b,
+                Method::POST,
+                &paths::agent_run_cancel(p, id(&c)),
+                None,
+                StatusCode::CONFLICT,
+            )
+            .await;
         assert_eq!(
             err["message"],
             "Cannot cancel agent run: current status is 'cancelled' (already terminal)."
         );
-        refused(
-            &app,
+        app.refused(
             b,
             Method::POST,
             &paths::agent_run_complete(p, id(&c)),
@@ -586,7 +535,7 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
     }
 
     // The tool's budget cuts the context; `tool` on start overrides the stored tool.
-    persona(&app, &w.alice, p, "verbose", &"Be thorough. ".repeat(3_000)).await;
+    add_persona(&app, &w.alice, p, "verbose", &"Be thorough. ".repeat(3_000)).await;
     let long = run(
         &app,
         b,
@@ -615,7 +564,7 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
 
     // The stranding guard: a queued run keeps its persona from being deleted or deactivated,
     // unless forced; a run whose persona is gone cannot start, and stays queued.
-    persona(&app, &w.alice, p, "temp", "Temporary.").await;
+    add_persona(&app, &w.alice, p, "temp", "Temporary.").await;
     let stranded = run(&app, b, p, json!({"persona_name": "temp"})).await;
     let err = error_of(
         app.as_(&w.alice).delete(&paths::persona(p, "TEMP")).await,
@@ -648,15 +597,15 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
         .delete(&paths::query(&paths::persona(p, "temp"), "force=true"))
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let err = refused(
-        &app,
-        b,
-        Method::POST,
-        &paths::agent_run_start(p, id(&stranded)),
-        None,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let err = app
+        .refused(
+            b,
+            Method::POST,
+            &paths::agent_run_start(p, id(&stranded)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert_eq!(
         err["message"],
         "Persona 'temp' not found or inactive in this project."
@@ -670,7 +619,7 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
     .await;
     assert_eq!(after["status"], "queued");
     // A finished run strands nothing.
-    persona(&app, &w.alice, p, "short", "Brief.").await;
+    add_persona(&app, &w.alice, p, "short", "Brief.").await;
     let finished = run(&app, b, p, json!({"persona_name": "short"})).await;
     json_of(
         app.as_(&w.bob)
@@ -686,7 +635,11 @@ async fn start_complete_cancel_the_machine_and_the_policy() {
 #[tokio::test]
 async fn the_actor_rule_tenancy_scopes_and_the_plan() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app
+        .world_with()
+        .persona("Atlas", "You design APIs.")
+        .create()
+        .await;
     let p = w.project.as_str();
     let bobs = run(&app, &w.bob.key, p, json!({"persona_name": "atlas"})).await;
     let routes = |r: &str| {
@@ -711,15 +664,15 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
     // An outsider: 404 on every route, nothing written.
     let before = app.count("agent_runs").await;
     for (method, path, body) in routes(id(&bobs)) {
-        let err = refused(
-            &app,
-            &w.eve.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let err = app
+            .refused(
+                &w.eve.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
         assert_eq!(err["message"], "Project not found", "{method} {path}");
     }
     assert_eq!(app.count("agent_runs").await, before);
@@ -734,15 +687,15 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
     )
     .await;
     for (method, path, body) in routes(id(&bobs)).into_iter().skip(3) {
-        let err = refused(
-            &app,
-            &w.eve.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(
+                &w.eve.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         assert_eq!(err["code"], "project_edit_forbidden", "{method} {path}");
     }
     let got = json_of(
@@ -775,14 +728,8 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
     .await;
 
     // Service keys: write records and completes; read lists; start and cancel are user-only.
-    let write = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["agent_runs:write"]), Value::Null)
-        .await;
-    let read = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["agent_runs:read"]), Value::Null)
-        .await;
+    let write = w.key(json!(["agent_runs:write"])).await;
+    let read = w.key(json!(["agent_runs:read"])).await;
     let by_key = run(
         &app,
         &write,
@@ -852,7 +799,9 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
             "agent_runs:read",
         ),
     ] {
-        let err = refused(&app, key, method, &path, body, StatusCode::FORBIDDEN).await;
+        let err = app
+            .refused(key, method, &path, body, StatusCode::FORBIDDEN)
+            .await;
         assert_eq!(err["details"]["error"], "insufficient_scope");
         assert_eq!(err["details"]["required"], json!([scope]));
     }
@@ -860,40 +809,22 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
         paths::agent_run_start(p, id(&by_key)),
         paths::agent_run_cancel(p, id(&by_key)),
     ] {
-        let err = refused(
-            &app,
-            &write,
-            Method::POST,
-            &path,
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(&write, Method::POST, &path, None, StatusCode::FORBIDDEN)
+            .await;
         assert_eq!(err["code"], "service_key_not_allowed");
     }
     // Another org's key with both scopes: cross_org_denied on every route that takes keys.
-    let eve_org = app.as_(&w.eve).create_org("evil").await.id;
-    let foreign = app
-        .as_(&w.eve)
-        .mint_key(
-            &eve_org,
-            json!(["agent_runs:read", "agent_runs:write"]),
-            Value::Null,
-        )
+    let foreign = w
+        .foreign_key(json!(["agent_runs:read", "agent_runs:write"]))
         .await;
     for (method, path, body) in routes(id(&by_key)) {
         if path.ends_with("/start") || path.ends_with("/cancel") {
             continue;
         }
-        let err = refused(
-            &app,
-            &foreign,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(&foreign, method.clone(), &path, body, StatusCode::FORBIDDEN)
+            .await;
         assert_eq!(
             err["details"]["error"], "cross_org_denied",
             "{method} {path}"
@@ -910,7 +841,7 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
     let frank = app.user("frank").tier("pro").create().await;
     let personal = app.as_(&frank).create_project("frank/app", None).await;
     let personal = personal["id"].as_str().unwrap().to_string();
-    persona(&app, &frank, &personal, "solo", "Alone.").await;
+    add_persona(&app, &frank, &personal, "solo", "Alone.").await;
     let rid = "run_0000000000000000";
     for (method, path, body) in [
         (
@@ -928,15 +859,15 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
         ),
         (Method::POST, paths::agent_run_cancel(&personal, rid), None),
     ] {
-        let err = refused(
-            &app,
-            &frank.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(
+                &frank.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         assert_eq!(
             err["message"], "This feature requires the project's plan to be team or above.",
             "{method} {path}"
@@ -954,12 +885,13 @@ async fn the_actor_rule_tenancy_scopes_and_the_plan() {
 #[tokio::test]
 async fn concurrent_completes_of_one_run() {
     let app = Arc::new(TestApp::spawn_with(|c| c.rate_limit_per_minute = 0).await);
-    let w = world(&app).await;
-    let p = w.project.clone();
-    let key = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["agent_runs:write"]), Value::Null)
+    let w = app
+        .world_with()
+        .persona("Atlas", "You design APIs.")
+        .create()
         .await;
+    let p = w.project.clone();
+    let key = w.key(json!(["agent_runs:write"])).await;
     for round in 0..100 {
         let r = run(&app, &w.bob.key, &p, json!({"persona_name": "atlas"})).await;
         json_of(
@@ -1078,7 +1010,11 @@ async fn the_real_client_drives_personas_and_agent_runs() {
 #[tokio::test]
 async fn runs_of_tickets_and_the_tickets_a_persona_holds() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app
+        .world_with()
+        .persona("Atlas", "You design APIs.")
+        .create()
+        .await;
     let (b, p) = (&w.bob.key, w.project.as_str());
     let ticket = json_of(
         app.as_(&w.bob)

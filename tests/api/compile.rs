@@ -8,37 +8,6 @@ use serde_json::{json, Value};
 
 use crate::common::{error_of, json_of, paths, TestApp, User};
 
-/// Alice owns org `acme` (Bob member, Carol admin) and its project `acme/app`; Eve is an outsider.
-struct World {
-    alice: User,
-    bob: User,
-    carol: User,
-    eve: User,
-    org: String,
-    pid: String,
-}
-
-async fn world(app: &TestApp) -> World {
-    let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
-    let org = app
-        .as_(&alice)
-        .org("acme")
-        .member(&bob)
-        .admin(&carol)
-        .create()
-        .await
-        .id;
-    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await;
-    World {
-        alice,
-        bob,
-        carol,
-        eve,
-        org,
-        pid: project["id"].as_str().unwrap().to_string(),
-    }
-}
-
 /// Adds a claim (confident, long and specific), asserting 201; returns its id.
 async fn claim(app: &TestApp, user: &User, pid: &str, entry_type: &str, content: &str) -> i64 {
     let body = json!({
@@ -66,8 +35,8 @@ const BUG: &str =
 #[tokio::test]
 async fn compile_noop_history_status_health_and_sections() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let d = claim(&app, &w.alice, pid, "decision", DECISION).await;
     claim(&app, &w.bob, pid, "bug", BUG).await;
 
@@ -287,11 +256,11 @@ async fn compile_noop_history_status_health_and_sections() {
 #[tokio::test]
 async fn notes_give_a_noop_that_says_why() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app.world().await;
     let res = app
         .as_(&w.alice)
         .post(
-            &paths::project_entries_add(&w.pid),
+            &paths::project_entries_add(&w.project),
             json!({"content": "a short note about caching", "confidence": 0.5}),
         )
         .await;
@@ -301,7 +270,7 @@ async fn notes_give_a_noop_that_says_why() {
     );
     let noop = json_of(
         app.as_(&w.alice)
-            .post_empty(&paths::project_compile(&w.pid))
+            .post_empty(&paths::project_compile(&w.project))
             .await,
         StatusCode::OK,
     )
@@ -313,7 +282,9 @@ async fn notes_give_a_noop_that_says_why() {
         "{reason}"
     );
     let health = json_of(
-        app.as_(&w.alice).get(&paths::project_health(&w.pid)).await,
+        app.as_(&w.alice)
+            .get(&paths::project_health(&w.project))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -328,8 +299,8 @@ async fn notes_give_a_noop_that_says_why() {
 #[tokio::test]
 async fn time_moves_freshness_decay_and_the_status() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let bug = claim(&app, &w.alice, pid, "bug", BUG).await;
     json_of(
         app.as_(&w.alice)
@@ -409,8 +380,8 @@ async fn time_moves_freshness_decay_and_the_status() {
 #[tokio::test]
 async fn standing_scopes_and_tenancy() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     claim(&app, &w.alice, pid, "decision", DECISION).await;
     let root = app.user("root").tier("admin").create().await;
     let reads = [
@@ -476,14 +447,8 @@ async fn standing_scopes_and_tenancy() {
     .await;
 
     // Service keys: `knowledge:read` reaches the sections only; every other route is user-only.
-    let reader = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["knowledge:read"]), Value::Null)
-        .await;
-    let writer = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["knowledge:write"]), Value::Null)
-        .await;
+    let reader = w.key(json!(["knowledge:read"])).await;
+    let writer = w.key(json!(["knowledge:write"])).await;
     json_of(
         app.call(Some(&reader), Method::GET, &section, None).await,
         StatusCode::OK,
@@ -512,25 +477,14 @@ async fn standing_scopes_and_tenancy() {
         assert_eq!(err["code"], "service_key_not_allowed");
     }
     // A key of another org, and a key whose allowlist leaves the project out.
-    let other_org = app.as_(&w.eve).create_org("other").await.id;
-    let foreign = app
-        .as_(&w.eve)
-        .mint_key(&other_org, json!(["knowledge:read"]), Value::Null)
-        .await;
+    let foreign = w.foreign_key(json!(["knowledge:read"])).await;
     let err = error_of(
         app.call(Some(&foreign), Method::GET, &section, None).await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(err["details"]["error"], "cross_org_denied");
-    let other = app
-        .as_(&w.alice)
-        .create_project("acme/other", Some(&w.org))
-        .await;
-    let narrow = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["knowledge:read"]), json!([other["id"]]))
-        .await;
+    let narrow = w.key_of_another_project(json!(["knowledge:read"])).await;
     let err = error_of(
         app.call(Some(&narrow), Method::GET, &section, None).await,
         StatusCode::FORBIDDEN,
@@ -542,8 +496,8 @@ async fn standing_scopes_and_tenancy() {
 #[tokio::test]
 async fn admin_restores_a_compilation() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let root = app.user("root").tier("admin").create().await;
     let d = claim(&app, &w.alice, pid, "decision", DECISION).await;
     let first = json_of(

@@ -1,5 +1,6 @@
 //! Integration tests over real HTTP, one module per area of the API.
 
+mod admin;
 mod agent_runs;
 mod audit;
 mod auth;

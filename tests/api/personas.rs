@@ -6,42 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, json_of, paths, TestApp, User};
-
-/// Alice owns org `acme` with Bob (member) and Carol (admin); Eve is an outsider; the org's
-/// project `acme/app` is Alice's.
-struct World {
-    alice: User,
-    bob: User,
-    carol: User,
-    eve: User,
-    org: String,
-    project: String,
-}
-
-async fn world(app: &TestApp) -> World {
-    let [alice, bob, carol, eve] = app.users(["alice", "bob", "carol", "eve"]).await;
-    let org = app
-        .as_(&alice)
-        .org("acme")
-        .member(&bob)
-        .admin(&carol)
-        .create()
-        .await
-        .id;
-    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    World {
-        alice,
-        bob,
-        carol,
-        eve,
-        org,
-        project,
-    }
-}
+use crate::common::{assert_invalid_field, error_of, json_of, paths, TestApp};
 
 fn atlas() -> Value {
     json!({"name": "Atlas", "role": "Backend Architect", "content": "# Atlas\n\nYou design APIs.",
@@ -62,22 +27,10 @@ async fn create(app: &TestApp, key: &str, project: &str, body: Value) -> Value {
     .await
 }
 
-/// `key` sends `method path` with `body`, expecting `status`; returns the error envelope.
-async fn refused(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    status: StatusCode,
-) -> Value {
-    error_of(app.call(Some(key), method, path, body).await, status).await
-}
-
 #[tokio::test]
 async fn crud_name_rules_versions_and_soft_delete() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app.world().await;
     let (a, p) = (&w.alice.key, w.project.as_str());
 
     let created = create(&app, a, p, atlas()).await;
@@ -114,15 +67,15 @@ async fn crud_name_rules_versions_and_soft_delete() {
     assert_eq!(listed, json!([created]));
 
     // Names are unique in any case.
-    let err = refused(
-        &app,
-        a,
-        Method::POST,
-        &paths::personas(p),
-        Some(json!({"name": "ATLAS", "role": "x"})),
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            a,
+            Method::POST,
+            &paths::personas(p),
+            Some(json!({"name": "ATLAS", "role": "x"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert!(
         err["message"]
             .as_str()
@@ -152,24 +105,18 @@ async fn crud_name_rules_versions_and_soft_delete() {
             "specializations",
         ),
     ] {
-        let err = refused(
-            &app,
-            a,
-            Method::POST,
-            &paths::personas(p),
-            Some(body.clone()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-        assert_eq!(err["message"], "Validation error", "{body}");
-        assert_eq!(
-            err["details"]["errors"][0]["loc"],
-            json!(["body", field]),
-            "{body}"
-        );
+        let err = app
+            .refused(
+                a,
+                Method::POST,
+                &paths::personas(p),
+                Some(body.clone()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert_invalid_field(&err, field, &body);
     }
-    refused(
-        &app,
+    app.refused(
         a,
         Method::POST,
         &paths::personas(p),
@@ -234,26 +181,26 @@ async fn crud_name_rules_versions_and_soft_delete() {
         ),
         (json!({"is_active": "nope"}), "is_active"),
     ] {
-        let err = refused(
-            &app,
-            a,
-            Method::PUT,
-            &path,
-            Some(body),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        let err = app
+            .refused(
+                a,
+                Method::PUT,
+                &path,
+                Some(body),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         assert_eq!(err["details"]["errors"][0]["loc"], json!(["body", field]));
     }
-    let err = refused(
-        &app,
-        a,
-        Method::PUT,
-        &paths::persona(p, "nobody"),
-        Some(json!({"role": "r"})),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let err = app
+        .refused(
+            a,
+            Method::PUT,
+            &paths::persona(p, "nobody"),
+            Some(json!({"role": "r"})),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     assert_eq!(err["message"], "Persona not found");
     let unchanged = json_of(app.as_(&w.alice).get(&path).await, StatusCode::OK).await;
     assert_eq!(unchanged, edited);
@@ -262,9 +209,12 @@ async fn crud_name_rules_versions_and_soft_delete() {
     let res = app.as_(&w.alice).delete(&paths::persona(p, "ATLAS")).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert!(res.bytes().await.unwrap().is_empty());
-    let err = refused(&app, a, Method::GET, &path, None, StatusCode::NOT_FOUND).await;
+    let err = app
+        .refused(a, Method::GET, &path, None, StatusCode::NOT_FOUND)
+        .await;
     assert_eq!(err["message"], "Persona not found");
-    refused(&app, a, Method::DELETE, &path, None, StatusCode::NOT_FOUND).await;
+    app.refused(a, Method::DELETE, &path, None, StatusCode::NOT_FOUND)
+        .await;
     let listed = json_of(
         app.as_(&w.alice).get(&paths::personas(p)).await,
         StatusCode::OK,
@@ -287,21 +237,20 @@ async fn crud_name_rules_versions_and_soft_delete() {
     assert_eq!(names, vec!["Atlas", &"b".repeat(50)]);
     assert_eq!(all[0]["is_active"], false);
     assert_eq!(all[0]["version"], 3);
-    let err = refused(
-        &app,
-        a,
-        Method::POST,
-        &paths::personas(p),
-        Some(json!({"name": "atlas", "role": "again"})),
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let err = app
+        .refused(
+            a,
+            Method::POST,
+            &paths::personas(p),
+            Some(json!({"name": "atlas", "role": "again"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert!(
         err["message"].as_str().unwrap().contains("(soft-deleted)"),
         "{err}"
     );
-    refused(
-        &app,
+    app.refused(
         a,
         Method::GET,
         &paths::query(&paths::personas(p), "include_inactive=maybe"),
@@ -327,7 +276,7 @@ async fn crud_name_rules_versions_and_soft_delete() {
 #[tokio::test]
 async fn org_personas_and_project_first_resolution() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app.world().await;
     let p = w.project.as_str();
     let org_path = paths::org_personas(&w.org);
 
@@ -383,19 +332,18 @@ async fn org_personas_and_project_first_resolution() {
         (Method::PUT, paths::org_persona(&w.org, "reviewer")),
         (Method::DELETE, paths::org_persona(&w.org, "reviewer")),
     ] {
-        let err = refused(
-            &app,
-            &w.eve.key,
-            method,
-            &path,
-            Some(json!({"role": "r"})),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(
+                &w.eve.key,
+                method,
+                &path,
+                Some(json!({"role": "r"})),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         assert_eq!(err["message"], "You are not a member of this org");
     }
-    refused(
-        &app,
+    app.refused(
         &w.eve.key,
         Method::GET,
         &paths::org_personas("org_nope"),
@@ -545,7 +493,7 @@ async fn org_personas_and_project_first_resolution() {
 #[tokio::test]
 async fn standing_tenancy_service_keys_and_the_plan() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app.world().await;
     let p = w.project.as_str();
     create(&app, &w.alice.key, p, atlas()).await;
     let routes = |name: &str| {
@@ -568,15 +516,15 @@ async fn standing_tenancy_service_keys_and_the_plan() {
 
     // An outsider: every route is 404 "Project not found", and nothing changes.
     for (method, path, body) in routes("atlas") {
-        let err = refused(
-            &app,
-            &w.eve.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let err = app
+            .refused(
+                &w.eve.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
         assert_eq!(err["message"], "Project not found", "{method} {path}");
     }
     // A reader through a captured session reads, but may not write.
@@ -593,15 +541,15 @@ async fn standing_tenancy_service_keys_and_the_plan() {
     )
     .await;
     for (method, path, body) in routes("atlas").into_iter().skip(2) {
-        let err = refused(
-            &app,
-            &w.eve.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(
+                &w.eve.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         assert_eq!(err["code"], "project_edit_forbidden", "{method} {path}");
     }
     let after = json_of(
@@ -613,14 +561,8 @@ async fn standing_tenancy_service_keys_and_the_plan() {
     assert_eq!(app.count("agent_personas").await, 1);
 
     // Service keys: personas:read reads, personas:write writes, neither reaches the other.
-    let read = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["personas:read"]), Value::Null)
-        .await;
-    let write = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["personas:write"]), Value::Null)
-        .await;
+    let read = w.key(json!(["personas:read"])).await;
+    let write = w.key(json!(["personas:write"])).await;
     json_of(
         app.call(Some(&read), Method::GET, &paths::personas(p), None)
             .await,
@@ -628,19 +570,21 @@ async fn standing_tenancy_service_keys_and_the_plan() {
     )
     .await;
     for (method, path, body) in routes("atlas").into_iter().skip(2) {
-        let err = refused(&app, &read, method, &path, body, StatusCode::FORBIDDEN).await;
+        let err = app
+            .refused(&read, method, &path, body, StatusCode::FORBIDDEN)
+            .await;
         assert_eq!(err["details"]["error"], "insufficient_scope");
         assert_eq!(err["details"]["required"], json!(["personas:write"]));
     }
-    let err = refused(
-        &app,
-        &write,
-        Method::GET,
-        &paths::personas(p),
-        None,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    let err = app
+        .refused(
+            &write,
+            Method::GET,
+            &paths::personas(p),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     assert_eq!(err["details"]["error"], "insufficient_scope");
     let by_key = create(&app, &write, p, json!({"name": "ci-bot", "role": "CI"})).await;
     assert_eq!(by_key["created_by"], w.alice.id.as_str());
@@ -665,44 +609,25 @@ async fn standing_tenancy_service_keys_and_the_plan() {
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     // A key bound to another project of the org.
-    let other = app
-        .as_(&w.alice)
-        .create_project("acme/other", Some(&w.org))
-        .await;
-    let bound = app
-        .as_(&w.alice)
-        .mint_key(&w.org, json!(["personas:read"]), json!([other["id"]]))
-        .await;
-    let err = refused(
-        &app,
-        &bound,
-        Method::GET,
-        &paths::personas(p),
-        None,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_eq!(err["details"]["error"], "project_not_in_allowlist");
-    // Another org's key with every persona scope: cross_org_denied on every route.
-    let eve_org = app.as_(&w.eve).create_org("evil").await.id;
-    let foreign = app
-        .as_(&w.eve)
-        .mint_key(
-            &eve_org,
-            json!(["personas:read", "personas:write"]),
-            Value::Null,
-        )
-        .await;
-    for (method, path, body) in routes("atlas") {
-        let err = refused(
-            &app,
-            &foreign,
-            method.clone(),
-            &path,
-            body,
+    let bound = w.key_of_another_project(json!(["personas:read"])).await;
+    let err = app
+        .refused(
+            &bound,
+            Method::GET,
+            &paths::personas(p),
+            None,
             StatusCode::FORBIDDEN,
         )
         .await;
+    assert_eq!(err["details"]["error"], "project_not_in_allowlist");
+    // Another org's key with every persona scope: cross_org_denied on every route.
+    let foreign = w
+        .foreign_key(json!(["personas:read", "personas:write"]))
+        .await;
+    for (method, path, body) in routes("atlas") {
+        let err = app
+            .refused(&foreign, method.clone(), &path, body, StatusCode::FORBIDDEN)
+            .await;
         assert_eq!(
             err["details"]["error"], "cross_org_denied",
             "{method} {path}"
@@ -710,15 +635,15 @@ async fn standing_tenancy_service_keys_and_the_plan() {
         assert_eq!(err["details"]["project_org_id"], w.org.as_str());
     }
     // Service keys do not reach the org collection (user keys only).
-    let err = refused(
-        &app,
-        &write,
-        Method::GET,
-        &paths::org_personas(&w.org),
-        None,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    let err = app
+        .refused(
+            &write,
+            Method::GET,
+            &paths::org_personas(&w.org),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     assert_eq!(err["code"], "service_key_not_allowed");
 
     // The plan: personas need the project's plan to be pro or above.
@@ -748,15 +673,15 @@ async fn standing_tenancy_service_keys_and_the_plan() {
         ),
         (Method::DELETE, paths::persona(&personal, "solo"), None),
     ] {
-        let err = refused(
-            &app,
-            &frank.key,
-            method.clone(),
-            &path,
-            body,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        let err = app
+            .refused(
+                &frank.key,
+                method.clone(),
+                &path,
+                body,
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         assert_eq!(
             err["message"], "This feature requires the project's plan to be pro or above.",
             "{method} {path}"
@@ -770,8 +695,7 @@ async fn standing_tenancy_service_keys_and_the_plan() {
         assert_eq!(d["project_id"], personal.as_str());
     }
     // Still not found for an outsider: access is decided before the plan.
-    refused(
-        &app,
+    app.refused(
         &w.eve.key,
         Method::GET,
         &paths::personas(&personal),
@@ -786,7 +710,7 @@ async fn standing_tenancy_service_keys_and_the_plan() {
 #[tokio::test]
 async fn knowledge_entries_and_pages_name_personas_of_the_project() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
+    let w = app.world().await;
     let p = w.project.as_str();
     create(&app, &w.alice.key, p, atlas()).await;
     let path = paths::project_entries_add(p);

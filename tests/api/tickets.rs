@@ -6,52 +6,20 @@ use std::sync::Arc;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, json_of, paths, TestApp, User};
-
-/// Alice owns org `acme` with Bob (member) and Carol (admin); Dave reads the project through a
-/// captured session; Eve is an outsider.
-struct World {
-    alice: User,
-    bob: User,
-    carol: User,
-    dave: User,
-    eve: User,
-    org: String,
-}
+use crate::common::{error_of, json_of, paths, ProjectWorld, TestApp, User};
 
 async fn spawn() -> TestApp {
     TestApp::spawn_with(|c| c.rate_limit_per_minute = 0).await
 }
 
-async fn world(app: &TestApp) -> (World, Board<'_>) {
-    let [alice, bob, carol, dave, eve] = app.users(["alice", "bob", "carol", "dave", "eve"]).await;
-    let org = app
-        .as_(&alice)
-        .org("acme")
-        .member(&bob)
-        .admin(&carol)
-        .create()
-        .await
-        .id;
-    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await;
-    // Dave pushed a session of the repository: read standing without edit.
-    app.push_new(&dave, "ses_0123456789abcdef", "work on app")
-        .await;
+/// The shared world with Dave reading the project through a captured session, and its board.
+async fn world(app: &TestApp) -> (ProjectWorld<'_>, Board<'_>) {
+    let w = app.world_with().reader().create().await;
     let board = Board {
         app,
-        project: project["id"].as_str().unwrap().to_string(),
+        project: w.project.clone(),
     };
-    (
-        World {
-            alice,
-            bob,
-            carol,
-            dave,
-            eve,
-            org,
-        },
-        board,
-    )
+    (w, board)
 }
 
 /// The tickets of one project, and what people do with them.
@@ -789,13 +757,9 @@ async fn depends_on_validation_and_cycles() {
     let err = error_of(put(&a, json!([a])).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(err["message"], "A ticket cannot depend on itself");
     // Another project's ticket is unknown here.
-    let other = app
-        .as_(&w.alice)
-        .create_project("acme/other", Some(&w.org))
-        .await;
     let ob = Board {
         app: &app,
-        project: other["id"].as_str().unwrap().to_string(),
+        project: w.other_project().await,
     };
     let foreign = ob.task(&w.alice, "elsewhere").await;
     let err = error_of(put(&a, json!([foreign])).await, StatusCode::BAD_REQUEST).await;
@@ -1139,14 +1103,8 @@ async fn standing_readers_members_and_other_orgs_keys() {
     b.ok(&w.carol, issue, "close").await;
 
     // Another org's service key: cross_org_denied; user-only routes refuse service keys.
-    let other = app.as_(&w.eve).org("other").create().await.id;
-    let key = app
-        .as_(&w.eve)
-        .mint_key(
-            &other,
-            json!(["tickets:read", "tickets:write"]),
-            Value::Null,
-        )
+    let key = w
+        .foreign_key(json!(["tickets:read", "tickets:write"]))
         .await;
     let before = b.get(&w.alice, &id).await;
     for (method, path, body) in every_route(&b, &id) {

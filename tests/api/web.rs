@@ -6,11 +6,11 @@ use chrono::Duration;
 use regex::Regex;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{redirect, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use sessionfs_server::archive::fixture::session_archive;
 
 use crate::common::app::{json_of, TestApp, User};
-use crate::common::paths::{self, ui};
+use crate::common::paths::{self, ui, ui_project};
 
 /// A signed-in browser: its session cookie and the token its forms carry.
 struct Browser {
@@ -607,4 +607,816 @@ async fn org_pages_follow_the_api_roles() {
         )
         .await;
     assert!(res.status().is_client_error());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Project areas: tickets board, personas, agent runs, wiki, settings; the admin users page.
+
+/// A project of `user` (personal; test users are on a plan with every agent feature).
+async fn project_of(app: &TestApp, user: &User, remote: &str) -> String {
+    app.as_(user).create_project(remote, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `user` files a ticket through the API; returns its id.
+async fn api_ticket(app: &TestApp, user: &User, project: &str, title: &str) -> String {
+    json_of(
+        app.as_(user)
+            .post(
+                &paths::tickets(project),
+                json!({"title": title, "description": "d"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn api_ticket_status(app: &TestApp, user: &User, project: &str, id: &str) -> Value {
+    json_of(
+        app.as_(user).get(&paths::ticket(project, id)).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The count a board shows for `status`.
+fn column_count(board: &str, status: &str) -> u32 {
+    let re = Regex::new(&format!(r#"data-count="{status}">(\d+)<"#)).unwrap();
+    re.captures(board)
+        .unwrap_or_else(|| panic!("no count for {status}"))[1]
+        .parse()
+        .unwrap()
+}
+
+/// The moves a ticket's page offers, in order.
+fn offered(page: &str) -> Vec<String> {
+    Regex::new(r#"name="move" value="([a-z-]+)""#)
+        .unwrap()
+        .captures_iter(page)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ticket_is_created_on_the_board_and_moved_through_its_machine() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let browser = sign_in(&app, &alice).await;
+    let board_path = ui_project::tickets(&project);
+
+    let board = browser.page(&board_path).await;
+    for status in [
+        "suggested",
+        "open",
+        "in_progress",
+        "blocked",
+        "review",
+        "done",
+        "cancelled",
+        "closed",
+    ] {
+        assert_eq!(column_count(&board, status), 0, "{status}");
+    }
+    assert!(board.contains("<svg"), "the counts as a picture");
+
+    let res = browser
+        .post(
+            &board_path,
+            &[
+                ("title", "Ship the board"),
+                ("description", "Columns per status"),
+                ("priority", "high"),
+                ("kind", "task"),
+                ("acceptance_criteria", "columns\ncounts"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), board_path);
+    let board = browser.page(&board_path).await;
+    assert_eq!(column_count(&board, "open"), 1);
+    let id = Regex::new(&format!(
+        r#"/ui/projects/{project}/tickets/([A-Za-z0-9_]+)""#
+    ))
+    .unwrap()
+    .captures(&board)
+    .expect("a card linking to the ticket")[1]
+        .to_string();
+    let filed = api_ticket_status(&app, &alice, &project, &id).await;
+    assert_eq!(filed["priority"], "high");
+    assert_eq!(filed["acceptance_criteria"], json!(["columns", "counts"]));
+
+    let ticket_page = ui_project::ticket(&project, &id);
+    let moves = ui_project::ticket_move(&project, &id);
+    assert_eq!(
+        offered(&browser.page(&ticket_page).await),
+        ["start", "dismiss"]
+    );
+
+    let res = browser.post(&moves, &[("move", "start")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), ticket_page);
+    let page = browser.page(&ticket_page).await;
+    assert_eq!(offered(&page), ["block", "complete"]);
+    assert_eq!(
+        api_ticket_status(&app, &alice, &project, &id).await["status"],
+        "in_progress"
+    );
+
+    let res = browser
+        .post(
+            &moves,
+            &[
+                ("move", "complete"),
+                ("lease_epoch", "1"),
+                ("notes", "Built it"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.page(&ticket_page).await;
+    assert_eq!(offered(&page), ["accept", "reopen"]);
+    assert!(page.contains("Built it"));
+
+    let res = browser.post(&moves, &[("move", "accept")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(offered(&browser.page(&ticket_page).await).is_empty());
+    let done = api_ticket_status(&app, &alice, &project, &id).await;
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["completion_notes"], "Built it");
+
+    let board = browser.page(&board_path).await;
+    assert_eq!(column_count(&board, "open"), 0);
+    assert_eq!(column_count(&board, "done"), 1);
+
+    let res = browser
+        .post(
+            &ui_project::ticket_comment(&project, &id),
+            &[("content", "Nice work")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(browser.page(&ticket_page).await.contains("Nice work"));
+}
+
+#[tokio::test]
+async fn an_illegal_move_posted_by_hand_is_refused_with_the_domains_message() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let id = api_ticket(&app, &alice, &project, "Still open").await;
+    let browser = sign_in(&app, &alice).await;
+    let moves = ui_project::ticket_move(&project, &id);
+
+    let res = browser.post(&moves, &[("move", "accept")]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("Cannot accept ticket: current status is") && text.contains("expected"),
+        "{text}"
+    );
+    let res = browser
+        .post(&moves, &[("move", "complete"), ("notes", "x")])
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Cannot transition from"), "{text}");
+    assert!(text.contains("Legal transitions from"), "{text}");
+    let res = browser.post(&moves, &[("move", "teleport")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    let after = api_ticket_status(&app, &alice, &project, &id).await;
+    assert_eq!(after["status"], "open");
+    assert_eq!(after["lease_epoch"], 0);
+    assert_eq!(after["completion_notes"], Value::Null);
+}
+
+#[tokio::test]
+async fn every_project_area_form_refuses_a_post_without_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    app.set_tier(&alice, "admin").await;
+    app.as_(&alice).org("acme").create().await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let id = api_ticket(&app, &alice, &project, "Keep me open").await;
+    json_of(
+        app.as_(&alice)
+            .post(
+                &paths::personas(&project),
+                json!({"name": "Atlas", "role": "Architect", "content": "c"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let personas = json_of(
+        app.as_(&alice).get(&paths::personas(&project)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let persona_id = personas[0]["id"].as_str().unwrap().to_string();
+    let browser = sign_in(&app, &alice).await;
+
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (ui_project::tickets(&project), vec![("title", "Forged")]),
+        (
+            ui_project::ticket_move(&project, &id),
+            vec![("move", "start")],
+        ),
+        (
+            ui_project::ticket_comment(&project, &id),
+            vec![("content", "Forged")],
+        ),
+        (
+            ui_project::personas(&project),
+            vec![("name", "Forged"), ("role", "r")],
+        ),
+        (
+            ui_project::persona_action(&project, &persona_id, "edit"),
+            vec![("role", "Forged")],
+        ),
+        (
+            ui_project::persona_action(&project, &persona_id, "delete"),
+            vec![],
+        ),
+        (
+            ui_project::ORG_PERSONAS.to_string(),
+            vec![("name", "Forged"), ("role", "r")],
+        ),
+        (
+            ui_project::wiki_new(&project),
+            vec![("slug", "forged"), ("title", "F")],
+        ),
+        (
+            format!("{}/edit", ui_project::wiki_page(&project, "forged")),
+            vec![("title", "F")],
+        ),
+        (
+            ui_project::settings(&project),
+            vec![("kb_retention_days", "3")],
+        ),
+        (
+            ui_project::SETTINGS_JUDGE.to_string(),
+            vec![("provider", "custom"), ("model", "m")],
+        ),
+        (ui_project::SETTINGS_JUDGE_CLEAR.to_string(), vec![]),
+        (
+            ui_project::SETTINGS_TRIGGERS.to_string(),
+            vec![("audit", "on_sync"), ("summarize", "on_sync")],
+        ),
+        (
+            format!("/ui/admin/users/{}/tier", bob.id),
+            vec![("tier", "free")],
+        ),
+        (
+            format!("/ui/admin/users/{}/active", bob.id),
+            vec![("active", "0")],
+        ),
+    ];
+    for (path, fields) in &forms {
+        let res = browser.post_raw(path, fields).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    // Nothing changed.
+    let t = api_ticket_status(&app, &alice, &project, &id).await;
+    assert_eq!(t["status"], "open");
+    let list = json_of(
+        app.as_(&alice).get(&paths::tickets(&project)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let personas = json_of(
+        app.as_(&alice).get(&paths::personas(&project)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(personas.as_array().unwrap().len(), 1);
+    assert_eq!(personas[0]["role"], "Architect");
+    let detail = json_of(
+        app.as_(&alice).get(&paths::admin_user(&bob.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["is_active"], true);
+    assert_eq!(detail["tier"], "enterprise");
+    let res = app.as_(&alice).get(&paths::page(&project, "forged")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_users_project_ticket_persona_run_and_page_are_404() {
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/secret").await;
+    let id = api_ticket(&app, &alice, &project, "Alice's secret ticket").await;
+    let persona = json_of(
+        app.as_(&alice)
+            .post(
+                &paths::personas(&project),
+                json!({"name": "Atlas", "role": "Architect", "content": "c"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let persona_id = persona["id"].as_str().unwrap().to_string();
+    let run = json_of(
+        app.as_(&alice)
+            .post(
+                &paths::agent_runs(&project),
+                json!({"persona_name": "Atlas"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    json_of(
+        app.as_(&alice)
+            .put(
+                &paths::page(&project, "notes"),
+                json!({"title": "Notes", "content": "Alice's secret page"}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let bob_project = project_of(&app, &bob, "github.com/bob/own").await;
+    let bob_browser = sign_in(&app, &bob).await;
+
+    for path in [
+        ui_project::tickets(&project),
+        ui_project::ticket(&project, &id),
+        ui_project::personas(&project),
+        ui_project::runs(&project),
+        ui_project::run(&project, &run_id),
+        ui_project::wiki(&project),
+        ui_project::wiki_page(&project, "notes"),
+        ui_project::settings(&project),
+        // Alice's ticket and run under Bob's own project: not found either.
+        ui_project::ticket(&bob_project, &id),
+        ui_project::run(&bob_project, &run_id),
+        ui_project::wiki_page(&bob_project, "notes"),
+    ] {
+        let res = bob_browser.get(&path).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.contains("Alice&#39;s secret") && !text.contains("Alice's secret"),
+            "{path}"
+        );
+    }
+    for (path, fields) in [
+        (ui_project::tickets(&project), vec![("title", "mine")]),
+        (
+            ui_project::ticket_move(&project, &id),
+            vec![("move", "start")],
+        ),
+        (
+            ui_project::ticket_move(&bob_project, &id),
+            vec![("move", "start")],
+        ),
+        (
+            ui_project::ticket_comment(&project, &id),
+            vec![("content", "hi")],
+        ),
+        (
+            ui_project::personas(&project),
+            vec![("name", "Mine"), ("role", "r")],
+        ),
+        (
+            ui_project::persona_action(&project, &persona_id, "edit"),
+            vec![("role", "r")],
+        ),
+        (
+            ui_project::persona_action(&project, &persona_id, "delete"),
+            vec![],
+        ),
+        (
+            ui_project::persona_action(&bob_project, &persona_id, "delete"),
+            vec![],
+        ),
+        (
+            ui_project::wiki_new(&project),
+            vec![("slug", "mine"), ("title", "M")],
+        ),
+        (
+            format!("{}/edit", ui_project::wiki_page(&project, "notes")),
+            vec![("title", "M")],
+        ),
+        (
+            ui_project::settings(&project),
+            vec![("kb_retention_days", "3")],
+        ),
+    ] {
+        let res = bob_browser.post(&path, &fields).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        api_ticket_status(&app, &alice, &project, &id).await["status"],
+        "open"
+    );
+    let personas = json_of(
+        app.as_(&alice).get(&paths::personas(&project)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(personas[0]["is_active"], true);
+}
+
+#[tokio::test]
+async fn hostile_ticket_titles_and_wiki_pages_render_inert() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let hostile = r#"<script>alert(1)</script> <a href="javascript:alert(2)">x</a>"#;
+    let id = api_ticket(&app, &alice, &project, hostile).await;
+    json_of(
+        app.as_(&alice)
+            .put(
+                &paths::page(&project, "evil"),
+                json!({"title": hostile, "content": format!("{hostile}\n[click](javascript:alert(3))")}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let browser = sign_in(&app, &alice).await;
+    browser
+        .post(
+            &ui_project::ticket_comment(&project, &id),
+            &[("content", hostile)],
+        )
+        .await;
+    for page in [
+        ui_project::tickets(&project),
+        ui_project::ticket(&project, &id),
+        ui_project::wiki(&project),
+        ui_project::wiki_page(&project, "evil"),
+    ] {
+        let html = browser.page(&page).await;
+        assert!(!html.contains("<script>alert"), "{page}: a live script");
+        assert!(!html.contains("href=\"javascript:"), "{page}: a live link");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}: shown as text"
+        );
+    }
+}
+
+#[tokio::test]
+async fn personas_are_created_edited_and_deleted_from_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let [alice, bob] = app.users(["alice", "bob"]).await;
+    let org = app.as_(&alice).org("acme").member(&bob).create().await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let browser = sign_in(&app, &alice).await;
+    let list = ui_project::personas(&project);
+
+    let res = browser
+        .post(
+            &list,
+            &[
+                ("name", "Atlas"),
+                ("role", "Architect"),
+                ("content", "You design APIs."),
+                ("specializations", "api, rust"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let atlas = json_of(
+        app.as_(&alice)
+            .get(&paths::persona(&project, "atlas"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(atlas["specializations"], json!(["api", "rust"]));
+    let pid = atlas["id"].as_str().unwrap().to_string();
+    // The API's rule on names, with its words.
+    let res = browser
+        .post(&list, &[("name", "no spaces allowed"), ("role", "r")])
+        .await;
+    assert!(res.status().is_client_error());
+
+    let res = browser
+        .post(
+            &ui_project::persona_action(&project, &pid, "edit"),
+            &[
+                ("role", "Chief Architect"),
+                ("content", "Design."),
+                ("is_active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let atlas = json_of(
+        app.as_(&alice)
+            .get(&paths::persona(&project, "atlas"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(atlas["role"], "Chief Architect");
+    assert_eq!(atlas["version"], 2);
+    assert!(browser.page(&list).await.contains("Chief Architect"));
+
+    let res = browser
+        .post(&ui_project::persona_action(&project, &pid, "delete"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .as_(&alice)
+        .get(&paths::persona(&project, "atlas"))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // Org personas: the owner creates one; a member sees it but may not change it.
+    let res = browser
+        .post(
+            ui_project::ORG_PERSONAS,
+            &[
+                ("name", "Scout"),
+                ("role", "Reviewer"),
+                ("content", "Review."),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let org_list = json_of(
+        app.as_(&alice).get(&paths::org_personas(&org.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(org_list[0]["name"], "Scout");
+    let scout = org_list[0]["id"].as_str().unwrap().to_string();
+    let member = sign_in(&app, &bob).await;
+    let page = member.page(ui_project::ORG_PERSONAS).await;
+    assert!(page.contains("Scout") && !page.contains("New persona"));
+    let res = member
+        .post(&format!("/ui/org/personas/{scout}/delete"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = browser
+        .post(&format!("/ui/org/personas/{scout}/delete"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn agent_runs_are_listed_filtered_and_shown() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    json_of(
+        app.as_(&alice)
+            .post(
+                &paths::personas(&project),
+                json!({"name": "Atlas", "role": "Architect", "content": "c"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let run = json_of(
+        app.as_(&alice)
+            .post(
+                &paths::agent_runs(&project),
+                json!({"persona_name": "Atlas", "trigger_source": "ci", "prompt": "<script>x</script>"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    let browser = sign_in(&app, &alice).await;
+    let list = browser.page(&ui_project::runs(&project)).await;
+    assert!(list.contains(&run_id));
+    let filtered = browser
+        .page(&format!("{}?status=passed", ui_project::runs(&project)))
+        .await;
+    assert!(!filtered.contains(&run_id));
+    let by_trigger = browser
+        .page(&format!(
+            "{}?trigger=ci&persona=Atlas",
+            ui_project::runs(&project)
+        ))
+        .await;
+    assert!(by_trigger.contains(&run_id));
+    let page = browser.page(&ui_project::run(&project, &run_id)).await;
+    assert!(page.contains("Atlas") && page.contains("queued"));
+    assert!(!page.contains("<script>x"));
+    let res = browser.get(&ui_project::run(&project, "run_nope")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn wiki_pages_are_listed_shown_with_history_and_edited() {
+    let app = TestApp::spawn().await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let browser = sign_in(&app, &alice).await;
+    let res = browser
+        .post(
+            &ui_project::wiki_new(&project),
+            &[
+                ("slug", "guide"),
+                ("title", "Guide"),
+                ("content", "First words"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), ui_project::wiki_page(&project, "guide"));
+    let res = browser
+        .post(
+            &format!("{}/edit", ui_project::wiki_page(&project, "guide")),
+            &[("title", "Guide"), ("content", "Second words")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser
+        .page(&ui_project::wiki_page(&project, "guide"))
+        .await;
+    assert!(page.contains("Second words"));
+    assert!(page.contains("History"));
+    let history = json_of(
+        app.as_(&alice)
+            .get(&paths::page_history(&project, "guide"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        history.to_string().contains("\"revision_number\":2"),
+        "{history}"
+    );
+    assert!(browser
+        .page(&ui_project::wiki(&project))
+        .await
+        .contains("Guide"));
+    let res = browser
+        .post(
+            &ui_project::wiki_new(&project),
+            &[("slug", "a//b"), ("title", "x")],
+        )
+        .await;
+    assert!(res.status().is_client_error());
+}
+
+#[tokio::test]
+async fn judge_key_is_set_and_cleared_but_never_shown_and_settings_save() {
+    let fake = crate::common::fake_llm::FakeLlm::start("ok").await;
+    let app = crate::settings::app_with(&fake, true).await;
+    let [alice] = app.users(["alice"]).await;
+    let project = project_of(&app, &alice, "github.com/acme/board").await;
+    let browser = sign_in(&app, &alice).await;
+    const KEY: &str = "sk-dashboard-secret-0123456789";
+
+    let res = browser
+        .post(
+            ui_project::SETTINGS_JUDGE,
+            &[
+                ("provider", "custom"),
+                ("model", "llama3"),
+                ("base_url", &fake.base_url()),
+                ("api_key", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser.page(ui_project::SETTINGS).await;
+    assert!(!page.contains(KEY), "the key is never shown back");
+    assert!(page.contains(r#"<strong id="key-state">set</strong>"#));
+    assert!(page.contains("llama3"));
+    let judge = json_of(
+        app.as_(&alice).get(paths::SETTINGS_JUDGE).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(judge["key_set"], true);
+
+    let res = browser.post(ui_project::SETTINGS_JUDGE_CLEAR, &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let judge = json_of(
+        app.as_(&alice).get(paths::SETTINGS_JUDGE).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(judge["key_set"], false);
+    assert!(browser
+        .page(ui_project::SETTINGS)
+        .await
+        .contains(r#"<strong id="key-state">not set</strong>"#));
+
+    let res = browser
+        .post(
+            ui_project::SETTINGS_TRIGGERS,
+            &[("audit", "on_sync"), ("summarize", "manual")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = browser
+        .post(
+            ui_project::SETTINGS_TRIGGERS,
+            &[("audit", "sometimes"), ("summarize", "manual")],
+        )
+        .await;
+    assert!(res.status().is_client_error());
+    let page = browser.page(ui_project::SETTINGS).await;
+    assert!(
+        page.contains(r#"<option value="on_sync" selected>on_sync</option>"#),
+        "{page}"
+    );
+
+    let res = browser
+        .post(
+            &ui_project::settings(&project),
+            &[
+                ("kb_retention_days", "30"),
+                ("kb_max_context_words", "4000"),
+                ("kb_section_page_limit", "5"),
+                ("compile_schedule", "weekly"),
+                ("compile_after_claims", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let p = json_of(
+        app.as_(&alice).get(&paths::project(&project)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(p["kb_retention_days"], 30);
+    assert_eq!(p["compile_schedule"], "weekly");
+    assert_eq!(p["auto_narrative"], false);
+    let res = browser
+        .post(
+            &ui_project::settings(&project),
+            &[("kb_retention_days", "0")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_admin_page_changes_tiers_and_disables_through_the_admin_domain() {
+    let app = TestApp::spawn().await;
+    let [root, bob] = app.users(["root", "bob"]).await;
+    app.set_tier(&root, "admin").await;
+    let browser = sign_in(&app, &root).await;
+    let page = browser.page(ui::ADMIN_USERS).await;
+    assert!(page.contains(&bob.email));
+    let res = browser
+        .post(
+            &format!("/ui/admin/users/{}/tier", bob.id),
+            &[("tier", "pro")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = browser
+        .post(
+            &format!("/ui/admin/users/{}/tier", root.id),
+            &[("tier", "free")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Cannot demote your own admin account"));
+    let res = browser
+        .post(
+            &format!("/ui/admin/users/{}/active", bob.id),
+            &[("active", "0")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let detail = json_of(
+        app.as_(&root).get(&paths::admin_user(&bob.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["tier"], "pro");
+    assert_eq!(detail["is_active"], false);
+    // Disabled users stay on the page (to be enabled again).
+    let page = browser.page(&format!("{}?q=bob", ui::ADMIN_USERS)).await;
+    assert!(page.contains(&bob.email) && page.contains("Enable"));
+    let res = browser
+        .post(
+            &format!("/ui/admin/users/{}/active", "nobody"),
+            &[("active", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

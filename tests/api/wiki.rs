@@ -5,35 +5,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, json_of, paths, TestApp, User};
-
-struct World {
-    alice: User,
-    bob: User,
-    eve: User,
-    org: String,
-    pid: String,
-}
-
-/// Alice owns org `acme` (Bob member) and its project `acme/app`; Eve is an outsider.
-async fn world(app: &TestApp) -> World {
-    let [alice, bob, eve] = app.users(["alice", "bob", "eve"]).await;
-    let org = app.as_(&alice).org("acme").member(&bob).create().await.id;
-    let project = app.as_(&alice).create_project("acme/app", Some(&org)).await;
-    World {
-        alice,
-        bob,
-        eve,
-        org,
-        pid: project["id"].as_str().unwrap().to_string(),
-    }
-}
+use crate::common::{error_of, json_of, paths, TestApp};
 
 #[tokio::test]
 async fn pages_with_slashes_revisions_publish_delete() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let slug = "guides/deploy-notes";
 
     let created = json_of(
@@ -217,8 +195,8 @@ async fn pages_with_slashes_revisions_publish_delete() {
 #[tokio::test]
 async fn page_bad_input_writes_nothing() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let page = paths::page(pid, "notes");
     error_of(
         app.as_(&w.alice).put(&page, json!({})).await,
@@ -290,8 +268,8 @@ async fn page_bad_input_writes_nothing() {
 #[tokio::test]
 async fn regenerate_a_compiled_section_page_and_backlinks() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let body = json!({
         "content": "All decisions about the cache live in docs/adr/0001-cache.md for review",
         "entry_type": "decision", "confidence": 0.9, "session_id": "s1",
@@ -459,8 +437,8 @@ async fn the_project_plan_gates_writes_and_settings() {
 #[tokio::test]
 async fn settings_echo_absent_null_and_bad_values() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let path = paths::project_settings(&w.pid);
+    let w = app.world().await;
+    let path = paths::project_settings(&w.project);
     let set = json_of(
         app.as_(&w.bob)
             .put(&path, json!({"auto_narrative": true, "kb_max_context_words": 500, "compile_schedule": "weekly", "compile_after_claims": 5}))
@@ -495,7 +473,7 @@ async fn settings_echo_absent_null_and_bad_values() {
     .await;
     assert_eq!(cleared["compile_after_claims"], Value::Null);
     let project = json_of(
-        app.as_(&w.alice).get(&paths::project(&w.pid)).await,
+        app.as_(&w.alice).get(&paths::project(&w.project)).await,
         StatusCode::OK,
     )
     .await;
@@ -525,8 +503,8 @@ async fn settings_echo_absent_null_and_bad_values() {
 #[tokio::test]
 async fn standing_and_tenancy_on_every_wiki_route() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     json_of(
         app.as_(&w.alice)
             .put(&paths::page(pid, "a/b"), json!({"content": "x"}))
@@ -570,14 +548,7 @@ async fn standing_and_tenancy_on_every_wiki_route() {
         assert_eq!(err["message"], "Project not found", "{path}");
     }
     // Service keys, whatever their scopes: user-only routes.
-    let key = app
-        .as_(&w.alice)
-        .mint_key(
-            &w.org,
-            json!(["knowledge:read", "knowledge:write"]),
-            Value::Null,
-        )
-        .await;
+    let key = w.key(json!(["knowledge:read", "knowledge:write"])).await;
     for (method, path, body) in routes() {
         let err = error_of(
             app.call(Some(&key), method, &path, body).await,
@@ -614,8 +585,8 @@ async fn standing_and_tenancy_on_every_wiki_route() {
 #[tokio::test]
 async fn compile_writes_concept_pages_with_backlinks_and_drops_dead_ones() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     let cluster = [
         "The rate limiter budget for uploads lives in src/upload/limits.rs and resets hourly",
         "Search requests consume the rate limiter budget twice when snippets are on (v2 api)",
@@ -752,8 +723,8 @@ async fn compile_writes_concept_pages_with_backlinks_and_drops_dead_ones() {
 #[tokio::test]
 async fn page_provenance_names_a_real_persona_and_the_writers_ticket() {
     let app = TestApp::spawn().await;
-    let w = world(&app).await;
-    let pid = w.pid.as_str();
+    let w = app.world().await;
+    let pid = w.project.as_str();
     json_of(
         app.as_(&w.alice)
             .post(

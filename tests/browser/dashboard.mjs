@@ -3,7 +3,8 @@
 // to the artifacts folder.
 //
 // Usage: node dashboard.mjs SETUP_JSON
-// SETUP_JSON: {base, artifacts, alice: {key}, bob: {key}, carol_email, tagged_title, other_title}
+// SETUP_JSON: {base, artifacts, project, alice: {key}, bob: {key}, carol_email, tagged_title,
+//              other_title} — `project` is alice's, with a persona "Atlas", a run and a page "guide".
 // Prints one line per step and ends with "N passed, M failed"; exits 1 on any failure.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -161,6 +162,74 @@ await step("invite a member", a, async () => {
   await see(a, "Invite sent");
   await a.locator("table", { hasText: setup.carol_email }).waitFor();
   await shot(a, "organization");
+});
+
+const count = async (page, status) =>
+  Number(await page.locator(`.board [data-count="${status}"]`).textContent());
+
+await step("a ticket board: create a ticket, move it, see the counts change", a, async () => {
+  await a.goto(`${setup.base}/ui/projects/${setup.project}`, { waitUntil: "load" });
+  await Promise.all([a.waitForLoadState("load"), a.locator("nav.subnav").getByRole("link", { name: "Tickets" }).click()]);
+  await a.locator("figure.chart svg").first().waitFor();
+  if (await count(a, "open") !== 0) throw new Error("the board starts with an open ticket");
+  const form = a.locator("form", { has: a.getByRole("button", { name: "Create ticket" }) });
+  await form.getByLabel("Title").fill("Ship the board");
+  await form.getByLabel("Description").fill("Columns per status, counts as a picture.");
+  await form.getByLabel("Priority").selectOption("high");
+  await submit(a, form);
+  await a.locator(".board li.card-ticket", { hasText: "Ship the board" }).waitFor();
+  if (await count(a, "open") !== 1) throw new Error(`open count is ${await count(a, "open")}`);
+  await shot(a, "tickets-board");
+  await Promise.all([a.waitForLoadState("load"), a.getByRole("link", { name: "Ship the board" }).click()]);
+  const offered = await a.locator("section.moves button").allTextContents();
+  if (offered.join(",") !== "Start,Cancel") throw new Error(`an open task offers ${offered}`);
+  await Promise.all([a.waitForLoadState("load"), a.getByRole("button", { name: "Start", exact: true }).click()]);
+  await a.locator('.status[data-status="in_progress"]').waitFor();
+  await a.getByLabel("Completion notes").fill("Built and tested");
+  await Promise.all([a.waitForLoadState("load"), a.getByRole("button", { name: "Complete", exact: true }).click()]);
+  await a.locator('.status[data-status="review"]').waitFor();
+  await see(a, "Built and tested");
+  await a.getByLabel("Comment").fill("Looks right to me");
+  await submit(a, a.locator("form", { has: a.getByRole("button", { name: "Add comment" }) }));
+  await see(a, "Looks right to me");
+  await shot(a, "ticket");
+  await Promise.all([a.waitForLoadState("load"), a.getByRole("link", { name: "← Board" }).click()]);
+  if (await count(a, "open") !== 0 || await count(a, "review") !== 1) {
+    throw new Error(`after the moves: open ${await count(a, "open")}, review ${await count(a, "review")}`);
+  }
+  await shot(a, "tickets-board-moved");
+});
+
+await step("personas, agent runs, wiki and settings pages", a, async () => {
+  const project = `${setup.base}/ui/projects/${setup.project}`;
+  const open = async (link) => {
+    await a.goto(project, { waitUntil: "load" });
+    await Promise.all([a.waitForLoadState("load"), a.locator("nav.subnav").getByRole("link", { name: link, exact: true }).click()]);
+  };
+  await open("Personas");
+  await see(a, "You design APIs.");
+  await shot(a, "personas");
+  await open("Agent runs");
+  await a.locator("table", { hasText: "Atlas" }).waitFor();
+  await shot(a, "agent-runs");
+  await Promise.all([a.waitForLoadState("load"), a.locator("table a").first().click()]);
+  await see(a, "queued");
+  await shot(a, "agent-run");
+  await open("Wiki");
+  await shot(a, "wiki");
+  await Promise.all([a.waitForLoadState("load"), a.getByRole("link", { name: "Team guide" }).click()]);
+  await see(a, "How we work.");
+  await see(a, "History");
+  await shot(a, "wiki-page");
+  await open("Settings");
+  await a.getByLabel("Compile schedule").waitFor();
+  await shot(a, "project-settings");
+  await Promise.all([a.waitForLoadState("load"), a.locator("header nav").getByRole("link", { name: "Settings" }).click()]);
+  await see(a, "LLM judge");
+  await a.getByLabel("Audit sessions").selectOption("on_sync");
+  await submit(a, a.locator("form", { has: a.getByRole("button", { name: "Save triggers" }) }));
+  await see(a, "Triggers saved.");
+  await shot(a, "settings");
 });
 
 await step("projects, account and handoffs pages", a, async () => {

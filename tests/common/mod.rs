@@ -12,11 +12,14 @@ pub mod client;
 pub mod fake_llm;
 pub mod paths;
 pub mod smtp_sink;
+pub mod world;
 
 #[allow(unused_imports)] // each test binary uses part of the harness
 pub use acting::{Acting, Org};
 #[allow(unused_imports)]
 pub use app::{error_of, json_of, TestApp, User};
+#[allow(unused_imports)]
+pub use world::{add_persona, assert_invalid_field, ProjectWorld};
 
 use std::net::TcpListener;
 use std::path::Path;

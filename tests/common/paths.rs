@@ -360,3 +360,59 @@ pub mod ui {
             .collect()
     }
 }
+
+pub const ADMIN_USERS: &str = "/api/v1/admin/users";
+pub fn admin_user(user_id: &str) -> String {
+    format!("/api/v1/admin/users/{user_id}")
+}
+pub fn admin_user_tier(user_id: &str) -> String {
+    format!("/api/v1/admin/users/{user_id}/tier")
+}
+pub fn admin_user_active(user_id: &str) -> String {
+    format!("/api/v1/admin/users/{user_id}/active")
+}
+
+/// The dashboard's project pages (tickets, personas, runs, wiki, settings).
+pub mod ui_project {
+    pub fn tickets(project: &str) -> String {
+        format!("/ui/projects/{project}/tickets")
+    }
+    pub fn ticket(project: &str, ticket: &str) -> String {
+        format!("/ui/projects/{project}/tickets/{ticket}")
+    }
+    pub fn ticket_move(project: &str, ticket: &str) -> String {
+        format!("/ui/projects/{project}/tickets/{ticket}/move")
+    }
+    pub fn ticket_comment(project: &str, ticket: &str) -> String {
+        format!("/ui/projects/{project}/tickets/{ticket}/comment")
+    }
+    pub fn personas(project: &str) -> String {
+        format!("/ui/projects/{project}/personas")
+    }
+    pub fn persona_action(project: &str, persona: &str, action: &str) -> String {
+        format!("/ui/projects/{project}/personas/{persona}/{action}")
+    }
+    pub fn runs(project: &str) -> String {
+        format!("/ui/projects/{project}/runs")
+    }
+    pub fn run(project: &str, run: &str) -> String {
+        format!("/ui/projects/{project}/runs/{run}")
+    }
+    pub fn wiki(project: &str) -> String {
+        format!("/ui/projects/{project}/wiki")
+    }
+    pub fn wiki_new(project: &str) -> String {
+        format!("/ui/projects/{project}/wiki/new")
+    }
+    pub fn wiki_page(project: &str, slug: &str) -> String {
+        format!("/ui/projects/{project}/wiki/{slug}")
+    }
+    pub fn settings(project: &str) -> String {
+        format!("/ui/projects/{project}/settings")
+    }
+    pub const ORG_PERSONAS: &str = "/ui/org/personas";
+    pub const SETTINGS: &str = "/ui/settings";
+    pub const SETTINGS_JUDGE: &str = "/ui/settings/judge";
+    pub const SETTINGS_JUDGE_CLEAR: &str = "/ui/settings/judge/clear";
+    pub const SETTINGS_TRIGGERS: &str = "/ui/settings/triggers";
+}

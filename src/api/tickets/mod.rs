@@ -158,10 +158,7 @@ async fn create(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}", tag = "tickets", operation_id = "get_ticket",
     summary = "One ticket with its children, dependents and three newest comments",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
         (status = 403, description = "Scope, boundary or plan"),
@@ -171,7 +168,7 @@ async fn create(
 async fn get_ticket(
     State(state): State<AppState>,
     access: TicketAccess<TicketsRead>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     ok(rules::get(&state.db, access.project.id, ticket_id)
         .await?
@@ -185,10 +182,7 @@ async fn get_ticket(
         and one `system` comment; a no-op writes nothing. With `lease_epoch` the write succeeds \
         only at that epoch and moves it on by one (409 `stale_lease_epoch` otherwise); \
         `lease_epoch` alone is 400.",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     request_body = UpdateTicket,
     responses(
         (status = 200, body = TicketBody),
@@ -202,7 +196,7 @@ async fn get_ticket(
 async fn update(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     Json(body): Json<UpdateTicket>,
 ) -> Res<TicketBody> {
     let view = rules::update(
@@ -251,8 +245,7 @@ fn ticket_of(moved: Moved) -> Res<TicketBody> {
         also starts a blocked task. `tool` sets the context's budget (default `generic`). A \
         ticket assigned to a name that is not an active persona cannot be started (400).",
     params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
+        TicketPath,
         ("force" = Option<bool>, Query, description = "Also start a blocked task"),
         ("tool" = Option<String>, Query, description = "The agent's tool (context budget)"),
     ),
@@ -267,7 +260,7 @@ fn ticket_of(moved: Moved) -> Res<TicketBody> {
 async fn start(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     q: QueryPairs,
 ) -> Res<StartBody> {
     let force = q.bool("force", false)?;
@@ -295,10 +288,7 @@ async fn start(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/complete", tag = "tickets", operation_id = "complete_ticket",
     summary = "Hand the work in: in_progress → review, fenced by lease_epoch",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     request_body = CompleteTicket,
     responses(
         (status = 200, body = TicketBody),
@@ -312,7 +302,7 @@ async fn start(
 async fn complete(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     Json(body): Json<CompleteTicket>,
 ) -> Res<TicketBody> {
     let req = MoveRequest {
@@ -335,8 +325,7 @@ async fn complete(
         open, blocked or suggested get a comment with the completion notes and the completed \
         ticket's knowledge ids; a blocked one whose dependencies are all done moves to in_progress.",
     params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
+        TicketPath,
         ("lease_epoch" = Option<i64>, Query, description = "The lease to check"),
     ),
     request_body(content = Option<AcceptTicket>, description = "Optional"),
@@ -350,7 +339,7 @@ async fn complete(
 async fn accept(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     q: QueryPairs,
     OptionalJson(body): OptionalJson<Option<AcceptTicket>>,
 ) -> Res<TicketBody> {
@@ -378,21 +367,16 @@ async fn plain(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/reopen", tag = "tickets", operation_id = "reopen_ticket",
     summary = "Send back: review → open (task), in_progress → open (issue)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
-        (status = 400, description = "Illegal transition"),
-        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-        (status = 404, description = "Project or ticket not found"),
+        MoveRefusals,
     ),
 )]
 async fn reopen(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Reopen).await
 }
@@ -400,21 +384,16 @@ async fn reopen(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/block", tag = "tickets", operation_id = "block_ticket",
     summary = "in_progress → blocked (tasks)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
-        (status = 400, description = "Illegal transition"),
-        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-        (status = 404, description = "Project or ticket not found"),
+        MoveRefusals,
     ),
 )]
 async fn block(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Block).await
 }
@@ -422,21 +401,16 @@ async fn block(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/unblock", tag = "tickets", operation_id = "unblock_ticket",
     summary = "blocked → in_progress (tasks)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
-        (status = 400, description = "Illegal transition"),
-        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-        (status = 404, description = "Project or ticket not found"),
+        MoveRefusals,
     ),
 )]
 async fn unblock(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Unblock).await
 }
@@ -444,21 +418,16 @@ async fn unblock(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/approve", tag = "tickets", operation_id = "approve_ticket",
     summary = "suggested → open (tasks; editors only)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
-        (status = 400, description = "Illegal transition"),
-        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-        (status = 404, description = "Project or ticket not found"),
+        MoveRefusals,
     ),
 )]
 async fn approve(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Approve).await
 }
@@ -466,21 +435,16 @@ async fn approve(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/dismiss", tag = "tickets", operation_id = "dismiss_ticket",
     summary = "→ cancelled: suggested/open tasks, open/in_progress issues",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
-        (status = 400, description = "Illegal transition"),
-        (status = 403, description = "Not allowed for this caller; a service key; the plan"),
-        (status = 404, description = "Project or ticket not found"),
+        MoveRefusals,
     ),
 )]
 async fn dismiss(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Dismiss).await
 }
@@ -488,10 +452,7 @@ async fn dismiss(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/close", tag = "tickets", operation_id = "close_ticket",
     summary = "in_progress → closed (issues; project admins)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = TicketBody),
         (status = 400, description = "A task, or an illegal transition"),
@@ -502,7 +463,7 @@ async fn dismiss(
 async fn close(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<TicketBody> {
     plain(&state, access, ticket_id, Move::Close).await
 }
@@ -513,10 +474,7 @@ async fn close(
     description = "low → medium → high → critical, with the PUT's audit and a comment \
         `Escalated <old> → <new>[: reason]` on every call. At critical: 200, `escalated: false`, \
         nothing written.",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     request_body(content = Option<EscalateTicket>, description = "Optional"),
     responses(
         (status = 200, body = EscalatedBody),
@@ -527,7 +485,7 @@ async fn close(
 async fn escalate(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     OptionalJson(body): OptionalJson<Option<EscalateTicket>>,
 ) -> Res<EscalatedBody> {
     let e = rules::escalate(
@@ -575,8 +533,7 @@ fn since_param(raw: &str) -> ApiResult<String> {
     description = "`since` (ISO datetime; naive is UTC) and `since_id` resume after the last comment \
         seen; `since_id` alone is ignored. `limit` 1–500 (default 200).",
     params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
+        TicketPath,
         ("since" = Option<String>, Query, description = "Only comments after this time"),
         ("since_id" = Option<String>, Query, description = "With `since`: after this id at that time"),
         ("limit" = Option<i64>, Query, description = "1–500, default 200"),
@@ -590,7 +547,7 @@ fn since_param(raw: &str) -> ApiResult<String> {
 async fn list_comments(
     State(state): State<AppState>,
     access: TicketAccess<TicketsRead>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     q: QueryPairs,
 ) -> Res<Vec<CommentBody>> {
     let limit = q.int("limit", 200, 1, 500)?;
@@ -611,10 +568,7 @@ async fn list_comments(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/comments", tag = "tickets", operation_id = "add_ticket_comment",
     summary = "Comment on a ticket (fenced by lease_epoch when given)",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     request_body = CreateComment,
     responses(
         (status = 201, body = CommentBody),
@@ -626,7 +580,7 @@ async fn list_comments(
 async fn add_comment(
     State(state): State<AppState>,
     access: TicketAccess<TicketsWrite>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
     Json(body): Json<CreateComment>,
 ) -> ApiResult<impl IntoResponse> {
     let comment = rules::add_comment(
@@ -652,10 +606,7 @@ async fn add_comment(
     summary = "Review rounds and findings from trusted reviewer comments",
     description = "`review_state` is null until a trusted reviewer's comment holds a review round; \
         this server has no trusted-reviewer registry yet, so it is null.",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = ReviewStateBody),
         (status = 404, description = "Project or ticket not found"),
@@ -664,7 +615,7 @@ async fn add_comment(
 async fn review_state(
     State(state): State<AppState>,
     access: TicketAccess<TicketsRead>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<ReviewStateBody> {
     let review = rules::review_state(&state.db, access.project.id, ticket_id.clone()).await?;
     ok(ReviewStateBody {
@@ -676,10 +627,7 @@ async fn review_state(
 #[utoipa::path(
     put, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/watch", tag = "tickets", operation_id = "watch_ticket",
     summary = "Follow a ticket",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = WatchBody),
         (status = 404, description = "Project or ticket not found"),
@@ -688,7 +636,7 @@ async fn review_state(
 async fn watch(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<WatchBody> {
     set_watch(state, access, ticket_id, true).await
 }
@@ -696,10 +644,7 @@ async fn watch(
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/watch", tag = "tickets", operation_id = "unwatch_ticket",
     summary = "Stop following a ticket",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = WatchBody),
         (status = 404, description = "Project or ticket not found"),
@@ -708,7 +653,7 @@ async fn watch(
 async fn unwatch(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<WatchBody> {
     set_watch(state, access, ticket_id, false).await
 }
@@ -737,10 +682,7 @@ async fn set_watch(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project_id}/tickets/{ticket_id}/watchers", tag = "tickets", operation_id = "ticket_watchers",
     summary = "Who follows a ticket",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("ticket_id" = String, Path, description = "Ticket id"),
-    ),
+    params(TicketPath),
     responses(
         (status = 200, body = Vec<WatcherBody>),
         (status = 404, description = "Project or ticket not found"),
@@ -749,7 +691,7 @@ async fn set_watch(
 async fn watchers(
     State(state): State<AppState>,
     access: TicketAccess<UserOnly>,
-    Path((_, ticket_id)): Path<(String, String)>,
+    Path(TicketPath { ticket_id, .. }): Path<TicketPath>,
 ) -> Res<Vec<WatcherBody>> {
     let list = rules::watchers(&state.db, access.project.id, ticket_id).await?;
     ok(list

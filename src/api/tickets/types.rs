@@ -2,11 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use crate::db::tickets::{Comment, Kind, Priority, Source, Status};
 use crate::domain::tickets::review::ReviewState;
 use crate::domain::tickets::{self as rules, TicketView};
+
+/// The path of one ticket of a project (`…/projects/{project_id}/tickets/{ticket_id}…`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TicketPath {
+    /// Project id
+    pub project_id: String,
+    /// Ticket id
+    pub ticket_id: String,
+}
+
+/// What the lifecycle routes without a body refuse, besides answering the ticket.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum MoveRefusals {
+    #[response(status = 400, description = "Illegal transition")]
+    Illegal,
+    #[response(
+        status = 403,
+        description = "Not allowed for this caller; a service key; the plan"
+    )]
+    Forbidden,
+    #[response(status = 404, description = "Project or ticket not found")]
+    NotFound,
+}
 
 /// A ticket (02 §5.2). `GET` adds `dependents` and `recent_comments`; the by-id route adds
 /// `project_name` and `comment_count` too.

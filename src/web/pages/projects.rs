@@ -1,7 +1,6 @@
 //! Projects: the list, and one project's context document and knowledge entries (filtered by
-//! type, pending or dismissed). A project the user cannot read is 404, as in the API. Wiki
-//! pages, tickets (a board by status), personas and agent runs get their sections here as
-//! those areas land.
+//! type, pending or dismissed), with links to its tickets board, personas, agent runs, wiki and
+//! settings (their own pages). A project the user cannot read is 404, as in the API.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -91,6 +90,15 @@ pub async fn view(
     .await?;
     let base = format!("/ui/projects/{}", project.id);
     let body = html! {
+        nav.subnav aria-label="Project" {
+            ul {
+                li { a href=(format!("{base}/tickets")) { "Tickets" } }
+                li { a href=(format!("{base}/personas")) { "Personas" } }
+                li { a href=(format!("{base}/runs")) { "Agent runs" } }
+                li { a href=(format!("{base}/wiki")) { "Wiki" } }
+                li { a href=(format!("{base}/settings")) { "Settings" } }
+            }
+        }
         dl.facts {
             dt { "Repository" } dd { code { (project.git_remote_normalized) } }
             dt { "Your access" } dd { @if standing.edit { "edit" } @else { "read" } }
