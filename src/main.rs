@@ -263,7 +263,7 @@ async fn reindex(data: DataDirArg) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     println!(
-        "indexed {n} knowledge entries in {:.2}s",
+        "indexed {n} knowledge entries and wiki pages in {:.2}s",
         started.elapsed().as_secs_f64()
     );
     Ok(())

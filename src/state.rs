@@ -128,7 +128,7 @@ fn rebuild_knowledge_in_background(db: Db, index: KnowledgeIndex) {
             });
             match result {
                 Ok(n) => tracing::info!(
-                    entries = n,
+                    documents = n,
                     seconds = started.elapsed().as_secs_f64(),
                     "knowledge index rebuilt"
                 ),

@@ -152,7 +152,7 @@ pub async fn repair(db: &Db, index: &KnowledgeIndex) -> bool {
     .await;
     match result {
         Ok(Ok(n)) => {
-            tracing::info!(entries = n, "knowledge index rebuilt");
+            tracing::info!(documents = n, "knowledge index rebuilt");
             true
         }
         Ok(Err(e)) => {
