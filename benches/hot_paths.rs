@@ -28,7 +28,7 @@ use sessionfs_server::state::AppState;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: cargo bench --bench hot_paths -- [--sizes 1000,10000] \
-[--concurrency 1,16] [--requests 200]";
+[--concurrency 1,16] [--requests 200] [--phases list,messages,pull,push]";
 
 /// Pushes the server runs at once for one user.
 const PUSHES_PER_USER: usize = 3;
@@ -63,6 +63,14 @@ struct Args {
     sizes: Vec<usize>,
     concurrency: Vec<usize>,
     requests: usize,
+    /// The phases to run (all by default): list, messages, pull, push.
+    phases: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|p| p == phase)
+    }
 }
 
 impl Args {
@@ -71,6 +79,7 @@ impl Args {
             sizes: vec![1_000, 10_000],
             concurrency: vec![1, 16],
             requests: 200,
+            phases: Vec::new(),
         };
         let mut argv = argv;
         while let Some(arg) = argv.next() {
@@ -100,6 +109,9 @@ impl Args {
                 "--sizes" => args.sizes = list(&value)?,
                 "--concurrency" => args.concurrency = list(&value)?,
                 "--requests" => args.requests = list(&value)?.first().copied().unwrap_or(200),
+                "--phases" => {
+                    args.phases = value.split(',').map(|p| p.trim().to_string()).collect()
+                }
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -404,6 +416,14 @@ fn resident_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The 1-minute load average, to print next to figures measured on a shared machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 async fn run(args: Args) -> Result<usize, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = Config::for_data_dir(dir.path().join("data"));
@@ -568,13 +588,27 @@ async fn run(args: Args) -> Result<usize, String> {
             "(store filled to {size} sessions of one user in {:.1} s)",
             filling.elapsed().as_secs_f64()
         );
+        println!(
+            "-- store of {size} sessions; load average {}; resident {:.0} MB",
+            load_average(),
+            resident_mb().unwrap_or(0.0)
+        );
 
         for &c in &args.concurrency {
             let n = args.requests.max(c);
-            // Lists: page 1 and a page in the middle of the store.
-            for (label, page) in [("list page 1", 1usize), ("list deep page", size / 40)] {
+            // Lists: page 1 and a page in the middle of the store, newest and oldest first.
+            let lists = [
+                ("list page 1", 1usize, ""),
+                ("list deep page", size / 40, ""),
+                ("list page 1, order=asc", 1, "&order=asc"),
+                ("list deep page, order=asc", size / 40, "&order=asc"),
+            ];
+            for (label, page, order) in lists.into_iter().filter(|_| args.runs("list")) {
                 let b = bench.clone();
-                let url = format!("{base}/api/v1/sessions?page={}&page_size=20", page.max(1));
+                let url = format!(
+                    "{base}/api/v1/sessions?page={}&page_size=20{order}",
+                    page.max(1)
+                );
                 let f = measure(n, c, move |_| {
                     let (b, url) = (b.clone(), url.clone());
                     async move { b.get(url, Some(&b.owner_key), None).await }
@@ -583,7 +617,7 @@ async fn run(args: Args) -> Result<usize, String> {
                 bench.row(label, size, c, &f, "");
             }
             // Message pages of each session: page 1, and the last page.
-            for (label, id, _, _, messages) in &pulled {
+            for (label, id, _, _, messages) in pulled.iter().filter(|_| args.runs("messages")) {
                 for (which, page) in [("first", 1usize), ("last", messages.div_ceil(50).max(1))] {
                     let b = bench.clone();
                     let url =
@@ -597,7 +631,7 @@ async fn run(args: Args) -> Result<usize, String> {
                 }
             }
             // Pulls, and the same file from ServeFile.
-            for (label, id, etag, len, _) in &pulled {
+            for (label, id, etag, len, _) in pulled.iter().filter(|_| args.runs("pull")) {
                 let requests = if *len > 1_000_000 { n / 2 } else { n };
                 let (b, url, len) = (
                     bench.clone(),
@@ -628,10 +662,11 @@ async fn run(args: Args) -> Result<usize, String> {
                     .fetch_add(file.errors.len(), std::sync::atomic::Ordering::Relaxed);
             }
             // Pushes of new sessions (by the pushing accounts, not the store's owner).
-            for (label, template, requests) in [
+            let pushes = [
                 ("push 18 KB", &small_push, n),
                 ("push 2.2 MB", &big_push, (n / 4).max(c)),
-            ] {
+            ];
+            for (label, template, requests) in pushes.into_iter().filter(|_| args.runs("push")) {
                 let b = bench.clone();
                 let template = Arc::new(template.clone());
                 let first = pushed;
@@ -656,7 +691,11 @@ async fn run(args: Args) -> Result<usize, String> {
         }
     }
     if let Some(rss) = resident_mb() {
-        println!("\nresident memory of the process (server + client) after the run: {rss:.0} MB");
+        println!(
+            "\nresident memory of the process (server + client) after the run: {rss:.0} MB \
+             (load average {})",
+            load_average()
+        );
     }
     let _ = stop.send(());
     let _ = server.await;
