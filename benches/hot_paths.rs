@@ -28,7 +28,7 @@ use sessionfs_server::state::AppState;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: cargo bench --bench hot_paths -- [--sizes 1000,10000] \
-[--concurrency 1,16] [--requests 200] [--phases list,messages,pull,push]";
+[--concurrency 1,16] [--requests 200] [--phases cpu,list,messages,pull,push]";
 
 /// Pushes the server runs at once for one user.
 const PUSHES_PER_USER: usize = 3;
@@ -63,7 +63,7 @@ struct Args {
     sizes: Vec<usize>,
     concurrency: Vec<usize>,
     requests: usize,
-    /// The phases to run (all by default): list, messages, pull, push.
+    /// The phases to run (all by default): cpu, list, messages, pull, push.
     phases: Vec<String>,
 }
 
@@ -248,6 +248,95 @@ fn realistic_archive(id: &str, target: usize, seed: u64) -> Vec<u8> {
         Member::file("messages.jsonl", lines.as_bytes()),
         Member::file("workspace.json", workspace.to_string().as_bytes()),
     ]))
+}
+
+/// Median CPU time of `rounds` runs of `f`, in ms (one thread, nothing else of ours running).
+fn cpu_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            ms(started.elapsed())
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[times.len() / 2]
+}
+
+/// Where the CPU of a push goes, stage by stage, for one archive (median of `rounds`): the
+/// hash of the upload, the gunzip and tar walk alone, the messages parsed the old way (into
+/// `serde_json::Value`) and the new way (typed, borrowing), the whole validation with the
+/// messages index, and indexing the session's text for search (documents committed in
+/// groups, as the search writer does under load).
+fn push_breakdown(label: &str, bytes: &[u8], rounds: usize) -> Result<(), String> {
+    use sessionfs_server::archive::line::Line;
+    use sessionfs_server::archive::message_index::IndexBuilder;
+    use sessionfs_server::search::{SearchIndex, SessionDoc};
+    use sha2::Digest;
+    let limits = Limits {
+        member_bytes: u64::MAX,
+        members: 1_000,
+        uncompressed_bytes: u64::MAX,
+    };
+    let mut lines = Vec::new();
+    archive::messages::for_each_line(bytes, |_, line| lines.push(line.to_vec()))
+        .map_err(|e| e.to_string())?;
+    let raw: usize = lines.iter().map(Vec::len).sum();
+    let hash = cpu_ms(rounds, || {
+        std::hint::black_box(sha2::Sha256::digest(bytes));
+    });
+    let gunzip = cpu_ms(rounds, || {
+        let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(bytes));
+        for entry in tar.entries().expect("tar") {
+            let mut entry = entry.expect("entry");
+            std::io::copy(&mut entry, &mut std::io::sink()).expect("read");
+        }
+    });
+    let as_value = cpu_ms(rounds, || {
+        for line in &lines {
+            std::hint::black_box(serde_json::from_slice::<Value>(line).ok());
+        }
+    });
+    let typed = cpu_ms(rounds, || {
+        for line in &lines {
+            std::hint::black_box(Line::parse(line));
+        }
+    });
+    let mut meta = None;
+    let inspect = cpu_ms(rounds, || {
+        let mut index = IndexBuilder::new(std::io::sink());
+        meta = archive::inspect_indexing(bytes, &limits, Some(&mut index)).ok();
+    });
+    let text = meta.map(|m| m.messages_text).unwrap_or_default();
+    // Search: 64 sessions of this text, committed together.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (index, _) = SearchIndex::open(dir.path())?;
+    let docs = 64;
+    let started = Instant::now();
+    for i in 0..docs {
+        index.upsert(SessionDoc {
+            session_id: format!("ses_breakdown{i:08}"),
+            user_id: "u".into(),
+            title: Some("Bench session".into()),
+            source_tool: "claude-code".into(),
+            updated_at_micros: i as i64,
+            text: text.clone(),
+            ..SessionDoc::default()
+        });
+    }
+    index.flush();
+    let search = ms(started.elapsed()) / docs as f64;
+    drop(index);
+    println!(
+        "push CPU {label:>6} ({} bytes, {raw} bytes of {} message lines, {} bytes of text): \
+         sha256 {hash:.2} ms, gunzip+tar {gunzip:.2} ms, lines as Value {as_value:.2} ms, \
+         lines typed {typed:.2} ms, whole validation+index {inspect:.2} ms, \
+         search index {search:.2} ms/session",
+        bytes.len(),
+        lines.len(),
+        text.len()
+    );
+    Ok(())
 }
 
 /// What a phase measured.
@@ -522,6 +611,10 @@ async fn run(args: Args) -> Result<usize, String> {
         big_push.len(),
         generating.elapsed().as_secs_f64()
     );
+    if args.runs("cpu") {
+        push_breakdown("18 KB", &small_push, 20)?;
+        push_breakdown("2.2 MB", &big_push, 5)?;
+    }
     println!();
     println!(
         "{:<30} {:>9} {:>4} {:>10} {:>9} {:>9} {:>6}  vs ServeFile",
