@@ -28,7 +28,7 @@ use sessionfs_server::state::AppState;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: cargo bench --bench hot_paths -- [--sizes 1000,10000] \
-[--concurrency 1,16] [--requests 200]";
+[--concurrency 1,16] [--requests 200] [--phases cpu,list,messages,pull,push]";
 
 /// Pushes the server runs at once for one user.
 const PUSHES_PER_USER: usize = 3;
@@ -63,6 +63,14 @@ struct Args {
     sizes: Vec<usize>,
     concurrency: Vec<usize>,
     requests: usize,
+    /// The phases to run (all by default): cpu, list, messages, pull, push.
+    phases: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|p| p == phase)
+    }
 }
 
 impl Args {
@@ -71,6 +79,7 @@ impl Args {
             sizes: vec![1_000, 10_000],
             concurrency: vec![1, 16],
             requests: 200,
+            phases: Vec::new(),
         };
         let mut argv = argv;
         while let Some(arg) = argv.next() {
@@ -100,6 +109,9 @@ impl Args {
                 "--sizes" => args.sizes = list(&value)?,
                 "--concurrency" => args.concurrency = list(&value)?,
                 "--requests" => args.requests = list(&value)?.first().copied().unwrap_or(200),
+                "--phases" => {
+                    args.phases = value.split(',').map(|p| p.trim().to_string()).collect()
+                }
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -236,6 +248,95 @@ fn realistic_archive(id: &str, target: usize, seed: u64) -> Vec<u8> {
         Member::file("messages.jsonl", lines.as_bytes()),
         Member::file("workspace.json", workspace.to_string().as_bytes()),
     ]))
+}
+
+/// Median CPU time of `rounds` runs of `f`, in ms (one thread, nothing else of ours running).
+fn cpu_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            ms(started.elapsed())
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[times.len() / 2]
+}
+
+/// Where the CPU of a push goes, stage by stage, for one archive (median of `rounds`): the
+/// hash of the upload, the gunzip and tar walk alone, the messages parsed the old way (into
+/// `serde_json::Value`) and the new way (typed, borrowing), the whole validation with the
+/// messages index, and indexing the session's text for search (documents committed in
+/// groups, as the search writer does under load).
+fn push_breakdown(label: &str, bytes: &[u8], rounds: usize) -> Result<(), String> {
+    use sessionfs_server::archive::line::Line;
+    use sessionfs_server::archive::message_index::IndexBuilder;
+    use sessionfs_server::search::{SearchIndex, SessionDoc};
+    use sha2::Digest;
+    let limits = Limits {
+        member_bytes: u64::MAX,
+        members: 1_000,
+        uncompressed_bytes: u64::MAX,
+    };
+    let mut lines = Vec::new();
+    archive::messages::for_each_line(bytes, |_, line| lines.push(line.to_vec()))
+        .map_err(|e| e.to_string())?;
+    let raw: usize = lines.iter().map(Vec::len).sum();
+    let hash = cpu_ms(rounds, || {
+        std::hint::black_box(sha2::Sha256::digest(bytes));
+    });
+    let gunzip = cpu_ms(rounds, || {
+        let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(bytes));
+        for entry in tar.entries().expect("tar") {
+            let mut entry = entry.expect("entry");
+            std::io::copy(&mut entry, &mut std::io::sink()).expect("read");
+        }
+    });
+    let as_value = cpu_ms(rounds, || {
+        for line in &lines {
+            std::hint::black_box(serde_json::from_slice::<Value>(line).ok());
+        }
+    });
+    let typed = cpu_ms(rounds, || {
+        for line in &lines {
+            std::hint::black_box(Line::parse(line));
+        }
+    });
+    let mut meta = None;
+    let inspect = cpu_ms(rounds, || {
+        let mut index = IndexBuilder::new(std::io::sink());
+        meta = archive::inspect_indexing(bytes, &limits, Some(&mut index)).ok();
+    });
+    let text = meta.map(|m| m.messages_text).unwrap_or_default();
+    // Search: 64 sessions of this text, committed together.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (index, _) = SearchIndex::open(dir.path())?;
+    let docs = 64;
+    let started = Instant::now();
+    for i in 0..docs {
+        index.upsert(SessionDoc {
+            session_id: format!("ses_breakdown{i:08}"),
+            user_id: "u".into(),
+            title: Some("Bench session".into()),
+            source_tool: "claude-code".into(),
+            updated_at_micros: i as i64,
+            text: text.clone(),
+            ..SessionDoc::default()
+        });
+    }
+    index.flush();
+    let search = ms(started.elapsed()) / docs as f64;
+    drop(index);
+    println!(
+        "push CPU {label:>6} ({} bytes, {raw} bytes of {} message lines, {} bytes of text): \
+         sha256 {hash:.2} ms, gunzip+tar {gunzip:.2} ms, lines as Value {as_value:.2} ms, \
+         lines typed {typed:.2} ms, whole validation+index {inspect:.2} ms, \
+         search index {search:.2} ms/session",
+        bytes.len(),
+        lines.len(),
+        text.len()
+    );
+    Ok(())
 }
 
 /// What a phase measured.
@@ -404,6 +505,14 @@ fn resident_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The 1-minute load average, to print next to figures measured on a shared machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 async fn run(args: Args) -> Result<usize, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = Config::for_data_dir(dir.path().join("data"));
@@ -502,6 +611,10 @@ async fn run(args: Args) -> Result<usize, String> {
         big_push.len(),
         generating.elapsed().as_secs_f64()
     );
+    if args.runs("cpu") {
+        push_breakdown("18 KB", &small_push, 20)?;
+        push_breakdown("2.2 MB", &big_push, 5)?;
+    }
     println!();
     println!(
         "{:<30} {:>9} {:>4} {:>10} {:>9} {:>9} {:>6}  vs ServeFile",
@@ -568,13 +681,27 @@ async fn run(args: Args) -> Result<usize, String> {
             "(store filled to {size} sessions of one user in {:.1} s)",
             filling.elapsed().as_secs_f64()
         );
+        println!(
+            "-- store of {size} sessions; load average {}; resident {:.0} MB",
+            load_average(),
+            resident_mb().unwrap_or(0.0)
+        );
 
         for &c in &args.concurrency {
             let n = args.requests.max(c);
-            // Lists: page 1 and a page in the middle of the store.
-            for (label, page) in [("list page 1", 1usize), ("list deep page", size / 40)] {
+            // Lists: page 1 and a page in the middle of the store, newest and oldest first.
+            let lists = [
+                ("list page 1", 1usize, ""),
+                ("list deep page", size / 40, ""),
+                ("list page 1, order=asc", 1, "&order=asc"),
+                ("list deep page, order=asc", size / 40, "&order=asc"),
+            ];
+            for (label, page, order) in lists.into_iter().filter(|_| args.runs("list")) {
                 let b = bench.clone();
-                let url = format!("{base}/api/v1/sessions?page={}&page_size=20", page.max(1));
+                let url = format!(
+                    "{base}/api/v1/sessions?page={}&page_size=20{order}",
+                    page.max(1)
+                );
                 let f = measure(n, c, move |_| {
                     let (b, url) = (b.clone(), url.clone());
                     async move { b.get(url, Some(&b.owner_key), None).await }
@@ -583,7 +710,7 @@ async fn run(args: Args) -> Result<usize, String> {
                 bench.row(label, size, c, &f, "");
             }
             // Message pages of each session: page 1, and the last page.
-            for (label, id, _, _, messages) in &pulled {
+            for (label, id, _, _, messages) in pulled.iter().filter(|_| args.runs("messages")) {
                 for (which, page) in [("first", 1usize), ("last", messages.div_ceil(50).max(1))] {
                     let b = bench.clone();
                     let url =
@@ -597,7 +724,7 @@ async fn run(args: Args) -> Result<usize, String> {
                 }
             }
             // Pulls, and the same file from ServeFile.
-            for (label, id, etag, len, _) in &pulled {
+            for (label, id, etag, len, _) in pulled.iter().filter(|_| args.runs("pull")) {
                 let requests = if *len > 1_000_000 { n / 2 } else { n };
                 let (b, url, len) = (
                     bench.clone(),
@@ -628,10 +755,11 @@ async fn run(args: Args) -> Result<usize, String> {
                     .fetch_add(file.errors.len(), std::sync::atomic::Ordering::Relaxed);
             }
             // Pushes of new sessions (by the pushing accounts, not the store's owner).
-            for (label, template, requests) in [
+            let pushes = [
                 ("push 18 KB", &small_push, n),
                 ("push 2.2 MB", &big_push, (n / 4).max(c)),
-            ] {
+            ];
+            for (label, template, requests) in pushes.into_iter().filter(|_| args.runs("push")) {
                 let b = bench.clone();
                 let template = Arc::new(template.clone());
                 let first = pushed;
@@ -656,7 +784,11 @@ async fn run(args: Args) -> Result<usize, String> {
         }
     }
     if let Some(rss) = resident_mb() {
-        println!("\nresident memory of the process (server + client) after the run: {rss:.0} MB");
+        println!(
+            "\nresident memory of the process (server + client) after the run: {rss:.0} MB \
+             (load average {})",
+            load_average()
+        );
     }
     let _ = stop.send(());
     let _ = server.await;

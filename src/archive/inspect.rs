@@ -12,6 +12,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use serde_json::Value;
 use tar::EntryType;
 
+use super::line::Line;
 use super::message_index::{IndexBuilder, LineKind};
 use super::metadata::{self, Extracted, MessageScan};
 use super::{ArchiveError, Invalid};
@@ -246,13 +247,13 @@ fn scan_messages<W: Write>(
         if n == 0 {
             break;
         }
-        let value = serde_json::from_slice::<Value>(&line).ok();
+        let message = Line::parse(&line);
         if let Some(builder) = index.as_deref_mut() {
             builder
-                .line(LineKind::of(value.as_ref()), &line)
+                .line(LineKind::of_line(message.as_ref()), &line)
                 .map_err(ArchiveError::IndexUnwritable)?;
         }
-        if let Some(Value::Object(message)) = &value {
+        if let Some(message) = &message {
             scan.add(message);
         }
     }

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tempfile::NamedTempFile;
 
+use super::line::Line;
 use super::messages::{for_each_line, is_visible, MessagePage, PageRequest, Target};
 use super::ArchiveError;
 
@@ -53,6 +54,15 @@ impl LineKind {
             Some(Value::Object(m)) if is_visible(m) => LineKind::Visible,
             Some(Value::Object(_)) => LineKind::Hidden,
             _ => LineKind::NotMessage,
+        }
+    }
+
+    /// The kind of a line parsed by [`Line::parse`] (`None`: not a JSON object).
+    pub fn of_line(line: Option<&Line>) -> LineKind {
+        match line {
+            Some(line) if line.is_visible() => LineKind::Visible,
+            Some(_) => LineKind::Hidden,
+            None => LineKind::NotMessage,
         }
     }
 
@@ -214,8 +224,7 @@ impl IndexFiles {
             if !builder.has_messages() {
                 builder.begin();
             }
-            let value = serde_json::from_slice::<Value>(line).ok();
-            if let Err(e) = builder.line(LineKind::of(value.as_ref()), line) {
+            if let Err(e) = builder.line(LineKind::of_line(Line::parse(line).as_ref()), line) {
                 failed = Some(e);
             }
         })?;

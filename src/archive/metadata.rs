@@ -3,7 +3,9 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::line::{Content, Line};
 
 /// Most text kept for search from one session's messages.
 pub const MESSAGES_TEXT_CAP: usize = 100 * 1024;
@@ -47,36 +49,21 @@ pub struct MessageScan {
 }
 
 impl MessageScan {
-    pub fn add(&mut self, message: &Map<String, Value>) {
+    /// Adds one message (a line that is a JSON object).
+    pub fn add(&mut self, message: &Line) {
         self.messages += 1;
-        let content = message.get("content");
         if self.first_user_text.is_none()
-            && message.get("role").and_then(Value::as_str) == Some("user")
-            && !truthy(message.get("is_sidechain"))
+            && message.role.as_deref() == Some("user")
+            && !message.sidechain
         {
-            self.first_user_text = content
-                .and_then(first_text)
-                .filter(|t| !t.trim().is_empty());
+            self.first_user_text = first_text(&message.content)
+                .filter(|t| !t.trim().is_empty())
+                .map(str::to_string);
         }
         if self.text.len() < MESSAGES_TEXT_CAP {
-            if let Some(line) = content.map(message_line).filter(|l| !l.is_empty()) {
-                if !self.text.is_empty() {
-                    self.text.push('\n');
-                }
-                self.text.push_str(&line);
-                truncate_bytes(&mut self.text, MESSAGES_TEXT_CAP);
-            }
+            push_message_line(&mut self.text, &message.content);
+            truncate_bytes(&mut self.text, MESSAGES_TEXT_CAP);
         }
-    }
-}
-
-fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Null) | None => false,
-        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
     }
 }
 
@@ -91,48 +78,73 @@ fn truncate_bytes(text: &mut String, max: usize) {
 }
 
 /// The first text of a message's content (a string, or its first `text` block).
-fn first_text(content: &Value) -> Option<String> {
+fn first_text<'c>(content: &'c Content) -> Option<&'c str> {
     match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(blocks) => blocks.iter().find_map(|b| {
-            (b.get("type").and_then(Value::as_str) == Some("text"))
-                .then(|| b.get("text").and_then(Value::as_str).map(str::to_string))
-                .flatten()
-        }),
+        Content::Text(s) => Some(s),
+        Content::Blocks(blocks) => blocks
+            .iter()
+            .find_map(|b| (b.kind.as_deref() == Some("text")).then_some(b.text.as_deref())?),
         _ => None,
     }
 }
 
-/// One line of searchable text for a message: text blocks, `[tool] command` for tool calls,
-/// the first 500 chars of string tool results; thinking is skipped.
-fn message_line(content: &Value) -> String {
-    let blocks = match content {
-        Value::String(s) => return clean(s),
-        Value::Array(blocks) => blocks,
-        _ => return String::new(),
+/// Appends a message's line of searchable text to `out` (after a newline when `out` is not
+/// empty): text blocks, `[tool] command` for tool calls, the first 500 chars of string tool
+/// results, each part on its own line; thinking is skipped, and so are empty parts.
+fn push_message_line(out: &mut String, content: &Content) {
+    // A part that is empty once cleaned adds nothing, not even its separator.
+    let part = |out: &mut String, pieces: &[&str]| {
+        let (before, separated) = (out.len(), !out.is_empty());
+        if separated {
+            out.push('\n');
+        }
+        for piece in pieces {
+            push_clean(out, piece);
+        }
+        if out.len() == before + usize::from(separated) {
+            out.truncate(before);
+        }
     };
-    let mut parts: Vec<String> = Vec::new();
+    let blocks = match content {
+        Content::Text(s) => return part(out, &[s]),
+        Content::Blocks(blocks) => blocks,
+        _ => return,
+    };
     for block in blocks {
-        let field = |k: &str| block.get(k).and_then(Value::as_str);
-        match field("type") {
-            Some("text") => parts.extend(field("text").map(clean)),
+        match block.kind.as_deref() {
+            Some("text") => {
+                if let Some(text) = &block.text {
+                    part(out, &[text]);
+                }
+            }
             Some("tool_use") => {
-                let name = field("name").unwrap_or("tool");
-                match block.pointer("/input/command").and_then(Value::as_str) {
-                    Some(cmd) => parts.push(format!("[{name}] {}", clean(cmd))),
-                    None => parts.push(format!("[{name}]")),
+                let name = block.name.as_deref().unwrap_or("tool");
+                match &block.command {
+                    Some(cmd) => part(out, &["[", name, "] ", cmd]),
+                    None => part(out, &["[", name, "]"]),
                 }
             }
             Some("tool_result") => {
-                if let Some(out) = block.get("content").and_then(Value::as_str) {
-                    parts.push(clean(&out.chars().take(500).collect::<String>()));
+                if let Some(output) = &block.content {
+                    let end = output
+                        .char_indices()
+                        .nth(500)
+                        .map_or(output.len(), |(i, _)| i);
+                    part(out, &[&output[..end]]);
                 }
             }
             _ => {}
         }
     }
-    parts.retain(|p| !p.is_empty());
-    parts.join("\n")
+}
+
+/// Appends `s` without its NUL bytes (SQLite text and the search index must never see them).
+fn push_clean(out: &mut String, s: &str) {
+    if s.contains('\0') {
+        out.extend(s.split('\0'));
+    } else {
+        out.push_str(s);
+    }
 }
 
 /// Removes NUL bytes (SQLite text and the search index must never see them).
@@ -349,12 +361,16 @@ mod tests {
             json!({"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"},
                    {"type": "tool_use", "name": "Bash", "input": {"command": "ls -la"}}]}),
             json!({"role": "tool", "content": [{"type": "tool_result", "content": "a\u{0}b"}]}),
+            json!({"role": "assistant", "content": [{"type": "text", "text": "\u{0}"},
+                   {"type": "text", "text": ""}, {"type": "text", "text": "after"}]}),
+            json!({"role": "assistant", "content": "\u{0}"}),
         ] {
-            scan.add(m.as_object().unwrap());
+            let raw = m.to_string();
+            scan.add(&Line::parse(raw.as_bytes()).unwrap());
         }
         assert_eq!(scan.first_user_text.as_deref(), Some("Real question"));
-        assert_eq!(scan.text, "side\nReal question\n[Bash] ls -la\nab");
-        assert_eq!(scan.messages, 4);
+        assert_eq!(scan.text, "side\nReal question\n[Bash] ls -la\nab\nafter");
+        assert_eq!(scan.messages, 6);
     }
 
     #[test]

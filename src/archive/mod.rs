@@ -5,6 +5,7 @@ mod error;
 pub mod fixture;
 pub mod gc;
 pub mod inspect;
+pub mod line;
 pub mod message_index;
 pub mod messages;
 pub mod metadata;

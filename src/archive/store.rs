@@ -83,10 +83,15 @@ fn index_root(root: &Path) -> PathBuf {
     }
 }
 
+/// Bytes an upload gathers in memory before they are written to its temp file: every write to
+/// a `tokio::fs::File` is a hop to the blocking pool, and multipart chunks are small, so a
+/// small archive is written in one hop and a large one in a few dozen instead of hundreds.
+const STAGING_BUFFER: usize = 256 * 1024;
+
 /// An upload being written: the temp file, its running hash and size.
 pub struct StagedUpload {
     temp: NamedTempFile,
-    file: tokio::fs::File,
+    file: tokio::io::BufWriter<tokio::fs::File>,
     hasher: Sha256,
     size: u64,
 }
@@ -249,7 +254,10 @@ impl BlobStore {
         let temp = tokio::task::spawn_blocking(move || NamedTempFile::new_in(dir))
             .await
             .map_err(io::Error::other)??;
-        let file = tokio::fs::File::from_std(temp.reopen()?);
+        let file = tokio::io::BufWriter::with_capacity(
+            STAGING_BUFFER,
+            tokio::fs::File::from_std(temp.reopen()?),
+        );
         Ok(StagedUpload {
             temp,
             file,

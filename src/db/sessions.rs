@@ -188,48 +188,192 @@ pub fn list(
         }
         clauses.push(format!("({})", alternatives.join(" OR ")));
     }
-    let direction = if filter.ascending { "ASC" } else { "DESC" };
-    let order = if filter.sort_by_model {
-        format!(
-            "(s.model_id IS NULL OR s.model_id IN ('', 'unknown', '<synthetic>')), s.model_id {direction}, \
-             s.updated_at DESC, s.id"
-        )
-    } else {
-        format!("s.updated_at {direction}, s.id")
-    };
     let wh = clauses.join(" AND ");
-    let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-    let unfiltered =
-        filter.source_tools.is_empty() && filter.tag.is_none() && filter.models.is_empty();
-    let total: i64 = if unfiltered {
-        // Kept by triggers (V11): one row, whatever the number of sessions.
+    let unfiltered = filter.source_tools.is_empty()
+        && filter.tag.is_none()
+        && filter.models.is_empty()
+        && !filter.sort_by_model;
+    // One snapshot for the total, the list version and the page.
+    let tx = conn.unchecked_transaction()?;
+    let (total, version) = if unfiltered {
+        // Kept by triggers (V11, V13): one row, whatever the number of sessions.
         let column = if filter.deleted { "trashed" } else { "live" };
-        conn.prepare_cached(&format!(
-            "SELECT {column} FROM session_counts WHERE user_id = ?1"
+        tx.prepare_cached(&format!(
+            "SELECT {column}, version FROM session_counts WHERE user_id = ?1"
         ))?
-        .query_row([user_id], |r| r.get(0))
+        .query_row([user_id], |r| Ok((r.get(0)?, Some(r.get::<_, i64>(1)?))))
         .optional()?
-        .unwrap_or(0)
+        .unwrap_or((0, None))
     } else {
-        conn.query_row(
+        let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let total = tx.query_row(
             &format!("SELECT COUNT(*) FROM sessions s WHERE {wh}"),
             &refs[..],
             |r| r.get(0),
-        )?
+        )?;
+        (total, None)
     };
-    // The page's row ids first, from the owner index alone (it holds every column the
-    // filter and the newest-first order need), then only those rows: a deep page skips
-    // index entries, not table rows.
-    let sql = format!(
-        "SELECT {COLUMNS} FROM sessions s WHERE s.rowid IN \
-         (SELECT s.rowid FROM sessions s WHERE {wh} ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
-         ORDER BY {order}"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(&refs[..], from_row)?
+    // An unfiltered page starts from the nearest remembered row before it (keyset), when the
+    // list has not changed since; the rest of the way is an OFFSET.
+    let marks_key = match (version, tx.path()) {
+        (Some(version), Some(path)) => Some((
+            MarkKey {
+                db: path.to_string(),
+                user_id: user_id.to_string(),
+                deleted: filter.deleted,
+                ascending: filter.ascending,
+            },
+            version,
+        )),
+        _ => None,
+    };
+    let from = marks_key
+        .as_ref()
+        .and_then(|(key, version)| marks::nearest(key, *version, offset));
+    let mut keyset_args: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    let (keyset, skip) = match &from {
+        Some((at, updated_at, id)) => {
+            keyset_args.extend([updated_at as &dyn ToSql, updated_at, id]);
+            let clause = if filter.ascending {
+                " AND s.updated_at >= ? AND (s.updated_at > ? OR s.id < ?)"
+            } else {
+                " AND s.updated_at <= ? AND (s.updated_at < ? OR s.id > ?)"
+            };
+            (Some(clause), offset - at)
+        }
+        None => (None, offset),
+    };
+    let sql = page_ids_sql(filter, &wh, keyset, limit, skip);
+    let ids = {
+        let mut page = tx.prepare_cached(&sql)?;
+        let ids = page.query_map(&keyset_args[..], |r| r.get::<_, i64>(0))?;
+        ids.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut by_rowid = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sessions s WHERE s.rowid = ?1"
+    ))?;
+    let rows = ids
+        .iter()
+        .map(|rowid| by_rowid.query_row([rowid], from_row))
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    drop(by_rowid);
+    tx.finish()?;
+    if let (Some((key, version)), Some(last)) = (marks_key, rows.last()) {
+        marks::remember(
+            key,
+            version,
+            offset + rows.len() as i64,
+            &last.updated_at,
+            &last.id,
+        );
+    }
     Ok((rows, total))
+}
+
+/// The row ids of one page, in order, from the owner index alone (it holds every column the
+/// filter and the order by time need): a deep page skips index entries, never table rows.
+/// Oldest first is that index read backwards, so ties in `updated_at` come in the reverse id
+/// order of newest first (the exact reverse of that list) and neither order needs a sort.
+/// `keyset` (bound after the filter's parameters) starts the page after a remembered row.
+fn page_ids_sql(
+    filter: &ListFilter,
+    wh: &str,
+    keyset: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> String {
+    let order = match (filter.sort_by_model, filter.ascending) {
+        (true, ascending) => {
+            let direction = if ascending { "ASC" } else { "DESC" };
+            format!(
+                "(s.model_id IS NULL OR s.model_id IN ('', 'unknown', '<synthetic>')), \
+                 s.model_id {direction}, s.updated_at DESC, s.id"
+            )
+        }
+        (false, false) => "s.updated_at DESC, s.id".to_string(),
+        (false, true) => "s.updated_at ASC, s.id DESC".to_string(),
+    };
+    let keyset = keyset.unwrap_or_default();
+    format!(
+        "SELECT s.rowid FROM sessions s WHERE {wh}{keyset} ORDER BY {order} \
+         LIMIT {limit} OFFSET {offset}"
+    )
+}
+
+/// Which list a keyset mark belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MarkKey {
+    /// The database file (several databases may be open in one process).
+    db: String,
+    user_id: String,
+    deleted: bool,
+    ascending: bool,
+}
+
+/// Remembered page boundaries of unfiltered session lists: for a list at a version, the
+/// order key (`updated_at`, `id`) of the row that ends at each offset a page ended at.
+/// Bounded: at most [`marks::LISTS`] lists of [`marks::PER_LIST`] marks each; a list whose
+/// version moved on forgets its marks.
+mod marks {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{LazyLock, Mutex};
+
+    use super::MarkKey;
+
+    pub const LISTS: usize = 4_096;
+    pub const PER_LIST: usize = 1_024;
+
+    struct Marks {
+        version: i64,
+        /// Rows before the mark → the order key of the last of them.
+        at: BTreeMap<i64, (String, String)>,
+    }
+
+    static MARKS: LazyLock<Mutex<HashMap<MarkKey, Marks>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    fn lock() -> std::sync::MutexGuard<'static, HashMap<MarkKey, Marks>> {
+        MARKS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The mark nearest before `offset` (and not 0) for this list at `version`: how many rows
+    /// it stands after, and its `updated_at` and `id`.
+    pub fn nearest(key: &MarkKey, version: i64, offset: i64) -> Option<(i64, String, String)> {
+        if offset < 1 {
+            return None;
+        }
+        let all = lock();
+        let marks = all.get(key).filter(|m| m.version == version)?;
+        let (at, (updated_at, id)) = marks.at.range(1..=offset).next_back()?;
+        Some((*at, updated_at.clone(), id.clone()))
+    }
+
+    /// Remembers that the first `at` rows of the list at `version` end with this row.
+    pub fn remember(key: MarkKey, version: i64, at: i64, updated_at: &str, id: &str) {
+        let mut all = lock();
+        if all.len() >= LISTS && !all.contains_key(&key) {
+            all.clear();
+        }
+        let marks = all.entry(key).or_insert_with(|| Marks {
+            version,
+            at: BTreeMap::new(),
+        });
+        if marks.version != version {
+            if marks.version > version {
+                return;
+            }
+            marks.version = version;
+            marks.at.clear();
+        }
+        if marks.at.len() >= PER_LIST {
+            marks.at.clear();
+        }
+        marks
+            .at
+            .insert(at, (updated_at.to_string(), id.to_string()));
+    }
 }
 
 /// Columns filled from an archive, in the order of [`metadata_params`].
@@ -481,4 +625,165 @@ pub fn all_live(conn: &Connection) -> DbResult<Vec<SessionRow>> {
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(
+                rusqlite::params_from_iter((0..stmt.parameter_count()).map(|_| "x")),
+                |r| r.get::<_, String>(3),
+            )
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("; ")
+    }
+
+    fn store(dir: &tempfile::TempDir) -> Connection {
+        let conn = crate::db::open_writer_connection(&dir.path().join("db.sqlite")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, tier, created_at) VALUES
+                ('u1', 'a@example.com', 'free', '2026-01-01T00:00:00.000000Z'),
+                ('u2', 'b@example.com', 'free', '2026-01-01T00:00:00.000000Z');",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// `n` sessions of `user`, with many ties in `updated_at` (ten per instant).
+    fn add(conn: &Connection, user: &str, n: usize) {
+        for i in 0..n {
+            let at = format!("2026-02-01T00:00:{:02}.000000Z", i / 10);
+            conn.execute(
+                "INSERT INTO sessions (id, user_id, blob_hash, blob_size_bytes, created_at, \
+                 updated_at, uploaded_at) VALUES (?1, ?2, 'h', 1, ?3, ?3, ?3)",
+                params![format!("ses_{user}_{i:04}"), user, at],
+            )
+            .unwrap();
+        }
+    }
+
+    /// The live list of u1 as a full sort orders it.
+    fn oracle(conn: &Connection, ascending: bool) -> Vec<String> {
+        let order = if ascending {
+            "updated_at ASC, id DESC"
+        } else {
+            "updated_at DESC, id ASC"
+        };
+        let sql = format!(
+            "SELECT id FROM sessions WHERE user_id = 'u1' AND deleted_at IS NULL ORDER BY {order}"
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    fn ids(conn: &Connection, filter: &ListFilter, limit: i64, offset: i64) -> Vec<String> {
+        let (rows, _) = list(conn, "u1", filter, limit, offset).unwrap();
+        rows.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn both_orders_are_read_from_the_owner_index_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store(&dir);
+        let wh = "s.user_id = ? AND (s.deleted_at IS NOT NULL) = ?";
+        for ascending in [false, true] {
+            let filter = ListFilter {
+                ascending,
+                ..ListFilter::default()
+            };
+            for keyset in [
+                None,
+                Some(" AND s.updated_at >= ? AND (s.updated_at > ? OR s.id < ?)"),
+            ] {
+                let keyset = keyset.map(|k| {
+                    if ascending {
+                        k.to_string()
+                    } else {
+                        k.replace(">=", "<=")
+                            .replace("> ?", "< ?")
+                            .replace("s.id < ?", "s.id > ?")
+                    }
+                });
+                let sql = page_ids_sql(&filter, wh, keyset.as_deref(), 20, 40);
+                let plan = plan(&conn, &sql);
+                assert!(
+                    plan.contains("USING COVERING INDEX sessions_by_owner"),
+                    "{plan}"
+                );
+                assert!(!plan.contains("TEMP B-TREE"), "{ascending}: {plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn keyset_pages_are_the_offset_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store(&dir);
+        add(&conn, "u1", 237);
+        add(&conn, "u2", 20);
+        for ascending in [false, true] {
+            let filter = ListFilter {
+                ascending,
+                ..ListFilter::default()
+            };
+            // The whole list in one page (no mark is used for offset 0), as a plain sort says.
+            let all = ids(&conn, &filter, 1_000, 0);
+            assert_eq!(all, oracle(&conn, ascending));
+            assert_eq!(all.len(), 237);
+            for page_size in [7i64, 20, 50] {
+                // Walking page by page (marks from each page), then jumping back and forth.
+                let mut walked = Vec::new();
+                let mut offset = 0;
+                while offset < 237 {
+                    walked.extend(ids(&conn, &filter, page_size, offset));
+                    offset += page_size;
+                }
+                assert_eq!(walked, all, "page size {page_size}");
+                for offset in [150, 3, 236, 200, 49, 237, 500] {
+                    let page = ids(&conn, &filter, page_size, offset);
+                    let end = (offset + page_size).min(237).max(offset.min(237));
+                    assert_eq!(page, all[offset.min(237) as usize..end as usize].to_vec());
+                }
+            }
+            // A change moves the order on: a touched session comes first (or last), and marks
+            // taken before the change are not used.
+            let touched = all[100].clone();
+            conn.execute(
+                "UPDATE sessions SET updated_at = '2026-03-01T00:00:00.000000Z' WHERE id = ?1",
+                [&touched],
+            )
+            .unwrap();
+            assert_eq!(
+                ids(&conn, &filter, 20, 100),
+                oracle(&conn, ascending)[100..120]
+            );
+            let walked: Vec<String> = (0..12)
+                .flat_map(|p| ids(&conn, &filter, 20, p * 20))
+                .collect();
+            assert_eq!(walked, oracle(&conn, ascending));
+        }
+        // Trashing changes the live list too.
+        conn.execute(
+            "UPDATE sessions SET deleted_at = '2026-03-01T00:00:00.000000Z' WHERE id = 'ses_u1_0230'",
+            [],
+        )
+        .unwrap();
+        let live = ids(&conn, &ListFilter::default(), 1_000, 0);
+        assert_eq!(live.len(), 236);
+        assert_eq!(
+            ids(&conn, &ListFilter::default(), 20, 220),
+            live[220..].to_vec()
+        );
+        assert_eq!(
+            list(&conn, "u1", &ListFilter::default(), 5, 0).unwrap().1,
+            236
+        );
+    }
 }

@@ -4,8 +4,7 @@
 //! claim) is queued to the index's writer without waiting; a rebuild reads every live
 //! session's archive again, so the archives and the database are the only truth.
 
-use serde_json::Value;
-
+use crate::archive::line::Line;
 use crate::archive::messages::for_each_line;
 use crate::archive::metadata::MessageScan;
 use crate::archive::{ArchiveError, BlobStore};
@@ -38,7 +37,7 @@ pub fn archive_text(blobs: &BlobStore, hash: &str) -> Result<String, ArchiveErro
     };
     let mut scan = MessageScan::default();
     for_each_line(file, |_, line| {
-        if let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(line) {
+        if let Some(message) = Line::parse(line) {
             scan.add(&message);
         }
     })?;

@@ -41,8 +41,12 @@ pub use error::SearchError;
 use schema::{Fields, SCHEMA_VERSION};
 use writer::{Op, RebuildItem, Worker, REBUILD_QUEUE};
 
-/// Memory the writer may use for documents not yet written to a segment.
-const WRITER_HEAP_BYTES: usize = 50_000_000;
+/// Memory the writer may use for documents not yet written to a segment. Commits come every
+/// half second at most (`writer.rs`), so the buffer only ever holds that long's documents (at
+/// most 100 KiB of text each), and what it grows to stays resident: 20 MB (just above
+/// tantivy's floor of 15 MB for one thread) instead of 50 MB, for the memory goal of issue 15.
+/// The indexing cost per session is printed by `benches/hot_paths.rs` ("push CPU").
+const WRITER_HEAP_BYTES: usize = 20_000_000;
 
 const INDEX_SUBDIR: &str = "tantivy";
 const MARKER_FILE: &str = "schema-version";
