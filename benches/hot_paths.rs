@@ -546,6 +546,11 @@ async fn run(args: Args) -> Result<usize, String> {
     );
     let files =
         axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&archive_dir));
+    // TCP_NODELAY as the server itself sets it: without it, ServeFile's separate header and
+    // body writes meet the client's delayed ACK and small files stall ~40 ms.
+    let static_listener = axum::serve::ListenerExt::tap_io(static_listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(static_listener, files).await });
 
     let client = Client::builder()
