@@ -231,18 +231,22 @@ class Flow:
             self.agent.close()
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_agent_flow(description: str, flow_class, prefix: str, argv: list[str]) -> int:
+    """Starts the server, runs `flow_class(url, sfs, homes)` step by step, stops, reports.
+
+    Shared by the MCP flows (knowledge here, wiki in mcp_wiki.py): a flow has `run(steps)`
+    and `cleanup()`."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--server-bin", required=True)
     parser.add_argument("--sfs", default=str(DEFAULT_SFS))
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="sfs-mcp-e2e-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     steps = Steps()
     server = Server(args.server_bin, workdir)
-    flow: Flow | None = None
+    flow = None
     try:
         steps.run("0. start the server and wait for GET /health", server.start)
-        flow = Flow(server.url, args.sfs, workdir / "homes")
+        flow = flow_class(server.url, args.sfs, workdir / "homes")
         flow.run(steps)
     finally:
         if flow is not None:
@@ -257,6 +261,10 @@ def main(argv: list[str]) -> int:
         print(f"not run after the failure: {', '.join(steps.skipped)}")
     print(f"{steps.passed} passed, {steps.failed} failed")
     return 0 if steps.failed == 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    return run_agent_flow(__doc__.split("\n")[0], Flow, "sfs-mcp-e2e-", argv)
 
 
 if __name__ == "__main__":

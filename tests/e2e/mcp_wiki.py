@@ -26,18 +26,15 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mcp_knowledge import McpClient  # noqa: E402
+from mcp_knowledge import McpClient, run_agent_flow  # noqa: E402
 from sfs_client_flow import (  # noqa: E402
-    DEFAULT_SFS, Server, Steps, User, api_call, api_get_json, check, expect,
+    Steps, User, api_call, api_get_json, check, expect,
 )
 
 REMOTE = "git@github.com:Acme/Agent-Wiki.git"
@@ -198,31 +195,7 @@ class Flow:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--server-bin", required=True)
-    parser.add_argument("--sfs", default=str(DEFAULT_SFS))
-    args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="sfs-mcp-wiki-e2e-"))
-    steps = Steps()
-    server = Server(args.server_bin, workdir)
-    flow: Flow | None = None
-    try:
-        steps.run("0. start the server and wait for GET /health", server.start)
-        flow = Flow(server.url, args.sfs, workdir / "homes")
-        flow.run(steps)
-    finally:
-        if flow is not None:
-            flow.cleanup()
-        server.stop()
-        if steps.failed:
-            print(f"--- server log ---\n{server.log_tail()}\n--- end of server log ---")
-            print(f"temporary files kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if steps.skipped:
-        print(f"not run after the failure: {', '.join(steps.skipped)}")
-    print(f"{steps.passed} passed, {steps.failed} failed")
-    return 0 if steps.failed == 0 else 1
+    return run_agent_flow(__doc__.split("\n")[0], Flow, "sfs-mcp-wiki-e2e-", argv)
 
 
 if __name__ == "__main__":
