@@ -377,6 +377,12 @@ async fn doctor_reports_a_healthy_a_damaged_and_a_corrupted_data_dir() {
     // Corrupt the database of the stopped server: reported, not a panic.
     server.stop();
     let db = data.join("sessionfs.db");
+    // Fold any WAL left behind into the main file first: pages still in the WAL would shadow
+    // the bytes corrupted below, and the check could pass on the WAL's copies.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
     let mut bytes = std::fs::read(&db).unwrap();
     let len = bytes.len();
     assert!(len > 16 * 4096, "a database with some pages ({len} bytes)");
