@@ -13,7 +13,7 @@ use crate::api::sessions::{
     check_alias, check_tags, clean_title, edit as edit_session, tool_family,
 };
 use crate::api::share::share_urls;
-use crate::archive::messages::{self, PageRequest};
+use crate::archive::messages::PageRequest;
 use crate::clock;
 use crate::db::dashboard;
 use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
@@ -264,7 +264,11 @@ async fn session_page(
         if !blobs.contains(&hash) {
             return Err(ApiError::not_found("Session blob not found"));
         }
-        messages::read_page(|| blobs.open_blob_sync(&hash), req).map_err(ApiError::from)
+        // The messages index written at push time, as the API's message pages read it.
+        blobs
+            .message_index()
+            .read_page(&hash, || blobs.open_blob_sync(&hash), req)
+            .map_err(ApiError::from)
     })
     .await
     .map_err(ApiError::from)??;
