@@ -1,6 +1,5 @@
 //! `AppState`: what every handler can reach.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::archive::BlobStore;
@@ -138,55 +137,27 @@ fn rebuild_knowledge_in_background(db: Db, index: KnowledgeIndex) {
         .expect("spawn the knowledge rebuild thread");
 }
 
-/// Tasks spawned off a request's path, counted: [`Background::idle`] resolves once none runs.
+/// Tasks spawned off a request's path, tracked by tokio-util's `TaskTracker` so tests can wait
+/// until they are done.
 #[derive(Clone, Default)]
-pub struct Background {
-    inner: Arc<BackgroundInner>,
-}
-
-#[derive(Default)]
-struct BackgroundInner {
-    running: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
-}
-
-/// Counts a task out when it ends (also when it panics).
-struct Running(Arc<BackgroundInner>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
+pub struct Background(tokio_util::task::TaskTracker);
 
 impl Background {
-    /// Spawns `task` on the runtime, counted until it ends.
+    /// Spawns `task` on the runtime, tracked until it ends.
     pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.inner.running.fetch_add(1, Ordering::SeqCst);
-        let running = Running(self.inner.clone());
-        tokio::spawn(async move {
-            let _running = running;
-            task.await;
-        });
+        self.0.spawn(task);
     }
 
     /// Tasks still running.
     pub fn running(&self) -> usize {
-        self.inner.running.load(Ordering::SeqCst)
+        self.0.len()
     }
 
-    /// Resolves once no spawned task runs (at once if none does).
+    /// Resolves once no spawned task runs (at once if none does). For tests: the tracker is
+    /// closed while waiting (spawning still works meanwhile) and reopened after.
     pub async fn idle(&self) {
-        loop {
-            let notified = self.inner.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.running() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        self.0.close();
+        self.0.wait().await;
+        self.0.reopen();
     }
 }
