@@ -28,7 +28,8 @@ use sessionfs_server::state::AppState;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: cargo bench --bench hot_paths -- [--sizes 1000,10000] \
-[--concurrency 1,16] [--requests 200] [--phases cpu,list,messages,pull,push]";
+[--concurrency 1,16] [--requests 200] [--phases cpu,list,messages,pull,push]
+(push-small and push-large run one size of push)";
 
 /// Pushes the server runs at once for one user.
 const PUSHES_PER_USER: usize = 3;
@@ -63,7 +64,8 @@ struct Args {
     sizes: Vec<usize>,
     concurrency: Vec<usize>,
     requests: usize,
-    /// The phases to run (all by default): cpu, list, messages, pull, push.
+    /// The phases to run (all by default): cpu, list, messages, pull, push (or one size of
+    /// push: push-small, push-large).
     phases: Vec<String>,
 }
 
@@ -761,10 +763,13 @@ async fn run(args: Args) -> Result<usize, String> {
             }
             // Pushes of new sessions (by the pushing accounts, not the store's owner).
             let pushes = [
-                ("push 18 KB", &small_push, n),
-                ("push 2.2 MB", &big_push, (n / 4).max(c)),
+                ("push 18 KB", "push-small", &small_push, n),
+                ("push 2.2 MB", "push-large", &big_push, (n / 4).max(c)),
             ];
-            for (label, template, requests) in pushes.into_iter().filter(|_| args.runs("push")) {
+            let pushes = pushes
+                .into_iter()
+                .filter(|(_, phase, _, _)| args.runs("push") || args.runs(phase));
+            for (label, _, template, requests) in pushes {
                 let b = bench.clone();
                 let template = Arc::new(template.clone());
                 let first = pushed;

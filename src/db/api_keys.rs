@@ -98,13 +98,19 @@ pub fn insert(conn: &Connection, key: &NewKey) -> DbResult<()> {
 
 pub fn get(conn: &Connection, id: &str) -> DbResult<Option<ApiKey>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.id = ?1");
-    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
 }
 
 /// The key with this hash, for authentication (one indexed read).
 pub fn find_by_hash(conn: &Connection, key_hash: &str) -> DbResult<Option<ApiKey>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.key_hash = ?1");
-    Ok(conn.query_row(&sql, [key_hash], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([key_hash], from_row)
+        .optional()?)
 }
 
 /// The legacy `/auth/keys` listing: active keys of the user, oldest first.
@@ -166,10 +172,8 @@ pub fn revoke(
 }
 
 pub fn touch(conn: &Connection, key_id: &str, at: &str, ip: Option<&str>) -> DbResult<()> {
-    conn.execute(
-        "UPDATE api_keys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1",
-        params![key_id, at, ip],
-    )?;
+    conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1")?
+        .execute(params![key_id, at, ip])?;
     Ok(())
 }
 

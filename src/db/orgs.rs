@@ -131,7 +131,8 @@ pub fn primary_membership(conn: &Connection, user_id: &str) -> DbResult<Option<M
          LIMIT 1"
     );
     Ok(conn
-        .query_row(&sql, [user_id], |r| {
+        .prepare_cached(&sql)?
+        .query_row([user_id], |r| {
             Ok(Membership {
                 org: org_from_row(r)?,
                 role: r.get(7)?,

@@ -95,7 +95,10 @@ fn from_row(r: &Row) -> rusqlite::Result<SessionRow> {
 /// Any session with this id, whoever owns it (push needs to know the id is taken).
 pub fn get(conn: &Connection, id: &str) -> DbResult<Option<SessionRow>> {
     let sql = format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = ?1");
-    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
 }
 
 /// Which sessions a lookup may see.
@@ -120,7 +123,8 @@ pub fn find_owned(
     let by_id =
         format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = ?1 AND s.user_id = ?2 {live}");
     if let Some(row) = conn
-        .query_row(&by_id, params![id_or_alias, user_id], from_row)
+        .prepare_cached(&by_id)?
+        .query_row(params![id_or_alias, user_id], from_row)
         .optional()?
     {
         return Ok(Some(row));
@@ -131,7 +135,8 @@ pub fn find_owned(
          ORDER BY s.deleted_at IS NOT NULL, s.updated_at DESC LIMIT 1"
     );
     Ok(conn
-        .query_row(&by_alias, params![id_or_alias, user_id], from_row)
+        .prepare_cached(&by_alias)?
+        .query_row(params![id_or_alias, user_id], from_row)
         .optional()?)
 }
 
@@ -460,10 +465,10 @@ pub fn insert(conn: &Connection, id: &str, user_id: &str, c: &Contents, now: &st
     values.extend([&id as &dyn ToSql, &user_id, &now, &now, &now]);
     let columns = METADATA_COLUMNS.join(", ");
     let marks = vec!["?"; values.len()].join(", ");
-    conn.execute(
-        &format!("INSERT INTO sessions ({columns}, id, user_id, created_at, updated_at, uploaded_at) VALUES ({marks})"),
-        &values[..],
-    )?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO sessions ({columns}, id, user_id, created_at, updated_at, uploaded_at) VALUES ({marks})"
+    ))?
+    .execute(&values[..])?;
     Ok(())
 }
 
@@ -479,15 +484,13 @@ pub fn replace_contents(conn: &Connection, id: &str, c: &Contents, now: &str) ->
         .iter()
         .map(|c| format!("{c} = ?"))
         .collect();
-    conn.execute(
-        &format!(
-            "UPDATE sessions SET {}, updated_at = ?, uploaded_at = ?, deleted_at = NULL,
-                    deleted_by = NULL, delete_scope = NULL, purge_after = NULL
-             WHERE id = ?",
-            sets.join(", ")
-        ),
-        &values[..],
-    )?;
+    conn.prepare_cached(&format!(
+        "UPDATE sessions SET {}, updated_at = ?, uploaded_at = ?, deleted_at = NULL,
+                deleted_by = NULL, delete_scope = NULL, purge_after = NULL
+         WHERE id = ?",
+        sets.join(", ")
+    ))?
+    .execute(&values[..])?;
     Ok(())
 }
 

@@ -65,7 +65,10 @@ pub fn insert(conn: &Connection, user: &NewUser) -> DbResult<()> {
 
 pub fn get(conn: &Connection, id: &str) -> DbResult<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
 }
 
 pub fn find_by_email(conn: &Connection, email: &str) -> DbResult<Option<User>> {
@@ -189,14 +192,20 @@ pub struct ClientInfo {
 }
 
 pub fn record_client(conn: &Connection, id: &str, client: &ClientInfo, at: &str) -> DbResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE users SET last_client_version = COALESCE(?2, last_client_version),
                           last_client_platform = COALESCE(?3, last_client_platform),
                           last_client_device = COALESCE(?4, last_client_device),
                           last_sync_at = ?5
          WHERE id = ?1",
-        params![id, client.version, client.platform, client.device, at],
-    )?;
+    )?
+    .execute(params![
+        id,
+        client.version,
+        client.platform,
+        client.device,
+        at
+    ])?;
     Ok(())
 }
 

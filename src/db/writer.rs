@@ -109,7 +109,10 @@ fn run_in_savepoint<T, E: From<DbError>>(
     tx: &Transaction,
     f: impl FnOnce(&Transaction) -> Result<T, E>,
 ) -> (Result<T, E>, Option<String>) {
-    if let Err(err) = tx.execute_batch("SAVEPOINT job") {
+    if let Err(err) = tx
+        .prepare_cached("SAVEPOINT job")
+        .and_then(|mut s| s.execute([]))
+    {
         let reason = format!("SAVEPOINT failed: {err}");
         return (Err(DbError::Broken(reason.clone()).into()), Some(reason));
     }
@@ -122,12 +125,17 @@ fn run_in_savepoint<T, E: From<DbError>>(
         let result = result.and_then(|_| Err(DbError::Broken(reason.clone()).into()));
         return (result, Some(reason));
     }
-    let end = if result.is_ok() {
-        "RELEASE job"
+    let (end, ended) = if result.is_ok() {
+        let release = tx.prepare_cached("RELEASE job");
+        (
+            "RELEASE job",
+            release.and_then(|mut s| s.execute([])).map(drop),
+        )
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        let end = "ROLLBACK TO job; RELEASE job";
+        (end, tx.execute_batch(end))
     };
-    match tx.execute_batch(end) {
+    match ended {
         Ok(()) => (result, None),
         Err(err) => {
             let reason = format!("{end} failed: {err}");

@@ -37,9 +37,6 @@ use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
     STORED, STRING,
 };
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
 use tantivy::{Directory, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::SearchError;
@@ -256,17 +253,9 @@ impl Fields {
 }
 
 fn register_analyzer(index: &Index) {
-    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .dynamic();
-    if let Some(stop_words) = StopWordFilter::new(Language::English) {
-        builder = builder.filter_dynamic(stop_words);
-    }
-    let analyzer = builder
-        .filter_dynamic(Stemmer::new(Language::English))
-        .build();
-    index.tokenizers().register(ANALYZER, analyzer);
+    index
+        .tokenizers()
+        .register(ANALYZER, super::schema::english_analyzer());
 }
 
 fn truncate(text: &str, max: usize) -> &str {

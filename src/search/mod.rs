@@ -20,6 +20,7 @@ pub mod knowledge;
 mod query;
 mod schema;
 mod snippet;
+mod stem;
 mod writer;
 
 #[cfg(test)]
