@@ -51,22 +51,37 @@ impl FromRequestParts<AppState> for OwnedSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The key and the session are read in one blocking hop (the hot path of pulls and
-        // message pages); auth failures still come first, then a malformed id, then 404.
+        Ok(OwnedSession::extract_and(parts, state, |_| ()).await?.0)
+    }
+}
+
+impl OwnedSession {
+    /// The extractor, also running `then(&session)` on the blocking pool in the same hop that
+    /// reads the key and the session (a pull opens the archive there). Auth failures still come
+    /// first, then a malformed id, then 404; `then` runs only for a found session.
+    pub async fn extract_and<T: Send + 'static>(
+        parts: &mut Parts,
+        state: &AppState,
+        then: impl FnOnce(&SessionRow) -> T + Send + 'static,
+    ) -> Result<(OwnedSession, T), ApiError> {
         let id = path_param(parts, state, "id").await.unwrap_or_default();
         let well_formed = is_session_id(&id) || is_alias(&id);
-        let (principal, session) = Principal::user_key_and(parts, state, move |conn, user_id| {
+        let (principal, found) = Principal::user_key_and(parts, state, move |conn, user_id| {
             if !well_formed {
                 return Ok(None);
             }
-            sessions::find_owned(conn, user_id, &id, Visibility::Live)
+            let session = sessions::find_owned(conn, user_id, &id, Visibility::Live)?;
+            Ok(session.map(|session| {
+                let extra = then(&session);
+                (session, extra)
+            }))
         })
         .await?;
         if !well_formed {
             return Err(malformed_session_id().into());
         }
-        let session = session.ok_or_else(session_not_found)?;
-        Ok(OwnedSession { principal, session })
+        let (session, extra) = found.ok_or_else(session_not_found)?;
+        Ok((OwnedSession { principal, session }, extra))
     }
 }
 

@@ -3,11 +3,13 @@
 //! A push streams the multipart field `file` to a temp file while hashing and counting it (the
 //! tier's cap is enforced as bytes arrive), validates it on the blocking pool, moves it into
 //! the content-addressed store, and only then asks the writer to point the session at it, with
-//! `If-Match` compared inside that transaction. A pull streams the stored file with its ETag.
+//! `If-Match` compared inside that transaction. A pull reads the key, the session row and the
+//! archive's first 256 KiB in one blocking hop, and streams the rest with its ETag.
 
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -16,7 +18,7 @@ use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::access::OwnedSession;
-use crate::archive::store::Staged;
+use crate::archive::store::{OpenedBlob, Staged};
 use crate::archive::{self, Limits};
 use crate::auth::Principal;
 use crate::db::sessions as rows;
@@ -323,15 +325,37 @@ async fn push(
         (status = 404, description = "No such live session of the caller, or its archive is missing"),
     ),
 )]
-async fn pull(
-    State(state): State<AppState>,
-    OwnedSession { session: row, .. }: OwnedSession,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    if etag_header(&headers, header::IF_NONE_MATCH).as_deref() == Some(row.blob_hash.as_str()) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
+async fn pull(PullTarget { hash, archive }: PullTarget) -> ApiResult<Response> {
+    match archive {
+        None => Ok(StatusCode::NOT_MODIFIED.into_response()),
+        Some(opened) => archive_response(&hash, opened),
     }
-    stream_archive(&state, &row.blob_hash).await
+}
+
+/// What a pull serves: the caller's live session `{id}` and its archive, opened with its first
+/// bytes in the same blocking hop that reads the key and the session row (`None` when the
+/// client's `If-None-Match` is current: nothing is opened).
+struct PullTarget {
+    hash: String,
+    archive: Option<std::io::Result<OpenedBlob>>,
+}
+
+impl FromRequestParts<AppState> for PullTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<PullTarget> {
+        let current = etag_header(&parts.headers, header::IF_NONE_MATCH);
+        let blobs = state.blobs.clone();
+        let (owned, archive) = OwnedSession::extract_and(parts, state, move |row| {
+            (current.as_deref() != Some(row.blob_hash.as_str()))
+                .then(|| blobs.open_with_head(&row.blob_hash, FIRST_READ))
+        })
+        .await?;
+        Ok(PullTarget {
+            hash: owned.session.blob_hash,
+            archive,
+        })
+    }
 }
 
 /// Bytes read together with the open (one blocking hop serves an archive up to this size).
@@ -347,6 +371,12 @@ pub async fn stream_archive(state: &AppState, hash: &str) -> ApiResult<Response>
     let key = hash.to_string();
     let opened =
         tokio::task::spawn_blocking(move || blobs.open_with_head(&key, FIRST_READ)).await?;
+    archive_response(hash, opened)
+}
+
+/// The response of [`stream_archive`] for an archive already opened: its first bytes, then
+/// the rest read in large chunks; 404 when the file is missing.
+fn archive_response(hash: &str, opened: std::io::Result<OpenedBlob>) -> ApiResult<Response> {
     let mut opened = match opened {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

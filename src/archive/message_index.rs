@@ -180,11 +180,18 @@ impl IndexFiles {
         }
     }
 
-    /// Starts an index in a temp file. Blocking.
+    /// Starts an index in a temp file. Blocking. (Directories are created only when missing:
+    /// a `mkdir` on every push takes the parent directory's lock, which concurrent pushes'
+    /// file creations wait for.)
     pub fn stage(&self) -> io::Result<StagedIndex> {
-        fs::create_dir_all(self.tmp_dir())?;
-        let temp = NamedTempFile::new_in(self.tmp_dir())?;
-        let file = temp.reopen()?;
+        let temp = match NamedTempFile::new_in(self.tmp_dir()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(self.tmp_dir())?;
+                NamedTempFile::new_in(self.tmp_dir())?
+            }
+            created => created?,
+        };
+        let file = temp.as_file().try_clone()?;
         Ok(StagedIndex {
             builder: IndexBuilder::new(BufWriter::with_capacity(64 * 1024, file)),
             temp,
@@ -196,10 +203,16 @@ impl IndexFiles {
     pub fn commit(&self, hash: &str, staged: StagedIndex) -> io::Result<()> {
         staged.builder.finish()?;
         let target = self.path_of(hash);
+        let temp = match staged.temp.persist(&target) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::NotFound => e.file,
+            Err(e) => return Err(e.error),
+        };
+        // The first index of its shard: create the shard's directory, then move it in.
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)?;
         }
-        staged.temp.persist(&target).map_err(|e| e.error)?;
+        temp.persist(&target).map_err(|e| e.error)?;
         Ok(())
     }
 

@@ -256,7 +256,7 @@ impl BlobStore {
             .map_err(io::Error::other)??;
         let file = tokio::io::BufWriter::with_capacity(
             STAGING_BUFFER,
-            tokio::fs::File::from_std(temp.reopen()?),
+            tokio::fs::File::from_std(temp.as_file().try_clone()?),
         );
         Ok(StagedUpload {
             temp,
@@ -292,9 +292,17 @@ impl BlobStore {
             File::open(dir)?.sync_all()?;
             return Ok((staged.hash, pin));
         }
-        fs::create_dir_all(dir)?;
         staged.temp.as_file().sync_all()?;
-        staged.temp.persist(&target).map_err(|e| e.error)?;
+        if let Err(e) = staged.temp.persist(&target) {
+            if e.error.kind() != io::ErrorKind::NotFound || dir.is_dir() {
+                return Err(e.error);
+            }
+            // The shard directories are made when the store opens; one removed since then is
+            // made again (durably) rather than failing every push to it.
+            fs::create_dir_all(dir)?;
+            File::open(&self.root)?.sync_all()?;
+            e.file.persist(&target).map_err(|e| e.error)?;
+        }
         File::open(dir)?.sync_all()?;
         Ok((staged.hash, pin))
     }
@@ -511,6 +519,17 @@ mod tests {
         assert_eq!(hash, hex::encode(Sha256::digest(b"hello world")));
         assert_eq!(fs::read(store.path_of(&hash)).unwrap(), b"hello world");
         assert_eq!(store.put(b"hello world").unwrap(), hash);
+        assert_eq!(temp_files(&store), 0);
+    }
+
+    #[test]
+    fn a_shard_directory_removed_after_open_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let hash = hex::encode(Sha256::digest(b"shard gone"));
+        fs::remove_dir(store.root().join(&hash[..2])).unwrap();
+        assert_eq!(store.put(b"shard gone").unwrap(), hash);
+        assert_eq!(fs::read(store.path_of(&hash)).unwrap(), b"shard gone");
         assert_eq!(temp_files(&store), 0);
     }
 

@@ -5,7 +5,8 @@ mod types;
 pub use types::*;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use crate::api::access::OwnedSession;
 use crate::api::extract::{Json, QueryPairs};
 use crate::api::sync::ArchiveUploadRequest;
 use crate::api::sync::{receive_archive, TooLarge};
-use crate::archive::messages::PageRequest;
+use crate::archive::messages::{MessagePage, PageRequest};
 use crate::auth::Principal;
 use crate::db::sessions::{self as rows, Edit, ListFilter, SessionRow, Visibility};
 use crate::domain::search;
@@ -447,37 +448,13 @@ async fn restore(
         (status = 422, description = "A parameter out of range"),
     ),
 )]
-async fn messages(
-    State(state): State<AppState>,
-    OwnedSession { session: row, .. }: OwnedSession,
-    q: QueryPairs,
-) -> ApiResult<Json<MessagesPage>> {
-    let page = q.int("page", 1, 1, i64::from(u32::MAX))? as usize;
-    let page_size = q.int("page_size", 50, 1, 100)? as usize;
-    let around = match q.last("around") {
-        Some(_) => Some(q.int("around", 0, 0, 10_000_000)? as usize),
-        None => None,
-    };
-    let newest_first = q.last("order") == Some("newest");
-    let blobs = state.blobs.clone();
-    let hash = row.blob_hash.clone();
-    let req = PageRequest {
+async fn messages(SessionPage { req, found }: SessionPage) -> ApiResult<Json<MessagesPage>> {
+    let PageRequest {
         page,
         page_size,
-        newest_first,
         around,
-    };
-    // The existence check is file I/O too: it runs on the blocking pool with the read.
-    let found = tokio::task::spawn_blocking(move || {
-        if !blobs.contains(&hash) {
-            return Err(ApiError::not_found("Session blob not found"));
-        }
-        blobs
-            .message_index()
-            .read_page(&hash, || blobs.open_blob_sync(&hash), req)
-            .map_err(ApiError::from)
-    })
-    .await??;
+        ..
+    } = req;
     let Some(p) = found else {
         return Ok(Json(MessagesPage {
             messages: vec![],
@@ -506,6 +483,53 @@ async fn messages(
             anchor_index: t.anchor_index,
         }),
     }))
+}
+
+/// A messages request and its page, read in the blocking hop that reads the key and the session
+/// row (a page is a seek and a read of the messages index: a second hop would be a good part of
+/// its time). Errors in their order: auth, the id, 404, then the query's parameters.
+struct SessionPage {
+    req: PageRequest,
+    /// `None`: the archive has no messages.
+    found: Option<MessagePage>,
+}
+
+impl FromRequestParts<AppState> for SessionPage {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<SessionPage> {
+        let q = QueryPairs::from_request_parts(parts, state).await?;
+        let req = page_request(&q);
+        let blobs = state.blobs.clone();
+        let (_, found) = OwnedSession::extract_and(parts, state, move |row| {
+            let req = req?;
+            let hash = &row.blob_hash;
+            if !blobs.contains(hash) {
+                return Err(ApiError::not_found("Session blob not found"));
+            }
+            let found =
+                blobs
+                    .message_index()
+                    .read_page(hash, || blobs.open_blob_sync(hash), req)?;
+            Ok(SessionPage { req, found })
+        })
+        .await?;
+        found
+    }
+}
+
+/// The page a messages request asks for (422 for a parameter out of range).
+fn page_request(q: &QueryPairs) -> ApiResult<PageRequest> {
+    let around = match q.last("around") {
+        Some(_) => Some(q.int("around", 0, 0, 10_000_000)? as usize),
+        None => None,
+    };
+    Ok(PageRequest {
+        page: q.int("page", 1, 1, i64::from(u32::MAX))? as usize,
+        page_size: q.int("page_size", 50, 1, 100)? as usize,
+        newest_first: q.last("order") == Some("newest"),
+        around,
+    })
 }
 
 /// `POST /sessions`: a new session from a multipart upload; the server assigns its id.
