@@ -104,15 +104,18 @@ impl Writer {
     }
 }
 
+/// Runs one statement through the connection's statement cache (the savepoint statements run
+/// for every job: parsing them each time showed in the writer's profile).
+fn run_cached(tx: &Transaction, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs `f` in a savepoint. The second value says why the batch is broken, if it is.
 fn run_in_savepoint<T, E: From<DbError>>(
     tx: &Transaction,
     f: impl FnOnce(&Transaction) -> Result<T, E>,
 ) -> (Result<T, E>, Option<String>) {
-    if let Err(err) = tx
-        .prepare_cached("SAVEPOINT job")
-        .and_then(|mut s| s.execute([]))
-    {
+    if let Err(err) = run_cached(tx, "SAVEPOINT job") {
         let reason = format!("SAVEPOINT failed: {err}");
         return (Err(DbError::Broken(reason.clone()).into()), Some(reason));
     }
@@ -125,15 +128,15 @@ fn run_in_savepoint<T, E: From<DbError>>(
         let result = result.and_then(|_| Err(DbError::Broken(reason.clone()).into()));
         return (result, Some(reason));
     }
-    let (end, ended) = if result.is_ok() {
-        let release = tx.prepare_cached("RELEASE job");
-        (
-            "RELEASE job",
-            release.and_then(|mut s| s.execute([])).map(drop),
-        )
+    let end = if result.is_ok() {
+        "RELEASE job"
     } else {
-        let end = "ROLLBACK TO job; RELEASE job";
-        (end, tx.execute_batch(end))
+        "ROLLBACK TO job; RELEASE job"
+    };
+    let ended = if result.is_ok() {
+        run_cached(tx, end)
+    } else {
+        tx.execute_batch(end)
     };
     match ended {
         Ok(()) => (result, None),

@@ -487,7 +487,9 @@ async fn messages(SessionPage { req, found }: SessionPage) -> ApiResult<Json<Mes
 
 /// A messages request and its page, read in the blocking hop that reads the key and the session
 /// row (a page is a seek and a read of the messages index: a second hop would be a good part of
-/// its time). Errors in their order: auth, the id, 404, then the query's parameters.
+/// its time). Errors in their order: auth, the id, 404, then the query's parameters. The read
+/// holds a pooled connection meanwhile; only an archive stored before the messages index
+/// existed makes it long (its index is rebuilt, once).
 struct SessionPage {
     req: PageRequest,
     /// `None`: the archive has no messages.
